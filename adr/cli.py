@@ -1,0 +1,158 @@
+"""The ``adr`` command: a thin layer over the library, one library call per command.
+
+Every user error is printed as one line ``adr: error: <file>: <problem>`` with exit
+status 2 and no traceback; an interrupted run exits 130 and resumes when run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from adr import __version__
+from adr.errors import EXIT_USER_ERROR, AdrError
+
+EXIT_INTERRUPTED = 130
+
+
+def _progress(args: argparse.Namespace):  # -> TqdmProgress
+    from adr.progress import TqdmProgress
+
+    return TqdmProgress(disable=args.quiet)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from adr.workflow import run_demo
+
+    result = run_demo(
+        Path(args.out), quick=args.quick, progress=_progress(args), log=_log(args)
+    )
+    print(result.summary())
+    return 0
+
+
+def cmd_session_new(args: argparse.Namespace) -> int:
+    from adr.session import create_session
+
+    s = create_session(
+        args.name, args.picture, args.audio or (), frame_rate=args.fps,
+        start_timecode=args.start_tc, root=args.sessions,
+    )
+    print(f"created {s.root} ({s.frame_rate} fps, starts {s.start_timecode}, "
+          f"{s.duration:.2f} s, {len(s.audio)} audio file(s))")
+    return 0
+
+
+def cmd_session_info(args: argparse.Namespace) -> int:
+    from adr.session import load_session
+
+    s = load_session(args.session, root=args.sessions)
+    cues = s.read_cues()
+    print(f"session {s.name}: {s.root}")
+    print(f"  picture  {s.picture.path} ({s.duration:.2f} s, {s.frame_rate} fps, "
+          f"start {s.start_timecode})")
+    for a in s.audio:
+        print(f"  audio    {a.path} ({a.duration:.2f} s, {a.sample_rate} Hz, {a.channels} ch)")
+    print(f"  cues     {len(cues)} ({s.cues_path})")
+    for c in cues:
+        print(f"    {c.id:<8} {s.to_timecode(c.start)}  {s.to_timecode(c.end)}  "
+              f"{c.character or '-':<10} {c.status:<9} {c.text[:60]}")
+    return 0
+
+
+def cmd_cues_import(args: argparse.Namespace) -> int:
+    from adr.session import load_session
+
+    s = load_session(args.session, root=args.sessions)
+    cues = s.import_cues(args.csv)
+    print(f"imported {len(cues)} cue(s) into {s.cues_path}")
+    return 0
+
+
+def cmd_cues_export(args: argparse.Namespace) -> int:
+    from adr.cues import cues_to_csv, write_cues
+    from adr.session import load_session
+
+    s = load_session(args.session, root=args.sessions)
+    cues = s.read_cues()
+    if args.out in (None, "-"):
+        sys.stdout.write(cues_to_csv(cues, s.timecode))
+    else:
+        write_cues(args.out, cues, s.timecode)
+        print(f"wrote {len(cues)} cue(s) to {args.out}")
+    return 0
+
+
+def _log(args: argparse.Namespace):
+    def log(message: str) -> None:
+        if not args.quiet:
+            print(message, file=sys.stderr)
+
+    return log
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="adr",
+        description="Automatic dialog replacement: re-speak noisy production dialog in the "
+        "actor's own voice, in sync with picture.",
+    )
+    p.add_argument("--version", action="version", version=f"adr {__version__}")
+    p.add_argument("--sessions", default="sessions", help="folder of sessions (default: ./sessions)")
+    p.add_argument("--voices", default="voices", help="folder of enrolled voices (default: ./voices)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="build the built-in demo production and run the pipeline on it")
+    d.add_argument("--out", default="sessions/demo-production",
+                   help="where to build the demo media (default: sessions/demo-production)")
+    d.add_argument("--quick", action="store_true", help="smaller enrollment sets (for a fast look)")
+    d.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("session", help="create or inspect an ADR session")
+    ss = s.add_subparsers(dest="session_command", required=True, metavar="ACTION")
+    n = ss.add_parser("new", help="create sessions/NAME for a picture and its production audio")
+    n.add_argument("name")
+    n.add_argument("--picture", required=True, help="picture file (mov, mp4, mxf, mpg, avi)")
+    n.add_argument("--audio", action="append", help="production audio file (repeatable); "
+                   "default: the picture's own audio")
+    n.add_argument("--fps", help="frame rate override: 23.976, 24, 25, 29.97, 29.97df, 30")
+    n.add_argument("--start-tc", help="timecode of the first frame (default: from the picture, "
+                   "else 01:00:00:00)")
+    n.set_defaults(func=cmd_session_new)
+    i = ss.add_parser("info", help="show a session and its cues")
+    i.add_argument("session")
+    i.set_defaults(func=cmd_session_info)
+
+    c = sub.add_parser("cues", help="import or export the ADR cue sheet (CSV)")
+    cs = c.add_subparsers(dest="cues_command", required=True, metavar="ACTION")
+    ci = cs.add_parser("import", help="replace the session's cue sheet with a CSV")
+    ci.add_argument("session")
+    ci.add_argument("csv")
+    ci.set_defaults(func=cmd_cues_import)
+    ce = cs.add_parser("export", help="write the session's cue sheet as CSV (stdout or a file)")
+    ce.add_argument("session")
+    ce.add_argument("out", nargs="?")
+    ce.set_defaults(func=cmd_cues_export)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``adr`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except AdrError as exc:
+        print(f"adr: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("adr: interrupted; finished work is kept, run the same command again to resume",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
