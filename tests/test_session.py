@@ -1,0 +1,172 @@
+"""Sessions, the cue sheet CSV and the CLI's error handling."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from adr.cli import main
+from adr.cues import TimecodeMap, cues_to_csv, read_cues
+from adr.errors import AdrError
+from adr.session import create_session, load_session
+from adr.timecode import FrameRate
+from adr.types import Cue
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("media")
+    pic = d / "scene.mov"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=4",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=4",
+            "-c:v", "mpeg4", "-c:a", "pcm_s16le", "-timecode", "01:00:00:00", str(pic))
+    silent = d / "silent.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=24000/1001:duration=2",
+            "-c:v", "mpeg4", str(silent))
+    wav = d / "boom.wav"
+    t = np.arange(4 * 48000) / 48000
+    sf.write(wav, (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 48000, subtype="PCM_24")
+    return {"picture": pic, "silent": silent, "wav": wav, "dir": d}
+
+
+def _cues() -> list[Cue]:
+    return [
+        Cue("101", "MAYA", "MAYA", 0.4, 1.8, "Roll sound, we are losing the light.", "generator"),
+        Cue("102", "JOE", "JOE", 2.0, 3.52, 'He said "cut", didn\'t he?', "wind", "line, with comma"),
+    ]
+
+
+def test_session_create_and_reload(media: dict[str, Path], tmp_path: Path) -> None:
+    s = create_session("reel1", media["picture"], [media["wav"]], root=tmp_path)
+    assert s.frame_rate == FrameRate.parse("25")
+    assert s.start_timecode == "01:00:00:00"
+    assert abs(s.duration - 4.0) < 0.05
+    for sub in ("cues", "analysis", "renders", "deliverables"):
+        assert (tmp_path / "reel1" / sub).is_dir()
+    data = tomllib.loads((tmp_path / "reel1" / "session.toml").read_text())
+    assert data["format_version"] == 1
+    again = load_session("reel1", root=tmp_path)
+    assert again.to_dict() == s.to_dict()
+    assert again.audio[0].sample_rate == 48000
+    # sources are referenced, not copied
+    assert not any(p.suffix in (".mov", ".wav") for p in (tmp_path / "reel1").rglob("*"))
+
+
+def test_session_uses_picture_audio_and_overrides(media: dict[str, Path], tmp_path: Path) -> None:
+    s = create_session("r2", media["picture"], root=tmp_path, frame_rate="25",
+                       start_timecode="10:00:00:00")
+    assert s.audio[0].path == s.picture.path and s.audio[0].kind == "audio"
+    assert s.to_timecode(1.0) == "10:00:01:00"
+    assert s.to_seconds("10:00:02:05") == pytest.approx(2.2)
+
+
+def test_session_errors(media: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(AdrError, match="no audio stream"):
+        create_session("s1", media["silent"], root=tmp_path)
+    with pytest.raises(AdrError, match="session name"):
+        create_session("bad name!", media["picture"], root=tmp_path)
+    with pytest.raises(AdrError, match="not found|no such|does not exist"):
+        create_session("s2", tmp_path / "missing.mov", root=tmp_path)
+    create_session("s3", media["picture"], root=tmp_path)
+    with pytest.raises(AdrError, match="already exists"):
+        create_session("s3", media["picture"], root=tmp_path)
+    with pytest.raises(AdrError, match="no such session"):
+        load_session("nope", root=tmp_path)
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    with pytest.raises(AdrError, match="cannot create folder"):
+        create_session("s4", media["picture"], root=blocker)
+    assert not (tmp_path / "s4").exists()
+
+
+def test_cue_csv_round_trip(tmp_path: Path) -> None:
+    tc = TimecodeMap.from_timecode(FrameRate.parse("29.97df"), "00:59:59;28")
+    text = cues_to_csv(_cues(), tc)
+    path = tmp_path / "cues.csv"
+    path.write_text(text)
+    back = read_cues(path, tc)
+    assert [c.id for c in back] == ["101", "102"]
+    for a, b in zip(_cues(), back, strict=True):
+        assert (a.text, a.notes, a.character, a.reason) == (b.text, b.notes, b.character, b.reason)
+        assert abs(a.start - b.start) <= 0.5 / 29.97 and abs(a.end - b.end) <= 0.5 / 29.97
+    assert cues_to_csv(back, tc) == text  # stable once on the frame grid
+    assert ";" in text.splitlines()[1]
+
+
+def test_cue_csv_errors(tmp_path: Path) -> None:
+    tc = TimecodeMap.from_timecode(FrameRate.parse("25"), "01:00:00:00")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("cue_id,tc_in,tc_out\n1,01:00:01:00,01:00:0x:00\n")
+    with pytest.raises(AdrError, match=r"bad\.csv:2"):
+        read_cues(bad, tc)
+    bad.write_text("cue_id,tc_in\n1,01:00:01:00\n")
+    with pytest.raises(AdrError, match="lacks column"):
+        read_cues(bad, tc)
+    bad.write_text("cue_id,tc_in,tc_out\n1,01:00:02:00,01:00:01:00\n")
+    with pytest.raises(AdrError, match="not after"):
+        read_cues(bad, tc)
+    bad.write_text("cue_id,tc_in,tc_out\n1,01:00:01:00,01:00:02:00\n1,01:00:03:00,01:00:04:00\n")
+    with pytest.raises(AdrError, match="duplicate"):
+        read_cues(bad, tc)
+
+
+def test_cue_outside_media_is_refused(media: dict[str, Path], tmp_path: Path) -> None:
+    s = create_session("r3", media["picture"], root=tmp_path)
+    s.write_cues(_cues())
+    assert [c.id for c in s.read_cues()] == ["101", "102"]
+    outside = tmp_path / "outside.csv"
+    outside.write_text("cue_id,tc_in,tc_out\n9,01:00:03:00,01:00:09:00\n")
+    with pytest.raises(AdrError, match="outside the media"):
+        s.import_cues(outside)
+    assert [c.id for c in s.read_cues()] == ["101", "102"]  # unchanged
+
+
+def test_cli_session_and_cues(media: dict[str, Path], tmp_path: Path, capsys) -> None:
+    root = str(tmp_path)
+    assert main(["--sessions", root, "session", "new", "cli1", "--picture", str(media["picture"]),
+                 "--audio", str(media["wav"])]) == 0
+    csv_path = tmp_path / "in.csv"
+    csv_path.write_text("cue_id,character,actor,tc_in,tc_out,text\n"
+                        "7,MAYA,MAYA,01:00:00:10,01:00:02:00,Hello there.\n")
+    assert main(["--sessions", root, "cues", "import", "cli1", str(csv_path)]) == 0
+    capsys.readouterr()
+    assert main(["--sessions", root, "cues", "export", "cli1"]) == 0
+    out = capsys.readouterr().out
+    assert "7,MAYA,MAYA,01:00:00:10,01:00:02:00,Hello there.,,,pending" in out
+    assert main(["--sessions", root, "session", "info", "cli1"]) == 0
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["session", "new", "x", "--picture", "{missing}"], "missing.mov"),
+        (["session", "new", "x", "--picture", "{silent}"], "no audio stream"),
+        (["session", "new", "x", "--picture", "{picture}", "--start-tc", "25:00:00:00"], "25:00:00:00"),
+        (["session", "new", "x", "--picture", "{picture}", "--fps", "12.5"], "12.5"),
+        (["session", "info", "ghost"], "no such session"),
+    ],
+)
+def test_cli_errors_are_one_line(media: dict[str, Path], tmp_path: Path, args, needle) -> None:
+    subst = {"missing": str(tmp_path / "missing.mov"), "silent": str(media["silent"]),
+             "picture": str(media["picture"])}
+    argv = [a.format(**subst) for a in args]
+    proc = subprocess.run(
+        [sys.executable, "-m", "adr.cli", "--sessions", str(tmp_path), *argv],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("adr: error: ")
+    assert needle in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "x").exists()  # nothing half-written
