@@ -85,6 +85,23 @@ def cmd_cues_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from adr.analyze import AnalysisOptions, analyze_session
+    from adr.session import load_session
+
+    s = load_session(args.session, root=args.sessions)
+    options = AnalysisOptions(whisper_model=args.whisper_model, lips=not args.no_lips,
+                              dnsmos=not args.no_dnsmos)
+    lines = analyze_session(s, voices_root=args.voices, cue_ids=args.cue or None,
+                            options=options, progress=_progress(args))
+    for line in lines:
+        flag = "FLAGGED" if line.damage.flagged else "ok"
+        print(f"{line.cue.id:<8} {line.speaker.actor:<10} {flag:<8} SNR {line.damage.snr_db:5.1f} dB"
+              f"  {line.text_source:<10} {line.text[:50]}")
+    print(f"analysis of {len(lines)} line(s) in {s.analysis_dir}; cue sheet {s.cues_path}")
+    return 0
+
+
 def _log(args: argparse.Namespace):
     def log(message: str) -> None:
         if not args.quiet:
@@ -136,6 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
     ce.add_argument("session")
     ce.add_argument("out", nargs="?")
     ce.set_defaults(func=cmd_cues_export)
+
+    a = sub.add_parser("analyze", help="transcribe, align, measure prosody, identify the actor, "
+                       "track the lips and flag damage for each cue of a session")
+    a.add_argument("session")
+    a.add_argument("--cue", action="append", help="only this cue id (repeatable)")
+    a.add_argument("--whisper-model", help="Whisper model: a path or a hub name "
+                   "(default: the offline model shipped with adr's dependencies)")
+    a.add_argument("--no-lips", action="store_true", help="skip the lip track")
+    a.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS scoring")
+    a.set_defaults(func=cmd_analyze)
     return p
 
 
