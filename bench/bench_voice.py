@@ -38,7 +38,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adr.features import frame_features  # noqa: E402
 from adr.fsio import read_json, write_json  # noqa: E402
 from adr.types import Phone, Prosody  # noqa: E402
 
@@ -74,22 +73,19 @@ def load_lines(speaker: str, sr: int) -> list[dict]:
 
 def analyse(line: dict, sr: int, phones_source: str, cache: Path) -> tuple[list[Phone], Prosody]:
     """Phones and prosody of a clean line (cached as JSON)."""
-    from scipy.signal import resample_poly
-
     path = cache / f"{line['name']}.{phones_source}.json"
     if path.is_file():
         d = read_json(path)
         return [Phone.from_dict(p) for p in d["phones"]], Prosody.from_dict(d["prosody"])
-    from adr.prosody import extract_prosody
+    if phones_source == "align":  # the enrollment's own analysis of a clean line
+        from adr.enroll import analyse_clean_line
 
-    pros = extract_prosody(line["audio"], sr, denoise="none")
-    phones: list[Phone] = []
-    if phones_source == "align":
-        from adr.align import align
+        aligned, pros = analyse_clean_line(line["audio"], sr, line["text"])
+        phones = list(aligned)
+    else:
+        from adr.prosody import extract_prosody
 
-        g = np.gcd(sr, 16000)
-        x16 = resample_poly(line["audio"], 16000 // g, sr // g).astype(np.float32)
-        phones = list(align(x16, line["text"], front_end="none").phones)
+        phones, pros = [], extract_prosody(line["audio"], sr, denoise="none")
     write_json(path, {"phones": [p.to_dict() for p in phones], "prosody": pros.to_dict()})
     return phones, pros
 
@@ -127,8 +123,9 @@ def main() -> None:
     import torch
 
     from adr import metrics
+    from adr.enroll import training_example
     from adr.phonemes import PHONES
-    from adr.train import TrainConfig, TrainingExample, preset, train_voice, training_state
+    from adr.train import TrainConfig, preset, train_voice, training_state
     from adr.voice_model import VoiceConfig
     from adr.voicefile import EnrollmentRecord, load_voice, save_voice
 
@@ -139,7 +136,7 @@ def main() -> None:
         tc = TrainConfig.from_dict({**tc.to_dict(), "steps": args.steps})
     if args.segment:
         tc = TrainConfig.from_dict({**tc.to_dict(), "segment_seconds": args.segment})
-    sr, fp = vc.sample_rate, vc.frame_period
+    sr = vc.sample_rate
     work = Path(args.work)
     cache = work / "analysis" / args.speaker
     cache.mkdir(parents=True, exist_ok=True)
@@ -148,19 +145,13 @@ def main() -> None:
     n_hold = SPEAKERS[args.speaker][1]
     train_lines, held = lines[:-n_hold], lines[-n_hold:]
     t0 = time.perf_counter()
-    feats = {}
+    all_examples = {}
     for line in lines:
         phones, pros = analyse(line, sr, args.phones, cache)
-        end = round(len(line["audio"]) / sr / fp) * fp
-        feats[line["name"]] = frame_features(phones, pros, None, start=0.0, end=end,
-                                             frame_period=fp, phone_inventory=PHONES)
+        all_examples[line["name"]] = training_example(line["audio"], phones, pros, vc)
+    feats = {name: ex.features for name, ex in all_examples.items()}
     analysis_s = time.perf_counter() - t0
-    examples = []
-    for line in train_lines:
-        f = feats[line["name"]]
-        n = f.num_frames * vc.hop_length
-        audio = np.pad(line["audio"], (0, max(0, n - len(line["audio"]))))[:n]
-        examples.append(TrainingExample(audio, f))
+    examples = [all_examples[line["name"]] for line in train_lines]
     minutes = sum(len(ex.audio) for ex in examples) / sr / 60
 
     tag = (f"-{args.steps}steps" if args.steps else "") + \

@@ -1,0 +1,231 @@
+"""Tests of adr.render: take length and timing, text edits, sessions, skipping, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from adr.align import Alignment
+from adr.analyze import LineAnalysis
+from adr.asr import Transcript
+from adr.damage import DamageReport
+from adr.errors import AdrError
+from adr.phonemes import PHONES, phone_id, phonemize_words
+from adr.render import edit_alignment, render_line, render_session
+from adr.session import create_session
+from adr.speakers import SpeakerMatch
+from adr.timebase import DELIVERY_RATE, seconds_to_samples
+from adr.types import Cue, Phone, Prosody, Take, Word
+from adr.voice_model import VoiceConfig, VoiceModel
+from adr.voicefile import EnrollmentRecord, load_voice, save_voice
+
+TINY = VoiceConfig(phone_inventory=PHONES, hidden=16, conv_layers=1, n_harmonics=8,
+                   n_noise_bands=5, phone_dim=4, gru=False)
+TEXT = "the cat sat on the mat"
+
+
+def make_line(cue_id: str = "101", start: float = 1.0, end: float = 3.52, text: str = TEXT,
+              actor: str = "MAYA", speaker: str = "MAYA", word_len: float = 0.22, gap: float = 0.04) -> LineAnalysis:
+    """A line whose words follow each other from start + 0.3 s, with a 0.3 s pause after
+    the third word; prosody from 0.15 s before the cue to 0.15 s after."""
+    words, phones, t = [], [], start + 0.3
+    for k, (w, ipa) in enumerate(zip(text.split(), phonemize_words(text.split()))):
+        if k == 3:
+            phones.append(Phone("sil", t, t + 0.3))
+            t += 0.3
+        step = word_len / len(ipa)
+        for i, sym in enumerate(ipa):
+            phones.append(Phone(sym, t + i * step, t + (i + 1) * step, k))
+        words.append(Word(w, t, t + word_len))
+        t += word_len + gap
+    assert t < end
+    n = round((end - start + 0.3) / 0.01)
+    times = start - 0.15 + 0.01 * np.arange(n)
+    inside = np.zeros(n, bool)
+    for w in words:
+        inside |= (times >= w.start) & (times < w.end)
+    pros = Prosody(start - 0.15, 0.01, np.where(inside, 140.0 + 20 * np.sin(times), 0.0),
+                   inside, np.where(inside, -20.0, -70.0))
+    cue = Cue(cue_id, "MAYA", actor, start, end, text, status="flagged")
+    return LineAnalysis(
+        cue=cue, text=text, text_source="script",
+        transcript=Transcript(text, "en", 1.0, tuple(words)),
+        alignment=Alignment(tuple(words), tuple(phones), 0.9, 0.9, "pocketsphinx"),
+        prosody=pros, speaking_rate=12.0, speaker=SpeakerMatch(speaker, 0.9, {}, start, end),
+        lips=None, av=None, damage=DamageReport(3.0, None, [], True, "SNR 3 dB"), key="k1")
+
+
+@pytest.fixture(scope="module")
+def voices(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("voices")
+    torch.manual_seed(0)
+    save_voice(root / "MAYA", VoiceModel(TINY).eval(), TINY, EnrollmentRecord(actor="MAYA"))
+    return root
+
+
+def _runs(ids: np.ndarray) -> list[int]:
+    return [int(v) for i, v in enumerate(ids) if i == 0 or v != ids[i - 1]]
+
+
+def test_render_length_timing_and_energy(voices: Path) -> None:
+    line = make_line(start=1.013, end=3.5071)
+    out = render_line(line, load_voice(voices / "MAYA"))
+    n = seconds_to_samples(3.5071, DELIVERY_RATE) - seconds_to_samples(1.013, DELIVERY_RATE)
+    assert out.sample_rate == DELIVERY_RATE and out.audio.shape == (n,)
+    assert out.audio.dtype == np.float32 and np.all(np.isfinite(out.audio))
+    assert out.features.start == 1.013 and out.actor == "MAYA" and out.text == TEXT
+    t = line.cue.start + np.arange(n) / DELIVERY_RATE
+    in_words = np.zeros(n, bool)
+    for w in line.alignment.words:
+        in_words |= (t >= w.start) & (t < w.end)
+    far = np.ones(n, bool)
+    for w in line.alignment.words:
+        far &= (t < w.start - 0.07) | (t > w.end + 0.07)
+    assert np.sqrt(np.mean(out.audio[in_words] ** 2)) > 1e-4
+    assert np.all(out.audio[far] == 0.0)  # before, after and in the long pause: silent
+    assert far[: int(0.2 * DELIVERY_RATE)].all() and far[-int(0.2 * DELIVERY_RATE):].all()
+    again = render_line(line, load_voice(voices / "MAYA"))
+    assert np.array_equal(out.audio, again.audio)  # same seed, same take
+
+
+def test_text_edit_substitutes_one_word(voices: Path) -> None:
+    line = make_line()
+    voice = load_voice(voices / "MAYA")
+    plain = render_line(line, voice)
+    edited = render_line(line, voice, text="The dog sat on the mat.")
+    assert edited.text == "The dog sat on the mat."
+    cat = line.alignment.words[1]
+    c = line.cue.start + (np.arange(plain.features.num_frames) + 0.5) * TINY.frame_period
+    span = (c >= cat.start) & (c < cat.end)
+    assert _runs(edited.features.phone_ids[span]) == [phone_id(p) for p in
+                                                       phonemize_words(["dog"])[0]]
+    assert _runs(plain.features.phone_ids[span]) == [phone_id(p) for p in
+                                                      phonemize_words(["cat"])[0]]
+    assert np.array_equal(edited.features.phone_ids[~span], plain.features.phone_ids[~span])
+    for name in ("f0", "voiced", "loudness"):  # prosody is kept
+        assert np.array_equal(getattr(edited.features, name), getattr(plain.features, name))
+    assert [w.text for w in edited.alignment.words] == "the dog sat on the mat".split()
+    assert edited.alignment.words[1].start == cat.start
+    # the cue's own text is the default
+    line2 = make_line(text=TEXT)
+    line2 = type(line2)(**{**line2.__dict__, "cue": Cue("101", "MAYA", "MAYA", 1.0, 3.52,
+                                                        "the dog sat on the mat")})
+    assert np.array_equal(render_line(line2, voice).features.phone_ids,
+                          edited.features.phone_ids)
+
+
+def test_text_edit_insertion_and_deletion() -> None:
+    aln = make_line().alignment
+    ins = edit_alignment(aln, "the black cat sat on the mat")
+    words = [w.text for w in ins.words]
+    assert words == "the black cat sat on the mat".split()
+    the = aln.words[0]  # "black" joins "the": both share its span and the gap after it
+    assert ins.words[0].start == the.start and ins.words[1].end <= aln.words[1].start + 1e-9
+    assert ins.words[2].start == aln.words[1].start  # "cat" untouched
+    assert all(b.start >= a.end - 1e-9 for a, b in zip(ins.phones, ins.phones[1:]))
+    first = edit_alignment(aln, "oh the cat sat on the mat")  # insertion at the start
+    assert [w.text for w in first.words][:2] == ["oh", "the"]
+    assert first.words[0].start == aln.words[0].start
+    dele = edit_alignment(aln, "the cat sat on mat")
+    assert [w.text for w in dele.words] == "the cat sat on mat".split()
+    gone = aln.words[4]  # the second "the" becomes a pause: no phone of a word there
+    assert not [p for p in dele.phones if p.word >= 0 and p.start < gone.end and
+                p.end > gone.start]
+    assert edit_alignment(aln, "The cat, sat on the mat!") is aln
+    with pytest.raises(AdrError, match="no words"):
+        edit_alignment(aln, " ... ")
+
+
+def test_render_rtf_of_default_model() -> None:
+    torch.manual_seed(0)
+    cfg = VoiceConfig(phone_inventory=PHONES)
+    voice = type("V", (), {"model": VoiceModel(cfg).eval(), "config": cfg,
+                           "record": EnrollmentRecord(actor="X")})()
+    line = make_line(start=0.5, end=4.5)
+    render_line(line, voice)  # warm-up
+    t0 = time.perf_counter()
+    out = render_line(line, voice)
+    rtf = (time.perf_counter() - t0) / 4.0
+    assert len(out.audio) == 4 * DELIVERY_RATE
+    assert rtf < 1.0, rtf  # target 0.2 on 2 idle cores; lenient on a shared machine
+
+
+# ----------------------------------------------------------------------------- sessions
+
+@pytest.fixture()
+def session(tmp_path: Path):
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg missing")
+    pic = tmp_path / "scene.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=size=64x48:rate=25:duration=8", "-f", "lavfi", "-i",
+                    "sine=frequency=440:sample_rate=48000:duration=8", "-c:v", "mpeg4",
+                    "-c:a", "pcm_s16le", str(pic)], check=True)
+    s = create_session("reel", pic, root=tmp_path / "sessions")
+    lines = [make_line("101", 1.0, 3.52), make_line("102", 4.0, 6.52, actor="")]
+    s.write_cues([ln.cue for ln in lines] + [Cue("103", "X", "X", 6.6, 6.9, "hi")])
+    for ln in lines:
+        (s.analysis_dir / f"{ln.cue.id}.json").write_text(json.dumps(ln.to_dict()))
+    return s
+
+
+def test_render_session_writes_takes_and_skips_when_up_to_date(
+        session, voices: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    events = []
+    takes = render_session(session, voices_root=voices, progress=events.append)
+    assert [t.cue_id for t in takes] == ["101", "102"]  # 103 is not flagged
+    assert takes[1].actor == "MAYA"  # from the identified speaker
+    for take in takes:
+        wav = session.root / take.path
+        info = sf.info(str(wav))
+        assert (info.samplerate, info.channels, info.subtype) == (48000, 1, "PCM_24")
+        assert info.frames == seconds_to_samples(take.end, 48000) - \
+            seconds_to_samples(take.start, 48000)
+        assert Take.from_dict(json.loads((session.renders_dir / f"{take.cue_id}.json")
+                                         .read_text())) == take
+        assert take.path == f"renders/{take.cue_id}.wav" and take.mode == "script"
+    assert {c.id: c.status for c in session.read_cues()} == \
+        {"101": "rendered", "102": "rendered", "103": "pending"}
+    assert events[-1].done == events[-1].total == 2
+
+    stamp = {t.cue_id: (session.root / t.path).stat().st_mtime_ns for t in takes}
+
+    def no_voice(*_a, **_k):
+        raise AssertionError("an up-to-date render was redone")
+
+    monkeypatch.setattr("adr.voicefile.load_voice", no_voice)
+    assert render_session(session, voices_root=voices) == takes
+    monkeypatch.undo()
+    cues = session.read_cues()
+    cues[0] = type(cues[0])(**{**cues[0].__dict__, "text": "the dog sat on the mat"})
+    session.write_cues(cues)
+    again = render_session(session, voices_root=voices)
+    assert again[0].text == "the dog sat on the mat" and again[1] == takes[1]
+    assert (session.root / again[0].path).stat().st_mtime_ns != stamp["101"]
+    assert (session.root / again[1].path).stat().st_mtime_ns == stamp["102"]
+    forced = render_session(session, voices_root=voices, cue_ids=["102"], force=True)
+    assert (session.root / forced[0].path).stat().st_mtime_ns != stamp["102"]
+
+
+def test_render_session_errors(session, voices: Path) -> None:
+    with pytest.raises(AdrError, match="no cue '999'"):
+        render_session(session, voices_root=voices, cue_ids=["999"])
+    with pytest.raises(AdrError, match="render mode"):
+        render_session(session, voices_root=voices, mode="loud")
+    with pytest.raises(AdrError, match="cue 103: not analysed yet; run adr analyze"):
+        render_session(session, voices_root=voices, cue_ids=["103"])
+    cues = session.read_cues()
+    cues[0] = type(cues[0])(**{**cues[0].__dict__, "actor": "NOBODY"})
+    session.write_cues(cues)
+    with pytest.raises(AdrError) as err:
+        render_session(session, voices_root=voices)
+    assert str(err.value) == "cue 101: no enrolled voice for actor NOBODY; run adr enroll"
+    assert not list(session.renders_dir.glob("*.wav"))  # checked before rendering anything
