@@ -102,6 +102,39 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_enroll(args: argparse.Namespace) -> int:
+    texts = args.text[0] if args.text and len(args.text) == 1 else args.text
+    if args.check:
+        from adr.material import check_material
+
+        report = check_material(args.audio, texts, actor=args.actor)
+        print(report.summary())
+        report.raise_for_refusals()
+        return 0
+    from adr.enroll import enroll_actor
+
+    result = enroll_actor(args.actor, args.audio, texts=texts, video_paths=args.video,
+                          voices_root=args.voices, quality=args.quality,
+                          progress=_progress(args), resume=not args.fresh)
+    print(result.summary())
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from adr.render import render_session
+    from adr.session import load_session
+
+    s = load_session(args.session, root=args.sessions)
+    takes = render_session(s, voices_root=args.voices, cue_ids=args.cue or None,
+                           mode="blind" if args.blind else "script", progress=_progress(args),
+                           force=args.force)
+    for t in takes:
+        print(f"{t.cue_id:<8} {t.actor:<10} {s.to_timecode(t.start)}-{s.to_timecode(t.end)}  "
+              f"{t.path}")
+    print(f"{len(takes)} take(s) in {s.renders_dir}")
+    return 0
+
+
 def _log(args: argparse.Namespace):
     def log(message: str) -> None:
         if not args.quiet:
@@ -163,6 +196,31 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-lips", action="store_true", help="skip the lip track")
     a.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS scoring")
     a.set_defaults(func=cmd_analyze)
+
+    e = sub.add_parser("enroll", help="check an actor's clean recordings and train their "
+                       "voice model into voices/ACTOR")
+    e.add_argument("actor")
+    e.add_argument("--audio", nargs="+", required=True, help="clean recordings of the actor")
+    e.add_argument("--text", nargs="+", help="what is said: one transcript file (TSV "
+                   "'file<TAB>text' or one line per audio file), or one text file per audio "
+                   "file; default: recognized by Whisper")
+    e.add_argument("--video", nargs="+", help="picture of the recordings, for the lips (optional)")
+    e.add_argument("--quality", choices=("fast", "default", "best"), default="default",
+                   help="training preset: fast (~4 min), default (~15 min), best (hours)")
+    e.add_argument("--check", action="store_true", help="only check the material and report")
+    e.add_argument("--fresh", action="store_true", help="start training again instead of "
+                   "resuming from the last checkpoint")
+    e.set_defaults(func=cmd_enroll)
+
+    r = sub.add_parser("render", help="re-speak the session's flagged cues in the actors' "
+                       "voices into renders/")
+    r.add_argument("session")
+    r.add_argument("--cue", action="append", help="only this cue id (repeatable; default: "
+                   "every flagged cue)")
+    r.add_argument("--blind", action="store_true", help="speak the recognized text instead "
+                   "of the cue sheet's")
+    r.add_argument("--force", action="store_true", help="render again even if up to date")
+    r.set_defaults(func=cmd_render)
     return p
 
 

@@ -8,6 +8,7 @@ a previous run finished, so a rerun after an interruption picks up where it stop
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,10 @@ from adr.progress import ProgressHook
 __all__ = ["DemoResult", "run_demo"]
 
 DEMO_SESSION = "demo"
+#: Training time per demo actor (seconds): the fast preset cut so that the whole demo stays
+#: within 15 minutes on 2 cores; ``adr enroll --quality default`` trains for about 14.
+DEMO_TRAIN_SECONDS = 120.0
+QUICK_TRAIN_SECONDS = 45.0
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,10 @@ def run_demo(
     """
     from adr.analyze import analyze_session
     from adr.demo import build_demo
+    from adr.enroll import enroll_actor
+    from adr.render import render_session
     from adr.session import create_session
+    from adr.train import preset
 
     say = log or (lambda message: None)
     steps: list[str] = []
@@ -81,6 +89,15 @@ def run_demo(
     prod = build_demo(Path(out), quick=quick, progress=progress)
     step(f"production built: {len(prod.cues)} lines, {len(prod.actors)} actors, "
          f"picture {prod.picture}")
+    budget = QUICK_TRAIN_SECONDS if quick else DEMO_TRAIN_SECONDS
+    train_config = dataclasses.replace(preset("fast"), max_seconds=budget)
+    for info in prod.actors:
+        folder = prod.enrollment_dir(info.actor)
+        result = enroll_actor(info.actor, sorted(folder.glob("*.wav")),
+                              texts=folder / "transcript.tsv", voices_root=voices_root,
+                              quality="fast", train_config=train_config, progress=progress)
+        step(f"voice enrolled: {result.summary()}")
+
     session = create_session(
         DEMO_SESSION, prod.picture, [prod.production_audio], root=sessions_root,
         exist_ok=True,
@@ -93,4 +110,6 @@ def run_demo(
     flagged = [line.cue.id for line in lines if line.damage.flagged]
     step(f"analysis: {len(lines)} lines in {session.analysis_dir}; "
          f"{len(flagged)} flagged for replacement ({', '.join(flagged) or 'none'})")
+    takes = render_session(session, voices_root=voices_root, progress=progress)
+    step(f"renders: {len(takes)} takes in {session.renders_dir}")
     return DemoResult(production=prod.root, session=session.root, steps=tuple(steps))
