@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(ffmpeg sox libsox-fmt-all espeak-ng festival festvox-us-slt-hts festvox-kallpc16k
-              festvox-kdlpc16k)
+              festvox-kdlpc16k chromium)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

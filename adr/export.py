@@ -1,0 +1,533 @@
+"""``adr export``: conform the rendered cues and write what a post house imports.
+
+Under ``sessions/NAME/deliverables/``::
+
+    adr/<cue>.wav         per rendered cue: the conformed line, 48 kHz/24-bit Broadcast WAV,
+                          exactly cue in..out, bext TimeReference = samples since midnight of
+                          the cue's record timecode, description (cue, character, actor, text),
+                          iXML (track name, project, take, speed and timestamp)
+    NAME_dialog.wav       the conformed dialog stem: production audio with every rendered cue
+                          spliced in, exactly as long as the picture, normalized to the
+                          loudness spec with a true-peak ceiling; TimeReference = picture start
+    NAME.otio             OpenTimelineIO: picture, production and ADR tracks at record timecode
+    NAME.edl              CMX 3600 EDL of the ADR track (one event per rendered cue)
+    NAME_cues.csv/.html   the ADR cue sheet as CSV and as a printable page
+    export.json           what was done per cue (repair mode, timing, gain) and the stem's
+                          loudness; also the record that makes a rerun skip finished work
+
+Per-cue files are at the production's level (scene-matched, not normalized), so a partial
+repair keeps the production samples outside the replaced spans bit for bit. Cues without a
+render keep production audio in the stem. Each output carries a key of its inputs; a rerun
+rewrites only outputs whose inputs changed (or that were deleted or touched), and text
+outputs are rewritten only when their content changes. All writes are atomic.
+
+CLI contract: ``adr export SESSION [--spec -24|-23|-27] [--repair auto|partial|whole]`` is
+``export_session(load_session(SESSION), spec=..., repair=..., progress=TqdmProgress())``;
+it raises :class:`adr.errors.AdrError` for every user error (no cues, no renders, a stale
+or missing render, unknown spec or repair mode).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import html
+import json
+import math
+import re
+import unicodedata
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adr.conform import ConformOptions, ConformResult, conform_line, room_tone
+from adr.errors import AdrError
+from adr.fsio import read_json, write_text
+from adr.loudness import StemLoudness, loudness_spec, normalize_loudness
+from adr.progress import ProgressEvent, ProgressHook, null_progress
+from adr.session import Session
+from adr.timebase import DELIVERY_RATE
+from adr.timecode import format_timecode, frames_to_samples, parse_timecode, seconds_to_frames
+from adr.types import Cue, Take, strict_from_dict
+
+__all__ = ["EXPORT_FORMAT_VERSION", "CueDelivery", "ExportResult", "export_session",
+           "cue_time_reference", "picture_samples", "load_takes"]
+
+EXPORT_FORMAT_VERSION = 1
+_SR = DELIVERY_RATE
+_TONE_WINDOW = 10.0  # seconds either side of a cue searched for room tone
+
+
+@dataclass(frozen=True)
+class CueDelivery:
+    """One cue in the deliverables.
+
+    ``file`` is the per-cue BWF relative to the session folder (``""`` when the cue has no
+    render and the stem keeps production audio); ``time_reference`` its bext TimeReference;
+    ``conform`` how it was conformed (None without a render).
+    """
+
+    cue_id: str
+    tc_in: str
+    tc_out: str
+    file: str = ""
+    time_reference: int = 0
+    conform: ConformResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["conform"] = None if self.conform is None else self.conform.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CueDelivery:
+        d = dict(data)
+        d["conform"] = None if d.get("conform") is None else ConformResult.from_dict(d["conform"])
+        return strict_from_dict(cls, d)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_session` delivered. Paths are relative to the session folder.
+
+    ``written`` lists the files (re)written by this run; empty on an up-to-date rerun.
+    """
+
+    spec: str
+    cues: tuple[CueDelivery, ...]
+    stem: str
+    stem_samples: int
+    stem_loudness: StemLoudness
+    files: tuple[str, ...]
+    written: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": self.spec, "cues": [c.to_dict() for c in self.cues], "stem": self.stem,
+                "stem_samples": self.stem_samples, "stem_loudness": self.stem_loudness.to_dict(),
+                "files": list(self.files), "written": list(self.written)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExportResult:
+        d = dict(data)
+        d["cues"] = tuple(CueDelivery.from_dict(c) for c in d.get("cues", ()))
+        d["stem_loudness"] = StemLoudness.from_dict(d["stem_loudness"])
+        d["files"] = tuple(d.get("files", ()))
+        d["written"] = tuple(d.get("written", ()))
+        return strict_from_dict(cls, d)
+
+
+# --------------------------------------------------------------------------- time
+
+def cue_time_reference(session: Session, seconds: float) -> int:
+    """Samples since midnight (48 kHz) of session time ``seconds``: exact for times on a
+    frame boundary (``timecode_to_samples`` of the cue's timecode), else rounded once."""
+    tc = session.timecode
+    rate = tc.frame_rate.rate
+    frames = Fraction(seconds) * rate
+    k = round(frames)
+    if abs(frames - k) < Fraction(1, 10**6):
+        return frames_to_samples(tc.start_frame + k, tc.frame_rate, _SR)
+    return math.floor(Fraction(tc.start_frame * _SR) / rate + Fraction(seconds) * _SR + Fraction(1, 2))
+
+
+def picture_samples(session: Session) -> int:
+    """Length of the picture in 48 kHz samples (frame count / rate, rounded once)."""
+    frames = seconds_to_frames(session.picture.duration, session.frame_rate)
+    return frames_to_samples(frames, session.frame_rate, _SR)
+
+
+# --------------------------------------------------------------------------- inputs
+
+def load_takes(session: Session, cues: Sequence[Cue]) -> dict[str, Take]:
+    """The rendered takes of ``cues`` (``renders/<cue>.json``), checked against the cues.
+
+    Raises
+    ------
+    AdrError
+        Invalid take file, missing audio, a take that no longer matches its cue, or no
+        rendered cue at all.
+    """
+    takes: dict[str, Take] = {}
+    for cue in cues:
+        path = session.renders_dir / f"{cue.id}.json"
+        if not path.exists():
+            continue
+        try:
+            take = Take.from_dict(read_json(path))
+        except (ValueError, TypeError) as exc:
+            raise AdrError(path, f"invalid take file ({exc})") from None
+        if not (session.root / take.path).is_file():
+            raise AdrError(session.root / take.path, "rendered audio is missing; run adr render")
+        if abs(take.start - cue.start) > 1e-3 or abs(take.end - cue.end) > 1e-3:
+            raise AdrError(path, f"render of cue {cue.id} is out of date (the cue moved); run adr render")
+        takes[cue.id] = take
+    if not takes:
+        raise AdrError(session.renders_dir, "no rendered cues; run adr render")
+    return takes
+
+
+def _stat(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _ascii(text: str, limit: int) -> str:
+    s = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return " ".join(s.split())[:limit]
+
+
+# --------------------------------------------------------------------------- writers
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    write_text(path, text)
+    return True
+
+
+def _ixml(session: Session, track: str, take: str, note: str, time_reference: int) -> str:
+    from adr.bwf import make_ixml
+
+    root = ET.fromstring(make_ixml([track], project=session.name, take=take, note=note).split("\n", 1)[1])
+    rate = session.frame_rate
+    speed = ET.SubElement(root, "SPEED")
+    for tag, value in (("MASTER_SPEED", f"{rate.rate.numerator}/{rate.rate.denominator}"),
+                       ("CURRENT_SPEED", f"{rate.rate.numerator}/{rate.rate.denominator}"),
+                       ("TIMECODE_RATE", f"{rate.rate.numerator}/{rate.rate.denominator}"),
+                       ("TIMECODE_FLAG", "DF" if rate.drop_frame else "NDF"),
+                       ("FILE_SAMPLE_RATE", str(_SR)), ("AUDIO_BIT_DEPTH", "24"),
+                       ("DIGITIZER_SAMPLE_RATE", str(_SR)),
+                       ("TIMESTAMP_SAMPLES_SINCE_MIDNIGHT_HI", str(time_reference >> 32)),
+                       ("TIMESTAMP_SAMPLES_SINCE_MIDNIGHT_LO", str(time_reference & 0xFFFFFFFF)),
+                       ("TIMESTAMP_SAMPLE_RATE", str(_SR))):
+        ET.SubElement(speed, tag).text = value
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _write_wav(session: Session, path: Path, samples: np.ndarray, time_reference: int,
+               description: str, track: str, take: str, note: str, history: str) -> None:
+    from adr.bwf import BextInfo, write_bwf
+
+    bext = BextInfo.now(_ascii(description, 256), time_reference,
+                        originator_reference=_ascii(f"{session.name}-{take}", 32),
+                        coding_history=f"A=PCM,F={_SR},W=24,M=mono,T={_ascii(history, 60)}\r\n")
+    write_bwf(path, np.clip(samples, -1.0, 1.0), _SR, bext=bext, bits=24,
+              ixml=_ixml(session, _ascii(track, 64), _ascii(take, 64), _ascii(note, 200), time_reference))
+
+
+def _lanes(items: Sequence[tuple[int, int, Any]]) -> list[list[tuple[int, int, Any]]]:
+    """Greedy assignment of (start, end, x) ranges to non-overlapping lanes, by start."""
+    lanes: list[list[tuple[int, int, Any]]] = []
+    for item in sorted(items, key=lambda r: (r[0], r[1])):
+        for lane in lanes:
+            if lane[-1][1] <= item[0]:
+                lane.append(item)
+                break
+        else:
+            lanes.append([item])
+    return lanes
+
+
+def _timelines(session: Session, cues: Sequence[Cue], deliveries: dict[str, CueDelivery],
+               stem_path: Path) -> tuple[str, list[str]]:
+    """The OTIO JSON and one CMX 3600 EDL per ADR lane."""
+    import opentimelineio as otio
+    from opentimelineio import opentime, schema
+
+    rate = session.frame_rate
+    fps = float(rate.rate)
+    start = session.timecode.start_frame
+    frames = seconds_to_frames(session.picture.duration, rate)
+
+    def rt(v: float) -> Any:
+        return opentime.RationalTime(v, fps)
+
+    def media_clip(name: str, path: str | Path, first: int, length: int) -> Any:
+        rng = opentime.TimeRange(rt(first), rt(length))
+        ref = schema.ExternalReference(target_url=Path(path).resolve().as_uri(), available_range=rng)
+        return schema.Clip(name=name, media_reference=ref, source_range=rng)
+
+    tl = schema.Timeline(name=session.name, global_start_time=rt(start))
+    tl.metadata["adr"] = {"session": session.name, "frame_rate": str(rate),
+                          "start_timecode": session.start_timecode, "dialog_stem": stem_path.name}
+    picture = schema.Track(name="Picture", kind=schema.TrackKind.Video)
+    picture.append(media_clip(Path(session.picture.path).name, session.picture.path, start, frames))
+    production = schema.Track(name="Production", kind=schema.TrackKind.Audio)
+    production.append(media_clip(Path(session.audio[0].path).name, session.audio[0].path, start, frames))
+    tl.tracks.extend([picture, production])
+    by_id = {c.id: c for c in cues}
+    items = []
+    for cid, d in deliveries.items():
+        if d.file:
+            c = by_id[cid]
+            items.append((seconds_to_frames(c.start, rate), seconds_to_frames(c.end, rate), c))
+    edls = []
+    for n, lane in enumerate(_lanes(items), start=1):
+        track = schema.Track(name="ADR" if n == 1 else f"ADR {n}", kind=schema.TrackKind.Audio)
+        edl_track = schema.Track(name=track.name, kind=schema.TrackKind.Audio)
+        pos = 0
+        for a, b, c in lane:
+            d = deliveries[c.id]
+            for t, gap in ((track, a - pos), (edl_track, a - pos + (start if pos == 0 else 0))):
+                if gap > 0:
+                    t.append(schema.Gap(source_range=opentime.TimeRange(rt(0), rt(gap))))
+            for t in (track, edl_track):
+                clip = media_clip(f"{c.id} {c.character or c.actor}".strip(),
+                                  session.root / d.file, start + a, b - a)
+                clip.metadata["cmx_3600"] = {"reel": re.sub(r"[^A-Za-z0-9_]", "", c.id)[:8] or "ADR"}
+                clip.metadata["adr"] = {"cue_id": c.id, "character": c.character, "actor": c.actor,
+                                        "text": c.text, "repair": d.conform.mode if d.conform else ""}
+                t.append(clip)
+            pos = b
+        tl.tracks.append(track)
+        edl_tl = schema.Timeline(name=f"{session.name} {track.name}")
+        edl_tl.tracks.extend([edl_track, schema.Track(name="V", kind=schema.TrackKind.Video)])
+        edls.append(_edl_text(otio.adapters.write_to_string(edl_tl, "cmx_3600", rate=fps), session))
+    return otio.adapters.write_to_string(tl, "otio_json"), edls
+
+
+_EDL_TC = re.compile(r"\b\d{2}:\d{2}:\d{2}[:;]\d{2}\b")
+
+
+def _edl_text(text: str, session: Session) -> str:
+    """Add the FCM line; rewrite timecodes when the session counts 29.97/59.94 non-drop
+    (the adapter infers drop frame from the rate)."""
+    from adr.timecode import FrameRate
+
+    rate = session.frame_rate
+    lines = text.splitlines()
+    if rate.rate.denominator == 1001 and rate.rate.numerator != 24000 and not rate.drop_frame:
+        df = FrameRate(rate.rate, True)
+        lines = [_EDL_TC.sub(lambda m: format_timecode(parse_timecode(m.group(0), df), rate), ln)
+                 if re.match(r"^\d{3}\s", ln) else ln for ln in lines]
+    fcm = "FCM: DROP FRAME" if rate.drop_frame else "FCM: NON-DROP FRAME"
+    out = [lines[0], fcm] + lines[1:] if lines and lines[0].startswith("TITLE") else [fcm] + lines
+    return "\n".join(out) + "\n"
+
+
+def _cue_sheet_html(session: Session, cues: Sequence[Cue], deliveries: dict[str, CueDelivery]) -> str:
+    esc = html.escape
+    rows = []
+    for c in cues:
+        d = deliveries.get(c.id)
+        mode = d.conform.mode if d and d.conform else "production"
+        rows.append("<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in (
+            c.id, c.character, c.actor, session.to_timecode(c.start), session.to_timecode(c.end),
+            f"{c.duration:.2f}", c.text, c.reason, c.notes, c.status, mode,
+            d.file if d and d.file else "")) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("Cue", "Character", "Actor", "TC in", "TC out", "Dur (s)",
+                                            "Line", "Reason", "Notes", "Status", "Delivered", "File"))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>ADR cue sheet - {esc(session.name)}</title>
+<style>
+body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse;width:100%;font-size:10pt}}
+th,td{{border:1px solid #888;padding:4px 6px;vertical-align:top;text-align:left}}
+th{{background:#eee}} td:nth-child(7){{width:30%}}
+@media print{{body{{margin:0}} @page{{size:landscape;margin:1cm}} tr{{page-break-inside:avoid}}}}
+</style></head><body>
+<h1>ADR cue sheet: {esc(session.name)}</h1>
+<p>Frame rate {esc(str(session.frame_rate))}, start timecode {esc(session.start_timecode)}, {len(cues)} cues.</p>
+<table><thead><tr>{head}</tr></thead><tbody>
+{chr(10).join(rows)}
+</tbody></table></body></html>
+"""
+
+
+# --------------------------------------------------------------------------- export
+
+def export_session(
+    session: Session,
+    *,
+    spec: str = "-24",
+    repair: str = "auto",
+    options: ConformOptions | None = None,
+    denoise: str = "dfn3",
+    progress: ProgressHook | None = None,
+) -> ExportResult:
+    """Conform every rendered cue and write the deliverables (see the module docstring).
+
+    Parameters
+    ----------
+    session : Session
+    spec : str
+        Loudness spec of the dialog stem: ``"-24"``, ``"-23"`` or ``"-27"`` (dialog-gated).
+    repair : str
+        ``"auto"``, ``"partial"`` or ``"whole"`` (a cue note ``repair=...`` overrides it).
+    options : ConformOptions, optional
+        Further conform choices (its ``repair`` is replaced by ``repair``).
+    denoise : str
+        Denoiser for the production guide track (:func:`adr.denoise.denoise` method).
+    progress : callable, optional
+        Receives :class:`adr.progress.ProgressEvent` per cue (stage ``"export"``).
+
+    Raises
+    ------
+    AdrError
+        No cue sheet, no rendered cue, a bad take, an unknown spec or repair mode.
+    """
+    progress = progress or null_progress
+    stem_spec = loudness_spec(spec)
+    opts = dataclasses.replace(options or ConformOptions(), repair=repair)
+    cues = session.read_cues()
+    if not cues:
+        raise AdrError(session.cues_path, "no cues; import a cue sheet (adr cues import)")
+    takes = load_takes(session, cues)
+    out = session.deliverables_dir
+    manifest_path = out / "export.json"
+    try:
+        old = read_json(manifest_path) if manifest_path.exists() else {}
+    except AdrError:
+        old = {}
+    old_cues = old.get("keys", {}) if old.get("format_version") == EXPORT_FORMAT_VERSION else {}
+    prod_ref = {**session.audio[0].to_dict(), "stat": _stat(Path(session.audio[0].path))}
+    base = {"v": EXPORT_FORMAT_VERSION, "prod": prod_ref, "options": opts.to_dict(),
+            "denoise": denoise, "tc": [str(session.frame_rate), session.start_timecode]}
+    written: list[str] = []
+    production: np.ndarray | None = None
+    deliveries: dict[str, CueDelivery] = {}
+    keys: dict[str, Any] = {}
+    tr0 = frames_to_samples(session.timecode.start_frame, session.frame_rate, _SR)
+    todo = [c for c in cues if c.id in takes]
+    for i, cue in enumerate(todo):
+        progress(ProgressEvent("export", i, len(todo), "cue", {"cue": cue.id}))
+        take = takes[cue.id]
+        analysis_path = session.analysis_dir / f"{cue.id}.json"
+        key = _digest({**base, "take": take.to_dict(), "audio": _stat(session.root / take.path),
+                       "cue": {k: v for k, v in cue.to_dict().items() if k != "status"},
+                       "analysis": _stat(analysis_path) if analysis_path.exists() else None})
+        rel = f"deliverables/adr/{cue.id}.wav"
+        path = session.root / rel
+        tr_in, tr_out = cue_time_reference(session, cue.start), cue_time_reference(session, cue.end)
+        prev = old_cues.get(rel)
+        if prev and prev.get("key") == key and path.is_file() and prev.get("stat") == _stat(path):
+            conform = ConformResult.from_dict(prev["conform"])
+        else:
+            if production is None:
+                production = _read_production(session)
+            line, conform = _conform_cue(session, cue, take, production, tr_in - tr0, tr_out - tr0,
+                                         cues, opts, denoise)
+            _write_wav(session, path, line, tr_in,
+                       f"ADR cue {cue.id} | {cue.character} ({take.actor or cue.actor}) | {cue.text}",
+                       f"ADR {cue.id} {take.actor or cue.actor}", cue.id, cue.text,
+                       f"adr conform {conform.mode}")
+            written.append(rel)
+        keys[rel] = {"key": key, "stat": _stat(path), "conform": conform.to_dict()}
+        deliveries[cue.id] = CueDelivery(cue.id, session.to_timecode(cue.start),
+                                         session.to_timecode(cue.end), rel, tr_in, conform)
+    progress(ProgressEvent("export", len(todo), len(todo), "cue"))
+    for c in cues:
+        deliveries.setdefault(c.id, CueDelivery(c.id, session.to_timecode(c.start),
+                                                session.to_timecode(c.end)))
+    stem_rel = f"deliverables/{session.name}_dialog.wav"
+    stem_path = session.root / stem_rel
+    n_stem = picture_samples(session)
+    stem_key = _digest({**base, "spec": stem_spec.to_dict(), "n": n_stem,
+                        "cues": sorted((r, k["key"]) for r, k in keys.items()),
+                        "dialog": [[c.id, c.start, c.end] for c in cues]})
+    prev = old_cues.get(stem_rel)
+    if prev and prev.get("key") == stem_key and stem_path.is_file() and prev.get("stat") == _stat(stem_path):
+        loud = StemLoudness.from_dict(prev["loudness"])
+    else:
+        if production is None:
+            production = _read_production(session)
+        stem = np.zeros(n_stem)
+        stem[:min(n_stem, len(production))] = production[:n_stem]
+        for d in deliveries.values():
+            if d.file:
+                import soundfile as sf
+
+                x, _ = sf.read(str(session.root / d.file), dtype="float64")
+                a = d.time_reference - tr0
+                lo, hi = max(a, 0), min(a + len(x), n_stem)
+                if hi > lo:
+                    stem[lo:hi] = x[lo - a:hi - a]
+        mask = _dialog_mask(session, cues, n_stem)
+        stem, loud = normalize_loudness(stem, _SR, stem_spec, dialog_mask=mask)
+        _write_wav(session, stem_path, stem, tr0, f"Dialog stem {session.name} ({stem_spec.description})",
+                   "Dialog", "stem", f"dialog stem {stem_spec.description}", f"adr stem {stem_spec.name}")
+        written.append(stem_rel)
+    keys[stem_rel] = {"key": stem_key, "stat": _stat(stem_path), "loudness": loud.to_dict()}
+
+    otio_text, edls = _timelines(session, cues, deliveries, stem_path)
+    delivered = [dataclasses.replace(c, status="delivered") if deliveries[c.id].file else c for c in cues]
+    from adr.cues import cues_to_csv
+
+    texts = {f"deliverables/{session.name}.otio": otio_text,
+             f"deliverables/{session.name}_cues.csv": cues_to_csv(delivered, session.timecode),
+             f"deliverables/{session.name}_cues.html": _cue_sheet_html(session, delivered, deliveries)}
+    for n, edl in enumerate(edls, start=1):
+        texts[f"deliverables/{session.name}{'' if n == 1 else f'_A{n}'}.edl"] = edl
+    for rel, text in texts.items():
+        if _write_if_changed(session.root / rel, text):
+            written.append(rel)
+    result = ExportResult(stem_spec.name, tuple(deliveries[c.id] for c in cues), stem_rel, n_stem, loud,
+                          tuple(sorted([*keys, *texts, "deliverables/export.json"])))
+    record = {"format_version": EXPORT_FORMAT_VERSION, "result": result.to_dict(), "keys": keys}
+    if _write_if_changed(manifest_path, json.dumps(record, indent=1, ensure_ascii=False) + "\n"):
+        written.append("deliverables/export.json")
+    return dataclasses.replace(result, written=tuple(written))
+
+
+def _read_production(session: Session) -> np.ndarray:
+    from adr.media import read_audio
+
+    return read_audio(session.audio[0].path, sample_rate=_SR).mono()
+
+
+def _dialog_mask(session: Session, cues: Sequence[Cue], n: int) -> np.ndarray:
+    """Dialog samples for the dialog-gated spec: each cue's aligned words, else the cue."""
+    from adr.analyze import load_analysis
+
+    mask = np.zeros(n, dtype=bool)
+    for c in cues:
+        spans = [(c.start, c.end)]
+        if (session.analysis_dir / f"{c.id}.json").exists():
+            words = load_analysis(session, c.id).alignment.words
+            spans = [(w.start, w.end) for w in words] or spans
+        for a, b in spans:
+            mask[max(0, round(a * _SR)):max(0, round(b * _SR))] = True
+    return mask
+
+
+def _conform_cue(session: Session, cue: Cue, take: Take, production: np.ndarray, a: int, b: int,
+                 cues: Sequence[Cue], opts: ConformOptions, denoise: str) -> tuple[np.ndarray, ConformResult]:
+    from adr.analyze import load_analysis
+    from adr.denoise import denoise as run_denoise
+    from adr.media import read_audio
+
+    n = b - a
+    prod = np.zeros(n, dtype=np.float32)
+    lo, hi = max(a, 0), min(b, len(production))
+    prod[lo - a:hi - a] = production[lo:hi]
+    audio = read_audio(session.root / take.path, sample_rate=_SR).mono()
+    rendered = np.zeros(n)
+    rendered[:min(n, len(audio))] = audio[:n]
+    margin = int((opts.max_shift + 0.2) * _SR)
+    g0, g1 = max(0, a - margin), min(len(production), b + margin)
+    guide = run_denoise(production[g0:g1].astype(np.float32), _SR, method=denoise)
+    allowed = np.ones(len(production), dtype=bool)
+    for c in cues:
+        allowed[max(0, round((c.start - 0.1) * _SR)):max(0, round((c.end + 0.1) * _SR))] = False
+    w0, w1 = max(0, a - int(_TONE_WINDOW * _SR)), min(len(production), b + int(_TONE_WINDOW * _SR))
+    tone = room_tone(production[w0:w1], _SR, allowed[w0:w1]) if opts.room_tone else None
+    words: Sequence[Any] = ()
+    phones: Sequence[Any] = ()
+    damage: list[tuple[float, float, str]] = []
+    notes = cue.notes
+    if (session.analysis_dir / f"{cue.id}.json").exists():
+        line = load_analysis(session, cue.id)
+        words, phones = line.alignment.words, line.alignment.phones
+        damage = [(s.start, s.end, s.kind) for s in line.damage.spans]
+    start = a / _SR
+    return conform_line(prod, rendered, _SR, start=start, cue_id=cue.id, notes=notes, words=words,
+                        phones=phones, damage=damage, guide=guide, guide_lead=(a - g0) / _SR,
+                        tone=tone, options=opts)
