@@ -203,6 +203,12 @@ def _transcribe(fm: FileMaterial, x16: np.ndarray, regions: list,
     return dataclasses.replace(fm, language=code, language_probability=round(prob, 3)), utts
 
 
+def _voiced_loudness(features: Sequence[Any]) -> float | None:
+    """Median loudness (dBFS) of the voiced frames of some FrameFeatures."""
+    v = np.concatenate([f.loudness[f.voiced > 0] for f in features])
+    return round(float(np.median(v)), 2) if v.size else None
+
+
 def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -420,7 +426,8 @@ def enroll_actor(
         preset=quality if train_config is None else "custom", steps=int(state.get("step", 0)),
         train_seconds=float(state.get("elapsed_seconds", 0.0)),
         metrics={k: round(float(np.nanmean(v)), 4) for k, v in scores.items()
-                 if np.isfinite(v).any()})
+                 if np.isfinite(v).any()},
+        loudness_db=_voiced_loudness([ex.features for _, ex, _ in train]))
 
     # save: voice, voiceprint, enrollment.json (written last: marks the enrollment finished)
     save_voice(folder, model, vc, record)

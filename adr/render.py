@@ -4,6 +4,9 @@
 prosody and (when the voice uses them) lips become frame features on the model's grid from
 ``cue.start`` to ``cue.end``; the voice model speaks them at its own rate; the result is
 resampled to 48 kHz and is exactly the cue's length there, so every word sits where it was.
+The model hears the line at its training level (the line's loudness shifted so that its
+voiced frames' median is the voice's ``record.loudness_db``); the take is then scaled back
+by the same number of dB, so it keeps the production line's level.
 Outside the words (before the first, after the last, in pauses of 0.15 s or more) the take
 is silent: 50 ms margins around the words, 10 ms raised-cosine fades.
 
@@ -42,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from adr.errors import AdrError
-from adr.features import FrameFeatures
+from adr.features import SILENCE_DB, FrameFeatures
 from adr.fsio import atomic_path, read_json, write_json
 from adr.progress import ProgressEvent, ProgressHook, null_progress
 from adr.timebase import DELIVERY_RATE, seconds_to_samples
@@ -242,6 +245,15 @@ def _gate(words: Sequence[Word], start: float, n: int, sr: int) -> np.ndarray:
     return gain
 
 
+def _level_shift(feats: FrameFeatures, target_db: float | None) -> float:
+    """dB to add to a line's loudness so its voiced frames sit at the voice's training
+    level (0 when either is unknown), at most 30 dB either way."""
+    voiced = feats.loudness[(feats.voiced > 0) & (feats.loudness > SILENCE_DB)]
+    if target_db is None or not voiced.size:
+        return 0.0
+    return float(np.clip(target_db - np.median(voiced), -30.0, 30.0))
+
+
 def render_line(line: LineAnalysis, voice: LoadedVoice, *, text: str | None = None,
                 seed: int = 0) -> RenderedLine:
     """Re-speak one analysed line in a voice (pure: no files).
@@ -272,7 +284,11 @@ def render_line(line: LineAnalysis, voice: LoadedVoice, *, text: str | None = No
     lips = line.lips.track if (vc.lips and line.lips is not None) else None
     feats = frame_features(alignment.phones, line.prosody, lips, start=cue.start, end=cue.end,
                            frame_period=vc.frame_period, phone_inventory=vc.phone_inventory)
-    y = resample(voice.model.render(feats, seed=seed), vc.sample_rate, DELIVERY_RATE)
+    shift = _level_shift(feats, voice.record.loudness_db)
+    model_feats = dataclasses.replace(feats, loudness=np.maximum(feats.loudness + shift,
+                                                                 SILENCE_DB))
+    y = voice.model.render(model_feats, seed=seed) * np.float32(10 ** (-shift / 20))
+    y = resample(y, vc.sample_rate, DELIVERY_RATE)
     n = seconds_to_samples(cue.end, DELIVERY_RATE) - seconds_to_samples(cue.start, DELIVERY_RATE)
     y = np.pad(y[:n], (0, max(0, n - len(y))))
     y = (y * _gate(alignment.words, cue.start, n, DELIVERY_RATE)).astype(np.float32)

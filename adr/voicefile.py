@@ -89,6 +89,10 @@ class EnrollmentRecord:
         Wall-clock training time.
     metrics : dict of str to float
         Quality on held-back lines (speaker similarity, DNSMOS, F0 correlation ...).
+    loudness_db : float or None
+        Median loudness (dBFS, :func:`adr.features.loudness_db`) of the training lines'
+        voiced frames; :mod:`adr.render` moves a line to this level for the model and the
+        take back to the line's level. None for voices made before it was recorded.
     """
 
     actor: str
@@ -99,6 +103,7 @@ class EnrollmentRecord:
     steps: int = 0
     train_seconds: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
+    loudness_db: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", tuple(self.sources))

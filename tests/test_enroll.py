@@ -139,6 +139,7 @@ def test_enroll_tiny_saves_voice_and_rerun_returns_at_once(
     assert 0.5 < voice.record.minutes < 1.0 and voice.record.date.endswith("Z")
     assert {"speaker_similarity", "f0_corr"} <= set(voice.record.metrics)
     assert -1.0 <= voice.record.metrics["speaker_similarity"] <= 1.0
+    assert -40.0 < voice.record.loudness_db < -5.0
     assert [vp.actor for vp in load_voiceprints(tmp_path)] == ["KAL"]
     assert EnrollResult.from_dict(res.to_dict()).to_dict() == res.to_dict()
     stages = {e.stage for e in events}
@@ -182,6 +183,40 @@ def test_interrupted_enrollment_resumes_from_checkpoint(
     assert steps == [3, 4] and res.record.steps == 4 and not res.reused
 
 
+def test_enroll_with_video_learns_lip_features(
+        speech: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+    import json
+
+    from adr.lips import AvOffset
+    from adr.types import LipTrack
+
+    calls = []
+
+    def fake_track(video, *, start=0.0, end=None, **_k):
+        calls.append((Path(video).name, start, end))
+        n = int(round((end - start) * 25))
+        t = np.arange(n) / 25
+        return type("R", (), {"track": LipTrack(start, 25.0, 0.3 + 0.2 * np.sin(9 * t),
+                                               np.full(n, 40.0), np.ones(n, bool))})()
+
+    monkeypatch.setattr("adr.lips.track_lips", fake_track)
+    monkeypatch.setattr("adr.lips.estimate_av_offset", lambda *a, **k: AvOffset(0.0, 0.0, 0.9))
+    paths = speech["paths"][:4]
+    videos = [tmp_path / f"{p.stem}.mov" for p in paths]
+    lips_cfg = dataclasses.replace(TINY, lips=True)
+    res = enroll_actor("KAL", paths, video_paths=videos, voices_root=tmp_path,
+                       voice_config=lips_cfg, train_config=STEPS,
+                       limits=MaterialLimits(min_minutes=0.2))
+    assert sorted(c[0] for c in calls) == sorted(v.name for v in videos)
+    assert load_voice(res.voice_dir).config.lips
+    cached = [json.loads(p.read_text()) for p in
+              (tmp_path / "KAL" / ".train" / "files").glob("*.json")]
+    assert all(u["lips"]["av_confidence"] == 0.9 for c in cached for u in c["utterances"])
+    with pytest.raises(AdrError, match="1 videos for 4 audio files"):
+        enroll_actor("KAL", paths, video_paths=videos[:1], voices_root=tmp_path)
+
+
 def test_enroll_transcribes_files_without_text(speech: dict, tmp_path: Path) -> None:
     from adr.metrics import word_error_rate
 
@@ -199,3 +234,14 @@ def test_enroll_transcribes_files_without_text(speech: dict, tmp_path: Path) -> 
     heard = {" ".join(u["text"] for u in c["utterances"]) for c in cached}
     for text in speech["texts"][:2]:
         assert min(word_error_rate(text, h) for h in heard) < 0.3
+
+
+@pytest.mark.corpus
+def test_material_on_real_recordings(corpus: Path) -> None:
+    clean = sorted((corpus / "speech_clean" / "vctk16k_autovc" / "p225").glob("*.wav"))
+    rep = check_material(clean, actor="p225", language_check=False)
+    assert rep.ok and rep.speech_minutes > 0.9 and rep.snr_db > 25
+    noisy = sorted((corpus / "speech_noisy" / "voicebank_demand_p287").rglob("p287_00[34].wav"))
+    rep = check_material(noisy, actor="p287", language_check=False)  # true SNR 4.7, -0.7 dB
+    assert {Path(r.split(": ")[0]).name for r in rep.refusals if "too noisy" in r} == \
+        {"p287_003.wav", "p287_004.wav"}

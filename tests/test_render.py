@@ -96,6 +96,20 @@ def test_render_length_timing_and_energy(voices: Path) -> None:
     assert np.array_equal(out.audio, again.audio)  # same seed, same take
 
 
+def test_model_hears_the_training_level_and_the_take_keeps_the_line_level(
+        voices: Path) -> None:
+    import dataclasses
+
+    voice = load_voice(voices / "MAYA")
+    at_20 = dataclasses.replace(voice, record=EnrollmentRecord(actor="MAYA", loudness_db=-20.0))
+    loud = make_line()  # voiced frames at -20 dBFS
+    quiet = dataclasses.replace(loud, prosody=dataclasses.replace(
+        loud.prosody, energy=loud.prosody.energy - 20.0))
+    a, b = render_line(loud, at_20), render_line(quiet, at_20)
+    assert np.allclose(b.audio, 0.1 * a.audio, atol=1e-6)  # same model input, 20 dB down
+    assert np.all(b.features.loudness < a.features.loudness)  # features: the line's own
+
+
 def test_text_edit_substitutes_one_word(voices: Path) -> None:
     line = make_line()
     voice = load_voice(voices / "MAYA")
