@@ -135,6 +135,29 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from adr.export import export_session
+    from adr.session import load_session
+
+    s = load_session(args.session, root=args.sessions)
+    result = export_session(s, spec=args.spec, repair=args.repair, progress=_progress(args))
+    loud = result.stem_loudness
+    print(f"{len(result.cues)} cue(s) delivered; stem {result.stem}: {loud.after:.1f} "
+          f"({result.spec}), true peak {loud.true_peak:.1f} dBTP; "
+          f"{len(result.written)} file(s) written in {s.deliverables_dir}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from adr.report import write_report
+    from adr.session import load_session
+
+    s = load_session(args.session, root=args.sessions)
+    page = write_report(s, progress=_progress(args))
+    print(f"report: {page}")
+    return 0
+
+
 def _log(args: argparse.Namespace):
     def log(message: str) -> None:
         if not args.quiet:
@@ -221,6 +244,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "of the cue sheet's")
     r.add_argument("--force", action="store_true", help="render again even if up to date")
     r.set_defaults(func=cmd_render)
+
+    x = sub.add_parser("export", help="conform the renders to picture and write the "
+                       "deliverables (BWF per cue, dialog stem, OTIO/EDL, cue sheet)")
+    x.add_argument("session")
+    x.add_argument("--spec", default="-24", help="dialog stem loudness: -24 (ATSC A/85), "
+                   "-23 (EBU R128) or -27 (dialog-gated) (default: -24)")
+    x.add_argument("--repair", choices=("auto", "partial", "whole"), default="auto",
+                   help="replace only the damaged spans, or whole lines (default: auto, "
+                   "per cue)")
+    x.set_defaults(func=cmd_export)
+
+    rp = sub.add_parser("report", help="write the HTML review report of a session")
+    rp.add_argument("session")
+    rp.set_defaults(func=cmd_report)
     return p
 
 

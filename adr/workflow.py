@@ -75,7 +75,9 @@ def run_demo(
     from adr.analyze import analyze_session
     from adr.demo import build_demo
     from adr.enroll import enroll_actor
+    from adr.export import export_session
     from adr.render import render_session
+    from adr.report import write_report
     from adr.session import create_session
     from adr.train import preset
 
@@ -112,4 +114,10 @@ def run_demo(
          f"{len(flagged)} flagged for replacement ({', '.join(flagged) or 'none'})")
     takes = render_session(session, voices_root=voices_root, progress=progress)
     step(f"renders: {len(takes)} takes in {session.renders_dir}")
+    if takes:
+        exported = export_session(session, progress=progress)
+        step(f"deliverables: {len(exported.cues)} Broadcast WAVs, dialog stem, OTIO/EDL and "
+             f"cue sheet in {session.deliverables_dir}")
+    page = write_report(session, progress=progress)
+    step(f"review report: {page}  (open it in a browser)")
     return DemoResult(production=prod.root, session=session.root, steps=tuple(steps))
