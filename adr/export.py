@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from adr.conform import ConformOptions, ConformResult, conform_line, room_tone
+from adr.conform import CONFORM_VERSION, ConformOptions, ConformResult, conform_line, room_tone
 from adr.errors import AdrError
 from adr.fsio import read_json, write_text
 from adr.loudness import StemLoudness, loudness_spec, normalize_loudness
@@ -389,7 +389,7 @@ def export_session(
         old = {}
     old_cues = old.get("keys", {}) if old.get("format_version") == EXPORT_FORMAT_VERSION else {}
     prod_ref = {**session.audio[0].to_dict(), "stat": _stat(Path(session.audio[0].path))}
-    base = {"v": EXPORT_FORMAT_VERSION, "prod": prod_ref, "options": opts.to_dict(),
+    base = {"v": [EXPORT_FORMAT_VERSION, CONFORM_VERSION], "prod": prod_ref, "options": opts.to_dict(),
             "denoise": denoise, "tc": [str(session.frame_rate), session.start_timecode]}
     written: list[str] = []
     production: np.ndarray | None = None

@@ -141,10 +141,16 @@ def _metrics(cue: Cue, line: Any, conform: dict[str, Any] | None) -> list[tuple[
     if conform is not None:
         w = conform["warp"]
         rows.append(("repair", f"{conform['mode']} ({conform['reason']})"))
-        rows.append(("timing", f"{w['method']}, {1000 * w['offset']:+.0f} ms, "
-                               f"deviation {1000 * w['deviation']:.0f} ms"))
-        rows.append(("gain", f"{conform['gain_db']:+.1f} dB (production "
-                             f"{_fmt(conform['production_loudness'], '.1f', ' LKFS')})"))
+        if w["method"] == "none":
+            timing = (f"kept as rendered (DTW cost {w['cost']:.2f}: not trusted)" if w["cost"]
+                      else "kept as rendered")
+        else:
+            timing = (f"{w['method']}, {1000 * w['offset']:+.0f} ms, deviation "
+                      f"{1000 * w['deviation']:.0f} ms (DTW cost {w['cost']:.2f})")
+        rows.append(("timing", timing))
+        rows.append(("gain", f"{conform['gain_db']:+.1f} dB (production speech "
+                             f"{_fmt(conform['production_loudness'], '.1f', ' LKFS')}, "
+                             f"{conform.get('loudness_method', '')})"))
     return rows
 
 

@@ -222,3 +222,34 @@ def test_conform_line_partial_and_whole(line) -> None:
     assert np.max(np.abs(out[b0:b1])) < 0.7 * np.max(np.abs(prod[b0:b1]))
     with pytest.raises(AdrError, match="silent"):
         C.conform_line(prod, np.zeros(n), SR, start=0.0)
+
+
+def test_dtw_refuses_an_unlike_take() -> None:
+    (x, _, _), (y, _, _) = speech(["Roll sound, we are losing the light.",
+                                   "Nobody moves until I say so, is that clear?"])
+    n = max(len(x), len(y))
+    w = C.estimate_warp(np.pad(y, (0, n - len(y))), np.pad(x, (0, n - len(x))), SR)
+    assert w.method == "none" and w.cost > 0.75  # another sentence: keep the take in place
+    assert C.estimate_warp(np.zeros(n), np.pad(x, (0, n - len(x))), SR).method == "none"
+
+
+def test_production_loudness_under_noise(line) -> None:
+    x, words = line
+    speech_mask = np.zeros(len(x), bool)
+    for w in words:
+        speech_mask[round(w.start * SR):round(w.end * SR)] = True
+    truth = L.speech_loudness(x, SR, speech_mask)
+    for snr in (20, 5):
+        noise = _noise(len(x), np.sqrt(np.mean(x[speech_mask] ** 2)) * 10 ** (-snr / 20), seed=snr)
+        value, used, method = C.production_loudness(x + noise, SR, speech_mask)
+        assert method == "gap-subtracted" and np.array_equal(used, speech_mask)
+        assert value == pytest.approx(truth, abs=0.5)
+        assert L.speech_loudness(x + noise, SR, speech_mask) > value  # the noise adds level
+    # no gaps: falls back to the denoised line
+    value, _, method = C.production_loudness(x, SR, np.ones(len(x), bool), denoised=0.5 * x)
+    assert method == "denoised" and value == pytest.approx(L.speech_loudness(0.5 * x, SR), abs=1e-9)
+    # damaged spans are left out while at least half the speech remains
+    bad = np.zeros(len(x), bool)
+    bad[round(words[1].start * SR):round(words[1].end * SR)] = True
+    _, used, _ = C.production_loudness(x, SR, speech_mask, exclude=bad)
+    assert not (used & bad).any() and used.sum() > 0.5 * speech_mask.sum()
