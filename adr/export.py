@@ -95,7 +95,9 @@ class CueDelivery:
 class ExportResult:
     """What :func:`export_session` delivered. Paths are relative to the session folder.
 
-    ``written`` lists the files (re)written by this run; empty on an up-to-date rerun.
+    ``cues`` has one entry per rendered (delivered) cue, in cue-sheet order; cues without a
+    render are not listed (the stem keeps their production audio). ``written`` lists the
+    files (re)written by this run; empty on an up-to-date rerun.
     """
 
     spec: str
@@ -469,7 +471,8 @@ def export_session(
     for rel, text in texts.items():
         if _write_if_changed(session.root / rel, text):
             written.append(rel)
-    result = ExportResult(stem_spec.name, tuple(deliveries[c.id] for c in cues), stem_rel, n_stem, loud,
+    result = ExportResult(stem_spec.name, tuple(deliveries[c.id] for c in cues if c.id in takes),
+                          stem_rel, n_stem, loud,
                           tuple(sorted([*keys, *texts, "deliverables/export.json"])))
     record = {"format_version": EXPORT_FORMAT_VERSION, "result": result.to_dict(), "keys": keys}
     if _write_if_changed(manifest_path, json.dumps(record, indent=1, ensure_ascii=False) + "\n"):
