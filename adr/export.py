@@ -10,7 +10,8 @@ Under ``sessions/NAME/deliverables/``::
                           spliced in, exactly as long as the picture, normalized to the
                           loudness spec with a true-peak ceiling; TimeReference = picture start
     NAME.otio             OpenTimelineIO: picture, production and ADR tracks at record timecode
-    NAME.edl              CMX 3600 EDL of the ADR track (one event per rendered cue)
+    NAME.edl              CMX 3600 EDL of the ADR track (one event per rendered cue; a further
+                          NAME_A2.edl ... per extra ADR track when cues overlap; adr.timeline)
     NAME_cues.csv/.html   the ADR cue sheet as CSV and as a printable page
     export.json           what was done per cue (repair mode, timing, gain) and the stem's
                           loudness; also the record that makes a rerun skip finished work
@@ -31,10 +32,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import html
 import json
 import math
-import re
 import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -52,7 +51,8 @@ from adr.loudness import StemLoudness, loudness_spec, normalize_loudness
 from adr.progress import ProgressEvent, ProgressHook, null_progress
 from adr.session import Session
 from adr.timebase import DELIVERY_RATE
-from adr.timecode import format_timecode, frames_to_samples, parse_timecode, seconds_to_frames
+from adr.timecode import frames_to_samples, seconds_to_frames
+from adr.timeline import cue_sheet_html, session_timeline
 from adr.types import Cue, Take, strict_from_dict
 
 __all__ = ["EXPORT_FORMAT_VERSION", "CueDelivery", "ExportResult", "export_session",
@@ -226,124 +226,6 @@ def _write_wav(session: Session, path: Path, samples: np.ndarray, time_reference
               ixml=_ixml(session, _ascii(track, 64), _ascii(take, 64), _ascii(note, 200), time_reference))
 
 
-def _lanes(items: Sequence[tuple[int, int, Any]]) -> list[list[tuple[int, int, Any]]]:
-    """Greedy assignment of (start, end, x) ranges to non-overlapping lanes, by start."""
-    lanes: list[list[tuple[int, int, Any]]] = []
-    for item in sorted(items, key=lambda r: (r[0], r[1])):
-        for lane in lanes:
-            if lane[-1][1] <= item[0]:
-                lane.append(item)
-                break
-        else:
-            lanes.append([item])
-    return lanes
-
-
-def _timelines(session: Session, cues: Sequence[Cue], deliveries: dict[str, CueDelivery],
-               stem_path: Path) -> tuple[str, list[str]]:
-    """The OTIO JSON and one CMX 3600 EDL per ADR lane."""
-    import opentimelineio as otio
-    from opentimelineio import opentime, schema
-
-    rate = session.frame_rate
-    fps = float(rate.rate)
-    start = session.timecode.start_frame
-    frames = seconds_to_frames(session.picture.duration, rate)
-
-    def rt(v: float) -> Any:
-        return opentime.RationalTime(v, fps)
-
-    def media_clip(name: str, path: str | Path, first: int, length: int) -> Any:
-        rng = opentime.TimeRange(rt(first), rt(length))
-        ref = schema.ExternalReference(target_url=Path(path).resolve().as_uri(), available_range=rng)
-        return schema.Clip(name=name, media_reference=ref, source_range=rng)
-
-    tl = schema.Timeline(name=session.name, global_start_time=rt(start))
-    tl.metadata["adr"] = {"session": session.name, "frame_rate": str(rate),
-                          "start_timecode": session.start_timecode, "dialog_stem": stem_path.name}
-    picture = schema.Track(name="Picture", kind=schema.TrackKind.Video)
-    picture.append(media_clip(Path(session.picture.path).name, session.picture.path, start, frames))
-    production = schema.Track(name="Production", kind=schema.TrackKind.Audio)
-    production.append(media_clip(Path(session.audio[0].path).name, session.audio[0].path, start, frames))
-    tl.tracks.extend([picture, production])
-    by_id = {c.id: c for c in cues}
-    items = []
-    for cid, d in deliveries.items():
-        if d.file:
-            c = by_id[cid]
-            items.append((seconds_to_frames(c.start, rate), seconds_to_frames(c.end, rate), c))
-    edls = []
-    for n, lane in enumerate(_lanes(items), start=1):
-        track = schema.Track(name="ADR" if n == 1 else f"ADR {n}", kind=schema.TrackKind.Audio)
-        edl_track = schema.Track(name=track.name, kind=schema.TrackKind.Audio)
-        pos = 0
-        for a, b, c in lane:
-            d = deliveries[c.id]
-            for t, gap in ((track, a - pos), (edl_track, a - pos + (start if pos == 0 else 0))):
-                if gap > 0:
-                    t.append(schema.Gap(source_range=opentime.TimeRange(rt(0), rt(gap))))
-            for t in (track, edl_track):
-                clip = media_clip(f"{c.id} {c.character or c.actor}".strip(),
-                                  session.root / d.file, start + a, b - a)
-                clip.metadata["cmx_3600"] = {"reel": re.sub(r"[^A-Za-z0-9_]", "", c.id)[:8] or "ADR"}
-                clip.metadata["adr"] = {"cue_id": c.id, "character": c.character, "actor": c.actor,
-                                        "text": c.text, "repair": d.conform.mode if d.conform else ""}
-                t.append(clip)
-            pos = b
-        tl.tracks.append(track)
-        edl_tl = schema.Timeline(name=f"{session.name} {track.name}")
-        edl_tl.tracks.extend([edl_track, schema.Track(name="V", kind=schema.TrackKind.Video)])
-        edls.append(_edl_text(otio.adapters.write_to_string(edl_tl, "cmx_3600", rate=fps), session))
-    return otio.adapters.write_to_string(tl, "otio_json"), edls
-
-
-_EDL_TC = re.compile(r"\b\d{2}:\d{2}:\d{2}[:;]\d{2}\b")
-
-
-def _edl_text(text: str, session: Session) -> str:
-    """Add the FCM line; rewrite timecodes when the session counts 29.97/59.94 non-drop
-    (the adapter infers drop frame from the rate)."""
-    from adr.timecode import FrameRate
-
-    rate = session.frame_rate
-    lines = text.splitlines()
-    if rate.rate.denominator == 1001 and rate.rate.numerator != 24000 and not rate.drop_frame:
-        df = FrameRate(rate.rate, True)
-        lines = [_EDL_TC.sub(lambda m: format_timecode(parse_timecode(m.group(0), df), rate), ln)
-                 if re.match(r"^\d{3}\s", ln) else ln for ln in lines]
-    fcm = "FCM: DROP FRAME" if rate.drop_frame else "FCM: NON-DROP FRAME"
-    out = [lines[0], fcm] + lines[1:] if lines and lines[0].startswith("TITLE") else [fcm] + lines
-    return "\n".join(out) + "\n"
-
-
-def _cue_sheet_html(session: Session, cues: Sequence[Cue], deliveries: dict[str, CueDelivery]) -> str:
-    esc = html.escape
-    rows = []
-    for c in cues:
-        d = deliveries.get(c.id)
-        mode = d.conform.mode if d and d.conform else "production"
-        rows.append("<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in (
-            c.id, c.character, c.actor, session.to_timecode(c.start), session.to_timecode(c.end),
-            f"{c.duration:.2f}", c.text, c.reason, c.notes, c.status, mode,
-            d.file if d and d.file else "")) + "</tr>")
-    head = "".join(f"<th>{h}</th>" for h in ("Cue", "Character", "Actor", "TC in", "TC out", "Dur (s)",
-                                            "Line", "Reason", "Notes", "Status", "Delivered", "File"))
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>ADR cue sheet - {esc(session.name)}</title>
-<style>
-body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse;width:100%;font-size:10pt}}
-th,td{{border:1px solid #888;padding:4px 6px;vertical-align:top;text-align:left}}
-th{{background:#eee}} td:nth-child(7){{width:30%}}
-@media print{{body{{margin:0}} @page{{size:landscape;margin:1cm}} tr{{page-break-inside:avoid}}}}
-</style></head><body>
-<h1>ADR cue sheet: {esc(session.name)}</h1>
-<p>Frame rate {esc(str(session.frame_rate))}, start timecode {esc(session.start_timecode)}, {len(cues)} cues.</p>
-<table><thead><tr>{head}</tr></thead><tbody>
-{chr(10).join(rows)}
-</tbody></table></body></html>
-"""
-
-
 # --------------------------------------------------------------------------- export
 
 def export_session(
@@ -459,13 +341,14 @@ def export_session(
         written.append(stem_rel)
     keys[stem_rel] = {"key": stem_key, "stat": _stat(stem_path), "loudness": loud.to_dict()}
 
-    otio_text, edls = _timelines(session, cues, deliveries, stem_path)
+    files = {cid: (d.file, d.conform.mode) for cid, d in deliveries.items() if d.file and d.conform}
+    otio_text, edls = session_timeline(session, cues, files, stem_path.name)
     delivered = [dataclasses.replace(c, status="delivered") if deliveries[c.id].file else c for c in cues]
     from adr.cues import cues_to_csv
 
     texts = {f"deliverables/{session.name}.otio": otio_text,
              f"deliverables/{session.name}_cues.csv": cues_to_csv(delivered, session.timecode),
-             f"deliverables/{session.name}_cues.html": _cue_sheet_html(session, delivered, deliveries)}
+             f"deliverables/{session.name}_cues.html": cue_sheet_html(session, delivered, files)}
     for n, edl in enumerate(edls, start=1):
         texts[f"deliverables/{session.name}{'' if n == 1 else f'_A{n}'}.edl"] = edl
     for rel, text in texts.items():

@@ -1,4 +1,4 @@
-"""Conform (timing by DTW, partial repair, scene match) and loudness, on generated audio."""
+"""Conform (timing by DTW, partial repair, scene match), warp and loudness, on generated audio."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from deliver_session import SR, speech
 
 from adr import conform as C
 from adr import loudness as L
+from adr import warp as W
 from adr.errors import AdrError
 from adr.types import Word
 
@@ -49,10 +50,10 @@ def test_dtw_offset_and_warp_word_boundaries(line) -> None:
 
     # a take 40 ms late: a plain offset
     take = _placed(x, 0.34, n)
-    w = C.estimate_warp(take, noisy, SR, max_shift=0.3)
+    w = W.estimate_warp(take, noisy, SR, max_shift=0.3)
     assert w.method == "offset"
     assert w.offset == pytest.approx(-0.04, abs=0.006)
-    moved = C.apply_warp(take, SR, w)
+    moved = W.apply_warp(take, SR, w)
     xc = np.fft.irfft(np.fft.rfft(moved, 2 * n) * np.conj(np.fft.rfft(prod, 2 * n)))
     lag = int(np.argmax(xc))
     assert min(lag, 2 * n - lag) < 0.006 * SR
@@ -70,30 +71,30 @@ def test_dtw_offset_and_warp_word_boundaries(line) -> None:
 
     take_words = tuple(Word(q.text, m(q.start), m(q.end)) for q in words)
     take = _placed(y, 0.3, n)
-    before = C.word_boundary_error(ref, take_words)
-    w = C.estimate_warp(take, noisy, SR, max_shift=0.3)
-    after = C.word_boundary_error(ref, C.warp_words(take_words, w, 0.0))
+    before = W.word_boundary_error(ref, take_words)
+    w = W.estimate_warp(take, noisy, SR, max_shift=0.3)
+    after = W.word_boundary_error(ref, W.warp_words(take_words, w, 0.0))
     assert w.method == "warp"
     assert before.median > 0.03
     assert after.median < 0.015 and after.p90 < 0.04, (before, after)
     # the rendered warp puts the speech where the production has it
-    out = C.apply_warp(take, SR, w)
+    out = W.apply_warp(take, SR, w)
     env = [np.convolve(np.abs(v), np.ones(480) / 480, "same")[::480] for v in (out, prod, take)]
     assert np.corrcoef(env[0], env[1])[0, 1] > np.corrcoef(env[2], env[1])[0, 1]
-    assert C.TimeWarp.from_dict(w.to_dict()).to_dict() == w.to_dict()
+    assert W.TimeWarp.from_dict(w.to_dict()).to_dict() == w.to_dict()
 
 
 def test_apply_warp_keeps_pitch_and_length() -> None:
     t = np.arange(SR) / SR
     x = 0.5 * np.sin(2 * np.pi * 220 * t)
-    w = C.TimeWarp("warp", 0.0, np.array([0.0, 1.0]), np.array([0.0, 1.1]))
-    y = C.apply_warp(x, SR, w, length=round(1.1 * SR))
+    w = W.TimeWarp("warp", 0.0, np.array([0.0, 1.0]), np.array([0.0, 1.1]))
+    y = W.apply_warp(x, SR, w, length=round(1.1 * SR))
     assert len(y) == round(1.1 * SR)
     seg = y[SR // 10: SR]
     f = np.fft.rfftfreq(len(seg), 1 / SR)[np.argmax(np.abs(np.fft.rfft(seg * np.hanning(len(seg)))))]
     assert f == pytest.approx(220, abs=2)
     assert np.sqrt(np.mean(seg**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.05)
-    shifted = C.apply_warp(x, SR, C.TimeWarp("offset", 0.01))
+    shifted = W.apply_warp(x, SR, W.TimeWarp("offset", 0.01))
     assert np.array_equal(shifted[480:], x[:-480]) and not shifted[:480].any()
 
 
@@ -228,9 +229,9 @@ def test_dtw_refuses_an_unlike_take() -> None:
     (x, _, _), (y, _, _) = speech(["Roll sound, we are losing the light.",
                                    "Nobody moves until I say so, is that clear?"])
     n = max(len(x), len(y))
-    w = C.estimate_warp(np.pad(y, (0, n - len(y))), np.pad(x, (0, n - len(x))), SR)
+    w = W.estimate_warp(np.pad(y, (0, n - len(y))), np.pad(x, (0, n - len(x))), SR)
     assert w.method == "none" and w.cost > 0.75  # another sentence: keep the take in place
-    assert C.estimate_warp(np.zeros(n), np.pad(x, (0, n - len(x))), SR).method == "none"
+    assert W.estimate_warp(np.zeros(n), np.pad(x, (0, n - len(x))), SR).method == "none"
 
 
 def test_production_loudness_under_noise(line) -> None:
@@ -241,15 +242,15 @@ def test_production_loudness_under_noise(line) -> None:
     truth = L.speech_loudness(x, SR, speech_mask)
     for snr in (20, 5):
         noise = _noise(len(x), np.sqrt(np.mean(x[speech_mask] ** 2)) * 10 ** (-snr / 20), seed=snr)
-        value, used, method = C.production_loudness(x + noise, SR, speech_mask)
+        value, used, method = L.production_loudness(x + noise, SR, speech_mask)
         assert method == "gap-subtracted" and np.array_equal(used, speech_mask)
         assert value == pytest.approx(truth, abs=0.5)
         assert L.speech_loudness(x + noise, SR, speech_mask) > value  # the noise adds level
     # no gaps: falls back to the denoised line
-    value, _, method = C.production_loudness(x, SR, np.ones(len(x), bool), denoised=0.5 * x)
+    value, _, method = L.production_loudness(x, SR, np.ones(len(x), bool), denoised=0.5 * x)
     assert method == "denoised" and value == pytest.approx(L.speech_loudness(0.5 * x, SR), abs=1e-9)
     # damaged spans are left out while at least half the speech remains
     bad = np.zeros(len(x), bool)
     bad[round(words[1].start * SR):round(words[1].end * SR)] = True
-    _, used, _ = C.production_loudness(x, SR, speech_mask, exclude=bad)
+    _, used, _ = L.production_loudness(x, SR, speech_mask, exclude=bad)
     assert not (used & bad).any() and used.sum() > 0.5 * speech_mask.sum()

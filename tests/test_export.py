@@ -239,3 +239,37 @@ def test_export_errors(built: Built, tmp_path: Path) -> None:
     s.cues_path.unlink()
     with pytest.raises(AdrError, match="no cues"):
         export_session(s)
+
+
+@pytest.mark.parametrize("rate,start,sep", [("29.97", "00:59:59:00", ":"), ("29.97df", "00:59:59;00", ";"),
+                                            ("23.976", "10:00:00:00", ":")])
+def test_timeline_rates_and_overlaps(tmp_path: Path, rate: str, start: str, sep: str) -> None:
+    from adr.timeline import cue_sheet_html, session_timeline
+    from adr.types import Cue
+
+    fr = FrameRate.parse(rate)
+    pic = MediaRef(str(tmp_path / "pic.mov"), "picture", 120.0)
+    s = Session(tmp_path / "s", "s", fr, start, pic, (MediaRef(str(tmp_path / "a.wav"), "audio", 120.0),), "now")
+    f = float(1 / fr.rate)
+    cues = [Cue("1", "A", "A", 1800 * f, 1900 * f), Cue("2", "B", "B", 1850 * f, 1950 * f),
+            Cue("3", "A", "A", 2000 * f, 2010 * f), Cue("4", "C", "C", 10 * f, 20 * f)]
+    delivered = {c: (f"deliverables/adr/{c}.wav", "whole") for c in ("1", "2", "3")}
+    otio_json, edls = session_timeline(s, cues, delivered, "s_dialog.wav")
+    assert len(edls) == 2  # cue 2 overlaps cue 1: a second ADR track
+    fcm = "FCM: DROP FRAME" if fr.drop_frame else "FCM: NON-DROP FRAME"
+    events = {}
+    for edl in edls:
+        assert fcm in edl
+        for m in re.finditer(r"^\d{3}\s+(\S+)\s+A\s+C\s+(\S+) (\S+) (\S+) (\S+)$", edl, re.M):
+            events[m.group(1)] = m.groups()[1:]
+    assert sorted(events) == ["1", "2", "3"]
+    for c in cues[:3]:
+        src_in, src_out, rec_in, rec_out = events[c.id]
+        assert (rec_in, rec_out) == (s.to_timecode(c.start), s.to_timecode(c.end)) == (src_in, src_out)
+        assert rec_in[8] == sep
+    import opentimelineio as otio
+
+    tl = otio.adapters.read_from_string(otio_json, "otio_json")
+    assert [t.name for t in tl.tracks] == ["Picture", "Production", "ADR", "ADR 2"]
+    page = cue_sheet_html(s, cues, delivered)
+    assert page.count("<tr>") == 5 and "production" in page
