@@ -116,7 +116,8 @@ def run_demo(
     step(f"renders: {len(takes)} takes in {session.renders_dir}")
     if takes:
         exported = export_session(session, progress=progress)
-        step(f"deliverables: {len(exported.cues)} Broadcast WAVs, dialog stem, OTIO/EDL and "
+        delivered = sum(1 for c in exported.cues if c.file)
+        step(f"deliverables: {delivered} Broadcast WAVs, dialog stem, OTIO/EDL and "
              f"cue sheet in {session.deliverables_dir}")
     page = write_report(session, progress=progress)
     step(f"review report: {page}  (open it in a browser)")
