@@ -20,7 +20,8 @@ EXIT_INTERRUPTED = 130
 def _progress(args: argparse.Namespace):  # -> TqdmProgress
     from adr.progress import TqdmProgress
 
-    return TqdmProgress(disable=args.quiet)
+    args.bars = TqdmProgress(disable=args.quiet)
+    return args.bars
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -274,6 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("adr: interrupted; finished work is kept, run the same command again to resume",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if getattr(args, "bars", None) is not None:
+            args.bars.close()  # a stage that skipped items leaves its bar open
 
 
 if __name__ == "__main__":
