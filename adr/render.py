@@ -342,6 +342,7 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
     import soundfile as sf
 
     from adr.analyze import load_analysis
+    from adr.phonemes import normalize_text
     from adr.voicefile import VOICE_FILE, load_voice
 
     if mode not in ("script", "blind"):
@@ -369,6 +370,8 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
         heard = line.transcript.text.strip() or line.text
         text = (cue.text.strip() or line.text) if mode == "script" else heard
         take_mode = "script" if mode == "script" and cue.text.strip() else "blind"
+        if not normalize_text(text):
+            raise AdrError(f"cue {cue.id}", f"no words to speak in {text!r}")
         plan.append((cue, dataclasses.replace(line, cue=cue), actor, voice_dir, text, take_mode))
     voices: dict[str, LoadedVoice] = {}
     takes, rendered = [], set()

@@ -114,6 +114,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=0, help="override the preset's steps")
     ap.add_argument("--segment", type=float, default=0.0, help="override segment seconds")
     ap.add_argument("--phones", default="align", choices=["align", "none"])
+    ap.add_argument("--mel-weight", type=float, default=None, help="override the mel loss weight")
+    ap.add_argument("--no-max-seconds", action="store_true", help="no wall-clock budget")
+    ap.add_argument("--held", type=int, default=0, help="held-back lines (default per speaker)")
+    ap.add_argument("--voice", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a VoiceConfig field (int, float or true/false)")
     ap.add_argument("--work", default="/tmp/adr_bench_voice")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results_voice.json"))
     ap.add_argument("--threads", type=int, default=2)
@@ -130,19 +135,29 @@ def main() -> None:
     from adr.voicefile import EnrollmentRecord, load_voice, save_voice
 
     torch.set_num_threads(args.threads)
-    vc = VoiceConfig(phone_inventory=PHONES)
+    overrides = {}
+    for item in args.voice:
+        field, _, value = item.partition("=")
+        overrides[field] = {"true": True, "false": False}.get(
+            value.lower(), float(value) if "." in value else int(value)
+            if value.lstrip("-").isdigit() else value)
+    vc = VoiceConfig(phone_inventory=PHONES, **overrides)
     tc = preset(args.preset)
     if args.steps:
         tc = TrainConfig.from_dict({**tc.to_dict(), "steps": args.steps})
     if args.segment:
         tc = TrainConfig.from_dict({**tc.to_dict(), "segment_seconds": args.segment})
+    if args.mel_weight is not None:
+        tc = TrainConfig.from_dict({**tc.to_dict(), "mel_weight": args.mel_weight})
+    if args.no_max_seconds:
+        tc = TrainConfig.from_dict({**tc.to_dict(), "max_seconds": 0.0})
     sr = vc.sample_rate
     work = Path(args.work)
     cache = work / "analysis" / args.speaker
     cache.mkdir(parents=True, exist_ok=True)
 
     lines = load_lines(args.speaker, sr)
-    n_hold = SPEAKERS[args.speaker][1]
+    n_hold = args.held or SPEAKERS[args.speaker][1]
     train_lines, held = lines[:-n_hold], lines[-n_hold:]
     t0 = time.perf_counter()
     all_examples = {}
@@ -155,7 +170,10 @@ def main() -> None:
     minutes = sum(len(ex.audio) for ex in examples) / sr / 60
 
     tag = (f"-{args.steps}steps" if args.steps else "") + \
-        (f"-seg{args.segment}" if args.segment else "")
+        (f"-seg{args.segment}" if args.segment else "") + \
+        (f"-mel{args.mel_weight:g}" if args.mel_weight is not None else "") + \
+        ("-nolimit" if args.no_max_seconds else "") + \
+        (f"-held{args.held}" if args.held else "") + "".join(f"-{v}" for v in args.voice)
     run = f"{args.speaker}/{args.preset}{tag}/{args.phones}"
     run_dir = work / run.replace("/", "_")
     if args.fresh and run_dir.exists():
@@ -228,7 +246,7 @@ def main() -> None:
         "train_minutes_of_speech": round(minutes, 3), "train_lines": len(train_lines),
         "held_back_lines": len(held),
         "steps": record.steps, "train_seconds": round(record.train_seconds, 1),
-        "train_config": tc.to_dict(),
+        "train_config": tc.to_dict(), "voice_overrides": overrides,
         "parameters": sum(p.numel() for p in model.parameters()),
         "analysis_seconds": round(analysis_s, 1),
         "render_rtf": round(render_s / render_dur, 4),

@@ -229,6 +229,19 @@ def test_render_session_writes_takes_and_skips_when_up_to_date(
     assert (session.root / forced[0].path).stat().st_mtime_ns != stamp["102"]
 
 
+def test_render_session_blind_mode_speaks_what_was_heard(session, voices: Path) -> None:
+    import dataclasses
+
+    path = session.analysis_dir / "101.json"
+    line = LineAnalysis.from_dict(json.loads(path.read_text()))
+    heard = dataclasses.replace(line.transcript, text="The cat sat on a mat.")
+    path.write_text(json.dumps(dataclasses.replace(line, transcript=heard).to_dict()))
+    take = render_session(session, voices_root=voices, cue_ids=["101"], mode="blind")[0]
+    assert (take.text, take.mode) == ("The cat sat on a mat.", "blind")
+    script = render_session(session, voices_root=voices, cue_ids=["101"])[0]
+    assert (script.text, script.mode) == (TEXT, "script")
+
+
 def test_render_session_errors(session, voices: Path) -> None:
     with pytest.raises(AdrError, match="no cue '999'"):
         render_session(session, voices_root=voices, cue_ids=["999"])
@@ -237,7 +250,11 @@ def test_render_session_errors(session, voices: Path) -> None:
     with pytest.raises(AdrError, match="cue 103: not analysed yet; run adr analyze"):
         render_session(session, voices_root=voices, cue_ids=["103"])
     cues = session.read_cues()
-    cues[0] = type(cues[0])(**{**cues[0].__dict__, "actor": "NOBODY"})
+    cues[0] = type(cues[0])(**{**cues[0].__dict__, "text": "?!"})
+    session.write_cues(cues)
+    with pytest.raises(AdrError, match="cue 101: no words to speak"):
+        render_session(session, voices_root=voices)
+    cues[0] = type(cues[0])(**{**cues[0].__dict__, "actor": "NOBODY", "text": TEXT})
     session.write_cues(cues)
     with pytest.raises(AdrError) as err:
         render_session(session, voices_root=voices)
