@@ -81,7 +81,9 @@ DEMO = Condition("demo production", None, False)
 class Utterance:
     """A clean recorded line, mono float32 at :data:`BENCH_RATE`.
 
-    ``noisy`` is set only for recordings that come with a real noisy version.
+    ``noisy`` is set only for recordings that come with a real noisy version (``snr_db`` and
+    ``noise`` then describe it where known: the demo production's lines); ``path`` is the
+    recording's file (at its own rate; ``""`` for generated lines), which enrollment reads.
     """
 
     id: str
@@ -90,6 +92,9 @@ class Utterance:
     audio: np.ndarray = field(repr=False)
     source: str = ""
     noisy: np.ndarray | None = field(default=None, repr=False)
+    path: str = ""
+    snr_db: float | None = None
+    noise: str = ""
 
     @property
     def duration(self) -> float:
@@ -113,7 +118,8 @@ class BenchLine:
     condition : str
         :class:`Condition` name.
     snr_db : float or None
-        Added-noise SNR (``None`` for clean and real recordings).
+        Added-noise SNR (``None`` for clean and real recordings; the target SNR of the
+        line's noise for demo production lines, ``None`` for its clean lines).
     noisy : np.ndarray, shape (N,), float32
         What a system gets, at ``sample_rate``.
     clean : np.ndarray, shape (N,), float32
@@ -225,7 +231,7 @@ def load_corpus(root: Path, select: Callable[[dict[str, str]], bool] | None = No
             id=f"{source}:{Path(path).stem}",
             speaker=row["speaker"].split(" ")[0],
             text=row["transcript"] if has_text else "",
-            audio=audio, source=source, noisy=noisy,
+            audio=audio, source=source, noisy=noisy, path=str(root / path),
         ))
     return out
 
@@ -256,7 +262,8 @@ def demo_utterances(production: Any = None) -> list[Utterance]:
         noisy = resample(mix[i0 : i0 + n], mix_sr, BENCH_RATE)
         m = min(len(clean), len(noisy))
         out.append(Utterance(f"demo:{ln.cue_id}", f"demo-{ln.actor}", ln.text,
-                             clean[:m], source="demo", noisy=noisy[:m]))
+                             clean[:m], source="demo", noisy=noisy[:m],
+                             snr_db=getattr(ln, "snr_db", None), noise=getattr(ln, "noise", "")))
     return out
 
 
@@ -373,7 +380,8 @@ def build_set(utterances: Sequence[Utterance], lines_from: Iterable[str],
         if u.noisy is not None:
             cond_name = DEMO.name if u.source == "demo" else REAL.name
             lines.append(BenchLine(f"{u.id}@{cond_name.split()[0]}", u.id, u.speaker, u.text,
-                                   cond_name, None, noisy=u.noisy, clean=u.audio))
+                                   cond_name, u.snr_db, noisy=u.noisy, clean=u.audio,
+                                   noise=u.noise))
             continue
         for cond in conditions:
             rng = np.random.default_rng([seed, _seed(u.id, cond.name)])

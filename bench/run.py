@@ -10,6 +10,10 @@ system and condition: WER (Whisper base), speaker similarity to the speaker's ot
 lines (GE2E), DNSMOS OVRL/SIG/BAK, PESQ (wb), STOI (aligned systems only), F0 RMSE and
 correlation against the clean line; speed as real-time factor per system, with the
 one-time model loads and each system's peak memory measured apart, in fresh processes.
+
+adr's own render runs in script and blind mode (``bench/adr_system.py``), in voices enrolled
+per speaker first (``--voice-preset``; cached in ``bench/work/voices``, so only the first run
+trains); ``--no-adr`` leaves it out.
 """
 
 from __future__ import annotations
@@ -38,6 +42,15 @@ if str(ROOT) not in sys.path:
 from adr import metrics as M  # noqa: E402
 from adr.errors import AdrError  # noqa: E402
 from adr.fsio import read_json, write_json, write_text  # noqa: E402
+from bench.adr_system import (  # noqa: E402
+    ADR_KEYS,
+    AdrRender,
+    VoiceBank,
+    demo_enrollment_sets,
+    enroll_voices,
+    plan_voices,
+    voice_table,
+)
 from bench.conditions import (  # noqa: E402
     BENCH_RATE,
     CONDITIONS,
@@ -75,6 +88,11 @@ COLUMNS = {
     "f0_corr": ("F0 correlation vs clean", "{:.3f}", True),
     "rtf": ("Real-time factor (processing s / audio s)", "{:.3f}", False),
 }
+
+#: The issue's targets for adr's render (see :func:`targets`).
+SIMILARITY_TARGET, WER_POINTS, F0_TARGET, DNSMOS_TARGET = 0.80, 0.10, 0.90, 3.0
+HARDEST = "-5 dB"
+CEILING, FLOOR, PEER = "clean original", "noisy input", "noisereduce"
 
 
 def full_lines(ids: Sequence[str]) -> list[str]:
@@ -210,11 +228,12 @@ def run_bench(bench: BenchSet, systems: Sequence[System], metrics: Sequence[str]
             measured = key not in cache
             if measured:
                 cache[key] = measure(audio, line, refs, system.aligned, metrics)
+            info = dict(getattr(system, "last_info", None) or {})  # adr: timings, fallback
             rows.append({
                 "line": line.id, "utterance": line.utterance, "condition": line.condition,
                 "system": system.name, "duration": round(line.duration, 3),
                 "seconds": round(seconds, 4), "first_call": system.name not in seen,
-                "measured": measured, **cache[key],
+                "measured": measured, **cache[key], **info,
             })
             seen.add(system.name)
         if log is not None:
@@ -251,6 +270,13 @@ def summarize(rows: Sequence[dict[str, Any]], conditions: Sequence[str],
             timed = [r for r in sel if not r["first_call"]] or sel
             audio_s = sum(r["duration"] for r in timed)
             cell["rtf"] = sum(r["seconds"] for r in timed) / audio_s if audio_s else None
+            if any("adr_analyze_seconds" in r or "adr_fallback" in r for r in sel):
+                done = [r for r in timed if "adr_analyze_seconds" in r]
+                done_s = sum(r["duration"] for r in done)
+                cell["fallbacks"] = sum(1 for r in sel if r.get("adr_fallback"))
+                for part in ("analyze", "render"):
+                    cell[f"rtf_{part}"] = (sum(r[f"adr_{part}_seconds"] for r in done) / done_s
+                                           if done_s else None)
             out[cond][sys_name] = {k: _nan_to_none(v) if isinstance(v, float) else v
                                    for k, v in cell.items()}
     return out
@@ -265,18 +291,188 @@ def _cell(value: float | None, base: float | None, fmt: str) -> str:
     return text
 
 
+def _fmt(value: float | None, fmt: str) -> str:
+    return "—" if value is None else fmt.format(value)
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets for each adr system and condition, met or not.
+
+    Targets: speaker similarity >= 0.80; WER at most 10 points above the clean original's
+    (same lines); F0 correlation >= 0.9; DNSMOS OVRL >= 3.0; and under ``-5 dB`` a WER below,
+    and a DNSMOS OVRL above, both the noisy input and noisereduce (all measured in this run).
+
+    Returns
+    -------
+    list of dict
+        ``system``, ``target``, ``condition``, ``value`` (text), ``met`` (bool or None where
+        not measurable).
+    """
+    s = report["summary"]
+    conditions = [c for c in report["conditions"] if c in s]
+    out: list[dict[str, Any]] = []
+
+    def add(system: str, target: str, cond: str, value: str, met: bool | None) -> None:
+        out.append({"system": system, "target": target, "condition": cond, "value": value,
+                    "met": met})
+
+    for name in [n for n in report["systems"] if n.startswith("adr render")]:
+        for c in conditions:
+            cell, ceil = s[c][name], s[c].get(CEILING, {})
+            sim, wer, f0, mos = (cell.get(k) for k in ("similarity", "wer", "f0_corr",
+                                                       "dnsmos_ovrl"))
+            add(name, f"speaker similarity ≥ {SIMILARITY_TARGET:.2f}", c, _fmt(sim, "{:.3f}"),
+                None if sim is None else sim >= SIMILARITY_TARGET)
+            cw = ceil.get("wer")
+            if wer is not None and cw is not None:
+                add(name, f"WER within {WER_POINTS * 100:.0f} points of clean", c,
+                    f"{wer:.3f} vs {cw:.3f}", wer - cw <= WER_POINTS + 1e-9)
+            else:
+                add(name, f"WER within {WER_POINTS * 100:.0f} points of clean", c, "—", None)
+            add(name, f"F0 correlation ≥ {F0_TARGET:.1f}", c, _fmt(f0, "{:.3f}"),
+                None if f0 is None else f0 >= F0_TARGET)
+            add(name, f"DNSMOS OVRL ≥ {DNSMOS_TARGET:.1f}", c, _fmt(mos, "{:.2f}"),
+                None if mos is None else mos >= DNSMOS_TARGET)
+        if HARDEST in s:
+            cell = s[HARDEST][name]
+            for col, label, better in (("wer", "WER", lambda a, b: a < b),
+                                       ("dnsmos_ovrl", "DNSMOS OVRL", lambda a, b: a > b)):
+                v = cell.get(col)
+                others = [s[HARDEST].get(p, {}).get(col) for p in (FLOOR, PEER)]
+                met = None if v is None or None in others else all(better(v, o) for o in others)
+                value = "—" if v is None else (
+                    f"{v:.3f} vs {_fmt(others[0], '{:.3f}')} / {_fmt(others[1], '{:.3f}')}"
+                    if col == "wer" else
+                    f"{v:.2f} vs {_fmt(others[0], '{:.2f}')} / {_fmt(others[1], '{:.2f}')}")
+                add(name, f"{label} beats noisy input and noisereduce at {HARDEST}", HARDEST,
+                    value, met)
+    return out
+
+
+def _targets_md(report: dict[str, Any]) -> list[str]:
+    found = targets(report)
+    if not found:
+        return []
+    conditions = [c for c in report["conditions"] if c in report["summary"]]
+    lines = ["## Issue #6 targets for adr's render", "",
+             f"Speaker similarity ≥ {SIMILARITY_TARGET:.2f}; WER within "
+             f"{WER_POINTS * 100:.0f} points of the clean original's WER on the same lines; F0 "
+             f"correlation ≥ {F0_TARGET:.1f}; DNSMOS OVRL ≥ {DNSMOS_TARGET:.1f}; at {HARDEST} "
+             "a WER below and a DNSMOS above both the noisy input and noisereduce (values: "
+             "adr vs noisy input / noisereduce). All from this run; **met** / not met per "
+             "condition, — where not measured (no transcript).", ""]
+    for name in dict.fromkeys(t["system"] for t in found):
+        mine = [t for t in found if t["system"] == name]
+        lines += [f"### {name}", "", "| target | " + " | ".join(conditions) + " | overall |",
+                  "|---|" + "---|" * (len(conditions) + 1)]
+        for target in dict.fromkeys(t["target"] for t in mine):
+            cells, met, judged = [], 0, 0
+            for c in conditions:
+                t = next((t for t in mine if t["target"] == target and t["condition"] == c),
+                         None)
+                if t is None:
+                    cells.append("")
+                    continue
+                if t["met"] is None:
+                    cells.append(t["value"])
+                    continue
+                judged += 1
+                met += bool(t["met"])
+                cells.append(f"{t['value']} **met**" if t["met"] else f"{t['value']} not met")
+            overall = f"met in {met} of {judged}" if judged else "not measured"
+            lines.append(f"| {target} | " + " | ".join(cells) + f" | {overall} |")
+        lines.append("")
+    return lines
+
+
+def _demo_md(report: dict[str, Any]) -> list[str]:
+    """Per-line table of the demo production (its lines have their own SNRs)."""
+    rows = [r for r in report.get("rows", []) if r["condition"] == DEMO.name]
+    if not rows:
+        return []
+    meta = {ln["id"]: ln for ln in report.get("lines", [])}
+    systems = [n for n in report["systems"] if any(r["system"] == n for r in rows)]
+    lines = ["## Demo production, per line (WER / speaker similarity / DNSMOS OVRL)", "",
+             "| line | speaker | noise, target SNR | " + " | ".join(systems) + " |",
+             "|---|---|---|" + "---|" * len(systems)]
+    for lid in dict.fromkeys(r["line"] for r in rows):
+        m = meta.get(lid, {})
+        snr = m.get("snr_db")
+        noise = f"{m.get('noise') or 'clean'}, {'—' if snr is None else f'{snr:g} dB'}"
+        cells = []
+        for n in systems:
+            r = next((r for r in rows if r["line"] == lid and r["system"] == n), {})
+            cell = " / ".join(_fmt(r.get(k), f) for k, f in (
+                ("wer", "{:.2f}"), ("similarity", "{:.2f}"), ("dnsmos_ovrl", "{:.2f}")))
+            cells.append(cell + (" (kept)" if r.get("adr_fallback") else ""))
+        lines.append(f"| {lid.split('@')[0]} | {m.get('speaker', '')} | {noise} | "
+                     + " | ".join(cells) + " |")
+    lines += ["", "(kept) = adr could not re-speak the line and kept the production audio.", ""]
+    return lines
+
+
+def _adr_speed_md(report: dict[str, Any]) -> list[str]:
+    names = [n for n in report["systems"] if n.startswith("adr render")]
+    if not names:
+        return []
+    rows = report.get("rows", [])
+    lines = ["### adr render in this run (per line, each system's first line excluded)", "",
+             "| system | lines | re-spoken | kept production audio | analysis RTF | "
+             "synthesis RTF | total RTF |", "|---|---|---|---|---|---|---|"]
+    for n in names:
+        mine = [r for r in rows if r["system"] == n]
+        timed = [r for r in mine if not r["first_call"] and "adr_analyze_seconds" in r]
+        audio = sum(r["duration"] for r in timed)
+
+        def rtf(key: str, timed: list = timed, audio: float = audio) -> str:
+            return f"{sum(r[key] for r in timed) / audio:.3f}" if audio else "—"
+
+        kept = sum(1 for r in mine if r.get("adr_fallback"))
+        lines.append(f"| {n} | {len(mine)} | {len(mine) - kept} | {kept} | "
+                     f"{rtf('adr_analyze_seconds')} | {rtf('adr_render_seconds')} | "
+                     f"{rtf('seconds')} |")
+    whys = sorted({r["adr_fallback"] for r in rows if r.get("adr_fallback")})
+    if whys:
+        lines += ["", "Why lines were kept: " + "; ".join(whys[:6])
+                  + (f" (and {len(whys) - 6} more)" if len(whys) > 6 else "")]
+    voices = report.get("voices") or []
+    if voices:
+        done = [v for v in voices if not v.get("error") and v.get("wall_seconds")
+                and v.get("minutes")]
+        per = [v["wall_seconds"] / 60 / v["minutes"] for v in done]
+        lines += ["", f"### Voices (preset `{report.get('voice_preset', '?')}`, cached in "
+                  "`bench/work/voices`)", ""]
+        lines += voice_table(voices)
+        if per:
+            train = [v["train_seconds"] / 60 for v in done]
+            lines += ["", f"Enrollment (material checks, transcription where needed, "
+                      f"alignment, training, held-back evaluation) took "
+                      f"{np.median(per):.1f} min of wall time per minute of speech (median; "
+                      f"{min(per):.1f}-{max(per):.1f}); training {np.median(train):.1f} min "
+                      "per voice (median), bounded by the preset's time budget."]
+        first = report.get("enroll_seconds")
+        if first is not None:
+            lines += ["", f"Enrollment in this run: {first / 60:.1f} min "
+                      f"({sum(1 for v in voices if v.get('reused'))} of {len(voices)} voices "
+                      "reused from the cache)."]
+    return lines + [""]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
-    """The report as markdown: one table per measure, conditions x systems."""
+    """The report as markdown: the targets, one table per measure (conditions x systems),
+    the demo production per line, speed, memory and the voices."""
     systems = report["systems"]
     conditions = [c for c in report["conditions"] if c in report["summary"]]
     s = report["summary"]
     base = systems[0]
     m = report["machine"]
+    bench_s = report.get("bench_seconds")
     lines = [
         "# adr benchmark results",
         "",
         f"- date: {report['date']}, mode: `{report['mode']}`, git commit: "
-        f"`{report['git_commit']}`, wall time {report['wall_seconds'] / 60:.1f} min",
+        f"`{report['git_commit']}`, wall time {report['wall_seconds'] / 60:.1f} min"
+        + (f" ({bench_s / 60:.1f} min without enrolling voices)" if bench_s else ""),
         f"- machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; load average "
         f"{m['load_start']} at start, {m['load_end']} at end (the 2 cores were shared: "
         "timings are noisy)",
@@ -285,6 +481,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"(×r) = ratio to `{base}` in the same condition",
         "",
     ]
+    lines += _targets_md(report)
     for col, (title, fmt, higher) in COLUMNS.items():
         if not any(s[c][n].get(col) is not None for c in conditions for n in systems):
             continue
@@ -296,7 +493,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             cells = [_cell(s[c][n].get(col), b if n != base else None, fmt) for n in systems]
             lines.append(f"| {c} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["## Speed and memory (fresh process per system, 5 s generated line)", "",
+    lines += _demo_md(report)
+    lines += ["## Speed and memory (fresh process per system)", "",
               "| system | one-time load (s) | real-time factor | peak RSS (MB) |",
               "|---|---|---|---|"]
     for name, p in report.get("probes", {}).items():
@@ -305,7 +503,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         else:
             lines.append(f"| {name} | {p['load_seconds']:.2f} | {p['rtf']:.3f} | "
                          f"{p['peak_rss_mb']:.0f} |")
-    lines += ["", "One-time loads of the measuring models (s, incl. a first 1 s call): "
+    lines += ["", "Peers: a 5 s generated line. adr rows: a real bench line (0 dB) in an "
+              "enrolled voice; their load is the models' and the voice's first load, the "
+              "real-time factor analysis plus synthesis.", ""]
+    lines += _adr_speed_md(report)
+    lines += ["One-time loads of the measuring models (s, incl. a first 1 s call): "
               + ", ".join(f"{k} {v}" for k, v in report.get("metric_load_seconds", {}).items()),
               "", "Mean cost per measured output (s): "
               + ", ".join(f"{k} {v}" for k, v in report.get("measure_seconds", {}).items()),
@@ -336,12 +538,42 @@ NOTES = [
     "(~0.5-1 s, in a background thread after each call), which the probe RTF includes.",
 ]
 
+ADR_NOTES = [
+    "adr render: each line is one cue from its first to its last sample, analysed as `adr "
+    "analyze` does (DeepFilterNet3 front end, Whisper base, forced alignment, Praat prosody; "
+    "no picture) and spoken by `adr.render.render_line` in the speaker's enrolled voice "
+    "(`adr.respeak.respeak`), resampled to 16 kHz. Script mode gives the line's transcript, "
+    "blind mode none (Whisper's text is spoken). LibriSpeech lines have no transcript: script "
+    "mode recognizes their text too. The actor is given (as on a cue sheet), not identified.",
+    "adr voices: enrolled with `adr.enroll.enroll_actor` on the speaker's clean corpus "
+    "utterances that are not bench lines of the run (corpus order, up to 3 min; transcripts "
+    "given, LibriSpeech transcribed by Whisper). Where less than 30 s remains (VCTK and "
+    "VoiceBank in --full) the speaker's lines are split into folds, each rendered by a voice "
+    "enrolled on the other folds: no line is rendered by a voice that heard it. The corpus "
+    "has only 1-1.5 min per VCTK/LibriSpeech speaker and 29 s for VoiceBank p287, so those "
+    "voices are thin (material minimum lowered to 12 s of speech for the bench). Demo actors "
+    "enroll on the demo's own enrollment sets.",
+    "adr render is not sample-aligned with the clean line (STOI not measured; PESQ aligns "
+    "itself); F0 is compared frame by frame, which is meaningful because the take keeps the "
+    "line's timing. A line adr cannot re-speak keeps the production audio (counted below).",
+    "Training runs under the preset's wall-clock budget on cores shared with other work: "
+    "under load a voice gets fewer steps (see the voices table), so quality depends on the "
+    "machine's load during the first run. torch runs with 1 thread (faster than 2 under "
+    "contention: 0.38 vs 1.2-1.8 s per training step measured here).",
+]
+
 
 # --------------------------------------------------------------------------- probes
 
 
-def probe(key: str) -> dict[str, Any]:
-    """Load time, real-time factor and peak RSS of one built-in system, in this process."""
+def _probe_line(wav: Path | None, text: str) -> BenchLine:
+    """The line a probe runs on: a real line for adr (``wav``), else a generated 5 s one."""
+    if wav is not None:
+        import soundfile as sf
+
+        x, sr = sf.read(str(wav), dtype="float32")
+        return BenchLine("probe", "probe", "probe", text, "probe", 0.0, noisy=x, clean=x,
+                         sample_rate=sr)
     rng = np.random.default_rng(0)
     n = 5 * BENCH_RATE
     t = np.arange(n) / BENCH_RATE
@@ -349,14 +581,30 @@ def probe(key: str) -> dict[str, Any]:
     clean = sum(np.sin(k * phase) / k for k in range(1, 30))
     clean = (0.2 * clean / np.max(np.abs(clean)) * np.abs(np.sin(2 * np.pi * 2 * t)))
     noisy = clean + 0.05 * rng.standard_normal(n)
-    line = BenchLine("probe", "probe", "probe", "", "probe", 0.0,
-                noisy=noisy.astype(np.float32), clean=clean.astype(np.float32))
+    return BenchLine("probe", "probe", "probe", "", "probe", 0.0,
+                     noisy=noisy.astype(np.float32), clean=clean.astype(np.float32))
+
+
+def probe(key: str, voice: Path | None = None, wav: Path | None = None,
+          text: str = "") -> dict[str, Any]:
+    """Load time, real-time factor and peak RSS of one built-in system, in this process.
+
+    adr keys need an enrolled ``voice`` folder and a real line (``wav``, its ``text``).
+    """
     out: dict[str, Any] = {}
     if key != "baseline":
-        system = make_system(key)
+        if key in ADR_KEYS:
+            if voice is None or wav is None:
+                raise AdrError(key, "the adr probe needs a voice and a line")
+            system: System = AdrRender(key.split("-")[1], VoiceBank({}, default=voice))
+        else:
+            system = make_system(key)
+        line = _probe_line(wav if key in ADR_KEYS else None, text)
         t0 = time.perf_counter()
         system.process(line)
         first = time.perf_counter() - t0
+        if getattr(system, "last_info", {}).get("adr_fallback"):
+            raise AdrError(key, f"probe line not re-spoken: {system.last_info['adr_fallback']}")
         times = []
         for _ in range(3):
             t0 = time.perf_counter()
@@ -364,19 +612,28 @@ def probe(key: str) -> dict[str, Any]:
             times.append(time.perf_counter() - t0)
             time.sleep(1.0)  # lets a background re-initialization finish, as in a real run
         steady = float(np.median(times))
-        out.update(load_seconds=max(0.0, first - steady), rtf=steady / 5.0)
+        out.update(load_seconds=max(0.0, first - steady), rtf=steady / line.duration)
     else:
         out.update(load_seconds=0.0, rtf=0.0)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return out
 
 
-def run_probes(keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """:func:`probe` each key in a fresh Python process (so RSS and loads are its own)."""
+def run_probes(keys: Sequence[str], adr_line: dict[str, str] | None = None,
+               threads: int = 1) -> dict[str, dict[str, Any]]:
+    """:func:`probe` each key in a fresh Python process (so RSS and loads are its own).
+
+    ``adr_line`` (``voice``, ``wav``, ``text``) is what the adr keys run on."""
     out = {}
     for key in ("baseline", *keys):
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--probe", key]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--probe", key,
+               "--threads", str(threads)]
+        if key in ADR_KEYS:
+            if not adr_line:
+                continue
+            cmd += ["--probe-voice", adr_line["voice"], "--probe-wav", adr_line["wav"],
+                    "--probe-text", adr_line["text"]]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
         try:
             out[key] = json.loads(proc.stdout.strip().splitlines()[-1])
         except (IndexError, json.JSONDecodeError):
@@ -421,11 +678,15 @@ def git_commit() -> str:
 
 def make_report(rows: list[dict[str, Any]], bench: BenchSet, systems: Sequence[System],
                 mode: str, machine: dict[str, Any], wall: float,
-                probes: dict[str, Any], loads: dict[str, float]) -> dict[str, Any]:
+                probes: dict[str, Any], loads: dict[str, float],
+                **extra: Any) -> dict[str, Any]:
+    """Everything of a run as one JSON-able dict; ``extra`` (``voices``, ``voice_preset``,
+    ``enroll_seconds``, ``bench_seconds``) is stored as given."""
     names = [s.name for s in systems]
     conditions = [c.name for c in CONDITIONS] + [REAL.name, DEMO.name]
     present = [c for c in conditions if any(r["condition"] == c for r in rows)]
     machine = {**machine, "load_end": round(os.getloadavg()[0], 1)}
+    adr = any(n.startswith("adr render") for n in names)
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "mode": mode, "git_commit": git_commit(), "machine": machine,
@@ -434,9 +695,23 @@ def make_report(rows: list[dict[str, Any]], bench: BenchSet, systems: Sequence[S
         "utterance_count": len({ln.utterance for ln in bench.lines}),
         "summary": summarize(rows, present, names), "probes": probes,
         "metric_load_seconds": loads, "measure_seconds": measure_costs(rows),
-        "notes": NOTES,
+        "notes": NOTES + (ADR_NOTES if adr else []), **extra,
         "lines": [ln.to_dict() for ln in bench.lines], "rows": rows,
     }
+
+
+def _probe_line_for_adr(bench: BenchSet, bank: VoiceBank, folder: Path) -> dict[str, str] | None:
+    """Write the first ``0 dB`` line with a transcript and a voice for the adr probes."""
+    import soundfile as sf
+
+    for line in bench.lines:
+        voice = bank.folder(line)
+        if line.condition == "0 dB" and line.text and voice is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            wav = folder / "line.wav"
+            sf.write(str(wav), line.noisy, line.sample_rate)
+            return {"voice": str(voice), "wav": str(wav), "text": line.text}
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -444,16 +719,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="5 lines (default)")
     g.add_argument("--full", action="store_true", help="40 lines + 6 real pairs")
-    g.add_argument("--probe", choices=("baseline", *SYSTEM_KEYS), help=argparse.SUPPRESS)
+    g.add_argument("--probe", choices=("baseline", *SYSTEM_KEYS, *ADR_KEYS),
+                   help=argparse.SUPPRESS)
     g.add_argument("--render-only", action="store_true",
                    help="rewrite results.md from an existing results.json")
     ap.add_argument("--out", type=Path, default=ROOT / "bench", help="folder for results.*")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--demo", type=Path, metavar="DIR",
                     help="also run the demo production's lines (built in DIR if needed)")
+    ap.add_argument("--voice-preset", choices=("fast", "default"),
+                    help="training preset of adr's voices (default: fast with --quick, "
+                         "default with --full)")
+    ap.add_argument("--no-adr", action="store_true", help="leave adr's render out")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1 is faster on busy shared cores)")
+    ap.add_argument("--probe-voice", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--probe-wav", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--probe-text", default="", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.probe:
-        print(json.dumps(probe(args.probe)))
+        if args.probe in ADR_KEYS:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        print(json.dumps(probe(args.probe, args.probe_voice, args.probe_wav, args.probe_text)))
         return 0
     if args.render_only:
         report = read_json(args.out / "results.json")
@@ -468,28 +757,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     if root is None:
         log("bench: ../shared/corpus is absent (set ADR_CORPUS): nothing to run")
         return 2
+    import torch
+
+    torch.set_num_threads(args.threads)
     mode = "full" if args.full else "quick"
+    voice_preset = args.voice_preset or ("default" if args.full else "fast")
     machine = machine_info()
     t_start = time.perf_counter()
     utterances = load_corpus(root)
     ids = [u.id for u in utterances]
     chosen = full_lines(ids) if args.full else [i for i in QUICK_LINES if i in ids]
+    production = None
     if args.demo is not None:
         from adr.demo import build_demo
 
-        demo = demo_utterances(build_demo(args.demo, quick=True))
+        production = build_demo(args.demo, quick=True)
+        demo = demo_utterances(production)
         utterances += demo
         chosen += [u.id for u in demo]
     bench = build_set(utterances, chosen, root=root, seed=args.seed)
     log(f"bench: {mode}, {len(bench.lines)} lines from {len(chosen)} utterances")
     systems = default_systems()
+    extra: dict[str, Any] = {}
+    adr_line = None
+    if not args.no_adr:
+        t0 = time.perf_counter()
+        sets = demo_enrollment_sets(production) if production is not None else {}
+        plans = plan_voices(bench, voice_preset, sets)
+        log(f"bench: {len(plans)} adr voices (preset {voice_preset}; trained only where the "
+            "cache in bench/work/voices has no finished voice with the same inputs)")
+        bank = enroll_voices(plans, voice_preset, log=log)
+        systems = default_systems(bank)
+        extra.update(voice_preset=voice_preset, voices=[i.to_dict() for i in bank.infos],
+                     enroll_seconds=round(time.perf_counter() - t0, 1))
+        adr_line = _probe_line_for_adr(bench, bank, ROOT / "bench" / "work" / "probe")
     log("bench: probing systems in fresh processes")
-    probes = run_probes(SYSTEM_KEYS)
+    probes = run_probes((*SYSTEM_KEYS, *ADR_KEYS) if adr_line else SYSTEM_KEYS, adr_line,
+                        args.threads)
     log("bench: loading measuring models")
     loads = warm_up(METRICS)
     rows = run_bench(bench, systems, METRICS, log=log)
-    report = make_report(rows, bench, systems, mode, machine,
-                         time.perf_counter() - t_start, probes, loads)
+    wall = time.perf_counter() - t_start
+    if "enroll_seconds" in extra:
+        extra["bench_seconds"] = round(wall - extra["enroll_seconds"], 1)
+    report = make_report(rows, bench, systems, mode, machine, wall, probes, loads, **extra)
     write_json(args.out / "results.json", report)
     write_text(args.out / "results.md", render_markdown(report))
     log(f"bench: wrote {args.out / 'results.md'} in {report['wall_seconds'] / 60:.1f} min")

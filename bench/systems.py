@@ -9,9 +9,9 @@ A system is anything with a ``name``, an ``aligned`` flag and ``process(line) ->
   (script mode), ``line.speaker`` (whose voice) and ``line.noisy`` (timing, blind mode), but
   never ``line.clean``, except the ceiling.
 
-The ADR renderers ("adr render (script mode)", "adr render (blind mode)") plug in here once
-the voice model lands: write a class with these three members and add it in
-:func:`default_systems` (or pass it to ``bench.run.run_bench``).
+adr's own render ("adr render (script mode)", "adr render (blind mode)") is
+:class:`bench.adr_system.AdrRender`; :func:`default_systems` adds both when given the run's
+voices (a :class:`bench.adr_system.VoiceBank`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from adr.denoise import denoise
+from bench.adr_system import AdrRender, VoiceBank
 from bench.conditions import BenchLine
 
 __all__ = [
@@ -99,6 +100,10 @@ def make_system(key: str) -> System:
     raise KeyError(f"unknown system {key!r} (known: {', '.join(SYSTEM_KEYS)})")
 
 
-def default_systems() -> list[System]:
-    """Noisy input, noisereduce, DeepFilterNet3 and the clean original, in that order."""
-    return [make_system(k) for k in SYSTEM_KEYS]
+def default_systems(voices: VoiceBank | None = None) -> list[System]:
+    """Noisy input, noisereduce, DeepFilterNet3, adr render in script and blind mode (only
+    when ``voices`` are given) and the clean original, in that order."""
+    peers = [make_system(k) for k in SYSTEM_KEYS]
+    if voices is None:
+        return peers
+    return [*peers[:-1], AdrRender("script", voices), AdrRender("blind", voices), peers[-1]]

@@ -1,7 +1,9 @@
 """The benchmark's code path on a tiny generated case (no corpus needed), so it cannot rot.
 
 Two espeak-ng lines (skipped where espeak-ng is missing) are put in a generated room and
-generated noise, run through the systems and measured; the report is rendered.
+generated noise, run through the systems and measured; the report is rendered. adr's own
+render runs on a festival line in a tiny voice (2 training steps) enrolled on three other
+festival sentences (skipped where festival is missing).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bench import run as bench_run  # noqa: E402
 from bench.conditions import (  # noqa: E402
     BENCH_RATE,
     CONDITIONS,
+    BenchLine,
     BenchSet,
     Condition,
     Utterance,
@@ -182,3 +185,122 @@ def test_demo_lines_become_noisy_clean_pairs(tmp_path):
     assert np.corrcoef(u.noisy, u.audio)[0, 1] > 0.9  # the same span of the mix
     bench = build_set(utts, [u.id], ())
     assert [ln.condition for ln in bench.lines] == [DEMO.name]
+
+
+# --------------------------------------------------------------------------- adr's render
+
+
+def _fake_utterance(uid: str, speaker: str, seconds: float) -> Utterance:
+    return Utterance(uid, speaker, "some words", np.zeros(int(seconds * BENCH_RATE), np.float32),
+                     source="fake", path=f"/corpus/{uid}.wav")
+
+
+def test_voice_plans_never_render_a_line_with_a_voice_that_heard_it():
+    from bench.adr_system import plan_voices
+
+    utts = ([_fake_utterance(f"a:{i}", "A", 6.0) for i in range(10)]
+            + [_fake_utterance(f"b:{i}", "B", 5.0) for i in range(6)])
+
+    def lines(ids: list[str]) -> tuple[BenchLine, ...]:
+        return tuple(BenchLine(f"{u}@clean", u, u[0].upper(), "", "clean", None,
+                               noisy=np.zeros(1), clean=np.zeros(1)) for u in ids)
+
+    # few bench lines: one voice per speaker on the rest, up to about 3 minutes
+    one = plan_voices(BenchSet(lines(["a:0", "b:0"]), tuple(utts)), "fast")
+    assert [(p.speaker, p.name, len(p.files)) for p in one] == [("A", "fast", 9), ("B", "fast", 5)]
+    assert "/corpus/a:0.wav" not in one[0].files and one[0].utterances == ("a:0",)
+    # every utterance a bench line: folds, each voice enrolled on the other folds only
+    every = [u.id for u in utts]
+    folds = plan_voices(BenchSet(lines(every), tuple(utts)), "default")
+    by_speaker = {}
+    for p in folds:
+        by_speaker.setdefault(p.speaker, []).append(p)
+        assert not {f"/corpus/{u}.wav" for u in p.utterances} & set(p.files)
+    assert [p.name for p in by_speaker["A"]] == ["default-fold1of2", "default-fold2of2"]
+    assert len(by_speaker["B"]) == 3  # 30 s in all: three folds of 20 s of material
+    rendered = [u for p in folds for u in p.utterances]
+    assert sorted(rendered) == sorted(every)
+
+
+@pytest.fixture(scope="module")
+def kal_case(tmp_path_factory):
+    """Four festival (kal) sentences: three to enroll a tiny voice on, one bench line."""
+    if shutil.which("festival") is None:
+        pytest.skip("festival is not installed")
+    import soundfile as sf
+
+    from adr.demo.text import enrollment_sentences
+    from adr.demo.tts import VOICES, synthesize
+
+    d = tmp_path_factory.mktemp("kal")
+    utts = []
+    for i, u in enumerate(synthesize(VOICES["KAL"], enrollment_sentences(7, 4), align=False,
+                                     peak=0.5)):
+        x = np.pad(u.audio, (int(0.3 * u.sample_rate),) * 2)
+        path = d / f"kal_{i}.wav"
+        sf.write(path, x, u.sample_rate)
+        utts.append(Utterance(f"kal:{i}", "kal", u.text, resample(x, u.sample_rate, BENCH_RATE),
+                              source="festival", path=str(path)))
+    rng = np.random.default_rng(2)
+    room = np.zeros(100, np.float32)
+    room[0] = 1.0
+    bench = build_set(utts, [utts[-1].id], (Condition("10 dB", 10.0, False),),
+                      noises={"white": (0.3 * rng.standard_normal(BENCH_RATE)).astype(np.float32)},
+                      rooms={"none": room})
+    return d, bench
+
+
+def test_adr_render_runs_in_a_tiny_voice(kal_case):
+    from adr.analyze import AnalysisOptions
+    from adr.material import MaterialLimits
+    from adr.phonemes import PHONES
+    from adr.train import TrainConfig
+    from adr.voice_model import VoiceConfig
+    from bench.adr_system import AdrRender, enroll_voices, plan_voices
+
+    tmp, bench = kal_case
+    tiny = VoiceConfig(phone_inventory=PHONES, hidden=16, conv_layers=1, n_harmonics=8,
+                       n_noise_bands=5, phone_dim=4, gru=False)
+    steps = TrainConfig(steps=2, batch_size=2, segment_seconds=0.3, warmup_steps=1,
+                        checkpoint_every=1, fft_sizes=(256, 64))
+    plans = plan_voices(bench, "tiny")
+    assert [(p.speaker, len(p.files), p.utterances) for p in plans] == [("kal", 3, ("kal:3",))]
+    kwargs = dict(root=tmp / "voices", voice_config=tiny, train_config=steps,
+                  limits=MaterialLimits(min_minutes=0.05))
+    bank = enroll_voices(plans, "fast", **kwargs)
+    info = bank.infos[0]
+    assert not info.error and not info.reused and info.steps == 2 and info.wall_seconds > 0
+    again = enroll_voices(plans, "fast", **kwargs)  # the cache: no training
+    assert again.infos[0].reused and again.infos[0].wall_seconds == info.wall_seconds
+
+    fast = AnalysisOptions(lips=False, whisper_model="tiny.en")  # the test's only shortcut
+    systems = [NoisyInput(), AdrRender("script", bank, options=fast),
+               AdrRender("blind", bank, options=fast)]
+    assert all(isinstance(s, System) and not s.aligned for s in systems[1:])
+    assert [s.name for s in default_systems(bank)] == [
+        "noisy input", "noisereduce", "DeepFilterNet3", "adr render (script mode)",
+        "adr render (blind mode)", "clean original"]
+    rows = bench_run.run_bench(bench, systems, ("pesq", "f0"))
+    for r, s in zip(rows, systems):
+        assert r["system"] == s.name
+        if s.name.startswith("adr"):
+            assert "adr_fallback" not in r, r
+            assert r["adr_analyze_seconds"] > 0 and r["adr_voice"].endswith("tiny")
+            assert r["stoi"] is None if "stoi" in r else True
+    assert systems[1].last_info["adr_text_source"] == "script"
+    assert systems[2].last_info["adr_text_source"] == "recognized"
+    assert rows[1]["pesq"] is not None and rows[2]["f0_corr"] is not None
+    # a line without speech keeps the production audio, and says why
+    silent = BenchLine("kal:3@silent", "kal:3", "kal", "", "10 dB", 10.0,
+                       noisy=np.zeros(BENCH_RATE, np.float32), clean=np.zeros(BENCH_RATE))
+    np.testing.assert_array_equal(systems[2].process(silent), silent.noisy)
+    assert "silent" in systems[2].last_info["adr_fallback"]
+
+    report = bench_run.make_report(rows, bench, systems, "test", bench_run.machine_info(), 1.0,
+                                   {}, {}, voices=[i.to_dict() for i in bank.infos],
+                                   voice_preset="fast", enroll_seconds=1.0)
+    json.dumps(report, allow_nan=False)
+    md = bench_run.render_markdown(report)
+    assert "## Issue #6 targets" in md and "### adr render (blind mode)" in md
+    assert "F0 correlation ≥ 0.9" in md and "| kal / tiny | fast |" in md
+    assert "adr render (script mode) | 1 | 1 | 0 |" in md
