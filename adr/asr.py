@@ -23,6 +23,7 @@ import shutil
 import struct
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ __all__ = [
     "Transcript",
     "resolve_whisper_model",
     "transcribe",
+    "transcribe_lines",
     "detect_language",
     "check_english",
 ]
@@ -51,6 +53,7 @@ LANGUAGE_ID_MODEL = "base"
 
 _CPU_THREADS = 2
 _NO_SPEECH_PROB = 0.6
+_LOOP_COMPRESSION = 2.4  # gzip compression ratio above which Whisper's text is a loop
 _SILENT_RMS = 10 ** (-70 / 20)
 _MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 _VERIFIED_MARK = ".adr-verified"
@@ -342,6 +345,122 @@ def transcribe(
         language_probability=float(info.language_probability),
         words=tuple(words),
     )
+
+
+def _pack(durations: Sequence[float], gap: float, window: float) -> list[list[int]]:
+    """Consecutive groups of line indices whose durations plus gaps fit in ``window`` s."""
+    groups: list[list[int]] = []
+    total = 0.0
+    for i, d in enumerate(durations):
+        if groups and total + gap + d <= window:
+            groups[-1].append(i)
+            total += gap + d
+        else:
+            groups.append([i])
+            total = d
+    return groups
+
+
+def transcribe_lines(
+    lines: Sequence[tuple[np.ndarray, float]],
+    *,
+    model: str | None = None,
+    language: str | None = "en",
+    gap: float = 1.0,
+    window: float = 28.0,
+) -> list[Transcript]:
+    """Transcribe many lines with as few Whisper passes as possible.
+
+    Whisper reads 30 s windows: one short line alone costs a whole window of encoder work.
+    Here the lines are packed, in order, into windows of at most ``window`` seconds, separated
+    by ``gap`` seconds of silence; each window is decoded once (greedy, temperature 0, word
+    timestamps) and every word goes back to the line its middle falls in (words in a gap go
+    to the nearer line). Greedy decoding at temperature 0: on the demo production this is
+    5-6 times faster than one beam-5 call per line, with the same word error rate (0.09 clean,
+    0.17-0.22 at 10 dB; the fallback passes Whisper makes over very noisy audio were slow and
+    did not lower the WER). Segments whose text is a repetition loop (gzip compression ratio
+    above 2.4, Whisper's own criterion) are dropped. In very noisy windows (-5 dB) Whisper's
+    timestamps can drift, and a word may land in the neighbouring line.
+
+    Parameters
+    ----------
+    lines : sequence of (np.ndarray, float)
+        Each line's mono 16 kHz audio, shape (N_i,), and the session time of its first sample.
+    model : str, optional
+        Model name or folder (see :func:`resolve_whisper_model`).
+    language : str or None
+        Language code; ``None``: Whisper detects it per window (every line of a window gets
+        that window's language and probability).
+    gap, window : float
+        Seconds of silence between lines, and the longest packed window. A line longer than
+        ``window`` is transcribed alone with :func:`transcribe`.
+
+    Returns
+    -------
+    list of Transcript
+        One per line, in order, word times in session seconds. Digitally silent lines (below
+        -70 dBFS RMS) get an empty transcript without running the model.
+    """
+    audios = [_as_audio(a, "transcribe_lines") for a, _ in lines]
+    out: list[Transcript | None] = [None] * len(audios)
+    live = []
+    for i, a in enumerate(audios):
+        if len(a) == 0 or float(np.sqrt(np.mean(a.astype(np.float64) ** 2))) < _SILENT_RMS:
+            out[i] = Transcript("", language or "", 0.0 if language is None else 1.0)
+        elif len(a) > window * SAMPLE_RATE:
+            out[i] = transcribe(a, model=model, language=language, start=lines[i][1])
+        else:
+            live.append(i)
+    pad = np.zeros(int(round(gap * SAMPLE_RATE)), dtype=np.float32)
+    for group in _pack([len(audios[i]) / SAMPLE_RATE for i in live], gap, window):
+        idx = [live[k] for k in group]
+        parts: list[np.ndarray] = []
+        spans: list[tuple[float, float]] = []
+        pos = 0
+        for i in idx:
+            if parts:
+                parts.append(pad)
+                pos += len(pad)
+            parts.append(audios[i])
+            spans.append((pos / SAMPLE_RATE, (pos + len(audios[i])) / SAMPLE_RATE))
+            pos += len(audios[i])
+        whisper = _load(model)
+        segments, info = whisper.transcribe(
+            np.concatenate(parts), language=language, word_timestamps=True, beam_size=1,
+            temperature=0.0, condition_on_previous_text=False, vad_filter=False,
+        )
+        words: list[list[Word]] = [[] for _ in idx]
+        raw: list[list[str]] = [[] for _ in idx]  # Whisper's word strings, with their spaces
+        for seg in segments:
+            probs = [w.probability for w in seg.words or ()]
+            if seg.no_speech_prob > _NO_SPEECH_PROB and float(np.mean(probs or [0.0])) < 0.3:
+                continue
+            if seg.compression_ratio > _LOOP_COMPRESSION:
+                continue  # a repetition loop ("a real one shot or a real one shot or ...")
+            for w in seg.words or ():
+                text = w.word.strip()
+                if not text:
+                    continue
+                mid = 0.5 * (w.start + w.end)
+                k = int(np.argmin([0.0 if a <= mid < b else min(abs(mid - a), abs(mid - b))
+                                   for a, b in spans]))
+                a, b = spans[k]
+                if not a - gap / 2 <= mid < b + gap / 2:
+                    continue
+                start = lines[idx[k]][1]
+                t0 = float(start + np.clip(w.start - a, 0.0, b - a))
+                t1 = float(start + np.clip(w.end - a, 0.0, b - a))
+                words[k].append(Word(text, t0, max(t0, t1),
+                                     float(np.clip(w.probability, 0.0, 1.0))))
+                raw[k].append(w.word if raw[k] else w.word.lstrip())
+        for k, i in enumerate(idx):
+            out[i] = Transcript(
+                text="".join(raw[k]).strip(),
+                language=str(info.language),
+                language_probability=float(info.language_probability),
+                words=tuple(words[k]),
+            )
+    return [t for t in out if t is not None]
 
 
 def detect_language(audio: np.ndarray, *, model: str | None = None) -> tuple[str, float]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from adr.timebase import frames_to_seconds, seconds_to_frames
 from adr.types import LipTrack, strict_from_dict
 
 __all__ = [
+    "EVENT_DETECTED", "EVENT_LOST",
     "FaceBox", "MouthShape", "TimeSpan", "LipReport", "LipResult", "AvOffset",
     "measure_mouth", "mouth_shape", "track_lips", "visual_speech_activity",
     "speech_envelope", "estimate_av_offset",
@@ -154,22 +155,64 @@ class LipReport:
         return strict_from_dict(cls, d)
 
 
+#: Bits of :attr:`LipResult.events`: the face detector ran on the frame / the landmark fit
+#: from the previous frame's box was rejected (track lost).
+EVENT_DETECTED, EVENT_LOST = 1, 2
+
+
 @dataclass(frozen=True, eq=False)
 class LipResult:
     """A lip track with the tracker's report and the chosen face box per frame.
 
     ``boxes`` has shape (F, 4) as (left, top, right, bottom) pixels, NaN where no face.
+    ``faces`` (F,) is the number of faces the most recent detection found, for frames with a
+    measured mouth (0 elsewhere); ``events`` (F,) holds :data:`EVENT_DETECTED` /
+    :data:`EVENT_LOST` bits. Both are empty for results made before they existed; they let
+    :meth:`slice` rebuild the report of a part of the track.
     """
 
     track: LipTrack
     report: LipReport
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    faces: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    events: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+
+    def slice(self, start: float, end: float) -> LipResult:
+        """The frames whose times fall in ``[start, end)`` (session seconds), with their report.
+
+        Frame ``i`` is at ``track.start + i / fps``. ``av_offset``/``av_confidence`` are kept.
+        """
+        tr = self.track
+        period = 1.0 / tr.fps
+        n = tr.num_frames
+        a = int(np.clip(math.ceil((start - tr.start) / period - 1e-6), 0, n))
+        b = int(np.clip(math.ceil((end - tr.start) / period - 1e-6), a, n))
+        face = np.asarray(tr.face, dtype=bool)[a:b]
+        t0 = tr.start + frames_to_seconds(a, period)
+        track = dataclasses.replace(tr, start=t0, opening=np.asarray(tr.opening)[a:b],
+                                    width=np.asarray(tr.width)[a:b], face=face)
+        faces = np.asarray(self.faces)[a:b] if len(self.faces) == n else np.zeros(0, np.int16)
+        events = np.asarray(self.events)[a:b] if len(self.events) == n else np.zeros(0, np.uint8)
+        report = LipReport(
+            num_frames=b - a, face_frames=int(face.sum()),
+            multi_face_frames=int(np.sum(face & (faces > 1))) if len(faces) else 0,
+            max_faces=int(faces.max()) if len(faces) else 0,
+            detections=int(np.sum(events & EVENT_DETECTED > 0)) if len(events) else 0,
+            track_losses=int(np.sum(events & EVENT_LOST > 0)) if len(events) else 0,
+            lost_spans=_spans(~face, t0, period))
+        boxes = np.asarray(self.boxes).reshape(-1, 4)
+        return LipResult(track, report, boxes[a:b] if len(boxes) == n else boxes[:0],
+                         faces, events)
 
     def to_dict(self) -> dict[str, Any]:
         b = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)
-        return {"track": self.track.to_dict(), "report": self.report.to_dict(),
-                "boxes": [None if not np.isfinite(r).all() else np.round(r, 1).tolist()
-                          for r in b]}
+        d: dict[str, Any] = {
+            "track": self.track.to_dict(), "report": self.report.to_dict(),
+            "boxes": [None if not np.isfinite(r).all() else np.round(r, 1).tolist() for r in b]}
+        if len(self.faces) or len(self.events):
+            d["faces"] = np.asarray(self.faces, dtype=int).tolist()
+            d["events"] = np.asarray(self.events, dtype=int).tolist()
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LipResult:
@@ -178,6 +221,8 @@ class LipResult:
         d["report"] = LipReport.from_dict(d["report"])
         rows = [[np.nan] * 4 if r is None else r for r in d.get("boxes", [])]
         d["boxes"] = np.asarray(rows, dtype=np.float32).reshape(-1, 4)
+        d["faces"] = np.asarray(d.get("faces", []), dtype=np.int16)
+        d["events"] = np.asarray(d.get("events", []), dtype=np.uint8)
         return strict_from_dict(cls, d)
 
 
@@ -448,6 +493,7 @@ def track_lips(
     retry = max(1, detect_every // 5)
     rows: list[tuple[float, float, bool, int]] = []
     boxes: list[tuple[float, float, float, float]] = []
+    events: list[int] = []
     box: FaceBox | None = None
     template: np.ndarray | None = None
     rel = (0.0, 0.0, 1.0, 1.0)
@@ -461,6 +507,8 @@ def track_lips(
         while first + len(rows) < idx:  # frames the decoder skipped
             rows.append((np.nan, np.nan, False, 0))
             boxes.append(nan_box)
+            events.append(0)
+        event = 0
         size = (gray.shape[1], gray.shape[0])
         shape, pts, lost = MouthShape.missing(), None, False
         if box is not None:
@@ -469,8 +517,10 @@ def track_lips(
             patch = _patch(gray, _box_from_points(pts, rel)) if shape.valid else None
             if patch is None or template is None or float(np.sum(patch * template)) < 0.5:
                 shape, lost, losses = MouthShape.missing(), True, losses + 1
+                event |= EVENT_LOST
         if since >= detect_every or (box is None and since >= retry) or lost:
             detections, since = detections + 1, 0
+            event |= EVENT_DETECTED
             faces = [f for f, _ in _detect(gray, min_face)]
             n_faces, max_faces = len(faces), max(max_faces, len(faces))
             chosen = _choose(faces, gray.shape, box) if faces else None
@@ -491,6 +541,7 @@ def track_lips(
             box = None
             rows.append((np.nan, np.nan, False, 0))
             boxes.append(nan_box)
+        events.append(event)
         if progress is not None and len(rows) % 25 == 0 and len(rows) < total:
             progress(ProgressEvent("lips", len(rows), total, "frame"))
     if not rows:
@@ -507,7 +558,9 @@ def track_lips(
         num_frames=len(rows), face_frames=int(face.sum()),
         multi_face_frames=int(np.sum(face & (arr[:, 3] > 1))), max_faces=max_faces,
         detections=detections, track_losses=losses, lost_spans=_spans(~face, t0, period))
-    return LipResult(track, report, np.array(boxes, dtype=np.float32).reshape(-1, 4))
+    faces = np.where(face, arr[:, 3], 0).astype(np.int16)
+    return LipResult(track, report, np.array(boxes, dtype=np.float32).reshape(-1, 4), faces,
+                     np.array(events, dtype=np.uint8))
 
 
 def _spans(mask: np.ndarray, t0: float, period: float) -> tuple[TimeSpan, ...]:
@@ -617,6 +670,7 @@ def estimate_av_offset(
     *,
     audio_start: float = 0.0,
     max_offset: float = 0.5,
+    spans: Sequence[tuple[float, float]] | None = None,
 ) -> AvOffset:
     """Estimate how late the audio is relative to the picture from mouth movement.
 
@@ -632,6 +686,10 @@ def estimate_av_offset(
         Session time (seconds) of audio sample 0.
     max_offset : float
         Largest offset searched, seconds either way.
+    spans : sequence of (start, end), optional
+        Session times (seconds) where the audio is speech worth using, e.g. the cues of a
+        scene: only mouth frames and audio inside them are correlated (everything else is
+        ignored). ``None``: all of both.
 
     Returns
     -------
@@ -661,6 +719,9 @@ def estimate_av_offset(
     v = _interp_nan(frame_t, opening, grid)
     ext = np.arange(-pad, len(grid) + pad) * step
     a = speech_envelope(audio, sample_rate, track.start + ext - audio_start)
+    if spans is not None:
+        v = np.where(_inside(track.start + grid, spans), v, np.nan)
+        a = np.where(_inside(track.start + ext, spans), a, np.nan)
     finite_a = a[np.isfinite(a)]
     if len(finite_a) < 8 or np.ptp(finite_a) < 10.0 or np.nanstd(v) < 1e-3:
         return none
@@ -677,6 +738,14 @@ def estimate_av_offset(
         frac = float(np.clip(0.5 * (c[k - 1] - c[k + 1]) / den, -0.5, 0.5)) if den < 0 else 0.0
     offset = float((lags[k] + frac) * step)
     return AvOffset(offset, offset * fps, _confidence(c, k, up), float(c[k]))
+
+
+def _inside(t: np.ndarray, spans: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Which times ``t`` (T,) fall inside any of ``spans``, shape (T,) bool."""
+    out = np.zeros(len(t), dtype=bool)
+    for a, b in spans:
+        out |= (t >= a) & (t < b)
+    return out
 
 
 def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:

@@ -290,6 +290,7 @@ def extract_prosody(
     f0_floor: float = 60.0,
     f0_ceiling: float = 500.0,
     denoise: str = "dfn3",
+    denoised: np.ndarray | None = None,
 ) -> Prosody:
     """Frame-wise F0, voicing and energy of a (possibly noisy) line.
 
@@ -308,6 +309,9 @@ def extract_prosody(
     denoise : str
         :func:`adr.denoise.denoise` method run first (``"dfn3"``, ``"noisereduce"``,
         ``"none"``).
+    denoised : np.ndarray, shape (N,), optional
+        ``audio`` already denoised (by a caller that denoises each line once for several
+        stages); used as is instead of running ``denoise``.
 
     Returns
     -------
@@ -321,7 +325,12 @@ def extract_prosody(
     if frame_period <= 0:
         raise AdrError(str(frame_period), "frame period must be positive")
     n = seconds_to_frames(len(x) / sample_rate, frame_period)
-    if denoise != "none" and len(x):
+    if denoised is not None:
+        y = _check(denoised, sample_rate, "prosody")
+        if y.shape != x.shape:
+            raise AdrError("prosody", f"denoised audio has shape {y.shape}, audio {x.shape}")
+        x = y
+    elif denoise != "none" and len(x):
         from adr.denoise import denoise as run_denoise
 
         x = run_denoise(x.astype(np.float32), sample_rate, method=denoise).astype(np.float64)

@@ -308,6 +308,7 @@ def identify(
     margin: float = DEFAULT_MARGIN,
     start: float = 0.0,
     denoise: str = "dfn3",
+    denoised: np.ndarray | None = None,
 ) -> SpeakerMatch:
     """Which enrolled actor speaks ``audio``.
 
@@ -327,6 +328,9 @@ def identify(
     denoise : str
         :func:`adr.denoise.denoise` method to run before embedding (DeepFilterNet3 by
         default: without it, lines at 0 dB SNR all fall below the threshold).
+    denoised : np.ndarray, shape (N,), optional
+        ``audio`` already denoised (by a caller that denoises each line once for several
+        stages); embedded as is instead of running ``denoise``.
 
     Returns
     -------
@@ -338,7 +342,14 @@ def identify(
     if len(models) > 1:
         raise AdrError("speakers", f"voiceprints mix embedding models {sorted(models)}")
     model = models.pop()
-    e = embed(audio, sample_rate, model=None if model == DEFAULT_MODEL else model, denoise=denoise)
+    name = None if model == DEFAULT_MODEL else model
+    if denoised is not None:
+        if np.shape(denoised) != np.shape(audio):
+            raise AdrError("speakers", f"denoised audio has shape {np.shape(denoised)}, "
+                                       f"audio {np.shape(audio)}")
+        e = embed(denoised, sample_rate, model=name, denoise="none")
+    else:
+        e = embed(audio, sample_rate, model=name, denoise=denoise)
     scores = score(e, voiceprints)
     actor, top = decide(scores, threshold, margin)
     end = start + len(audio) / int(sample_rate)
