@@ -752,14 +752,27 @@ def analyze_session(
             continue
         results[w.cue.id] = dataclasses.replace(line, key=keys[w.cue.id])
         denoised[w.cue.id] = (w.t0, w.denoised)
-    # 4. lips over the scene, one A/V offset for all lines
-    done = [c for c in todo if c.id in results]
-    if options.lips and done:
-        _add_lips(session, done, results, denoised, audio, options, progress)
+    # 4. lips over the scene, one A/V offset for all lines: the analyzed cues and any other
+    # cue of the sheet whose analysis on disk is current (a rerun of a few cues keeps the
+    # scene's estimate)
+    for cue in cues:
+        if cue.id in wanted or cue.id in errors:
+            continue
+        path = session.analysis_dir / f"{cue.id}.json"
+        if path.exists():
+            try:
+                other = LineAnalysis.from_dict(read_json(path))
+            except (AdrError, ValueError, KeyError, TypeError):
+                continue
+            if other.key == _line_key(cue, options, voiceprints, session):
+                results[cue.id] = stored[cue.id] = other
+    scene_cues = [c for c in cues if c.id in results]
+    if options.lips and scene_cues:
+        _add_lips(session, scene_cues, results, denoised, audio, options, progress)
     else:
-        for c in done:
+        for c in scene_cues:
             results[c.id] = _with_lips(results[c.id], None, None)
-    for c in done:
+    for c in scene_cues:
         line = results[c.id]
         if c.id not in stored or not _same_lips(line, stored[c.id]):
             write_json(session.analysis_dir / f"{c.id}.json", line.to_dict())

@@ -54,6 +54,10 @@ LANGUAGE_ID_MODEL = "base"
 _CPU_THREADS = 2
 _NO_SPEECH_PROB = 0.6
 _LOOP_COMPRESSION = 2.4  # gzip compression ratio above which Whisper's text is a loop
+# Fast speech is about 4 text tokens per second (plus timestamp tokens): decoding stops at
+# twice that, so a repetition loop over noise costs little (Whisper's own limit is 448).
+_TOKENS_PER_SECOND = 8
+_MAX_TOKENS = 400
 _SILENT_RMS = 10 ** (-70 / 20)
 _MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 _VERIFIED_MARK = ".adr-verified"
@@ -389,8 +393,9 @@ def transcribe_lines(
     model : str, optional
         Model name or folder (see :func:`resolve_whisper_model`).
     language : str or None
-        Language code; ``None``: Whisper detects it per window (every line of a window gets
-        that window's language and probability).
+        Language code; ``None``: Whisper detects it on the first window, and again on later
+        ones only until a window is 80 % sure (language identification costs a second
+        encoder pass); every line of a window gets that language and probability.
     gap, window : float
         Seconds of silence between lines, and the longest packed window. A line longer than
         ``window`` is transcribed alone with :func:`transcribe`.
@@ -412,6 +417,7 @@ def transcribe_lines(
         else:
             live.append(i)
     pad = np.zeros(int(round(gap * SAMPLE_RATE)), dtype=np.float32)
+    detected: tuple[str, float] | None = None  # a confident language of an earlier window
     for group in _pack([len(audios[i]) / SAMPLE_RATE for i in live], gap, window):
         idx = [live[k] for k in group]
         parts: list[np.ndarray] = []
@@ -426,9 +432,16 @@ def transcribe_lines(
             pos += len(audios[i])
         whisper = _load(model)
         segments, info = whisper.transcribe(
-            np.concatenate(parts), language=language, word_timestamps=True, beam_size=1,
-            temperature=0.0, condition_on_previous_text=False, vad_filter=False,
+            np.concatenate(parts), language=language or (detected and detected[0]),
+            word_timestamps=True, beam_size=1, temperature=0.0,
+            condition_on_previous_text=False, vad_filter=False,
+            max_new_tokens=min(_MAX_TOKENS, int(_TOKENS_PER_SECOND * pos / SAMPLE_RATE) + 16),
         )
+        if language is None and detected is None and info.language_probability >= 0.8:
+            detected = (str(info.language), float(info.language_probability))
+        code, prob = (str(info.language), float(info.language_probability))
+        if language is None and detected is not None:
+            code, prob = detected
         words: list[list[Word]] = [[] for _ in idx]
         raw: list[list[str]] = [[] for _ in idx]  # Whisper's word strings, with their spaces
         for seg in segments:
@@ -454,12 +467,8 @@ def transcribe_lines(
                                      float(np.clip(w.probability, 0.0, 1.0))))
                 raw[k].append(w.word if raw[k] else w.word.lstrip())
         for k, i in enumerate(idx):
-            out[i] = Transcript(
-                text="".join(raw[k]).strip(),
-                language=str(info.language),
-                language_probability=float(info.language_probability),
-                words=tuple(words[k]),
-            )
+            out[i] = Transcript(text="".join(raw[k]).strip(), language=code,
+                                language_probability=prob, words=tuple(words[k]))
     return [t for t in out if t is not None]
 
 

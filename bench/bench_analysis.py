@@ -195,28 +195,36 @@ def f0_errors(line: Any, truth: Any, prod: Any) -> tuple[int, int, int, int]:
     return int(both.sum()), int(gross.sum()), int(span.sum()), int(np.sum(span & (ref_v != est_v)))
 
 
-def shifted_av(session: Any, lines: list[Any], shift_frames: float, fps: float,
-               options: Any) -> dict[str, float]:
-    """Scene A/V offset with the production audio delayed by ``shift_frames``."""
+def shifted_av(session: Any, lines: list[Any], shifts: tuple[float, ...], fps: float,
+               options: Any) -> list[dict[str, float]]:
+    """Scene A/V offset with the production audio delayed by each of ``shifts`` (frames).
+
+    The scene is denoised once (one stretch over all lines) and the denoised audio shifted.
+    """
     from adr.analyze import _denoise_lines, _stitch, _window, scene_av_offset
     from adr.lips import LipResult
     from adr.media import read_audio
 
     audio = read_audio(session.audio[0].path, sample_rate=RATE).mono()
-    n = int(round(shift_frames / fps * RATE))
-    audio = np.roll(audio, n)
-    if n > 0:
-        audio[:n] = 0.0
-    elif n < 0:
-        audio[n:] = 0.0
     blocks = read_json(session.analysis_dir / "scene" / "lips.json")["blocks"]
     scene = _stitch([LipResult.from_dict(b["lips"]) for b in blocks])
     windows = [_window(ln.cue, len(audio) / RATE, options.context) for ln in lines]
-    den = _denoise_lines(audio, RATE, windows, options.denoise)
-    av = scene_av_offset(scene, [(w[0], d) for w, d in zip(windows, den)], RATE)
-    return {"shift_frames": shift_frames, "estimate_frames": round(av.offset_seconds * fps, 3),
-            "error_ms": round(1000 * (av.offset_seconds - shift_frames / fps), 1),
-            "confidence": round(av.confidence, 3)}
+    margin = (max(abs(s) for s in shifts) + 1) / fps
+    a0, a1 = max(0.0, windows[0][0] - margin), min(len(audio) / RATE, windows[-1][1] + margin)
+    den = np.zeros_like(audio)
+    i0 = int(round(a0 * RATE))
+    part = _denoise_lines(audio, RATE, [(a0, a1)], options.denoise)[0]
+    den[i0:i0 + len(part)] = part
+    out = []
+    for shift in shifts:
+        n = int(round(shift / fps * RATE))
+        moved = np.roll(den, n)
+        cut = [(w[0], moved[int(round(w[0] * RATE)):int(round(w[1] * RATE))]) for w in windows]
+        av = scene_av_offset(scene, cut, RATE)
+        out.append({"shift_frames": shift, "estimate_frames": round(av.offset_seconds * fps, 3),
+                    "error_ms": round(1000 * (av.offset_seconds - shift / fps), 1),
+                    "confidence": round(av.confidence, 3)})
+    return out
 
 
 def _stats(ref: list[float], hyp: list[float]) -> dict[str, Any]:
@@ -325,7 +333,7 @@ def _cpu() -> float:
 
 
 def run(demo_dir: Path, work: Path, conditions: list[str], modes: list[str],
-        log: Any = print) -> dict[str, Any]:
+        log: Any = print, partial: Path | None = None) -> dict[str, Any]:
     from adr.analyze import AnalysisOptions, analyze_session, load_analysis
     from adr.demo import build_demo
     from adr.demo.build import _write_production
@@ -369,7 +377,7 @@ def run(demo_dir: Path, work: Path, conditions: list[str], modes: list[str],
                 a, b = int(round(ln.start * rate)), int(round(ln.end * rate))
                 true_snrs.append(snr_db(mix.speech[a:b], mix.audio[a:b] - mix.speech[a:b]))
         for mode in modes:
-            name = f"{cond.replace(' ', '')}-{mode}"
+            name = f"{cond.replace(' ', '').replace('-', 'minus')}-{mode}"
             session = make_session(name, prod, audio_path, work, blind=mode == "blind")
             cpu, clock = _cpu(), time.perf_counter()
             failed: dict[str, str] = {}
@@ -396,9 +404,10 @@ def run(demo_dir: Path, work: Path, conditions: list[str], modes: list[str],
                 "load_average": round(os.getloadavg()[0], 2),
             }
             if mode == "script" and "av_offset_ms" in entry:
-                entry["av_shifted"] = [shifted_av(session, lines, s, gt.fps, options)
-                                       for s in AV_SHIFTS]
+                entry["av_shifted"] = shifted_av(session, lines, AV_SHIFTS, gt.fps, options)
             results[f"{cond}|{mode}"] = entry
+            if partial is not None:
+                write_json(partial, {"results": results})
             log(f"{cond:6s} {mode:6s} wall {wall:5.1f} s (RTF {wall / cue_seconds:.2f}) "
                 f"WER {entry['wer_whisper']} flags {entry['flags']} IER {entry['actor_ier']}")
     return {
@@ -446,8 +455,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "| condition | mode | WER text | WER Whisper | word bound. med / p90 (ms) | "
         "phone bound. med / p90 (ms) | F0 gross err | voicing err | actor IER | "
-        "A/V err (ms) | flags P / R | SNR err (dB) | RTF cues (scene) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "A/V err (ms) | flags P / R | not analyzed | SNR err (dB) | RTF cues (scene) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, r in report["results"].items():
         cond, mode = key.split("|")
@@ -459,6 +468,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{_fmt(r['f0_gross_error'], '{:.3f}')} | {_fmt(r['voicing_error'], '{:.3f}')} | "
             f"{_fmt(r['actor_ier'], '{:.2f}')} | {_fmt(r.get('av_error_ms'))} | "
             f"{_fmt(fl['precision'], '{:.2f}')} / {_fmt(fl['recall'], '{:.2f}')} | "
+            f"{len(r.get('failed', {}))} | "
             f"{_fmt(r['snr_abs_error_db'], '{:.1f}')} | {sp['rtf_cue_audio']:.2f} "
             f"({sp['rtf_scene']:.2f}) |")
     rows += ["", "Per-stage seconds (all 10 lines; shared stages split by line length):", "",
@@ -494,14 +504,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conditions", default=",".join(CONDITIONS))
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results_analysis.json"))
+    ap.add_argument("--render-only", action="store_true",
+                    help="rewrite the markdown from an existing results JSON")
     args = ap.parse_args(argv)
+    if args.render_only:
+        md = render_markdown(read_json(args.out))
+        write_text(args.out.with_suffix(".md"), md)
+        print(md)
+        return 0
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
     bad = [c for c in conditions if c not in CONDITIONS]
     if bad:
         ap.error(f"unknown condition(s) {bad}; choose from {list(CONDITIONS)}")
     report = run(args.demo, args.work, conditions,
                  [m.strip() for m in args.modes.split(",") if m.strip()],
-                 log=lambda s: print(s, flush=True))
+                 log=lambda s: print(s, flush=True), partial=args.work / "partial.json")
     write_json(args.out, report)
     md = render_markdown(report)
     write_text(args.out.with_suffix(".md"), md)
