@@ -302,7 +302,7 @@ def enroll_actor(
         from scratch (the per-file analysis cache is still used).
     voice_config, train_config : VoiceConfig, TrainConfig, optional
         Override the model (default: :data:`adr.phonemes.PHONES`, lips when videos are
-        given) and the preset (the record then says preset ``"custom"``).
+        given) and the preset (the record says ``"custom"`` unless it equals the preset).
     limits : MaterialLimits
         Refusal and warning thresholds.
     whisper_model : str, optional
@@ -360,20 +360,22 @@ def enroll_actor(
                      "text": text, "data": data})
     report(ProgressEvent("enroll: read", len(paths), len(paths), "file"))
     material_report(actor, files, None, limits).raise_for_refusals()
-    for i, w in enumerate(work):
-        d = w["data"]
-        if "utterances" not in d and w["regions"]:
-            report(ProgressEvent("enroll: transcribe", i, len(work), "file"))
-            if w["text"] is not None:
-                r0, r1 = w["regions"][0].start, w["regions"][-1].end
-                d["utterances"] = [{"start": max(0.0, r0 - 0.1), "text": w["text"],
-                                    "end": min(len(w["x16"]) / RATE, r1 + 0.1)}]
-            else:
-                files[i], d["utterances"] = _transcribe(files[i], w["x16"], w["regions"],
-                                                        whisper_model)
-                d["language"] = {"language": files[i].language,
-                                 "language_probability": files[i].language_probability}
-            write_json(w["cpath"], d)
+    todo = [i for i, w in enumerate(work) if "utterances" not in w["data"] and w["regions"]]
+    for k, i in enumerate(todo):
+        w, d = work[i], work[i]["data"]
+        report(ProgressEvent("enroll: transcribe", k, len(todo), "file"))
+        if w["text"] is not None:  # the file's speech extent is one utterance
+            r0, r1 = w["regions"][0].start, w["regions"][-1].end
+            d["utterances"] = [{"start": max(0.0, r0 - 0.1), "text": w["text"],
+                                "end": min(len(w["x16"]) / RATE, r1 + 0.1)}]
+        else:
+            files[i], d["utterances"] = _transcribe(files[i], w["x16"], w["regions"],
+                                                    whisper_model)
+            d["language"] = {"language": files[i].language,
+                             "language_probability": files[i].language_probability}
+        write_json(w["cpath"], d)
+    if todo:
+        report(ProgressEvent("enroll: transcribe", len(todo), len(todo), "file"))
     texts_all = [u["text"] for w in work for u in w["data"].get("utterances", [])]
     material = material_report(actor, files, texts_all, limits)
     material.raise_for_refusals()
@@ -423,7 +425,7 @@ def enroll_actor(
                                    for p, h, f in zip(paths, hashes, files)),
         minutes=round(sum(len(ex.audio) for _, ex, _ in train) / sr / 60, 3),
         date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        preset=quality if train_config is None else "custom", steps=int(state.get("step", 0)),
+        preset=quality if tc == preset(quality) else "custom", steps=int(state.get("step", 0)),
         train_seconds=float(state.get("elapsed_seconds", 0.0)),
         metrics={k: round(float(np.nanmean(v)), 4) for k, v in scores.items()
                  if np.isfinite(v).any()},
