@@ -21,7 +21,7 @@ DEMO_SESSION = "demo"
 #: Training time per demo actor (seconds): the fast preset cut so that the whole demo stays
 #: within 15 minutes on 2 cores; ``adr enroll --quality default`` trains for about 14.
 DEMO_TRAIN_SECONDS = 120.0
-QUICK_TRAIN_SECONDS = 45.0
+QUICK_TRAIN_SECONDS = 90.0
 
 
 @dataclass(frozen=True)
