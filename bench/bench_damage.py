@@ -4,7 +4,7 @@ Clean corpus lines (the bench_prosody set) are mixed with real noise at clean, 2
 -5 dB active-speech SNR; half of the mixtures also get a noise burst (0.2-0.8 s of another
 corpus noise, faded in/out, at 0 dB against the speech level) placed over speech. A line
 "needs replacement" when its true SNR is below the flag threshold
-(``DamageThresholds().snr_db``: 5 dB since the analysis issue, 15 dB before) or it has a burst.
+(``DamageThresholds().snr_db``: 7 dB since the analysis issue, 15 dB before) or it has a burst.
 
 Two SNR estimators are compared:
 

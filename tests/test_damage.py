@@ -64,7 +64,7 @@ def test_snr_estimate_within_3_db_at_10_db(speech: tuple[np.ndarray, int], rng: 
     noisy = at_snr(x, sr, pink(len(x), rng), 10.0)
     rep = assess(noisy, sr)
     assert abs(rep.snr_db - 10.0) < 3.0
-    assert not rep.flagged  # 10 dB lines are kept (the default flags below 5 dB)
+    assert not rep.flagged  # 10 dB lines are kept (the default flags below 7 dB)
     rep = assess(noisy, sr, thresholds=DamageThresholds(snr_db=15.0))
     assert rep.flagged and rep.reason.startswith("SNR")
 
