@@ -92,13 +92,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     s = load_session(args.session, root=args.sessions)
     options = AnalysisOptions(whisper_model=args.whisper_model, lips=not args.no_lips,
-                              dnsmos=not args.no_dnsmos)
+                              dnsmos=args.dnsmos)
     lines = analyze_session(s, voices_root=args.voices, cue_ids=args.cue or None,
                             options=options, progress=_progress(args))
     for line in lines:
         flag = "FLAGGED" if line.damage.flagged else "ok"
         print(f"{line.cue.id:<8} {line.speaker.actor:<10} {flag:<8} SNR {line.damage.snr_db:5.1f} dB"
               f"  {line.text_source:<10} {line.text[:50]}")
+        for warning in line.warnings:
+            print(f"         warning: {warning}")
     print(f"analysis of {len(lines)} line(s) in {s.analysis_dir}; cue sheet {s.cues_path}")
     return 0
 
@@ -218,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--whisper-model", help="Whisper model: a path or a hub name "
                    "(default: the offline model shipped with adr's dependencies)")
     a.add_argument("--no-lips", action="store_true", help="skip the lip track")
-    a.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS scoring")
+    a.add_argument("--dnsmos", action="store_true", help="also score each line with DNSMOS "
+                   "(1-3 s per line; reported, not used to flag)")
     a.set_defaults(func=cmd_analyze)
 
     e = sub.add_parser("enroll", help="check an actor's clean recordings and train their "
