@@ -22,23 +22,12 @@ import numpy as np
 
 from adr.fsio import write_json
 from adr.lips import estimate_av_offset, speech_envelope, track_lips, visual_speech_activity
+from adr.media import read_audio
 from adr.types import LipTrack
 
 FPS = 25.0
 SHIFTS = [-5, -3, -1, 0, 1, 3, 5]  # frames, the brief's set
 EXTRA_SHIFTS = [-4, -2, -0.5, 0.5, 2, 4]  # frames, never looked at while choosing features
-
-
-def read_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Mono float32 samples (N,) and sample rate of the first audio stream."""
-    import av
-
-    with av.open(str(path)) as c:
-        stream = c.streams.audio[0]
-        rs = av.AudioResampler(format="flt", layout="mono", rate=stream.rate)
-        chunks = [g.to_ndarray().reshape(-1) for f in c.decode(stream) for g in rs.resample(f)]
-        chunks += [g.to_ndarray().reshape(-1) for g in rs.resample(None)]
-        return np.concatenate(chunks), stream.rate
 
 
 def shift_audio(x: np.ndarray, seconds: float, sr: int) -> np.ndarray:
@@ -118,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         result = track_lips(clip)
         elapsed = time.perf_counter() - t
         track = result.track
-        audio, sr = read_audio(clip)
+        track = read_audio(clip)
+        audio, sr = track.mono(), track.sample_rate
         tracks[clip.name], audios[clip.name] = track, (audio, sr)
         total_frames += track.num_frames
         total_seconds += elapsed

@@ -18,6 +18,7 @@ from adr.lips import (
     track_lips,
     visual_speech_activity,
 )
+from adr.media import read_audio
 from adr.types import LipTrack
 
 FPS = 25
@@ -52,18 +53,6 @@ def read_gray_frames(path: Path, count: int) -> list[np.ndarray]:
     return frames
 
 
-def read_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Mono float32 samples (N,) and sample rate of a file's first audio stream."""
-    import av
-
-    with av.open(str(path)) as c:
-        stream = c.streams.audio[0]
-        rs = av.AudioResampler(format="flt", layout="mono", rate=stream.rate)
-        chunks = [g.to_ndarray().reshape(-1) for f in c.decode(stream) for g in rs.resample(f)]
-        chunks += [g.to_ndarray().reshape(-1) for g in rs.resample(None)]
-        return np.concatenate(chunks), stream.rate
-
-
 def shift_audio(x: np.ndarray, seconds: float, sr: int) -> np.ndarray:
     """Delay (positive) or advance (negative) ``x`` by ``seconds``, keeping its length."""
     n = int(round(seconds * sr))
@@ -96,7 +85,8 @@ def test_grid_face_found_and_mouth_moves(grid_result: LipResult) -> None:
 
 @pytest.mark.corpus
 def test_grid_offset_of_shifted_audio(corpus: Path, grid_result: LipResult) -> None:
-    audio, sr = read_audio(corpus / GRID)
+    track = read_audio(corpus / GRID)
+    audio, sr = track.mono(), track.sample_rate
     est = estimate_av_offset(grid_result.track, shift_audio(audio, 3 / FPS, sr), sr)
     assert abs(est.offset_frames - 3.0) <= 1.0
     assert est.offset_seconds == pytest.approx(est.offset_frames / FPS)
