@@ -385,6 +385,21 @@ def _targets_md(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _headline_md(report: dict[str, Any]) -> list[str]:
+    """One table of the three headline measures (what the project README shows)."""
+    s, systems = report["summary"], report["systems"]
+    conditions = [c for c in report["conditions"] if c in s]
+    lines = ["## Headline: WER / speaker similarity / DNSMOS OVRL", "",
+             "| condition | " + " | ".join(systems) + " |", "|---|" + "---|" * len(systems)]
+    for c in conditions:
+        cells = [" / ".join(_fmt(s[c][n].get(k), f) for k, f in (
+            ("wer", "{:.2f}"), ("similarity", "{:.2f}"), ("dnsmos_ovrl", "{:.2f}")))
+            for n in systems]
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return lines + ["", "WER lower is better (— without transcripts), similarity and DNSMOS "
+                    "higher; ratios to the noisy input are in the per-measure tables below.", ""]
+
+
 def _demo_md(report: dict[str, Any]) -> list[str]:
     """Per-line table of the demo production (its lines have their own SNRs)."""
     rows = [r for r in report.get("rows", []) if r["condition"] == DEMO.name]
@@ -481,6 +496,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"(×r) = ratio to `{base}` in the same condition",
         "",
     ]
+    lines += _headline_md(report)
     lines += _targets_md(report)
     for col, (title, fmt, higher) in COLUMNS.items():
         if not any(s[c][n].get(col) is not None for c in conditions for n in systems):
@@ -547,7 +563,7 @@ ADR_NOTES = [
     "mode recognizes their text too. The actor is given (as on a cue sheet), not identified.",
     "adr voices: enrolled with `adr.enroll.enroll_actor` on the speaker's clean corpus "
     "utterances that are not bench lines of the run (corpus order, up to 3 min; transcripts "
-    "given, LibriSpeech transcribed by Whisper). Where less than 30 s remains (VCTK and "
+    "given, LibriSpeech transcribed by Whisper). Where less than 25 s remains (VCTK and "
     "VoiceBank in --full) the speaker's lines are split into folds, each rendered by a voice "
     "enrolled on the other folds: no line is rendered by a voice that heard it. The corpus "
     "has only 1-1.5 min per VCTK/LibriSpeech speaker and 29 s for VoiceBank p287, so those "
@@ -615,8 +631,20 @@ def probe(key: str, voice: Path | None = None, wav: Path | None = None,
         out.update(load_seconds=max(0.0, first - steady), rtf=steady / line.duration)
     else:
         out.update(load_seconds=0.0, rtf=0.0)
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    out["peak_rss_mb"] = _peak_rss_mb()
     return out
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process since it started (``VmHWM``). ``ru_maxrss``
+    would also count the parent's peak, which Linux carries over through fork and exec."""
+    try:
+        for text_line in Path("/proc/self/status").read_text().splitlines():
+            if text_line.startswith("VmHWM:"):
+                return float(text_line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def run_probes(keys: Sequence[str], adr_line: dict[str, str] | None = None,
