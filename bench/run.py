@@ -422,8 +422,9 @@ def _demo_md(report: dict[str, Any]) -> list[str]:
             cells.append(cell + (" (kept)" if r.get("adr_fallback") else ""))
         lines.append(f"| {lid.split('@')[0]} | {m.get('speaker', '')} | {noise} | "
                      + " | ".join(cells) + " |")
-    lines += ["", "(kept) = adr could not re-speak the line and kept the production audio.", ""]
-    return lines
+    if any(r.get("adr_fallback") for r in rows):
+        lines += ["", "(kept) = adr could not re-speak the line and kept the production audio."]
+    return lines + [""]
 
 
 def _adr_speed_md(report: dict[str, Any]) -> list[str]:
