@@ -520,9 +520,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         else:
             lines.append(f"| {name} | {p['load_seconds']:.2f} | {p['rtf']:.3f} | "
                          f"{p['peak_rss_mb']:.0f} |")
-    lines += ["", "Peers: a 5 s generated line. adr rows: a real bench line (0 dB) in an "
-              "enrolled voice; their load is the models' and the voice's first load, the "
-              "real-time factor analysis plus synthesis.", ""]
+    probe_line = report.get("probe_line") or "a real bench line (0 dB)"
+    lines += ["", f"Peers: a 5 s generated line. adr rows: {probe_line} in its speaker's "
+              "voice; their load is the models' and the voice's first load, the real-time "
+              "factor analysis plus synthesis (blind mode includes Whisper's language "
+              "identification, and a second pass where it hears another language).", ""]
     lines += _adr_speed_md(report)
     lines += ["One-time loads of the measuring models (s, incl. a first 1 s call): "
               + ", ".join(f"{k} {v}" for k, v in report.get("metric_load_seconds", {}).items()),
@@ -739,7 +741,8 @@ def _probe_line_for_adr(bench: BenchSet, bank: VoiceBank, folder: Path) -> dict[
             folder.mkdir(parents=True, exist_ok=True)
             wav = folder / "line.wav"
             sf.write(str(wav), line.noisy, line.sample_rate)
-            return {"voice": str(voice), "wav": str(wav), "text": line.text}
+            return {"voice": str(voice), "wav": str(wav), "text": line.text,
+                    "line": f"{line.id} ({line.duration:.1f} s)"}
     return None
 
 
@@ -820,6 +823,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra.update(voice_preset=voice_preset, voices=[i.to_dict() for i in bank.infos],
                      enroll_seconds=round(time.perf_counter() - t0, 1))
         adr_line = _probe_line_for_adr(bench, bank, ROOT / "bench" / "work" / "probe")
+        if adr_line:
+            extra["probe_line"] = f"`{adr_line['line']}`"
     log("bench: probing systems in fresh processes")
     probes = run_probes((*SYSTEM_KEYS, *ADR_KEYS) if adr_line else SYSTEM_KEYS, adr_line,
                         args.threads)
