@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from adr.errors import AdrError
+from adr.errors import AdrError, check_mono
 from adr.types import Word, strict_from_dict
 
 __all__ = [
@@ -277,13 +277,7 @@ def _load(name_or_path: str | None) -> Any:
 
 
 def _as_audio(audio: np.ndarray, where: str) -> np.ndarray:
-    a = np.asarray(audio)
-    if a.ndim != 1:
-        raise AdrError(where, f"expected mono audio of shape (N,), got shape {a.shape}")
-    a = a.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(a)):
-        raise AdrError(where, "audio contains NaN or infinite samples")
-    return a
+    return check_mono(audio, where)
 
 
 def transcribe(

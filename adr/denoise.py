@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from adr.errors import AdrError
+from adr.errors import AdrError, check_mono
 
 __all__ = ["METHODS", "DFN_SAMPLE_RATE", "denoise", "resample"]
 
@@ -71,15 +71,7 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 
 
 def _check(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    a = np.asarray(audio)
-    if a.ndim != 1:
-        raise AdrError("denoise", f"expected mono audio of shape (N,), got shape {a.shape}")
-    if int(sample_rate) <= 0:
-        raise AdrError("denoise", f"sample rate must be positive, got {sample_rate}")
-    a = a.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(a)):
-        raise AdrError("denoise", "audio contains NaN or infinite samples")
-    return a
+    return check_mono(audio, "denoise", sample_rate)
 
 
 def _dfn_library() -> tuple[Any, bytes]:

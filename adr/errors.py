@@ -8,8 +8,11 @@ problem in one line. The CLI prints it and exits with status 2, without a traceb
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-__all__ = ["AdrError", "EXIT_USER_ERROR"]
+import numpy as np
+
+__all__ = ["AdrError", "EXIT_USER_ERROR", "check_mono"]
 
 EXIT_USER_ERROR = 2
 
@@ -29,3 +32,20 @@ class AdrError(Exception):
         self.where = str(where)
         self.problem = " ".join(str(problem).split())
         super().__init__(f"{self.where}: {self.problem}")
+
+
+def check_mono(audio: Any, where: str, sample_rate: int | None = None) -> np.ndarray:
+    """``audio`` as float32 mono samples (N,), or :class:`AdrError` naming ``where``.
+
+    Refuses more than one dimension, NaN or infinite samples and (when given) a sample rate
+    that is not positive.
+    """
+    a = np.asarray(audio)
+    if a.ndim != 1:
+        raise AdrError(where, f"expected mono audio of shape (N,), got shape {a.shape}")
+    if sample_rate is not None and int(sample_rate) <= 0:
+        raise AdrError(where, f"sample rate must be positive, got {sample_rate}")
+    a = a.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(a)):
+        raise AdrError(where, "audio contains NaN or infinite samples")
+    return a

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from adr.denoise import resample
-from adr.errors import AdrError
+from adr.errors import AdrError, check_mono
 from adr.types import strict_from_dict
 
 __all__ = [
@@ -143,13 +143,7 @@ class BoundaryError(_Record):
 
 
 def _mono(audio: np.ndarray, where: str) -> np.ndarray:
-    a = np.asarray(audio)
-    if a.ndim != 1:
-        raise AdrError(where, f"expected mono audio of shape (N,), got shape {a.shape}")
-    a = a.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(a)):
-        raise AdrError(where, "audio contains NaN or infinite samples")
-    return a
+    return check_mono(audio, where)
 
 
 def _at_16k(audio: np.ndarray, sr: int, where: str) -> np.ndarray:

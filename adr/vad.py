@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from adr.errors import AdrError
+from adr.errors import AdrError, check_mono
 from adr.timebase import frames_to_seconds, seconds_to_frames
 from adr.types import strict_from_dict
 
@@ -86,15 +86,7 @@ def _model() -> Any:
 
 
 def _check(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    a = np.asarray(audio)
-    if a.ndim != 1:
-        raise AdrError("vad", f"expected mono audio of shape (N,), got shape {a.shape}")
-    if int(sample_rate) <= 0:
-        raise AdrError("vad", f"sample rate must be positive, got {sample_rate}")
-    a = a.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(a)):
-        raise AdrError("vad", "audio contains NaN or infinite samples")
-    return a
+    return check_mono(audio, "vad", sample_rate)
 
 
 def speech_probability(
