@@ -75,6 +75,7 @@ __all__ = ["DamageThresholds", "DamageSpan", "DamageReport", "assess", "estimate
 _FRAME = 0.02  # seconds per noise-level frame
 _HOP = 0.01
 _SNR_CAP_DB = 60.0
+_RISE_CONTEXT = 0.15  # seconds either side of a burst its loudness is compared with
 _CTF_WINDOW = 0.032  # STFT of the reverberation model, seconds
 _CTF_HOP = 0.016
 _CTF_TAPS = 16  # frames of denoised speech that explain the residual (0-240 ms)
@@ -103,6 +104,11 @@ class DamageThresholds:
         Longest span, in seconds, still called a burst (longer: sustained ``"noise"``).
     local_window : float
         Seconds around each frame over which a burst's local noise floor is taken.
+    rise_db : float
+        A burst is an event that adds sound: the production audio itself must be this many dB
+        louder over the burst than in the ``_RISE_CONTEXT`` seconds either side. A denoiser
+        that drops part of a word (it happens to a reverberant nasal) leaves that part in the
+        residual, where it reads like a burst, but the line gets no louder there.
     """
 
     snr_db: float = 7.0
@@ -112,6 +118,7 @@ class DamageThresholds:
     min_span: float = 0.06
     burst_max: float = 2.0
     local_window: float = 1.0
+    rise_db: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -249,6 +256,7 @@ def find_spans(
     th = thresholds or DamageThresholds()
     s = np.asarray(speech, dtype=np.float64)
     level = _level_track(np.asarray(noise, dtype=np.float64), sample_rate)
+    mix_power = 10 ** (_level_track(s + np.asarray(noise, dtype=np.float64), sample_rate) / 10)
     if len(level) < 3:
         return []
     # smooth over 3 frames so that single-frame flickers do not split a burst
@@ -274,9 +282,20 @@ def find_spans(
                 sustained[a:b] = True
             elif sustained[a:b].any():  # the onset or end of sustained noise
                 continue
+            elif _rise(mix_power, a, b, int(round(_RISE_CONTEXT / hop))) < th.rise_db:
+                continue  # the line is no louder there: speech the denoiser dropped
             noise_db = float(_db(np.mean(10 ** (level[a:b] / 10))))
             spans.append(DamageSpan(start + t0, start + t1, kind, round(speech_db - noise_db, 1)))
     return sorted(spans, key=lambda sp: sp.start)
+
+
+def _rise(power: np.ndarray, a: int, b: int, context: int) -> float:
+    """dB by which mean ``power`` over frames [a, b) exceeds that of ``context`` frames either
+    side (inf when there are none)."""
+    around = np.concatenate([power[max(0, a - context):a], power[b:b + context]])
+    if len(around) == 0:
+        return float("inf")
+    return float(_db(np.mean(power[a:b])) - _db(np.mean(around)))
 
 
 def _runs(hot: np.ndarray, hop: float) -> list[list[int]]:

