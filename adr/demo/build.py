@@ -40,7 +40,7 @@ from adr.types import Cue, Word
 __all__ = ["build_demo", "CONDITIONS", "START_TIMECODE"]
 
 START_TIMECODE = "01:00:00:00"
-_VERSION = 4
+_VERSION = 3
 _SEED = 20260522
 
 #: Recording condition of the ten lines, in scene order (two clean, two at -5 dB).
