@@ -150,9 +150,13 @@ def _pairs(ref: list[str], hyp: list[str]) -> list[tuple[int, int]]:
 
 def boundary_pairs(truth: Any, line: Any) -> tuple[list[float], list[float], list[float],
                                                    list[float]]:
-    """(reference, estimate) boundary times of paired words and of paired phones."""
+    """(reference, estimate) boundary times of paired words and of paired phones.
+
+    ``line`` is a :class:`adr.analyze.LineAnalysis` or an :class:`adr.align.Alignment`.
+    """
+    alignment = getattr(line, "alignment", line)
     tw = list(truth.words)
-    aw = list(line.alignment.words)
+    aw = list(alignment.words)
     w_ref: list[float] = []
     w_hyp: list[float] = []
     p_ref: list[float] = []
@@ -161,7 +165,7 @@ def boundary_pairs(truth: Any, line: Any) -> tuple[list[float], list[float], lis
         w_ref += [tw[i].start, tw[i].end]
         w_hyp += [aw[j].start, aw[j].end]
         tp = [p for p in truth.phones if p.word == i]
-        ap = list(line.alignment.word_phones(j))
+        ap = list(alignment.word_phones(j))
         for a, b in _pairs([p.symbol for p in tp], [p.symbol for p in ap]):
             p_ref += [tp[a].start, tp[a].end]
             p_hyp += [ap[b].start, ap[b].end]
@@ -195,19 +199,27 @@ def f0_errors(line: Any, truth: Any, prod: Any) -> tuple[int, int, int, int]:
     return int(both.sum()), int(gross.sum()), int(span.sum()), int(np.sum(span & (ref_v != est_v)))
 
 
+def scene_lips(session: Any) -> Any:
+    """The scene's lip track (:class:`adr.lips.LipResult`) that ``adr analyze`` cached in
+    ``analysis/scene/lips.json``."""
+    from adr.analyze import _stitch
+    from adr.lips import LipResult
+
+    blocks = read_json(session.analysis_dir / "scene" / "lips.json")["blocks"]
+    return _stitch([LipResult.from_dict(b["lips"]) for b in blocks])
+
+
 def shifted_av(session: Any, lines: list[Any], shifts: tuple[float, ...], fps: float,
                options: Any) -> list[dict[str, float]]:
     """Scene A/V offset with the production audio delayed by each of ``shifts`` (frames).
 
     The scene is denoised once (one stretch over all lines) and the denoised audio shifted.
     """
-    from adr.analyze import _denoise_lines, _stitch, _window, scene_av_offset
-    from adr.lips import LipResult
+    from adr.analyze import _denoise_lines, _window, scene_av_offset
     from adr.media import read_audio
 
     audio = read_audio(session.audio[0].path, sample_rate=RATE).mono()
-    blocks = read_json(session.analysis_dir / "scene" / "lips.json")["blocks"]
-    scene = _stitch([LipResult.from_dict(b["lips"]) for b in blocks])
+    scene = scene_lips(session)
     windows = [_window(ln.cue, len(audio) / RATE, options.context) for ln in lines]
     margin = (max(abs(s) for s in shifts) + 1) / fps
     a0, a1 = max(0.0, windows[0][0] - margin), min(len(audio) / RATE, windows[-1][1] + margin)
