@@ -13,8 +13,8 @@ true offsets: the ceiling). Each cue window (the session's cue, frame-snapped, w
 analysis's context) is denoised as ``adr analyze`` does (:func:`adr.analyze._denoise_lines`)
 and
 
-- force-aligned to the cue's text with :func:`adr.align.align` (fresh decoders per source,
-  :func:`fresh_aligner`, so the production measure is exactly the analysis's own); word
+- force-aligned to the cue's text with :func:`adr.align.align` (so the production measure is
+  exactly the analysis's own; the aligner does not depend on the lines aligned before); word
   starts and ends against the demo's ground truth (paired by spelling,
   :func:`bench.bench_analysis.boundary_pairs`): median and 90th percentile error, ms;
 - put through the analysis's lip-sync estimate :func:`adr.analyze.scene_av_offset` with the
@@ -159,19 +159,6 @@ def clean_scene(prod: Any, length: int) -> np.ndarray:
     return out
 
 
-def fresh_aligner() -> None:
-    """Forget :mod:`adr.align`'s cached pocketsphinx decoders.
-
-    A decoder keeps state from the lines it aligned before (the same line aligned again in
-    one process moved by up to 0.28 s on the demo's -5 dB line), so each source is aligned
-    by fresh decoders in cue order, exactly as a fresh ``adr analyze`` aligns its lines.
-    """
-    import adr.align
-
-    adr.align._decoders.clear()
-    adr.align._known_prons.clear()
-
-
 def measure_source(audio: np.ndarray, cues: Sequence[Any], truths: dict[str, Any],
                    context: float, method: str) -> tuple[list[LineTiming], dict[str, tuple]]:
     """Align every cue of one source and keep its denoised window for the A/V estimate.
@@ -181,7 +168,6 @@ def measure_source(audio: np.ndarray, cues: Sequence[Any], truths: dict[str, Any
     from adr.align import align
     from adr.analyze import _denoise_lines, _segment, _window
 
-    fresh_aligner()
     duration = len(audio) / RATE
     windows = [_window(c, duration, context) for c in cues]
     den = _denoise_lines(audio, RATE, windows, method)
