@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from adr.rooms import lowpass as _lowpass
+from adr.rooms import room_impulse_response
 from adr.timebase import seconds_to_samples
 from adr.types import strict_from_dict
 
@@ -82,13 +84,6 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (x / rms).astype(np.float32) if rms > 0 else x.astype(np.float32)
 
 
-def _lowpass(x: np.ndarray, cutoff: float, sr: int, order: int = 4) -> np.ndarray:
-    from scipy.signal import butter, sosfilt
-
-    sos = butter(order, min(cutoff, 0.45 * sr), btype="low", fs=sr, output="sos")
-    return sosfilt(sos, x)
-
-
 def _bandpass(x: np.ndarray, lo: float, hi: float, sr: int, order: int = 2) -> np.ndarray:
     from scipy.signal import butter, sosfilt
 
@@ -103,44 +98,6 @@ def _slow_envelope(n: int, sr: int, rng: np.random.Generator, rate: float) -> np
     smooth = np.convolve(knots, np.hanning(5) / np.hanning(5).sum(), mode="same")
     env = np.interp(np.arange(n) / hop, np.arange(len(smooth)), smooth)
     return np.exp(0.8 * env).astype(np.float64)
-
-
-def room_impulse_response(rt60: float, sample_rate: int, rng: np.random.Generator,
-                          *, drr_db: float = 4.0) -> np.ndarray:
-    """A synthetic room impulse response.
-
-    Parameters
-    ----------
-    rt60 : float
-        Time for the tail to decay by 60 dB, seconds (0.2--0.5 for the demo's locations).
-    sample_rate : int
-        Output rate in Hz.
-    rng : np.random.Generator
-        Source of the reflections and the tail.
-    drr_db : float
-        Direct-to-reverberant energy ratio in dB.
-
-    Returns
-    -------
-    np.ndarray, shape (L,), float32
-        Sample 0 is the direct sound with value 1 (the line keeps its timing).
-    """
-    n = seconds_to_samples(1.2 * rt60, sample_rate)
-    t = np.arange(n) / sample_rate
-    tail = rng.standard_normal(n) * np.exp(-6.9078 * t / rt60)
-    # high frequencies die away faster: blend a dull, slower tail with a bright, quicker one
-    dull = _lowpass(tail, 2500.0, sample_rate)
-    bright = tail * np.exp(-6.9078 * t / (0.6 * rt60))
-    tail = dull + 0.35 * bright
-    onset = seconds_to_samples(0.004, sample_rate)
-    tail[:onset] *= np.linspace(0.0, 1.0, onset)
-    early = np.zeros(n)
-    for _ in range(6):
-        k = seconds_to_samples(float(rng.uniform(0.002, 0.03)), sample_rate)
-        early[k] += float(rng.uniform(0.1, 0.35)) * float(rng.choice([-1.0, 1.0]))
-    reverb = tail * np.sqrt(1.0 / np.sum(tail**2) * 10 ** (-drr_db / 10)) + early
-    reverb[0] = 1.0
-    return reverb.astype(np.float32)
 
 
 def ambience(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
