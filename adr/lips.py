@@ -28,10 +28,14 @@ __all__ = [
     "EVENT_DETECTED", "EVENT_LOST",
     "FaceBox", "MouthShape", "TimeSpan", "LipReport", "LipResult", "AvOffset",
     "measure_mouth", "mouth_shape", "track_lips", "visual_speech_activity",
-    "speech_envelope", "estimate_av_offset",
+    "speech_envelope", "estimate_av_offset", "SHUTTER",
 ]
 
 _OUTER, _INNER_TOP, _INNER_BOTTOM = (48, 54), (61, 62, 63), (67, 66, 65)
+#: Fraction of a frame period the camera's shutter is open (a 180 degree shutter, the film
+#: and television norm): a frame shows the mouth averaged over the first half of its period,
+#: so its image is centred a quarter frame after its timestamp.
+SHUTTER = 0.5
 
 
 @dataclass(frozen=True)
@@ -714,7 +718,7 @@ def estimate_av_offset(
     up = 4  # correlation grid: 4 points per picture frame
     step = 1.0 / (fps * up)
     pad = max(1, seconds_to_frames(max_offset, step))
-    frame_t = np.arange(len(opening)) / fps
+    frame_t = (np.arange(len(opening)) + SHUTTER / 2) / fps  # each frame's exposure centre
     grid = np.arange(len(opening) * up) * step
     v = _interp_nan(frame_t, opening, grid)
     ext = np.arange(-pad, len(grid) + pad) * step

@@ -33,6 +33,7 @@ from adr.demo.text import SCENE_LINES, enrollment_sentences
 from adr.demo.truth import ActorInfo, DemoProduction, GroundTruth, LineTruth
 from adr.demo.tts import VOICES, Alignment, synthesize
 from adr.fsio import atomic_path, ensure_dir, read_json, write_json, write_text
+from adr.lips import SHUTTER
 from adr.progress import ProgressEvent, ProgressHook
 from adr.timebase import DELIVERY_RATE, samples_to_seconds, seconds_to_frames, seconds_to_samples
 from adr.types import Cue, Word
@@ -251,7 +252,7 @@ def build_demo(out_dir: Path, *, quick: bool = False, fps: int = 25,
     shot = _shots(starts, speakers, num_frames, fps)
     openness = openness_track([p for ps in phones_scene for p in ps], num_frames, fps)
     pic_key = _key(_VERSION, "picture", lines_digest, mix_digest, fps,
-                   [x.to_dict() for x in LOOKS.values()])
+                   [x.to_dict() for x in LOOKS.values()], {"shutter": SHUTTER})
     _stage(root, "picture", pic_key, lambda: _picture(root, shot, openness, fps, progress))
     step()
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from adr.errors import AdrError
 from adr.fsio import atomic_path
+from adr.lips import SHUTTER
 from adr.timebase import frames_to_seconds, seconds_to_frames
 from adr.types import Phone, strict_from_dict
 
@@ -99,8 +100,9 @@ def openness_track(phones: list[Phone], num_frames: int, fps: float,
                    smooth: float = 2.0) -> np.ndarray:
     """Mouth openness per picture frame from timed phones.
 
-    Each frame takes the phones' openness weighted by their overlap with the frame's interval
-    ``[f / fps, (f + 1) / fps)``; the track is then smoothed with a Gaussian of ``smooth``
+    Each frame takes the phones' openness weighted by their overlap with its exposure, the
+    first :data:`adr.lips.SHUTTER` of the frame's interval (a 180 degree shutter:
+    ``[f / fps, (f + 0.5) / fps)``); the track is then smoothed with a Gaussian of ``smooth``
     frames full width at half maximum.
 
     Returns
@@ -116,10 +118,10 @@ def openness_track(phones: list[Phone], num_frames: int, fps: float,
         f0 = max(seconds_to_frames(p.start, period) - 1, 0)
         f1 = min(seconds_to_frames(p.end, period) + 1, num_frames)
         for f in range(f0, f1):
-            overlap = (min(p.end, frames_to_seconds(f + 1, period))
+            overlap = (min(p.end, frames_to_seconds(f + SHUTTER, period))
                        - max(p.start, frames_to_seconds(f, period)))
             if overlap > 0:
-                track[f] += value * overlap / period
+                track[f] += value * overlap / (SHUTTER * period)
     sigma = smooth / 2.355
     k = np.arange(-3, 4)
     kernel = np.exp(-0.5 * (k / sigma) ** 2)
