@@ -43,10 +43,11 @@ import numpy as np
 
 from adr.align import Alignment
 from adr.asr import Transcript
+from adr.avsync import AvOffset
 from adr.damage import DamageReport
 from adr.errors import AdrError
 from adr.fsio import read_json, write_json
-from adr.lips import AvOffset, LipResult
+from adr.lips import LipResult
 from adr.progress import ProgressEvent, ProgressHook, null_progress
 from adr.session import Session
 from adr.speakers import SpeakerMatch, Voiceprint
@@ -602,9 +603,9 @@ def scene_av_offset(lips: LipResult, lines: Sequence[tuple[float, np.ndarray]],
     -------
     AvOffset
         Positive: the audio is late. Correlation of the mouth opening with the speech
-        envelope over every line together (:func:`adr.lips.estimate_av_offset` with spans).
+        envelope over every line together (:func:`adr.avsync.estimate_av_offset` with spans).
     """
-    from adr.lips import estimate_av_offset
+    from adr.avsync import estimate_av_offset
 
     if not lines:
         return AvOffset(0.0, 0.0, 0.0, 0.0)

@@ -233,7 +233,8 @@ def _finished(folder: Path, key: str) -> EnrollResult | None:
 
 
 def _lips(video: str | Path, a: float, b: float, x16: np.ndarray) -> dict:
-    from adr.lips import estimate_av_offset, track_lips
+    from adr.avsync import estimate_av_offset
+    from adr.lips import track_lips
 
     res = track_lips(video, start=a, end=b)
     av = estimate_av_offset(res.track, _cut(x16, RATE, a, b), RATE, audio_start=a)

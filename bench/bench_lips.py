@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from adr.avsync import estimate_av_offset, speech_envelope
 from adr.fsio import write_json
-from adr.lips import estimate_av_offset, speech_envelope, track_lips, visual_speech_activity
+from adr.lips import track_lips, visual_speech_activity
 from adr.media import read_audio
 from adr.types import LipTrack
 

@@ -188,7 +188,7 @@ def test_enroll_with_video_learns_lip_features(
     import dataclasses
     import json
 
-    from adr.lips import AvOffset
+    from adr.avsync import AvOffset
     from adr.types import LipTrack
 
     calls = []
@@ -201,7 +201,7 @@ def test_enroll_with_video_learns_lip_features(
                                                np.full(n, 40.0), np.ones(n, bool))})()
 
     monkeypatch.setattr("adr.lips.track_lips", fake_track)
-    monkeypatch.setattr("adr.lips.estimate_av_offset", lambda *a, **k: AvOffset(0.0, 0.0, 0.9))
+    monkeypatch.setattr("adr.avsync.estimate_av_offset", lambda *a, **k: AvOffset(0.0, 0.0, 0.9))
     paths = speech["paths"][:4]
     videos = [tmp_path / f"{p.stem}.mov" for p in paths]
     lips_cfg = dataclasses.replace(TINY, lips=True)

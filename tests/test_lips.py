@@ -7,13 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from adr.avsync import AvOffset, estimate_av_offset
 from adr.errors import AdrError
 from adr.lips import (
-    AvOffset,
     FaceBox,
     LipResult,
     MouthShape,
-    estimate_av_offset,
     measure_mouth,
     track_lips,
     visual_speech_activity,

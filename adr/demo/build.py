@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
+from adr.avsync import SHUTTER
 from adr.demo.picture import LOOKS, make_rig, openness_track, render_frame, write_picture
 from adr.demo.scene import Condition, mix_production
 from adr.demo.text import SCENE_LINES, enrollment_sentences
 from adr.demo.truth import ActorInfo, DemoProduction, GroundTruth, LineTruth
 from adr.demo.tts import VOICES, Alignment, synthesize
 from adr.fsio import atomic_path, ensure_dir, read_json, write_json, write_text
-from adr.lips import SHUTTER
 from adr.progress import ProgressEvent, ProgressHook
 from adr.timebase import DELIVERY_RATE, samples_to_seconds, seconds_to_frames, seconds_to_samples
 from adr.types import Cue, Word

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from adr.avsync import SHUTTER
 from adr.errors import AdrError
 from adr.fsio import atomic_path
-from adr.lips import SHUTTER
 from adr.timebase import frames_to_seconds, seconds_to_frames
 from adr.types import Phone, strict_from_dict
 
@@ -101,7 +101,7 @@ def openness_track(phones: list[Phone], num_frames: int, fps: float,
     """Mouth openness per picture frame from timed phones.
 
     Each frame takes the phones' openness weighted by their overlap with its exposure, the
-    first :data:`adr.lips.SHUTTER` of the frame's interval (a 180 degree shutter:
+    first :data:`adr.avsync.SHUTTER` of the frame's interval (a 180 degree shutter:
     ``[f / fps, (f + 0.5) / fps)``); the track is then smoothed with a Gaussian of ``smooth``
     frames full width at half maximum.
 
