@@ -197,9 +197,10 @@ def write_report(session: Session, *, progress: ProgressHook | None = None,
         The session has no cues, or an input file is unreadable.
     """
     from adr.analyze import load_analysis
-    from adr.media import read_audio, read_frame
+    from adr.media import read_audio
     from adr.prosody import extract_prosody
     from adr.timecode import seconds_to_frames
+    from adr.video import read_frame
 
     progress = progress or null_progress
     cues = session.read_cues()

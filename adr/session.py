@@ -26,9 +26,10 @@ import tomli_w
 from adr.cues import TimecodeMap, check_cues, read_cues, write_cues
 from adr.errors import AdrError
 from adr.fsio import atomic_path, ensure_dir
-from adr.media import probe_picture, read_audio
+from adr.media import read_audio
 from adr.timecode import FrameRate, format_timecode, parse_timecode
 from adr.types import Cue, strict_from_dict
+from adr.video import probe_picture
 
 __all__ = [
     "SESSION_FORMAT_VERSION",

@@ -16,8 +16,9 @@ import soundfile as sf
 
 from adr.bwf import BextInfo, make_ixml, write_bwf
 from adr.errors import AdrError
-from adr.media import Audio, PictureInfo, iter_frames, probe_picture, read_audio, read_frame
+from adr.media import Audio, read_audio
 from adr.timecode import FrameRate
+from adr.video import PictureInfo, iter_frames, probe_picture, read_frame
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg CLI missing")
 
