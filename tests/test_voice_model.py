@@ -93,3 +93,25 @@ def test_loudness_definition_matches_features() -> None:
     t = np.arange(cfg.sample_rate) / cfg.sample_rate
     db = loudness_db(0.1 * np.sin(2 * np.pi * 200 * t), cfg.sample_rate, cfg.frame_period)
     assert len(db) == round(cfg.sample_rate / cfg.hop_length)
+
+
+def test_harmonic_distribution_starts_at_the_configured_tilt() -> None:
+    cfg = tiny_config(harmonic_tilt_db=-12.0)
+    assert VoiceConfig(phone_inventory=INVENTORY).harmonic_tilt_db == -12.0  # the default
+    from adr.voice_model import features_to_tensors
+
+    ctl = VoiceModel(cfg).controls(features_to_tensors(_features(cfg, 0.5)))
+    dist = ctl["distribution"].detach().mean(dim=(0, 1)).numpy()  # (K,)
+    slope = np.polyfit(np.log2(np.arange(1, cfg.n_harmonics + 1)), 20 * np.log10(dist), 1)[0]
+    assert -15.0 < slope < -9.0  # dB per octave of harmonic number
+    flat = VoiceModel(tiny_config(harmonic_tilt_db=0.0))
+    assert float(flat.head[-1].bias[1:1 + cfg.n_harmonics].abs().max()) < 1.0
+
+
+def test_version_1_config_reads_as_a_flat_tilt() -> None:
+    d = tiny_config().to_dict()
+    del d["harmonic_tilt_db"]
+    old = VoiceConfig.from_dict({**d, "format_version": 1})
+    assert old.harmonic_tilt_db == 0.0 and old.format_version == 2
+    with pytest.raises(ValueError):
+        VoiceConfig.from_dict({**d, "format_version": 1, "harmonic_tilt_db": -12.0})
