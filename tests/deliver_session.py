@@ -20,9 +20,9 @@ import soundfile as sf
 from adr.align import Alignment
 from adr.analyze import LineAnalysis
 from adr.asr import Transcript
+from adr.avsync import AvOffset
 from adr.damage import DamageReport, DamageSpan
 from adr.fsio import write_json
-from adr.avsync import AvOffset
 from adr.session import Session, create_session
 from adr.speakers import SpeakerMatch
 from adr.types import Cue, Phone, Take, Word
