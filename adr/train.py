@@ -338,11 +338,11 @@ def train_voice(
         state, tensors = loaded
         where = work / _LATEST
         if state.get("voice_config") != vc.to_dict() or state.get("train_config") != tc.to_dict():
-            raise AdrError(where, "checkpoint was made with other settings; use another work "
-                           "folder or resume=False")
+            raise AdrError(where, "checkpoint was made with other settings; start again "
+                           "(adr enroll --fresh, or resume=False)")
         if state.get("data_fingerprint") != fingerprint:
-            raise AdrError(where, "checkpoint was made from other training data; use another "
-                           "work folder or resume=False")
+            raise AdrError(where, "checkpoint was made from other training data; start "
+                           "again (adr enroll --fresh, or resume=False)")
         _restore(model, opt, gen, state, tensors, where)
         rng.bit_generator.state = state["numpy_rng"]
         step, base_elapsed = int(state["step"]), float(state["elapsed_seconds"])
