@@ -10,7 +10,9 @@ into folds and each fold is rendered by a voice
 enrolled on the speaker's other utterances: no line is ever rendered by a voice that heard
 it. The demo production's actors enroll on the demo's own enrollment sets.
 
-Voices are cached in ``bench/work/voices/<speaker>/<preset>[-fold<i>of<k>]``;
+Voices are cached in ``bench/work/voices/<speaker>/<preset>[-<tag>][-fold<i>of<k>]`` (the
+tag keeps apart voices of runs that enroll a speaker on different material: ``run.py
+--full`` tags its corpus voices ``full``, so that the quick and the full mode each keep theirs);
 ``enroll_actor`` returns a finished voice at once when its inputs (files, texts, configs,
 preset) are unchanged, so only the first run trains. The wall time of each enrollment is
 kept beside it (``<name>.timing.json``) for the report.
@@ -74,7 +76,7 @@ class VoicePlan:
     speaker : str
         Bench speaker id (``line.speaker``).
     name : str
-        Actor id of the voice: ``<preset>`` or ``<preset>-fold<i>of<k>``.
+        Actor id of the voice: ``<preset>[-<tag>]``, with ``-fold<i>of<k>`` for a fold.
     files : tuple of str
         Clean recordings it is enrolled on.
     texts : tuple of (str or None)
@@ -111,7 +113,7 @@ def plan_voices(bench: BenchSet, preset: str,
                 enrollment_sets: Mapping[str, tuple[Sequence[Path], Sequence[str | None]]]
                 | None = None, *, max_seconds: float = MAX_ENROLL_SECONDS,
                 min_seconds: float = MIN_ENROLL_SECONDS,
-                max_folds: int = MAX_FOLDS) -> list[VoicePlan]:
+                max_folds: int = MAX_FOLDS, tag: str = "") -> list[VoicePlan]:
     """The voices a run needs (module docstring: the rule).
 
     Parameters
@@ -123,6 +125,10 @@ def plan_voices(bench: BenchSet, preset: str,
     enrollment_sets : mapping, optional
         Speaker -> (files, texts) for speakers with their own enrollment material (the demo
         production's actors); used as given.
+    tag : str, optional
+        Added to the names of the voices enrolled on corpus utterances
+        (``<preset>-<tag>[-fold<i>of<k>]``); the given enrollment sets' voices keep
+        ``<preset>`` (their material does not depend on the run's lines).
 
     Returns
     -------
@@ -137,6 +143,7 @@ def plan_voices(bench: BenchSet, preset: str,
         if ln.utterance not in ids:
             ids.append(ln.utterance)
     plans = []
+    base = f"{preset}-{tag}" if tag else preset
     for spk, used in speakers.items():
         if spk in sets:
             files, texts = sets[spk]
@@ -149,7 +156,7 @@ def plan_voices(bench: BenchSet, preset: str,
         pool = [u for u in bench.utterances if u.speaker == spk and u.path]
         rest = [u for u in pool if u.id not in used]
         if rest and (sum(u.duration for u in rest) >= min_seconds or len(used) == 1):
-            folds = [(preset, used, _take(rest, max_seconds))]
+            folds = [(base, used, _take(rest, max_seconds))]
         else:
             k = max_folds
             for n in range(2, max_folds + 1):
@@ -160,7 +167,7 @@ def plan_voices(bench: BenchSet, preset: str,
             k = min(k, len(used))
             if k < 2:
                 continue  # a single line and nothing else: no voice
-            folds = [(f"{preset}-fold{i + 1}of{k}", used[i::k],
+            folds = [(f"{base}-fold{i + 1}of{k}", used[i::k],
                       _take([u for u in pool if u.id not in used[i::k]], max_seconds))
                      for i in range(k)]
         for name, renders, material in folds:

@@ -5,17 +5,27 @@ audio, its cue sheet shifted copy by copy) over a small blank picture of the sam
 Each stage runs as the user runs it, ``adr analyze``, ``adr render`` and ``adr export`` in a
 fresh process under ``/usr/bin/time``, which gives the wall time and the peak resident
 memory. The lip track is skipped (``--no-lips``: the blank picture has no face; the lip
-tracker's own speed is in ``results_lips.json``). Rendering needs the demo actors' voices
-(``adr demo`` enrolls them into ``voices/``); without them only analysis is measured.
+tracker's own speed is in ``results_lips.json``). Rendering needs the demo actors' voices:
+by default the ones ``bench/run.py --demo`` trained into its cache
+(``bench/work/voices/demo-ACTOR/<preset>``, preset ``--voice-preset``, default ``fast``),
+linked as ``bench/work/scaling/voices/ACTOR``; ``--voices DIR`` uses a folder of enrolled
+voices instead (``adr demo`` fills ``voices/``). Nothing is trained here; without the voices
+only analysis is measured. The machine's load average (1 min) is recorded before and after
+each stage: timings on shared cores are inflated, growth ratios are what count.
 
 Usage (from the project root)::
 
     .venv/bin/python bench/bench_scaling.py --minutes 1 5      # quick
     .venv/bin/python bench/bench_scaling.py --minutes 1 5 20   # full
+    .venv/bin/python bench/bench_scaling.py --render-only       # table from the JSON
 
-Writes ``bench/results_scaling.json`` and prints a markdown table: per stage and reel
-length the wall time, real-time factor and peak memory, and the ratio of the longest to the
-shortest reel's real-time factor (1.0 = linear growth).
+Writes ``bench/results_scaling.json`` and ``bench/results_scaling.md``: per stage and reel
+length the wall and CPU (user + system) time, both as real-time factors, the peak memory and
+the load average, and per stage the ratio of the longest to the shortest reel's real-time
+factors (1.0 = linear growth). CPU time depends much less than wall time on what else runs
+on the machine. Rows of stages and reel lengths not run again are kept from the previous
+``results_scaling.json`` (``--fresh`` drops them), so the lengths (and stages: ``--stages
+render export``) can be measured one at a time; ``--note`` keeps a remark with the results.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -35,9 +46,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adr.fsio import write_json  # noqa: E402
+from adr.fsio import write_json, write_text  # noqa: E402
 
 WORK = ROOT / "bench" / "work" / "scaling"
+BENCH_VOICES = ROOT / "bench" / "work" / "voices"
 STAGES = ("analyze", "render", "export")
 OUTPUT = {"analyze": "analysis", "render": "renders", "export": "deliverables"}
 
@@ -72,71 +84,148 @@ def build_reel(production: Any, minutes: float, out: Path) -> tuple[Path, Path, 
 
 
 def timed(cmd: Sequence[str]) -> dict[str, float]:
-    """Run ``cmd`` under GNU time; wall seconds and peak resident MiB."""
+    """Run ``cmd`` under GNU time; wall and CPU (user + system) seconds, peak resident MiB."""
     stats = WORK / ".time"
-    proc = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", str(stats), *cmd],
+    proc = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", str(stats), *cmd],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.strip()[-500:]}")
-    wall, kib = stats.read_text().split()[-2:]
-    return {"seconds": float(wall), "peak_mib": float(kib) / 1024.0}
+    wall, user, system, kib = stats.read_text().split()[-4:]
+    return {"seconds": float(wall), "cpu_seconds": float(user) + float(system),
+            "peak_mib": float(kib) / 1024.0}
+
+
+def link_bench_voices(actors: Sequence[str], preset: str, out: Path) -> Path:
+    """A voices folder (``out/ACTOR`` -> the bench cache's ``demo-ACTOR/<preset>``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for actor in actors:
+        target, link = BENCH_VOICES / f"demo-{actor}" / preset, out / actor
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        if (target / "voice.json").exists():
+            link.symlink_to(target, target_is_directory=True)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, nargs="+", default=[1.0, 5.0])
-    ap.add_argument("--demo", type=Path, default=ROOT / "sessions" / "demo-production",
+    ap.add_argument("--demo", type=Path, default=ROOT / "bench" / "work" / "demo",
                     help="the demo production (built if missing)")
-    ap.add_argument("--voices", type=Path, default=ROOT / "voices")
+    ap.add_argument("--voices", type=Path, default=None,
+                    help="folder of enrolled voices (default: the bench's cached demo voices)")
+    ap.add_argument("--voice-preset", default="fast",
+                    help="preset of the bench's cached demo voices (default: fast)")
+    ap.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
+                    help="stages to run (default: all; render and export need the reel's "
+                    "analysis, from an earlier run if analyze is left out)")
+    ap.add_argument("--fresh", action="store_true", help="drop the rows of earlier runs "
+                    "(default: rows of stages and reel lengths not run now are kept)")
+    ap.add_argument("--note", default="", help="a remark kept in the results")
+    ap.add_argument("--render-only", action="store_true",
+                    help="print the table of the existing results_scaling.json")
     args = ap.parse_args(argv)
+    if args.render_only:
+        report = json.loads((ROOT / "bench" / "results_scaling.json").read_text())
+        write_text(ROOT / "bench" / "results_scaling.md", render_markdown(report) + "\n")
+        print(render_markdown(report))
+        return 0
 
     from adr.demo import build_demo
     from adr.session import create_session
 
     production = build_demo(args.demo, quick=True)
-    actors = [a.name for a in production.actors]
-    can_render = all((args.voices / a / "voice.json").exists() for a in actors)
+    actors = [a.actor for a in production.actors]
+    voices = args.voices or link_bench_voices(actors, args.voice_preset, WORK / "voices")
+    can_render = all((voices / a / "voice.json").exists() for a in actors)
+    if not can_render:
+        print(f"no voices for {actors} in {voices}: measuring analysis only", file=sys.stderr)
     adr = [str(ROOT / ".venv" / "bin" / "adr"), "-q", "--sessions", str(WORK / "sessions"),
-           "--voices", str(args.voices)]
+           "--voices", str(voices)]
     rows = []
     for minutes in args.minutes:
         name = f"reel{minutes:g}min"
         picture, audio, cues = build_reel(production, minutes, WORK / "media" / name)
         session = create_session(name, picture, [audio], root=WORK / "sessions", exist_ok=True)
-        session.write_cues(cues)
+        if "analyze" in args.stages or not session.cues_path.exists():
+            session.write_cues(cues)  # (resets the cues' status: analyze sets it again)
         for stage in STAGES:
-            if stage != "analyze" and not can_render:
+            if stage not in args.stages or (stage != "analyze" and not can_render):
                 continue
             shutil.rmtree(session.root / OUTPUT[stage], ignore_errors=True)  # from scratch
             extra = ["--no-lips"] if stage == "analyze" else []
+            load_before = os.getloadavg()[0]
             result = timed([*adr, stage, name, *extra])
-            row = {"stage": stage, "minutes": session.duration / 60.0, "cues": len(cues),
-                   **result, "rtf": result["seconds"] / session.duration}
+            row = {"stage": stage, "reel": name, "minutes": session.duration / 60.0,
+                   "cues": len(cues),
+                   **result, "rtf": result["seconds"] / session.duration,
+                   "cpu_rtf": result["cpu_seconds"] / session.duration,
+                   "load_before": load_before, "load_after": os.getloadavg()[0]}
+            if stage == "render":  # adr render re-speaks the flagged cues only
+                row["rendered"] = len(list(session.renders_dir.glob("*.wav")))
             rows.append(row)
             print(json.dumps(row), flush=True)
+    out = ROOT / "bench" / "results_scaling.json"
+    if out.exists() and not args.fresh:  # keep the other reel lengths of earlier runs
+        done = {(r["reel"], r["stage"]) for r in rows}
+        old = [r for r in json.loads(out.read_text())["rows"]
+               if (r.get("reel"), r["stage"]) not in done]
+        rows = sorted(old + rows, key=lambda r: (STAGES.index(r["stage"]), r["minutes"]))
     report = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
               "note": "fresh process per stage; analysis without lips; 2 shared cores",
-              "rows": rows}
-    write_json(ROOT / "bench" / "results_scaling.json", report)
+              "cpus": os.cpu_count(), "voices": str(voices), "remark": args.note, "rows": rows}
+    report["growth"] = growth_ratios(rows)
+    write_json(out, report)
+    write_text(ROOT / "bench" / "results_scaling.md", render_markdown(report) + "\n")
     print(render_markdown(report))
     return 0
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    """The scaling table (one row per stage and reel length)."""
-    lines = ["| stage | reel (min) | cues | wall (s) | RTF | peak memory (MiB) |",
-             "|---|---|---|---|---|---|"]
+    """The scaling table (one row per stage and reel length) and the growth ratios."""
+    lines = [f"Measured {report['date']} ({report['note']}).", ""]
+    if report.get("remark"):
+        lines[-1:] = ["", report["remark"], ""]
+    lines += ["| stage | reel (min) | cues | wall (s) | RTF | CPU (s) | CPU RTF "
+             "| peak memory (MiB) | load avg before -> after |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in report["rows"]:
-        lines.append(f"| {r['stage']} | {r['minutes']:.1f} | {r['cues']} | {r['seconds']:.0f} "
-                     f"| {r['rtf']:.3f} | {r['peak_mib']:.0f} |")
-    for stage in STAGES:
-        rs = [r for r in report["rows"] if r["stage"] == stage]
-        if len(rs) >= 2:
-            lo, hi = min(rs, key=lambda r: r["minutes"]), max(rs, key=lambda r: r["minutes"])
-            lines.append(f"\n{stage}: RTF at {hi['minutes']:.0f} min / at {lo['minutes']:.0f} "
-                         f"min = {hi['rtf'] / lo['rtf']:.2f} (1.00 = linear); memory "
-                         f"{lo['peak_mib']:.0f} -> {hi['peak_mib']:.0f} MiB")
+        load = (f"{r['load_before']:.1f} -> {r['load_after']:.1f}" if "load_before" in r
+                else "")
+        cpu = (f"{r['cpu_seconds']:.0f} | {r['cpu_rtf']:.3f}" if "cpu_seconds" in r
+               else "| ")
+        cues = f"{r['cues']}" + (f" ({r['rendered']} rendered)" if "rendered" in r else "")
+        lines.append(f"| {r['stage']} | {r['minutes']:.1f} | {cues} | {r['seconds']:.0f} "
+                     f"| {r['rtf']:.3f} | {cpu} | {r['peak_mib']:.0f} | {load} |")
+    growth = growth_ratios(report["rows"])
+    if growth:
+        lines += ["", "| stage | reels (min) | RTF ratio | CPU RTF ratio | peak memory (MiB) |",
+                  "|---|---|---|---|---|"]
+        for g in growth:
+            cpu = f"{g['cpu_rtf_ratio']:.2f}" if g["cpu_rtf_ratio"] is not None else ""
+            lines.append(f"| {g['stage']} | {g['from_minutes']:.1f} -> {g['to_minutes']:.1f} "
+                         f"| {g['rtf_ratio']:.2f} | {cpu} | {g['from_mib']:.0f} -> "
+                         f"{g['to_mib']:.0f} |")
+        lines.append("\nRatios are longest / shortest reel (1.00 = time grows linearly with "
+                     "the reel).")
     return "\n".join(lines)
+
+
+def growth_ratios(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per stage: real-time factor and CPU real-time factor of the longest reel over the
+    shortest's (1.0 = linear growth) and the peak memory of both."""
+    out = []
+    for stage in STAGES:
+        rs = [r for r in rows if r["stage"] == stage]
+        if len(rs) < 2:
+            continue
+        lo, hi = min(rs, key=lambda r: r["minutes"]), max(rs, key=lambda r: r["minutes"])
+        cpu = (hi["cpu_rtf"] / lo["cpu_rtf"] if "cpu_rtf" in lo and "cpu_rtf" in hi
+               else None)
+        out.append({"stage": stage, "from_minutes": lo["minutes"], "to_minutes": hi["minutes"],
+                    "rtf_ratio": hi["rtf"] / lo["rtf"], "cpu_rtf_ratio": cpu,
+                    "from_mib": lo["peak_mib"], "to_mib": hi["peak_mib"]})
+    return out
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 Run from the project root (needs ``../shared/corpus``; without it only ``--probe`` works)::
 
-    .venv/bin/python bench/run.py --quick    # 5 lines x 4 conditions + 1 real pair, < 10 min
-    .venv/bin/python bench/run.py --full     # 40 lines + 6 real pairs, about 30-60 min
+    .venv/bin/python bench/run.py --quick    # 4 lines x 4 conditions + 1 real pair, < 10 min
+    .venv/bin/python bench/run.py --full     # 12 lines x 4 conditions + 2 real pairs
 
-Writes ``bench/results.json`` and ``bench/results.md`` (see bench/README.md). Measures per
+Writes ``bench/results.json`` and ``bench/results.md`` (``results_full.*`` with ``--full``;
+see bench/README.md). Measures per
 system and condition: WER (Whisper base), speaker similarity to the speaker's other clean
 lines (GE2E), DNSMOS OVRL/SIG/BAK, PESQ (wb), STOI (aligned systems only), F0 RMSE and
 correlation against the clean line; speed as real-time factor per system, with the
@@ -14,6 +15,18 @@ one-time model loads and each system's peak memory measured apart, in fresh proc
 adr's own render runs in script and blind mode (``bench/adr_system.py``), in voices enrolled
 per speaker first (``--voice-preset``; cached in ``bench/work/voices``, so only the first run
 trains); ``--no-adr`` leaves it out.
+
+Full mode is sized to run in under an hour on 2 unloaded cores from an empty voice cache
+(with ``--demo``): what costs time is training adr's voices (``fast`` preset: 800 steps or
+3.5 min, whichever ends first, about 3-3.7 min per voice with its alignment) and measuring
+(about 4 s of processing per second of line, every system and measure together). So it
+keeps the quick mode's four corpus speakers (VCTK p225 and p226, LJSpeech, LibriSpeech
+1998) with three utterances each instead of one (12 lines per synthetic condition instead
+of 4), two VoiceBank pairs instead of one (two fold voices) and the demo production's ten
+lines: 9 voices and 60 lines, estimated at 45-55 min (bench/README.md). Its voices use the
+``fast`` preset like the quick mode's (the ``default`` preset's 14 min per voice would need
+over 2 hours for the same voices); the corpus speakers' voices are cached apart
+(``fast-full``: they are enrolled on fewer files), the demo actors' are shared.
 """
 
 from __future__ import annotations
@@ -74,6 +87,13 @@ QUICK_LINES = (
     "vctk:p225_020", "vctk:p226_011", "ljspeech:LJ001-0011",
     "librispeech:1998-15444-0007", "voicebank:p287_002",
 )
+#: ``--full``: the quick lines and two more per speaker, one more real pair (docstring).
+FULL_LINES = (
+    *QUICK_LINES,
+    "vctk:p225_011", "vctk:p225_016", "vctk:p226_005", "vctk:p226_024",
+    "ljspeech:LJ001-0028", "ljspeech:LJ001-0029",
+    "librispeech:1998-15444-0001", "librispeech:1998-15444-0006", "voicebank:p287_004",
+)
 
 # column -> (title, format, higher is better)
 COLUMNS = {
@@ -95,22 +115,9 @@ HARDEST = "-5 dB"
 CEILING, FLOOR, PEER = "clean original", "noisy input", "noisereduce"
 
 
-def full_lines(ids: Sequence[str]) -> list[str]:
-    """All VCTK, the first 10 LJSpeech, 2 per LibriSpeech speaker, all VoiceBank pairs."""
-    out, per_libri, lj = [], {}, 0
-    for uid in ids:
-        src = uid.split(":")[0]
-        if src == "librispeech":
-            spk = uid.split(":")[1].split("-")[0]
-            per_libri[spk] = per_libri.get(spk, 0) + 1
-            if per_libri[spk] > 2:
-                continue
-        if src == "ljspeech":
-            lj += 1
-            if lj > 10:
-                continue
-        out.append(uid)
-    return out
+def results_stem(mode: str) -> str:
+    """File name (no suffix) of a mode's results: ``results`` (quick), ``results_full``."""
+    return "results" if mode == "quick" else f"results_{mode}"
 
 
 # --------------------------------------------------------------------------- measuring
@@ -749,19 +756,18 @@ def _probe_line_for_adr(bench: BenchSet, bank: VoiceBank, folder: Path) -> dict[
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     g = ap.add_mutually_exclusive_group()
-    g.add_argument("--quick", action="store_true", help="5 lines (default)")
-    g.add_argument("--full", action="store_true", help="40 lines + 6 real pairs")
+    g.add_argument("--quick", action="store_true", help="5 utterances (default)")
+    g.add_argument("--full", action="store_true", help="14 utterances (results_full.*)")
     g.add_argument("--probe", choices=("baseline", *SYSTEM_KEYS, *ADR_KEYS),
                    help=argparse.SUPPRESS)
     g.add_argument("--render-only", action="store_true",
-                   help="rewrite results.md from an existing results.json")
+                   help="rewrite results.md (and results_full.md) from the JSON")
     ap.add_argument("--out", type=Path, default=ROOT / "bench", help="folder for results.*")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--demo", type=Path, metavar="DIR",
                     help="also run the demo production's lines (built in DIR if needed)")
-    ap.add_argument("--voice-preset", choices=("fast", "default"),
-                    help="training preset of adr's voices (default: fast with --quick, "
-                         "default with --full)")
+    ap.add_argument("--voice-preset", choices=("fast", "default"), default="fast",
+                    help="training preset of adr's voices (default: fast)")
     ap.add_argument("--no-adr", action="store_true", help="leave adr's render out")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1 is faster on busy shared cores)")
@@ -777,8 +783,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(probe(args.probe, args.probe_voice, args.probe_wav, args.probe_text)))
         return 0
     if args.render_only:
-        report = read_json(args.out / "results.json")
-        write_text(args.out / "results.md", render_markdown(report))
+        for stem in (results_stem("quick"), results_stem("full")):
+            if (args.out / f"{stem}.json").exists():
+                report = read_json(args.out / f"{stem}.json")
+                write_text(args.out / f"{stem}.md", render_markdown(report))
         return 0
 
     def log(msg: str) -> None:
@@ -793,12 +801,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     mode = "full" if args.full else "quick"
-    voice_preset = args.voice_preset or ("default" if args.full else "fast")
+    voice_preset = args.voice_preset
     machine = machine_info()
     t_start = time.perf_counter()
     utterances = load_corpus(root)
     ids = [u.id for u in utterances]
-    chosen = full_lines(ids) if args.full else [i for i in QUICK_LINES if i in ids]
+    chosen = [i for i in (FULL_LINES if args.full else QUICK_LINES) if i in ids]
     production = None
     if args.demo is not None:
         from adr.demo import build_demo
@@ -815,7 +823,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_adr:
         t0 = time.perf_counter()
         sets = demo_enrollment_sets(production) if production is not None else {}
-        plans = plan_voices(bench, voice_preset, sets)
+        plans = plan_voices(bench, voice_preset, sets, tag="full" if args.full else "")
         log(f"bench: {len(plans)} adr voices (preset {voice_preset}; trained only where the "
             "cache in bench/work/voices has no finished voice with the same inputs)")
         bank = enroll_voices(plans, voice_preset, log=log)
@@ -835,9 +843,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "enroll_seconds" in extra:
         extra["bench_seconds"] = round(wall - extra["enroll_seconds"], 1)
     report = make_report(rows, bench, systems, mode, machine, wall, probes, loads, **extra)
-    write_json(args.out / "results.json", report)
-    write_text(args.out / "results.md", render_markdown(report))
-    log(f"bench: wrote {args.out / 'results.md'} in {report['wall_seconds'] / 60:.1f} min")
+    stem = results_stem(mode)
+    write_json(args.out / f"{stem}.json", report)
+    write_text(args.out / f"{stem}.md", render_markdown(report))
+    log(f"bench: wrote {args.out / stem}.md in {report['wall_seconds'] / 60:.1f} min")
     return 0
 
 

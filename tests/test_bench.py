@@ -220,6 +220,20 @@ def test_voice_plans_never_render_a_line_with_a_voice_that_heard_it():
     assert len(by_speaker["B"]) == 3  # 30 s in all: three folds of 20 s of material
     rendered = [u for p in folds for u in p.utterances]
     assert sorted(rendered) == sorted(every)
+    # a tag keeps a run's corpus voices apart (the full mode's), given sets keep the preset
+    tagged = plan_voices(BenchSet(lines(["a:0", "a:1"]), tuple(utts)), "fast",
+                         {"B": (["/x.wav"], [None])}, tag="full")
+    assert [p.name for p in tagged] == ["fast-full"]
+    assert [p.name for p in plan_voices(BenchSet(lines(every), tuple(utts)), "fast",
+                                        tag="full")][:2] == ["fast-full-fold1of2",
+                                                             "fast-full-fold2of2"]
+
+
+def test_full_mode_extends_the_quick_mode():
+    assert set(bench_run.QUICK_LINES) < set(bench_run.FULL_LINES)
+    assert len(set(bench_run.FULL_LINES)) == len(bench_run.FULL_LINES)
+    assert bench_run.results_stem("quick") == "results"
+    assert bench_run.results_stem("full") == "results_full"
 
 
 @pytest.fixture(scope="module")
