@@ -18,12 +18,13 @@ trains); ``--no-adr`` leaves it out.
 
 Full mode is sized to run in under an hour on 2 unloaded cores from an empty voice cache
 (with ``--demo``): what costs time is training adr's voices (``fast`` preset: 800 steps or
-3.5 min, whichever ends first, about 3-3.7 min per voice with its alignment) and measuring
+3.5 min, whichever ends first: about 3 min per voice with its alignment unloaded) and measuring
 (about 4 s of processing per second of line, every system and measure together). So it
 keeps the quick mode's four corpus speakers (VCTK p225 and p226, LJSpeech, LibriSpeech
 1998) with three utterances each instead of one (12 lines per synthetic condition instead
 of 4), two VoiceBank pairs instead of one (two fold voices) and the demo production's ten
-lines: 9 voices and 60 lines, estimated at 45-55 min (bench/README.md). Its voices use the
+lines: 9 voices and 60 lines, estimated at 49-51 min unloaded from the measured parts
+(62 min measured at load average 2.5-10; bench/README.md). Its voices use the
 ``fast`` preset like the quick mode's (the ``default`` preset's 14 min per voice would need
 over 2 hours for the same voices); the corpus speakers' voices are cached apart
 (``fast-full``: they are enrolled on fewer files), the demo actors' are shared.
