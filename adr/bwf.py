@@ -201,6 +201,7 @@ def write_bwf(
     bext: BextInfo,
     bits: int = 24,
     ixml: str | None = None,
+    gain: float = 1.0,
 ) -> Path:
     """Write a Broadcast WAV file atomically.
 
@@ -219,6 +220,8 @@ def write_bwf(
         16, 24 or 32-bit integer PCM.
     ixml : str, optional
         iXML document (see :func:`make_ixml`) stored in an ``iXML`` chunk.
+    gain : float
+        Factor the samples are multiplied by (in float64, block by block) before clipping.
 
     Returns
     -------
@@ -260,7 +263,7 @@ def write_bwf(
             fh.write(b"RIFF" + struct.pack("<I", total) + b"WAVE" + head)
             fh.write(b"data" + struct.pack("<I", data_size))
             for start in range(0, n, _BLOCK_FRAMES):
-                block = x[:, start:start + _BLOCK_FRAMES]
+                block = x[:, start:start + _BLOCK_FRAMES] * np.float64(gain)
                 if not np.all(np.isfinite(block)):
                     raise AdrError(path, "samples contain NaN or infinity")
                 fh.write(_to_pcm(block, bits))

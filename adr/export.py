@@ -46,10 +46,12 @@ import numpy as np
 
 from adr.conform import CONFORM_VERSION, ConformOptions, ConformResult, conform_line, room_tone
 from adr.errors import AdrError
+from adr.export_stem import build_stem, dialog_spans
 from adr.fsio import read_json, write_text
-from adr.loudness import StemLoudness, loudness_spec, normalize_loudness
+from adr.loudness import StemLoudness, loudness_spec
 from adr.progress import ProgressEvent, ProgressHook, null_progress
 from adr.session import Session
+from adr.stem_loudness import normalize_stem
 from adr.timebase import DELIVERY_RATE
 from adr.timecode import frames_to_samples, seconds_to_frames
 from adr.timeline import cue_sheet_html, session_timeline
@@ -216,13 +218,14 @@ def _ixml(session: Session, track: str, take: str, note: str, time_reference: in
 
 
 def _write_wav(session: Session, path: Path, samples: np.ndarray, time_reference: int,
-               description: str, track: str, take: str, note: str, history: str) -> None:
+               description: str, track: str, take: str, note: str, history: str,
+               gain: float = 1.0) -> None:
     from adr.bwf import BextInfo, write_bwf
 
     bext = BextInfo.now(_ascii(description, 256), time_reference,
                         originator_reference=_ascii(f"{session.name}-{take}", 32),
                         coding_history=f"A=PCM,F={_SR},W=24,M=mono,T={_ascii(history, 60)}\r\n")
-    write_bwf(path, np.clip(samples, -1.0, 1.0), _SR, bext=bext, bits=24,
+    write_bwf(path, samples, _SR, bext=bext, bits=24, gain=gain,
               ixml=_ixml(session, _ascii(track, 64), _ascii(take, 64), _ascii(note, 200), time_reference))
 
 
@@ -321,23 +324,12 @@ def export_session(
     if prev and prev.get("key") == stem_key and stem_path.is_file() and prev.get("stat") == _stat(stem_path):
         loud = StemLoudness.from_dict(prev["loudness"])
     else:
-        if production is None:
-            production = _read_production(session)
-        stem = np.zeros(n_stem)
-        stem[:min(n_stem, len(production))] = production[:n_stem]
-        for d in deliveries.values():
-            if d.file:
-                import soundfile as sf
-
-                x, _ = sf.read(str(session.root / d.file), dtype="float64")
-                a = d.time_reference - tr0
-                lo, hi = max(a, 0), min(a + len(x), n_stem)
-                if hi > lo:
-                    stem[lo:hi] = x[lo - a:hi - a]
-        mask = _dialog_mask(session, cues, n_stem)
-        stem, loud = normalize_loudness(stem, _SR, stem_spec, dialog_mask=mask)
+        stem = build_stem(session, production, deliveries.values(), n_stem, tr0)
+        production = None
+        loud, gain = normalize_stem(stem, _SR, stem_spec, dialog=dialog_spans(session, cues))
         _write_wav(session, stem_path, stem, tr0, f"Dialog stem {session.name} ({stem_spec.description})",
-                   "Dialog", "stem", f"dialog stem {stem_spec.description}", f"adr stem {stem_spec.name}")
+                   "Dialog", "stem", f"dialog stem {stem_spec.description}", f"adr stem {stem_spec.name}",
+                   gain)
         written.append(stem_rel)
     keys[stem_rel] = {"key": stem_key, "stat": _stat(stem_path), "loudness": loud.to_dict()}
 
@@ -369,21 +361,6 @@ def _read_production(session: Session) -> np.ndarray:
     return read_audio(session.audio[0].path, sample_rate=_SR).mono()
 
 
-def _dialog_mask(session: Session, cues: Sequence[Cue], n: int) -> np.ndarray:
-    """Dialog samples for the dialog-gated spec: each cue's aligned words, else the cue."""
-    from adr.analyze import load_analysis
-
-    mask = np.zeros(n, dtype=bool)
-    for c in cues:
-        spans = [(c.start, c.end)]
-        if (session.analysis_dir / f"{c.id}.json").exists():
-            words = load_analysis(session, c.id).alignment.words
-            spans = [(w.start, w.end) for w in words] or spans
-        for a, b in spans:
-            mask[max(0, round(a * _SR)):max(0, round(b * _SR))] = True
-    return mask
-
-
 def _conform_cue(session: Session, cue: Cue, take: Take, production: np.ndarray, a: int, b: int,
                  cues: Sequence[Cue], opts: ConformOptions, denoise: str) -> tuple[np.ndarray, ConformResult]:
     from adr.analyze import load_analysis
@@ -400,11 +377,11 @@ def _conform_cue(session: Session, cue: Cue, take: Take, production: np.ndarray,
     margin = int((opts.max_shift + 0.2) * _SR)
     g0, g1 = max(0, a - margin), min(len(production), b + margin)
     guide = run_denoise(production[g0:g1].astype(np.float32), _SR, method=denoise)
-    allowed = np.ones(len(production), dtype=bool)
-    for c in cues:
-        allowed[max(0, round((c.start - 0.1) * _SR)):max(0, round((c.end + 0.1) * _SR))] = False
     w0, w1 = max(0, a - int(_TONE_WINDOW * _SR)), min(len(production), b + int(_TONE_WINDOW * _SR))
-    tone = room_tone(production[w0:w1], _SR, allowed[w0:w1]) if opts.room_tone else None
+    allowed = np.ones(w1 - w0, dtype=bool)  # the window of the production searched for tone
+    for c in cues:
+        allowed[max(0, round((c.start - 0.1) * _SR) - w0):max(0, round((c.end + 0.1) * _SR) - w0)] = False
+    tone = room_tone(production[w0:w1], _SR, allowed) if opts.room_tone else None
     words: Sequence[Any] = ()
     phones: Sequence[Any] = ()
     damage: list[tuple[float, float, str]] = []

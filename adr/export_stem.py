@@ -1,0 +1,74 @@
+"""The dialog stem of ``adr export``: the production with the conformed cues spliced in.
+
+Built in one float32 buffer (the production's own when it is long enough) and normalized in
+place by :func:`adr.stem_loudness.normalize_stem`, so a long reel costs one copy of its audio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from adr.session import Session
+from adr.timebase import DELIVERY_RATE
+from adr.types import Cue
+
+__all__ = ["build_stem", "dialog_spans"]
+
+
+def build_stem(session: Session, production: np.ndarray | None, deliveries: Iterable[Any], n: int,
+               tr0: int) -> np.ndarray:
+    """The production with every delivered cue spliced in.
+
+    Parameters
+    ----------
+    session : Session
+    production : np.ndarray, shape (M,), optional
+        The production at 48 kHz (read when None). Overwritten when it is float32 and at
+        least ``n`` long: the stem is then made in its buffer (the caller must not use it
+        afterwards).
+    deliveries : iterable of adr.export.CueDelivery
+        Cues with a ``file`` are spliced in at their ``time_reference``.
+    n : int
+        Stem length in samples (the picture's).
+    tr0 : int
+        Time reference (samples since midnight) of the stem's first sample.
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float32
+    """
+    import soundfile as sf
+
+    if production is None:
+        from adr.media import read_audio
+
+        production = read_audio(session.audio[0].path, sample_rate=DELIVERY_RATE).mono()
+    if production.dtype == np.float32 and production.flags.writeable and len(production) >= n:
+        stem = production[:n]
+    else:
+        stem = np.zeros(n, dtype=np.float32)
+        stem[:min(n, len(production))] = production[:n]
+    for d in deliveries:
+        if d.file:
+            x, _ = sf.read(str(session.root / d.file), dtype="float32")
+            a = d.time_reference - tr0
+            lo, hi = max(a, 0), min(a + len(x), n)
+            if hi > lo:
+                stem[lo:hi] = x[lo - a:hi - a]
+    return stem
+
+
+def dialog_spans(session: Session, cues: Sequence[Cue]) -> list[tuple[float, float]]:
+    """Dialog spans in seconds for the dialog-gated spec: each cue's aligned words, else the cue."""
+    from adr.analyze import load_analysis
+
+    spans: list[tuple[float, float]] = []
+    for c in cues:
+        words: list[tuple[float, float]] = []
+        if (session.analysis_dir / f"{c.id}.json").exists():
+            words = [(w.start, w.end) for w in load_analysis(session, c.id).alignment.words]
+        spans.extend(words or [(c.start, c.end)])
+    return spans
