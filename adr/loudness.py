@@ -234,9 +234,14 @@ def gated_loudness(x: np.ndarray, sample_rate: int, mask: np.ndarray | None = No
         if m.shape != a.shape:
             raise AdrError("gated_loudness", f"mask shape {m.shape} differs from audio {a.shape}")
         z = z[m[np.minimum(centre, len(m) - 1)]] if len(m) else z[:0]
+    return gate_block_powers(z)
+
+
+def gate_block_powers(z: np.ndarray) -> float:
+    """BS.1770-4 gated loudness (LKFS) of K-weighted 400 ms block powers ``z``, shape (B,):
+    the absolute gate, then the relative gate 10 LU under the absolutely gated mean."""
     with np.errstate(divide="ignore"):
-        block_db = -0.691 + 10 * np.log10(z)
-    z = z[block_db >= _ABS_GATE]
+        z = z[-0.691 + 10 * np.log10(z) >= _ABS_GATE]
     if not len(z):
         return float("-inf")
     rel = -0.691 + 10 * np.log10(np.mean(z)) + _REL_GATE

@@ -29,14 +29,13 @@ import numpy as np
 
 from adr.errors import AdrError
 from adr.loudness import (
-    _ABS_GATE,
     _BLOCK,
     _LIMIT_WINDOW,
     _MAX_GAIN_DB,
-    _REL_GATE,
     LoudnessSpec,
     StemLoudness,
     _oversampled_peak,
+    gate_block_powers,
     loudness_spec,
 )
 from adr.timebase import seconds_to_samples
@@ -117,18 +116,6 @@ class _BlockMeter:
         return z / self.div, (self.lo + self.hi) // 2
 
 
-def _gate(z: np.ndarray) -> float:
-    """BS.1770-4 gated loudness of block powers ``z`` (shape (B,)), LKFS."""
-    with np.errstate(divide="ignore"):
-        z = z[-0.691 + 10 * np.log10(z) >= _ABS_GATE]
-    if not len(z):
-        return float("-inf")
-    rel = -0.691 + 10 * np.log10(np.mean(z)) + _REL_GATE
-    with np.errstate(divide="ignore"):
-        z = z[-0.691 + 10 * np.log10(z) > rel]
-    return float(-0.691 + 10 * np.log10(np.mean(z))) if len(z) else float("-inf")
-
-
 def _in_spans(centres: np.ndarray, spans: Sequence[tuple[int, int]], n: int) -> np.ndarray:
     """Which ``centres`` (sorted sample indices, shape (B,)) lie in a ``[a, b)`` span."""
     c = np.minimum(centres, max(n - 1, 0))
@@ -161,7 +148,7 @@ def stem_loudness(x: np.ndarray, sample_rate: int, *, scale: float = 1.0,
         spans = [(max(0, seconds_to_samples(a, sample_rate)), max(0, seconds_to_samples(b, sample_rate)))
                  for a, b in dialog]
         z = z[_in_spans(centres, spans, len(x))]
-    return _gate(z)
+    return gate_block_powers(z)
 
 
 def stem_true_peak(x: np.ndarray, *, scale: float = 1.0) -> float:
