@@ -324,6 +324,8 @@ def export_session(
     if prev and prev.get("key") == stem_key and stem_path.is_file() and prev.get("stat") == _stat(stem_path):
         loud = StemLoudness.from_dict(prev["loudness"])
     else:
+        if production is None:
+            production = _read_production(session)
         stem = build_stem(session, production, deliveries.values(), n_stem, tr0)
         production = None
         loud, gain = normalize_stem(stem, _SR, stem_spec, dialog=dialog_spans(session, cues))

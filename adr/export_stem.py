@@ -12,22 +12,20 @@ from typing import Any
 import numpy as np
 
 from adr.session import Session
-from adr.timebase import DELIVERY_RATE
 from adr.types import Cue
 
 __all__ = ["build_stem", "dialog_spans"]
 
 
-def build_stem(session: Session, production: np.ndarray | None, deliveries: Iterable[Any], n: int,
+def build_stem(session: Session, production: np.ndarray, deliveries: Iterable[Any], n: int,
                tr0: int) -> np.ndarray:
     """The production with every delivered cue spliced in.
 
     Parameters
     ----------
     session : Session
-    production : np.ndarray, shape (M,), optional
-        The production at 48 kHz (read when None). Overwritten when it is float32 and at
-        least ``n`` long: the stem is then made in its buffer (the caller must not use it
+    production : np.ndarray, shape (M,)
+        The production at 48 kHz. Overwritten when it is float32 and at least ``n`` long: the stem is then made in its buffer (the caller must not use it
         afterwards).
     deliveries : iterable of adr.export.CueDelivery
         Cues with a ``file`` are spliced in at their ``time_reference``.
@@ -42,10 +40,6 @@ def build_stem(session: Session, production: np.ndarray | None, deliveries: Iter
     """
     import soundfile as sf
 
-    if production is None:
-        from adr.media import read_audio
-
-        production = read_audio(session.audio[0].path, sample_rate=DELIVERY_RATE).mono()
     if production.dtype == np.float32 and production.flags.writeable and len(production) >= n:
         stem = production[:n]
     else:
