@@ -52,6 +52,9 @@ __all__ = [
     "StemLoudness",
     "loudness_spec",
     "k_weight",
+    "k_stages",
+    "block_edges",
+    "gate_block_powers",
     "integrated_loudness",
     "gated_loudness",
     "speech_loudness",
@@ -173,13 +176,18 @@ def _mono(x: np.ndarray, where: str) -> np.ndarray:
 
 def k_weight(x: np.ndarray, sample_rate: int) -> np.ndarray:
     """BS.1770 K-weighting (high shelf + high pass, pyloudnorm's filters), shape (N,)."""
-    from pyloudnorm.iirfilter import IIRfilter
-
     y = _mono(x, "k_weight")
-    for stage in (IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
-                  IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass")):
+    for stage in k_stages(sample_rate):
         y = stage.apply_filter(y)
     return y
+
+
+def k_stages(sample_rate: int) -> list[Any]:
+    """The two K-weighting filters (pyloudnorm ``IIRfilter``: high shelf, then high pass)."""
+    from pyloudnorm.iirfilter import IIRfilter
+
+    return [IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
+            IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass")]
 
 
 def integrated_loudness(x: np.ndarray, sample_rate: int) -> float:
@@ -204,12 +212,19 @@ def _block_power(xk: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarr
     size = int(_BLOCK * sample_rate)
     if n < size:
         return np.array([np.mean(xk**2) if n else 0.0]), np.array([n // 2])
+    lo, hi = block_edges(n, sample_rate)
+    csum = np.concatenate([[0.0], np.cumsum(xk**2)])
+    return (csum[hi] - csum[lo]) / size, (lo + hi) // 2
+
+
+def block_edges(n: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and end sample of each 400 ms gating block (100 ms step) of a signal of ``n``
+    samples, both shape (B,), as BS.1770-4 / pyloudnorm place them (``n`` at least a block)."""
     count = int(np.round((n / sample_rate - _BLOCK) / (_BLOCK * 0.25))) + 1
     j = np.arange(count)
     lo = (_BLOCK * j * 0.25 * sample_rate).astype(np.int64)
     hi = np.minimum((_BLOCK * (j * 0.25 + 1) * sample_rate).astype(np.int64), n)
-    csum = np.concatenate([[0.0], np.cumsum(xk**2)])
-    return (csum[hi] - csum[lo]) / size, (lo + hi) // 2
+    return lo, hi
 
 
 def gated_loudness(x: np.ndarray, sample_rate: int, mask: np.ndarray | None = None) -> float:

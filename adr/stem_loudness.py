@@ -35,7 +35,9 @@ from adr.loudness import (
     LoudnessSpec,
     StemLoudness,
     _oversampled_peak,
+    block_edges,
     gate_block_powers,
+    k_stages,
     loudness_spec,
 )
 from adr.timebase import seconds_to_samples
@@ -74,20 +76,14 @@ class _BlockMeter:
     """K-weighted mean square of the 400 ms gating blocks of a signal fed in order."""
 
     def __init__(self, n: int, sample_rate: int) -> None:
-        from pyloudnorm.iirfilter import IIRfilter
-
         self.n, self.pos = n, 0
-        self.stages = [IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
-                       IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass")]
+        self.stages = k_stages(sample_rate)
         self.state = [np.zeros(max(len(s.a), len(s.b)) - 1) for s in self.stages]
         size = int(_BLOCK * sample_rate)
         if n < size:  # one block over everything (as adr.loudness._block_power)
             self.lo, self.hi, self.div = np.array([0]), np.array([n]), float(max(n, 1))
         else:
-            count = int(np.round((n / sample_rate - _BLOCK) / (_BLOCK * 0.25))) + 1
-            j = np.arange(count)
-            self.lo = (_BLOCK * j * 0.25 * sample_rate).astype(np.int64)
-            self.hi = np.minimum((_BLOCK * (j * 0.25 + 1) * sample_rate).astype(np.int64), n)
+            self.lo, self.hi = block_edges(n, sample_rate)
             self.div = float(size)
         self.edges = np.unique(np.concatenate([[0, n], self.lo, self.hi]))
         self.seg = np.zeros(len(self.edges) - 1)
