@@ -46,9 +46,9 @@ build. At 60 ms, 60-70 ms of clean reverberant speech that DeepFilterNet3 droppe
 line in the most reverberant room, RT60 0.4 s; the scene's first line, whose denoiser had
 little pre-roll) read as bursts on 2 of 6 clean lines of one build; 80 ms loses no burst on
 the corpus lines below (recall 0.97 at either length). Clean reverberant lines read 13-20 dB.
-The denoiser must have settled before the line (:mod:`adr.analyze` denoises a scene's lines in one pass with a pre-roll): cut right at
-the first word, DeepFilterNet3's fresh state moved the estimate by several dB and produced
-false bursts at the line's start; one fresh state per line (with 0.5-2 s of pre-roll) gave
+The denoiser must have settled before the line (:mod:`adr.analyze` denoises a scene's lines
+in one pass with a pre-roll): cut right at the first word, DeepFilterNet3's fresh state moved
+the estimate by several dB and produced false bursts at the line's start; one fresh state per line (with 0.5-2 s of pre-roll) gave
 8-14 false flags on the same 88 lines.
 On real speech (bench/bench_damage.py, bench/results_damage.json: 10 corpus lines under real
 noise at clean/20/10/0/-5 dB, half with a 0 dB burst over speech, no added room; "needs

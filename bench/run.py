@@ -24,7 +24,8 @@ keeps the quick mode's four corpus speakers (VCTK p225 and p226, LJSpeech, Libri
 1998) with three utterances each instead of one (12 lines per synthetic condition instead
 of 4), two VoiceBank pairs instead of one (two fold voices) and the demo production's ten
 lines: 9 voices and 60 lines, estimated at 49-51 min unloaded from the measured parts
-(62 min measured at load average 2.5-10; bench/README.md). Its voices use the
+(62 min measured at load average 2.5-10; 40.3 min at load 1.3-1.5 with the 3 demo voices
+already cached; bench/README.md). Its voices use the
 ``fast`` preset like the quick mode's (the ``default`` preset's 14 min per voice would need
 over 2 hours for the same voices); the corpus speakers' voices are cached apart
 (``fast-full``: they are enrolled on fewer files), the demo actors' are shared.
