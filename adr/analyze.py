@@ -46,6 +46,7 @@ from adr.asr import Transcript
 from adr.avsync import AvOffset
 from adr.damage import DamageReport
 from adr.errors import AdrError
+from adr.names import child_path
 from adr.fsio import read_json, write_json
 from adr.lips import LipResult
 from adr.progress import ProgressEvent, ProgressHook, null_progress
@@ -221,7 +222,7 @@ def load_voiceprints(voices_root: str | Path) -> list[Voiceprint]:
 
 def load_analysis(session: Session, cue_id: str) -> LineAnalysis:
     """Read ``analysis/<cue>.json`` of a session."""
-    path = session.analysis_dir / f"{cue_id}.json"
+    path = child_path(session.analysis_dir, cue_id, ".json", "cue id")
     data = read_json(path)
     try:
         return LineAnalysis.from_dict(data)
@@ -724,7 +725,7 @@ def analyze_session(
     for i, cue in enumerate(todo):
         progress(ProgressEvent("analyze", i, len(todo), "line", {"cue": cue.id}))
         keys[cue.id] = key = _line_key(cue, options, voiceprints, session)
-        path = session.analysis_dir / f"{cue.id}.json"
+        path = child_path(session.analysis_dir, cue.id, ".json", "cue id")
         if path.exists():
             try:
                 previous = LineAnalysis.from_dict(read_json(path))
@@ -759,7 +760,7 @@ def analyze_session(
     for cue in cues:
         if cue.id in wanted or cue.id in errors:
             continue
-        path = session.analysis_dir / f"{cue.id}.json"
+        path = child_path(session.analysis_dir, cue.id, ".json", "cue id")
         if path.exists():
             try:
                 other = LineAnalysis.from_dict(read_json(path))
@@ -776,7 +777,7 @@ def analyze_session(
     for c in scene_cues:
         line = results[c.id]
         if c.id not in stored or not _same_lips(line, stored[c.id]):
-            write_json(session.analysis_dir / f"{c.id}.json", line.to_dict())
+            write_json(child_path(session.analysis_dir, c.id, ".json", "cue id"), line.to_dict())
     progress(ProgressEvent("analyze", len(todo), len(todo), "line"))
     session.write_cues([_updated_cue(session, results[c.id]) if c.id in results else c
                         for c in cues])

@@ -73,7 +73,7 @@ def cmd_cues_import(args: argparse.Namespace) -> int:
 
 
 def cmd_cues_export(args: argparse.Namespace) -> int:
-    from adr.cues import cues_to_csv, write_cues
+    from adr.cues import cues_to_csv
     from adr.session import load_session
 
     s = load_session(args.session, root=args.sessions)
@@ -81,7 +81,7 @@ def cmd_cues_export(args: argparse.Namespace) -> int:
     if args.out in (None, "-"):
         sys.stdout.write(cues_to_csv(cues, s.timecode))
     else:
-        write_cues(args.out, cues, s.timecode)
+        s.export_cues(args.out)
         print(f"wrote {len(cues)} cue(s) to {args.out}")
     return 0
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adr.errors import AdrError
+from adr.names import check_name
 from adr.fsio import write_text
 from adr.timecode import FrameRate, format_timecode, parse_timecode
 from adr.types import CUE_STATUSES, Cue
@@ -106,6 +107,10 @@ def read_cues(path: str | Path, tc: TimecodeMap) -> list[Cue]:
         cue_id = _clean(row.get("cue_id"))
         if not cue_id:
             raise AdrError(where, "empty cue_id")
+        check_name(cue_id, "cue id", where)
+        actor = _clean(row.get("actor"))
+        if actor:
+            check_name(actor, "actor id", where)
         if cue_id in seen:
             raise AdrError(where, f"duplicate cue id {cue_id!r}")
         seen.add(cue_id)

@@ -33,7 +33,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from adr.errors import AdrError
+from adr.names import is_valid_name
 from adr.fsio import ensure_dir, read_json, write_json
 from adr.material import (
     RATE,
@@ -64,7 +64,6 @@ __all__ = ["EnrollResult", "MaterialLimits", "MaterialReport", "analyse_clean_li
 
 ENROLL_VERSION = 1
 _LIMITS = MaterialLimits()
-_ACTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -325,7 +324,7 @@ def enroll_actor(
     from adr.voice_model import VoiceConfig
     from adr.voicefile import EnrollmentRecord, SourceFile, save_voice
 
-    if not _ACTOR.match(actor) or actor == "unknown":
+    if not is_valid_name(actor) or actor == "unknown":
         raise AdrError(actor, "actor id must be 1-64 letters, digits, '.', '_' or '-'")
     paths = [Path(p) for p in audio_paths]
     if not paths:

@@ -46,6 +46,7 @@ import numpy as np
 
 from adr.conform import CONFORM_VERSION, ConformOptions, ConformResult, conform_line, room_tone
 from adr.errors import AdrError
+from adr.names import child_path
 from adr.export_stem import build_stem, dialog_spans
 from adr.fsio import read_json, write_text
 from adr.loudness import StemLoudness, loudness_spec
@@ -158,7 +159,7 @@ def load_takes(session: Session, cues: Sequence[Cue]) -> dict[str, Take]:
     """
     takes: dict[str, Take] = {}
     for cue in cues:
-        path = session.renders_dir / f"{cue.id}.json"
+        path = child_path(session.renders_dir, cue.id, ".json", "cue id")
         if not path.exists():
             continue
         try:
@@ -287,7 +288,7 @@ def export_session(
     for i, cue in enumerate(todo):
         progress(ProgressEvent("export", i, len(todo), "cue", {"cue": cue.id}))
         take = takes[cue.id]
-        analysis_path = session.analysis_dir / f"{cue.id}.json"
+        analysis_path = child_path(session.analysis_dir, cue.id, ".json", "cue id")
         key = _digest({**base, "take": take.to_dict(), "audio": _stat(session.root / take.path),
                        "cue": {k: v for k, v in cue.to_dict().items() if k != "status"},
                        "analysis": _stat(analysis_path) if analysis_path.exists() else None})
@@ -388,7 +389,7 @@ def _conform_cue(session: Session, cue: Cue, take: Take, production: np.ndarray,
     phones: Sequence[Any] = ()
     damage: list[tuple[float, float, str]] = []
     notes = cue.notes
-    if (session.analysis_dir / f"{cue.id}.json").exists():
+    if (child_path(session.analysis_dir, cue.id, ".json", "cue id")).exists():
         line = load_analysis(session, cue.id)
         words, phones = line.alignment.words, line.alignment.phones
         damage = [(s.start, s.end, s.kind) for s in line.damage.spans]

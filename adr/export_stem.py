@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from adr.names import child_path
 from adr.session import Session
 from adr.types import Cue
 
@@ -62,7 +63,7 @@ def dialog_spans(session: Session, cues: Sequence[Cue]) -> list[tuple[float, flo
     spans: list[tuple[float, float]] = []
     for c in cues:
         words: list[tuple[float, float]] = []
-        if (session.analysis_dir / f"{c.id}.json").exists():
+        if child_path(session.analysis_dir, c.id, ".json", "cue id").exists():
             words = [(w.start, w.end) for w in load_analysis(session, c.id).alignment.words]
         spans.extend(words or [(c.start, c.end)])
     return spans

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from adr.errors import AdrError
+from adr.names import check_not_source, child_path
 from adr.features import SILENCE_DB, FrameFeatures
 from adr.fsio import atomic_path, read_json, write_json
 from adr.progress import ProgressEvent, ProgressHook, null_progress
@@ -357,13 +358,13 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
                                                                               "rendered"))]
     plan = []
     for cue in todo:
-        if not (session.analysis_dir / f"{cue.id}.json").is_file():
+        if not child_path(session.analysis_dir, cue.id, ".json", "cue id").is_file():
             raise AdrError(f"cue {cue.id}", "not analysed yet; run adr analyze")
         line = load_analysis(session, cue.id)
         if abs(line.cue.start - cue.start) > 1e-3 or abs(line.cue.end - cue.end) > 1e-3:
             raise AdrError(f"cue {cue.id}", "times changed since the analysis; run adr analyze")
         actor = cue.actor or (line.speaker.actor if line.speaker.actor != "unknown" else "")
-        voice_dir = Path(voices_root) / actor
+        voice_dir = child_path(voices_root, actor, kind="actor id")
         if not actor or not (voice_dir / VOICE_FILE).is_file():
             raise AdrError(f"cue {cue.id}", f"no enrolled voice for actor "
                            f"{actor or 'unknown'}; run adr enroll")
@@ -378,11 +379,14 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
     keys_dir = session.renders_dir / ".keys"
     for i, (cue, line, actor, voice_dir, text, take_mode) in enumerate(plan):
         report(ProgressEvent("render", i, len(plan), "line", {"cue": cue.id}))
-        wav, meta = session.renders_dir / f"{cue.id}.wav", session.renders_dir / f"{cue.id}.json"
-        key = _render_key(session.analysis_dir / f"{cue.id}.json", voice_dir, cue, text, mode)
+        wav = check_not_source(child_path(session.renders_dir, cue.id, ".wav", "cue id"),
+                               session.source_paths)
+        meta = child_path(session.renders_dir, cue.id, ".json", "cue id")
+        analysis = child_path(session.analysis_dir, cue.id, ".json", "cue id")
+        key = _render_key(analysis, voice_dir, cue, text, mode)
         take = Take(cue.id, actor, str(wav.relative_to(session.root)), cue.start, cue.end,
                     DELIVERY_RATE, text, take_mode)
-        key_file = keys_dir / f"{cue.id}.json"
+        key_file = child_path(keys_dir, cue.id, ".json", "cue id")
         fresh = wav.is_file() and meta.is_file() and key_file.is_file() and \
             read_json(key_file).get("key") == key
         if force or not fresh:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from adr.errors import AdrError
+from adr.names import child_path
 from adr.fsio import atomic_path, ensure_dir, read_json, write_text
 from adr.progress import ProgressEvent, ProgressHook, null_progress
 from adr.session import Session
@@ -220,8 +221,8 @@ def write_report(session: Session, *, progress: ProgressHook | None = None,
         prod = np.zeros(b - a, dtype=np.float32)
         prod[:max(0, min(b, len(production)) - a)] = production[a:b]
         line = (load_analysis(session, cue.id)
-                if (session.analysis_dir / f"{cue.id}.json").exists() else None)
-        take_wav = session.renders_dir / f"{cue.id}.wav"
+                if (child_path(session.analysis_dir, cue.id, ".json", "cue id")).exists() else None)
+        take_wav = child_path(session.renders_dir, cue.id, ".wav", "cue id")
         render = read_audio(take_wav, sample_rate=_SR).mono() if take_wav.is_file() else None
         delivered = conforms.get(cue.id, {})
         repair_rel = delivered.get("file") or ""
@@ -285,7 +286,7 @@ section.cue{{border-top:2px solid #333;padding-top:.5em;margin-top:1.5em}} .brok
 </style></head><body>
 <h1>ADR review: {esc(session.name)}</h1>
 <p>Frame rate {esc(str(session.frame_rate))}, start timecode {esc(session.start_timecode)},
-{len(cues)} cues, {sum(1 for c in cues if (session.renders_dir / f"{c.id}.wav").is_file())} rendered.</p>
+{len(cues)} cues, {sum(1 for c in cues if (child_path(session.renders_dir, c.id, ".wav", "cue id")).is_file())} rendered.</p>
 {summary}
 {chr(10).join(sections)}
 {_SCRIPT}

@@ -14,7 +14,6 @@ everything it derives in its own folders::
 from __future__ import annotations
 
 import datetime as _dt
-import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 
 import tomli_w
 
+from adr.names import check_not_source, is_valid_name
 from adr.cues import TimecodeMap, check_cues, read_cues, write_cues
 from adr.errors import AdrError
 from adr.fsio import atomic_path, ensure_dir
@@ -42,7 +42,6 @@ __all__ = [
 
 SESSION_FORMAT_VERSION = 1
 SUBFOLDERS = ("cues", "analysis", "renders", "deliverables")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -164,6 +163,24 @@ class Session:
         check_cues(cues, self.duration, self.cues_path)
         return write_cues(self.cues_path, cues, self.timecode)
 
+    @property
+    def source_paths(self) -> tuple[Path, ...]:
+        """The session's registered source media (picture and audio): never written."""
+        return (Path(self.picture.path),) + tuple(Path(a.path) for a in self.audio)
+
+    def export_cues(self, out: str | Path) -> Path:
+        """Write the session's cue sheet to ``out`` (atomically); never onto a source file.
+
+        Raises
+        ------
+        AdrError
+            ``out`` is a folder or one of the session's source media files.
+        """
+        path = check_not_source(out, self.source_paths)
+        if path.is_dir():
+            raise AdrError(path, "is a folder; give a file name for the cue sheet")
+        return write_cues(path, self.read_cues(), self.timecode)
+
     def import_cues(self, csv_path: str | Path) -> list[Cue]:
         """Read a cue sheet CSV from elsewhere, check it and make it the session's."""
         cues = read_cues(csv_path, self.timecode)
@@ -270,7 +287,7 @@ def create_session(
         Bad name, unreadable media, unknown frame rate, bad timecode, unwritable folder,
         or a session of that name that already exists (unless ``exist_ok``).
     """
-    if not _NAME.match(name):
+    if not is_valid_name(name):
         raise AdrError(name, "session name must be 1-64 letters, digits, '.', '_' or '-'")
     folder = Path(root) / name
     if (folder / "session.toml").exists():

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from adr.names import is_valid_name
+
 __all__ = [
     "CUE_STATUSES",
     "Cue",
@@ -94,6 +96,11 @@ class Cue:
     def __post_init__(self) -> None:
         if not self.id.strip():
             raise ValueError("cue id is empty")
+        if not is_valid_name(self.id):
+            raise ValueError(f"cue id {self.id!r} is not allowed: use 1-64 letters, digits, "
+                             "'.', '_' or '-', starting with a letter or digit")
+        if self.actor and not is_valid_name(self.actor):
+            raise ValueError(f"cue {self.id}: actor id {self.actor!r} is not allowed")
         if not (self.end > self.start >= 0.0):
             raise ValueError(f"cue {self.id}: out {self.end} must be after in {self.start} >= 0")
         if self.status not in CUE_STATUSES:

@@ -170,3 +170,52 @@ def test_cli_errors_are_one_line(media: dict[str, Path], tmp_path: Path, args, n
     assert needle in lines[0]
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "x").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("bad", ["../../../media/take_production", "../escaped", "/etc/passwd",
+                                 "a/b", "..", ".hidden", "with space", "x" * 65])
+def test_cue_ids_that_are_paths_are_refused(tmp_path: Path, bad: str) -> None:
+    """A crafted cue id never becomes a path outside the session (it is refused on import)."""
+    csv = tmp_path / "cues.csv"
+    csv.write_text(f"cue_id,tc_in,tc_out\n{bad},01:00:00:10,01:00:01:00\n")
+    tc = TimecodeMap.from_timecode(FrameRate.parse("25"), "01:00:00:00")
+    with pytest.raises(AdrError, match="cue id"):
+        read_cues(csv, tc)
+    with pytest.raises(ValueError, match="cue id"):
+        Cue(bad, "", "", 0.4, 1.0)
+
+
+def test_actor_id_that_is_a_path_is_refused(tmp_path: Path) -> None:
+    csv = tmp_path / "cues.csv"
+    csv.write_text("cue_id,actor,tc_in,tc_out\n101,../voices/x,01:00:00:10,01:00:01:00\n")
+    tc = TimecodeMap.from_timecode(FrameRate.parse("25"), "01:00:00:00")
+    with pytest.raises(AdrError, match="actor id"):
+        read_cues(csv, tc)
+
+
+def test_child_path_stays_inside(tmp_path: Path) -> None:
+    from adr.names import child_path
+
+    assert child_path(tmp_path, "101", ".json") == tmp_path / "101.json"
+    outside = tmp_path.parent / "outside"
+    outside.mkdir(exist_ok=True)
+    (tmp_path / "link.json").symlink_to(outside / "x.json")
+    with pytest.raises(AdrError, match="outside"):
+        child_path(tmp_path, "link", ".json")
+
+
+def test_cues_export_never_overwrites_source_media(media: dict[str, Path], tmp_path: Path,
+                                                   capsys) -> None:
+    """``adr cues export`` onto the session's own production audio is refused; the file is intact."""
+    import shutil
+
+    wav = tmp_path / "boom.wav"
+    shutil.copy(media["wav"], wav)
+    before = wav.read_bytes()
+    create_session("reel1", media["picture"], [wav], root=tmp_path / "s")
+    assert main(["--sessions", str(tmp_path / "s"), "cues", "export", "reel1", str(wav)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "source media" in err and str(wav) in err and "Traceback" not in err
+    assert wav.read_bytes() == before
+    assert main(["--sessions", str(tmp_path / "s"), "cues", "export", "reel1", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
