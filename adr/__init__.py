@@ -7,6 +7,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from adr.errors import AdrError
+from adr.core.errors import AdrError
 
 __all__ = ["AdrError", "__version__"]

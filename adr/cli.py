@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from adr import __version__
-from adr.errors import EXIT_USER_ERROR, AdrError
+from adr.core.errors import EXIT_USER_ERROR, AdrError
 
 EXIT_INTERRUPTED = 130
 
 
 def _progress(args: argparse.Namespace):  # -> TqdmProgress
-    from adr.progress import TqdmProgress
+    from adr.core.progress import TqdmProgress
 
     args.bars = TqdmProgress(disable=args.quiet)
     return args.bars
@@ -35,7 +35,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_session_new(args: argparse.Namespace) -> int:
-    from adr.session import create_session
+    from adr.ingest.session import create_session
 
     s = create_session(
         args.name, args.picture, args.audio or (), frame_rate=args.fps,
@@ -47,7 +47,7 @@ def cmd_session_new(args: argparse.Namespace) -> int:
 
 
 def cmd_session_info(args: argparse.Namespace) -> int:
-    from adr.session import load_session
+    from adr.ingest.session import load_session
 
     s = load_session(args.session, root=args.sessions)
     cues = s.read_cues()
@@ -64,7 +64,7 @@ def cmd_session_info(args: argparse.Namespace) -> int:
 
 
 def cmd_cues_import(args: argparse.Namespace) -> int:
-    from adr.session import load_session
+    from adr.ingest.session import load_session
 
     s = load_session(args.session, root=args.sessions)
     cues = s.import_cues(args.csv)
@@ -73,8 +73,8 @@ def cmd_cues_import(args: argparse.Namespace) -> int:
 
 
 def cmd_cues_export(args: argparse.Namespace) -> int:
-    from adr.cues import cues_to_csv
-    from adr.session import load_session
+    from adr.ingest.cues import cues_to_csv
+    from adr.ingest.session import load_session
 
     s = load_session(args.session, root=args.sessions)
     cues = s.read_cues()
@@ -87,8 +87,8 @@ def cmd_cues_export(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from adr.analyze import AnalysisOptions, analyze_session
-    from adr.session import load_session
+    from adr.analysis.analyze import AnalysisOptions, analyze_session
+    from adr.ingest.session import load_session
 
     s = load_session(args.session, root=args.sessions)
     options = AnalysisOptions(whisper_model=args.whisper_model, lips=not args.no_lips,
@@ -108,13 +108,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_enroll(args: argparse.Namespace) -> int:
     texts = args.text[0] if args.text and len(args.text) == 1 else args.text
     if args.check:
-        from adr.material import check_material
+        from adr.voice.material import check_material
 
         report = check_material(args.audio, texts, actor=args.actor)
         print(report.summary())
         report.raise_for_refusals()
         return 0
-    from adr.enroll import enroll_actor
+    from adr.voice.enroll import enroll_actor
 
     result = enroll_actor(args.actor, args.audio, texts=texts, video_paths=args.video,
                           voices_root=args.voices, quality=args.quality,
@@ -124,8 +124,8 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from adr.render import render_session
-    from adr.session import load_session
+    from adr.ingest.session import load_session
+    from adr.voice.render import render_session
 
     s = load_session(args.session, root=args.sessions)
     takes = render_session(s, voices_root=args.voices, cue_ids=args.cue or None,
@@ -139,8 +139,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from adr.export import export_session
-    from adr.session import load_session
+    from adr.deliver.export import export_session
+    from adr.ingest.session import load_session
 
     s = load_session(args.session, root=args.sessions)
     result = export_session(s, spec=args.spec, repair=args.repair, progress=_progress(args))
@@ -152,8 +152,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from adr.report import write_report
-    from adr.session import load_session
+    from adr.deliver.report import write_report
+    from adr.ingest.session import load_session
 
     s = load_session(args.session, root=args.sessions)
     page = write_report(s, progress=_progress(args))

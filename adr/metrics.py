@@ -1,7 +1,7 @@
 """Objective measures of a line: intelligibility, voice identity, quality, pitch and timing.
 
 Every function is pure on arrays and returns a frozen dataclass or a float. Models load
-lazily, once per process: Whisper base (through :mod:`adr.asr`), the resemblyzer GE2E speaker
+lazily, once per process: Whisper base (through :mod:`adr.analysis.asr`), the resemblyzer GE2E speaker
 encoder, the DNSMOS P.835 network (from speechmos, run here on one thread). PESQ, STOI, F0 (Praat through parselmouth) and WER (jiwer) are
 plain algorithms.
 
@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from adr.denoise import resample
-from adr.errors import AdrError, check_mono
-from adr.types import strict_from_dict
+from adr.analysis.denoise import resample
+from adr.core.errors import AdrError, check_mono
+from adr.core.types import strict_from_dict
 
 __all__ = [
     "METRIC_RATE",
@@ -225,7 +225,7 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 
 
 def transcribe_for_wer(audio: np.ndarray, sr: int) -> str:
-    """What Whisper base hears in a line (for WER), through :func:`adr.asr.transcribe`.
+    """What Whisper base hears in a line (for WER), through :func:`adr.analysis.asr.transcribe`.
 
     Parameters
     ----------
@@ -234,7 +234,7 @@ def transcribe_for_wer(audio: np.ndarray, sr: int) -> str:
     sr : int
         Sample rate in Hz.
     """
-    from adr.asr import transcribe
+    from adr.analysis.asr import transcribe
 
     a = _in_range(_at_16k(audio, sr, "transcribe_for_wer"))
     if len(a) == 0:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adr.progress import ProgressHook
+from adr.core.progress import ProgressHook
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -72,14 +72,14 @@ def run_demo(
     log : callable, optional
         Receives one line per finished step.
     """
-    from adr.analyze import analyze_session
+    from adr.analysis.analyze import analyze_session
+    from adr.deliver.export import export_session
+    from adr.deliver.report import write_report
     from adr.demo import build_demo
-    from adr.enroll import enroll_actor
-    from adr.export import export_session
-    from adr.render import render_session
-    from adr.report import write_report
-    from adr.session import create_session
-    from adr.train import preset
+    from adr.ingest.session import create_session
+    from adr.voice.enroll import enroll_actor
+    from adr.voice.render import render_session
+    from adr.voice.train import preset
 
     say = log or (lambda message: None)
     steps: list[str] = []

@@ -1,7 +1,7 @@
 """adr's own render as a benchmark system: a voice per speaker, every line re-spoken.
 
 Voices (:func:`plan_voices`, :func:`enroll_voices`): each speaker of the run gets a voice
-enrolled with :func:`adr.enroll.enroll_actor` on that speaker's clean corpus utterances
+enrolled with :func:`adr.voice.enroll.enroll_actor` on that speaker's clean corpus utterances
 that are *not* bench lines of the run (in corpus order, up to :data:`MAX_ENROLL_SECONDS`;
 transcripts given where the corpus has them, Whisper's otherwise). Where fewer than
 :data:`MIN_ENROLL_SECONDS` remain and the speaker has several bench lines (VCTK and
@@ -18,7 +18,7 @@ preset) are unchanged, so only the first run trains. The wall time of each enrol
 kept beside it (``<name>.timing.json``) for the report.
 
 :class:`AdrRender` (``mode`` ``"script"`` or ``"blind"``) re-speaks a line with
-:func:`adr.respeak.respeak` (``adr analyze`` without picture + ``adr render``) in its
+:func:`adr.voice.respeak.respeak` (``adr analyze`` without picture + ``adr render``) in its
 speaker's voice. A line that cannot be re-spoken (no speech found, nothing recognized ...)
 keeps the production audio, as a post house would, and is counted in the report.
 """
@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from adr.errors import AdrError
-from adr.fsio import read_json, write_json
-from adr.material import MaterialLimits
+from adr.core.errors import AdrError
+from adr.core.fsio import read_json, write_json
+from adr.voice.material import MaterialLimits
 from bench.conditions import BenchLine, BenchSet
 
 __all__ = [
@@ -182,7 +182,7 @@ def plan_voices(bench: BenchSet, preset: str,
 def demo_enrollment_sets(production: Any) -> dict[str, tuple[list[Path], list[str | None]]]:
     """Speaker (``demo-<actor>``, as :func:`bench.conditions.demo_utterances` names them) ->
     the demo actor's enrollment WAVs and their transcripts."""
-    from adr.material import resolve_texts
+    from adr.voice.material import resolve_texts
 
     out = {}
     for info in production.actors:
@@ -242,8 +242,8 @@ class VoiceBank:
         return self.folders.get(line.utterance, self.default)
 
     def voice(self, line: BenchLine) -> Any:
-        """The :class:`adr.voicefile.LoadedVoice` for ``line`` (``None``: no voice)."""
-        from adr.voicefile import load_voice
+        """The :class:`adr.voice.voicefile.LoadedVoice` for ``line`` (``None``: no voice)."""
+        from adr.voice.voicefile import load_voice
 
         folder = self.folder(line)
         if folder is None:
@@ -267,14 +267,14 @@ def enroll_voices(plans: Sequence[VoicePlan], preset: str, *, root: Path = VOICE
     ----------
     plans : sequence of VoicePlan
     preset : str
-        ``adr.train.preset`` name.
+        ``adr.voice.train.preset`` name.
     root : Path
         Voice cache (``bench/work/voices``).
     voice_config, train_config : optional
-        Passed to :func:`adr.enroll.enroll_actor` (tests: tiny model, 2 steps).
+        Passed to :func:`adr.voice.enroll.enroll_actor` (tests: tiny model, 2 steps).
     """
-    from adr.enroll import enroll_actor
-    from adr.progress import ProgressEvent
+    from adr.core.progress import ProgressEvent
+    from adr.voice.enroll import enroll_actor
 
     say = log or (lambda message: None)
     infos, folders = [], {}
@@ -336,7 +336,7 @@ class AdrRender:
     bank: VoiceBank
     name: str = ""
     aligned: bool = False
-    options: Any = None  # adr.analyze.AnalysisOptions (None: adr.respeak.RESPEAK_OPTIONS)
+    options: Any = None  # adr.analysis.analyze.AnalysisOptions (None: adr.voice.respeak.RESPEAK_OPTIONS)
     last_info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -346,7 +346,7 @@ class AdrRender:
             self.name = f"adr render ({self.mode} mode)"
 
     def process(self, line: BenchLine) -> np.ndarray:
-        from adr.respeak import RESPEAK_OPTIONS, respeak
+        from adr.voice.respeak import RESPEAK_OPTIONS, respeak
 
         noisy = np.asarray(line.noisy, dtype=np.float32)
         voice = self.bank.voice(line)

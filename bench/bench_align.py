@@ -33,10 +33,10 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adr import align as aligner  # noqa: E402
-from adr import asr, phonemes  # noqa: E402
-from adr.denoise import resample  # noqa: E402
-from adr.fsio import write_json  # noqa: E402
+from adr.analysis import align as aligner  # noqa: E402
+from adr.analysis import asr, phonemes  # noqa: E402
+from adr.analysis.denoise import resample  # noqa: E402
+from adr.core.fsio import write_json  # noqa: E402
 
 CORPUS = Path(os.environ.get("ADR_CORPUS", ROOT.parent / "shared" / "corpus"))
 CACHE = Path(tempfile.gettempdir()) / "adr_bench_align"

@@ -5,7 +5,7 @@ analyzed as built (``demo``: its own mix of clean, 20, 15, 10, 5, 0 and -5 dB li
 door and a dog) and remixed at one SNR for every line (``clean``, ``10 dB``, ``0 dB``,
 ``-5 dB``): the same reverberant dialogue, each line's noise kind (the two clean lines get
 traffic and babble) scaled with the demo's own mixer (:func:`adr.demo.scene.mix_production`,
-same seed). Each condition runs twice through :func:`adr.analyze.analyze_session`, in a fresh
+same seed). Each condition runs twice through :func:`adr.analysis.analyze.analyze_session`, in a fresh
 session: **script** mode (the cue sheet carries the text) and **blind** mode (no text: the
 line is recognized).
 
@@ -19,8 +19,8 @@ Measured per condition and mode:
 - F0 gross error rate (voiced in both, more than 20 % off) and voicing error (frames where
   voicing differs) of the analysis prosody against Praat on the dry line, over the cue span;
 - actor identification error rate (pyannote.metrics through
-  :func:`adr.speakers.identification_error_rate`; voiceprints made from the demo's enrollment
-  sets with :func:`adr.speakers.make_voiceprint`; ``unknown`` counts as an error);
+  :func:`adr.analysis.speakers.identification_error_rate`; voiceprints made from the demo's enrollment
+  sets with :func:`adr.analysis.speakers.make_voiceprint`; ``unknown`` counts as an error);
 - A/V offset error (truth: 0, the picture is drawn from the lines' phone timing) of the
   scene-wide estimate, and of the estimate with the audio shifted by -3 and +2 frames;
 - damage flags: precision and recall against "needs replacement" = the line's SNR is 0 dB or
@@ -57,8 +57,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from adr.errors import AdrError  # noqa: E402
-from adr.fsio import read_json, write_json, write_text  # noqa: E402
+from adr.core.errors import AdrError  # noqa: E402
+from adr.core.fsio import read_json, write_json, write_text  # noqa: E402
 
 RATE = 16_000
 #: Condition name -> SNR for every line (None: clean; "demo": the production as built).
@@ -77,11 +77,11 @@ AV_SHIFTS = (-3, 2)  # frames
 def remix(prod: Any, snr_db: float | None) -> Any:
     """The demo scene mixed again with every line at ``snr_db`` (None: no noise but the
     room tone); returns :class:`adr.demo.scene.MixResult` plus each line's noise kind."""
+    from adr.core.timebase import DELIVERY_RATE, seconds_to_samples
     from adr.demo.build import _SEED, _read_wav, _to_48k
     from adr.demo.build import CONDITIONS as DEMO_CONDITIONS
     from adr.demo.scene import Condition, mix_production
     from adr.demo.tts import Alignment
-    from adr.timebase import DELIVERY_RATE, seconds_to_samples
 
     root, gt = prod.root, prod.ground_truth
     als = [Alignment.from_dict(read_json(root / "scene" / "lines" / f"{ln.cue_id}.json"))
@@ -109,8 +109,8 @@ def voiceprints(prod: Any, folder: Path) -> None:
     """``folder/ACTOR/voiceprint.json`` for each demo actor, from its enrollment WAVs."""
     import soundfile as sf
 
-    from adr.denoise import resample
-    from adr.speakers import make_voiceprint
+    from adr.analysis.denoise import resample
+    from adr.analysis.speakers import make_voiceprint
 
     for a in prod.actors:
         path = folder / a.actor / "voiceprint.json"
@@ -124,7 +124,7 @@ def voiceprints(prod: Any, folder: Path) -> None:
 
 
 def make_session(name: str, prod: Any, audio_path: Path, work: Path, blind: bool) -> Any:
-    from adr.session import create_session
+    from adr.ingest.session import create_session
 
     folder = work / "sessions" / name
     if folder.exists():
@@ -152,7 +152,7 @@ def boundary_pairs(truth: Any, line: Any) -> tuple[list[float], list[float], lis
                                                    list[float]]:
     """(reference, estimate) boundary times of paired words and of paired phones.
 
-    ``line`` is a :class:`adr.analyze.LineAnalysis` or an :class:`adr.align.Alignment`.
+    ``line`` is a :class:`adr.analysis.analyze.LineAnalysis` or an :class:`adr.analysis.align.Alignment`.
     """
     alignment = getattr(line, "alignment", line)
     tw = list(truth.words)
@@ -177,8 +177,8 @@ def f0_errors(line: Any, truth: Any, prod: Any) -> tuple[int, int, int, int]:
     line's prosody over the cue span, against Praat on the dry line."""
     import soundfile as sf
 
-    from adr.denoise import resample
-    from adr.prosody import PLAIN, praat_f0
+    from adr.analysis.denoise import resample
+    from adr.analysis.prosody import PLAIN, praat_f0
 
     dry, sr = sf.read(str(prod.root / truth.dry_path), dtype="float32")
     dry = resample(dry, sr, RATE)
@@ -200,10 +200,10 @@ def f0_errors(line: Any, truth: Any, prod: Any) -> tuple[int, int, int, int]:
 
 
 def scene_lips(session: Any) -> Any:
-    """The scene's lip track (:class:`adr.lips.LipResult`) that ``adr analyze`` cached in
+    """The scene's lip track (:class:`adr.analysis.lips.LipResult`) that ``adr analyze`` cached in
     ``analysis/scene/lips.json``."""
-    from adr.analyze import _stitch
-    from adr.lips import LipResult
+    from adr.analysis.analyze import _stitch
+    from adr.analysis.lips import LipResult
 
     blocks = read_json(session.analysis_dir / "scene" / "lips.json")["blocks"]
     return _stitch([LipResult.from_dict(b["lips"]) for b in blocks])
@@ -215,8 +215,8 @@ def shifted_av(session: Any, lines: list[Any], shifts: tuple[float, ...], fps: f
 
     The scene is denoised once (one stretch over all lines) and the denoised audio shifted.
     """
-    from adr.analyze import _denoise_lines, _window, scene_av_offset
-    from adr.media import read_audio
+    from adr.analysis.analyze import _denoise_lines, _window, scene_av_offset
+    from adr.ingest.media import read_audio
 
     audio = read_audio(session.audio[0].path, sample_rate=RATE).mono()
     scene = scene_lips(session)
@@ -261,8 +261,8 @@ def measure(prod: Any, lines: list[Any], kinds: list[str], targets: list[float |
     true_snrs_all, targets_all = true_snrs, targets
     targets = [targets_all[order.index(ln.cue.id)] for ln in lines]
     true_snrs = [true_snrs_all[order.index(ln.cue.id)] for ln in lines]
+    from adr.analysis.speakers import SpeakerMatch, identification_error_rate, to_annotation
     from adr.metrics import word_errors
-    from adr.speakers import SpeakerMatch, identification_error_rate, to_annotation
 
     truth = {t.cue_id: t for t in prod.ground_truth.lines}
     out: dict[str, Any] = {}
@@ -346,7 +346,7 @@ def _cpu() -> float:
 
 def run(demo_dir: Path, work: Path, conditions: list[str], modes: list[str],
         log: Any = print, partial: Path | None = None) -> dict[str, Any]:
-    from adr.analyze import AnalysisOptions, analyze_session, load_analysis
+    from adr.analysis.analyze import AnalysisOptions, analyze_session, load_analysis
     from adr.demo import build_demo
     from adr.demo.build import _write_production
     from adr.demo.scene import snr_db

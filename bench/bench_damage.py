@@ -8,7 +8,7 @@ corpus noise, faded in/out, at 0 dB against the speech level) placed over speech
 
 Two SNR estimators are compared:
 
-- ``residual`` (used by :func:`adr.damage.assess`): active level of the DeepFilterNet3 output
+- ``residual`` (used by :func:`adr.analysis.damage.assess`): active level of the DeepFilterNet3 output
   over the power of ``line - denoised``;
 - ``vad_energy``: Silero VAD on the line; speech+noise power of the speech frames minus the
   noise power of the other frames (the classic energy-statistics estimate).
@@ -65,7 +65,7 @@ def add_burst(
 
 
 def vad_energy_snr(x: np.ndarray) -> float:
-    from adr.vad import speech_probability
+    from adr.analysis.vad import speech_probability
 
     probs, period = speech_probability(x, SR)
     w = int(period * SR)
@@ -82,7 +82,7 @@ def vad_energy_snr(x: np.ndarray) -> float:
 
 
 def main() -> None:
-    from adr.damage import DamageThresholds, assess
+    from adr.analysis.damage import DamageThresholds, assess
 
     t0 = time.time()
     rng = np.random.default_rng(2)

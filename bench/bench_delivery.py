@@ -2,22 +2,22 @@
 
 The demo production (:func:`adr.demo.build_demo`, quick build) goes through the pipeline as a
 user runs it, through the library API: a session with the demo's cue sheet (script mode),
-:func:`adr.analyze.analyze_session`, :func:`adr.render.render_session` of every cue (in the
+:func:`adr.analysis.analyze.analyze_session`, :func:`adr.voice.render.render_session` of every cue (in the
 actors' demo voices ``bench/work/voices/demo-ACTOR/<preset>`` made by ``bench/run.py``; none
-is trained here) and :func:`adr.export.export_session` (conform, splice, room tone, the
+is trained here) and :func:`adr.deliver.export.export_session` (conform, splice, room tone, the
 loudness-normalized dialog stem, 48 kHz/24-bit BWF whose sample 0 is the picture start).
 
 Three sources of the scene are measured the same way: ``production`` (the noisy production
 audio), ``delivered`` (the dialog stem read back) and ``clean`` (the demo's dry lines at their
 true offsets: the ceiling). Each cue window (the session's cue, frame-snapped, with the
-analysis's context) is denoised as ``adr analyze`` does (:func:`adr.analyze._denoise_lines`)
+analysis's context) is denoised as ``adr analyze`` does (:func:`adr.analysis.analyze._denoise_lines`)
 and
 
-- force-aligned to the cue's text with :func:`adr.align.align` (so the production measure is
+- force-aligned to the cue's text with :func:`adr.analysis.align.align` (so the production measure is
   exactly the analysis's own; the aligner does not depend on the lines aligned before); word
   starts and ends against the demo's ground truth (paired by spelling,
   :func:`bench.bench_analysis.boundary_pairs`): median and 90th percentile error, ms;
-- put through the analysis's lip-sync estimate :func:`adr.analyze.scene_av_offset` with the
+- put through the analysis's lip-sync estimate :func:`adr.analysis.analyze.scene_av_offset` with the
   scene's mouth track the analysis cached (``analysis/scene/lips.json``); the picture is
   drawn from the true phone timing, so the true offset is 0.
 
@@ -48,8 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from adr.errors import AdrError  # noqa: E402
-from adr.fsio import read_json, write_json, write_text  # noqa: E402
+from adr.core.errors import AdrError  # noqa: E402
+from adr.core.fsio import read_json, write_json, write_text  # noqa: E402
 from bench.bench_analysis import (  # noqa: E402
     RATE,
     _git_commit,
@@ -120,7 +120,7 @@ def av_estimate(scene: Any, segments: Sequence[tuple[float, np.ndarray]],
 
     Returns ``offset_ms`` (positive: audio late; truth 0 on the demo), ``confidence``.
     """
-    from adr.analyze import scene_av_offset
+    from adr.analysis.analyze import scene_av_offset
 
     av = scene_av_offset(scene, list(segments), sample_rate)
     return {"offset_ms": round(1000 * av.offset_seconds, 1),
@@ -148,7 +148,7 @@ def clean_scene(prod: Any, length: int) -> np.ndarray:
     """The dry lines at their true offsets, silence elsewhere, 16 kHz, shape (length,)."""
     import soundfile as sf
 
-    from adr.denoise import resample
+    from adr.analysis.denoise import resample
 
     out = np.zeros(length, np.float32)
     for ln in prod.ground_truth.lines:
@@ -165,8 +165,8 @@ def measure_source(audio: np.ndarray, cues: Sequence[Any], truths: dict[str, Any
 
     Returns the lines' timings (cue order) and cue id -> (window start s, denoised audio).
     """
-    from adr.align import align
-    from adr.analyze import _denoise_lines, _segment, _window
+    from adr.analysis.align import align
+    from adr.analysis.analyze import _denoise_lines, _segment, _window
 
     duration = len(audio) / RATE
     windows = [_window(c, duration, context) for c in cues]
@@ -197,9 +197,9 @@ def deliver(prod: Any, work: Path, voices: Path) -> dict[str, Any]:
         ``session`` (folder), ``stem`` (dialog stem, relative to it), ``stem_loudness``,
         ``repair`` (cue id -> conform mode), ``seconds`` (wall seconds per step), ``log``.
     """
-    from adr.analyze import analyze_session
-    from adr.export import export_session
-    from adr.render import render_session
+    from adr.analysis.analyze import analyze_session
+    from adr.deliver.export import export_session
+    from adr.voice.render import render_session
 
     seconds: dict[str, float] = {}
     session = make_session("delivery", prod, prod.production_audio, work, blind=False)
@@ -233,10 +233,10 @@ def run(demo_dir: Path, work: Path, voices_dir: Path, preset: str,
     (``sessions/delivery``, ``voiceprints``, ``voices``: links to ``voices_dir``'s
     ``demo-ACTOR/<preset>`` voices); ``log`` receives progress lines.
     """
-    from adr.analyze import AnalysisOptions, load_analysis
+    from adr.analysis.analyze import AnalysisOptions, load_analysis
     from adr.demo import build_demo
-    from adr.media import read_audio
-    from adr.session import load_session
+    from adr.ingest.media import read_audio
+    from adr.ingest.session import load_session
 
     t_start = time.perf_counter()
     load_start = os.getloadavg()[0]

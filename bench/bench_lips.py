@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from adr.avsync import estimate_av_offset, speech_envelope
-from adr.fsio import write_json
-from adr.lips import track_lips, visual_speech_activity
-from adr.media import read_audio
-from adr.types import LipTrack
+from adr.analysis.avsync import estimate_av_offset, speech_envelope
+from adr.analysis.lips import track_lips, visual_speech_activity
+from adr.core.fsio import write_json
+from adr.core.types import LipTrack
+from adr.ingest.media import read_audio
 
 FPS = 25.0
 SHIFTS = [-5, -3, -1, 0, 1, 3, 5]  # frames, the brief's set

@@ -6,7 +6,7 @@ Clean lines from ../shared/corpus (VCTK, LJSpeech, LibriSpeech) are mixed with r
 
 - ``plain``: the same Praat call on the noisy line;
 - ``plain_dfn3``: the same Praat call on the DeepFilterNet3-denoised line;
-- ``adr``: :func:`adr.prosody.extract_prosody` (denoiser + tuned Praat + octave fix + cleanup).
+- ``adr``: :func:`adr.analysis.prosody.extract_prosody` (denoiser + tuned Praat + octave fix + cleanup).
 
 Metrics (mean over lines): gross error rate (F0 more than 20 % off, on frames voiced in
 both), Pearson correlation of F0 (frames voiced in both), voicing decision error (fraction
@@ -60,7 +60,7 @@ NOISES = [
 
 def load(rel: str, sr: int = SR) -> np.ndarray:
     """A corpus file as mono float32 at ``sr``."""
-    from adr.denoise import resample
+    from adr.analysis.denoise import resample
 
     x, rate = sf.read(CORPUS / rel, dtype="float32", always_2d=True)
     return resample(x.mean(axis=1), rate, sr)
@@ -101,10 +101,10 @@ def f0_metrics(rf: np.ndarray, rv: np.ndarray, f: np.ndarray, v: np.ndarray) -> 
 
 
 def main() -> None:
-    from adr.denoise import denoise
-    from adr.prosody import PLAIN, extract_prosody, praat_f0
-    from adr.timebase import seconds_to_frames
-    from adr.vad import speech_probability
+    from adr.analysis.denoise import denoise
+    from adr.analysis.prosody import PLAIN, extract_prosody, praat_f0
+    from adr.analysis.vad import speech_probability
+    from adr.core.timebase import seconds_to_frames
 
     rng = np.random.default_rng(0)
     noises = [load(n) for n in NOISES]

@@ -46,7 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adr.fsio import write_json, write_text  # noqa: E402
+from adr.core.fsio import write_json, write_text  # noqa: E402
 
 WORK = ROOT / "bench" / "work" / "scaling"
 BENCH_VOICES = ROOT / "bench" / "work" / "voices"
@@ -60,8 +60,8 @@ def build_reel(production: Any, minutes: float, out: Path) -> tuple[Path, Path, 
 
     import soundfile as sf
 
-    from adr.media import read_audio
-    from adr.timebase import DELIVERY_RATE
+    from adr.core.timebase import DELIVERY_RATE
+    from adr.ingest.media import read_audio
 
     out.mkdir(parents=True, exist_ok=True)
     scene = read_audio(production.production_audio, sample_rate=DELIVERY_RATE).mono()
@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     from adr.demo import build_demo
-    from adr.session import create_session
+    from adr.ingest.session import create_session
 
     production = build_demo(args.demo, quick=True)
     actors = [a.actor for a in production.actors]

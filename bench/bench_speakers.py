@@ -10,12 +10,12 @@ turn) at clean and 0 dB, after DeepFilterNet3.
 
 Two voiceprints per actor are compared on the same embeddings: ``dry`` (the enrollment
 utterances as recorded) and ``rooms`` (each utterance also embedded in synthetic rooms of
-:data:`ROOMS` RT60, :func:`adr.speakers.make_voiceprint`'s ``rooms``; the synthetic rooms are
+:data:`ROOMS` RT60, :func:`adr.analysis.speakers.make_voiceprint`'s ``rooms``; the synthetic rooms are
 not the measured ones the test lines are in).
 
 For each condition: identification error rate (pyannote.metrics, target lines only, each
 line one segment), impostor false-accept rate, and the equal-error threshold. The threshold
-sweep gives the calibration of :data:`adr.speakers.DEFAULT_THRESHOLD` (chosen on this same
+sweep gives the calibration of :data:`adr.analysis.speakers.DEFAULT_THRESHOLD` (chosen on this same
 data: optimistic). Writes bench/results_speakers.json.
 
 Run: ``.venv/bin/python bench/bench_speakers.py`` (about 3 min on 2 cores).
@@ -95,8 +95,8 @@ def impostors(rows: list[dict[str, str]]) -> list[tuple[str, str]]:
 def main() -> None:
     from pyannote.core import Annotation, Segment
 
-    from adr.denoise import denoise
-    from adr.speakers import (
+    from adr.analysis.denoise import denoise
+    from adr.analysis.speakers import (
         UNKNOWN,
         SpeakerMatch,
         decide,
@@ -186,7 +186,7 @@ def main() -> None:
         return results, min(cost, key=lambda t: (cost[t], -float(t)))
 
     by_print = {name: summarize(scores[name]) for name in PRINTS}
-    from adr import speakers
+    from adr.analysis import speakers
 
     out = {
         "description": __doc__.strip().splitlines()[0],

@@ -10,9 +10,9 @@ their own phones, F0 and energy and measure:
 * word error rate of render and original (faster-whisper tiny.en, adr.metrics);
 * training time and steps, render real-time factor.
 
-Phones come from ``adr.align`` (pocketsphinx forced alignment of the transcript, espeak IPA
+Phones come from ``adr.analysis.align`` (pocketsphinx forced alignment of the transcript, espeak IPA
 phones) or, as an ablation, ``none`` (every frame "sil": the model sees only F0/energy).
-Prosody comes from ``adr.prosody.extract_prosody`` (no denoiser: the lines are clean).
+Prosody comes from ``adr.analysis.prosody.extract_prosody`` (no denoiser: the lines are clean).
 
 Usage::
 
@@ -38,8 +38,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adr.fsio import read_json, write_json  # noqa: E402
-from adr.types import Phone, Prosody  # noqa: E402
+from adr.core.fsio import read_json, write_json  # noqa: E402
+from adr.core.types import Phone, Prosody  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 SPEAKERS = {
@@ -78,12 +78,12 @@ def analyse(line: dict, sr: int, phones_source: str, cache: Path) -> tuple[list[
         d = read_json(path)
         return [Phone.from_dict(p) for p in d["phones"]], Prosody.from_dict(d["prosody"])
     if phones_source == "align":  # the enrollment's own analysis of a clean line
-        from adr.enroll import analyse_clean_line
+        from adr.voice.enroll import analyse_clean_line
 
         aligned, pros = analyse_clean_line(line["audio"], sr, line["text"])
         phones = list(aligned)
     else:
-        from adr.prosody import extract_prosody
+        from adr.analysis.prosody import extract_prosody
 
         phones, pros = [], extract_prosody(line["audio"], sr, denoise="none")
     write_json(path, {"phones": [p.to_dict() for p in phones], "prosody": pros.to_dict()})
@@ -128,11 +128,11 @@ def main() -> None:
     import torch
 
     from adr import metrics
-    from adr.enroll import training_example
-    from adr.phonemes import PHONES
-    from adr.train import TrainConfig, preset, train_voice, training_state
-    from adr.voice_model import VoiceConfig
-    from adr.voicefile import EnrollmentRecord, load_voice, save_voice
+    from adr.analysis.phonemes import PHONES
+    from adr.voice.enroll import training_example
+    from adr.voice.train import TrainConfig, preset, train_voice, training_state
+    from adr.voice.voice_model import VoiceConfig
+    from adr.voice.voicefile import EnrollmentRecord, load_voice, save_voice
 
     torch.set_num_threads(args.threads)
     overrides = {}

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from adr.denoise import resample
-from adr.errors import AdrError
+from adr.analysis.denoise import resample
+from adr.core.errors import AdrError
 
 __all__ = [
     "BENCH_RATE",

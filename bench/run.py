@@ -55,8 +55,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from adr import metrics as M  # noqa: E402
-from adr.errors import AdrError  # noqa: E402
-from adr.fsio import read_json, write_json, write_text  # noqa: E402
+from adr.core.errors import AdrError  # noqa: E402
+from adr.core.fsio import read_json, write_json, write_text  # noqa: E402
 from bench.adr_system import (  # noqa: E402
     ADR_KEYS,
     AdrRender,
@@ -569,11 +569,11 @@ NOTES = [
 ADR_NOTES = [
     "adr render: each line is one cue from its first to its last sample, analysed as `adr "
     "analyze` does (DeepFilterNet3 front end, Whisper base, forced alignment, Praat prosody; "
-    "no picture) and spoken by `adr.render.render_line` in the speaker's enrolled voice "
-    "(`adr.respeak.respeak`), resampled to 16 kHz. Script mode gives the line's transcript, "
+    "no picture) and spoken by `adr.voice.render.render_line` in the speaker's enrolled voice "
+    "(`adr.voice.respeak.respeak`), resampled to 16 kHz. Script mode gives the line's transcript, "
     "blind mode none (Whisper's text is spoken). LibriSpeech lines have no transcript: script "
     "mode recognizes their text too. The actor is given (as on a cue sheet), not identified.",
-    "adr voices: enrolled with `adr.enroll.enroll_actor` on the speaker's clean corpus "
+    "adr voices: enrolled with `adr.voice.enroll.enroll_actor` on the speaker's clean corpus "
     "utterances that are not bench lines of the run (corpus order, up to 3 min; transcripts "
     "given, LibriSpeech transcribed by Whisper). Where less than 25 s remains (VCTK and "
     "VoiceBank in --full) the speaker's lines are split into folds, each rendered by a voice "

@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from adr.denoise import denoise
+from adr.analysis.denoise import denoise
 from bench.adr_system import AdrRender, VoiceBank
 from bench.conditions import BenchLine
 
@@ -59,7 +59,7 @@ class NoisyInput:
 
 @dataclass(frozen=True)
 class Denoiser:
-    """A denoiser from :mod:`adr.denoise` (``"dfn3"`` or ``"noisereduce"``)."""
+    """A denoiser from :mod:`adr.analysis.denoise` (``"dfn3"`` or ``"noisereduce"``)."""
 
     method: str
     name: str = ""

@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from adr.align import Alignment
-from adr.analyze import LineAnalysis
-from adr.asr import Transcript
-from adr.avsync import AvOffset
-from adr.damage import DamageReport, DamageSpan
-from adr.fsio import write_json
-from adr.session import Session, create_session
-from adr.speakers import SpeakerMatch
-from adr.types import Cue, Phone, Take, Word
+from adr.analysis.align import Alignment
+from adr.analysis.analyze import LineAnalysis
+from adr.analysis.asr import Transcript
+from adr.analysis.avsync import AvOffset
+from adr.analysis.damage import DamageReport, DamageSpan
+from adr.analysis.speakers import SpeakerMatch
+from adr.core.fsio import write_json
+from adr.core.types import Cue, Phone, Take, Word
+from adr.ingest.session import Session, create_session
 
 SR = 48_000
 FPS = 25
@@ -51,8 +51,8 @@ _CACHE: dict[str, Built] = {}
 
 def speech(texts: list[str]) -> list[tuple[np.ndarray, tuple[Word, ...], tuple[Phone, ...]]]:
     """Festival (kal) speech at 48 kHz with its true word and phone timing (seconds)."""
+    from adr.analysis.denoise import resample
     from adr.demo.tts import VOICES, synthesize
-    from adr.denoise import resample
 
     try:
         utts = synthesize(VOICES["KAL"], texts, peak=0.5)
@@ -80,7 +80,7 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Built:
         return _CACHE[base]
     import librosa
 
-    from adr.prosody import extract_prosody
+    from adr.analysis.prosody import extract_prosody
 
     d = tmp_path_factory.mktemp("deliver")
     rng = np.random.default_rng(7)
@@ -148,7 +148,7 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
     for cue in cues:
         seg = production[round(cue.start * SR):round(cue.end * SR)]
-        from adr.denoise import resample
+        from adr.analysis.denoise import resample
 
         pros = extract_prosody(resample(seg.astype(np.float32), SR, 16000), 16000,
                                start=cue.start, denoise="none")

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from adr import align as aligner
-from adr.align import Alignment, align
-from adr.errors import AdrError
+from adr.analysis import align as aligner
+from adr.analysis.align import Alignment, align
+from adr.core.errors import AdrError
 
 needs_festival = pytest.mark.skipif(shutil.which("festival") is None, reason="festival missing")
 
@@ -131,7 +131,7 @@ def test_project_handles_count_mismatch() -> None:
 
 
 def test_alignment_round_trip() -> None:
-    from adr.types import Phone, Word
+    from adr.core.types import Phone, Word
 
     al = Alignment(
         words=(Word("hi", 0.1, 0.4, 0.9),),

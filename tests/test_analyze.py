@@ -1,4 +1,4 @@
-"""``adr analyze`` (adr.analyze): the orchestrator on a tiny generated session.
+"""``adr analyze`` (adr.analysis.analyze): the orchestrator on a tiny generated session.
 
 The session: two synthesized lines (espeak-ng, the enrolled "actor", in script mode;
 festival's kal voice, never enrolled, in blind mode) in soft noise, a stretch of digital
@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from adr.analyze import AnalysisOptions, LineAnalysis, analyze_session, load_analysis
-from adr.errors import AdrError
-from adr.fsio import write_json
-from adr.session import create_session
-from adr.types import Cue
+from adr.analysis.analyze import AnalysisOptions, LineAnalysis, analyze_session, load_analysis
+from adr.core.errors import AdrError
+from adr.core.fsio import write_json
+from adr.core.types import Cue
+from adr.ingest.session import create_session
 
 SR = 16_000
 LINE1 = "The helicopter is late again, and we lose the light in twenty minutes."
@@ -36,7 +36,7 @@ L1_AT, L2_AT, SILENCE, NOISE_ONLY, END = 0.48, 5.0, (9.52, 11.0), (11.52, 13.0),
 
 
 def _resample(x: np.ndarray, sr: int) -> np.ndarray:
-    from adr.denoise import resample
+    from adr.analysis.denoise import resample
 
     return resample(np.asarray(x, np.float32), sr, SR)
 
@@ -86,7 +86,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict:
                     f"testsrc=size=160x120:rate=25:duration={END}", "-c:v", "mpeg4",
                     str(picture)], check=True)
     voices = d / "voices"
-    from adr.speakers import make_voiceprint
+    from adr.analysis.speakers import make_voiceprint
 
     utts = [espeak(t, d / f"enroll{k}.wav") for k, t in enumerate(ENROLL)]
     write_json(voices / "ESPK" / "voiceprint.json",
@@ -161,7 +161,7 @@ def test_picture_without_a_face_is_reported(analyzed: dict) -> None:
 
 def test_rerun_with_same_inputs_touches_nothing(analyzed: dict, media: dict,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import adr.analyze as A
+    import adr.analysis.analyze as A
 
     s = analyzed["session"]
     files = [s.analysis_dir / f"{c}.json" for c in ("1", "2")]
@@ -173,7 +173,7 @@ def test_rerun_with_same_inputs_touches_nothing(analyzed: dict, media: dict,
 
     for name in ("_prepare", "_recognize", "_finish", "scene_av_offset"):
         monkeypatch.setattr(A, name, boom)
-    monkeypatch.setattr("adr.lips.track_lips", boom)
+    monkeypatch.setattr("adr.analysis.lips.track_lips", boom)
     again = analyze_session(s, voices_root=media["voices"])
     assert [ln.to_dict() for ln in again] == [ln.to_dict() for ln in analyzed["lines"]]
     one = analyze_session(s, voices_root=media["voices"], cue_ids=["2"])  # the scene's A/V kept
@@ -220,10 +220,10 @@ def test_demo_scene_flags_and_av(tmp_path_factory: pytest.TempPathFactory) -> No
     """The demo production: damaged lines flagged, clean ones not, A/V within 2 frames.
 
     DeepFilterNet3 can drop a little of a clean reverberant line, which then reads as a short
-    burst (adr/damage.py); one false flag in the clean and 10 dB lines is allowed.
+    burst (adr/analysis/damage.py); one false flag in the clean and 10 dB lines is allowed.
     """
+    from adr.analysis.speakers import make_voiceprint
     from adr.demo import build_demo
-    from adr.speakers import make_voiceprint
 
     d = tmp_path_factory.mktemp("demo")
     prod = build_demo(d / "prod", quick=True)

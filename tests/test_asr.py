@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adr import asr
-from adr.asr import Transcript, resolve_whisper_model, transcribe
-from adr.errors import AdrError
-from adr.types import Word
+from adr.analysis import asr
+from adr.analysis.asr import Transcript, resolve_whisper_model, transcribe
+from adr.core.errors import AdrError
+from adr.core.types import Word
 
 needs_festival = pytest.mark.skipif(shutil.which("festival") is None, reason="festival missing")
 

@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adr.denoise import resample  # noqa: E402
+from adr.analysis.denoise import resample  # noqa: E402
 from bench import run as bench_run  # noqa: E402
 from bench.conditions import (  # noqa: E402
     BENCH_RATE,
@@ -265,11 +265,11 @@ def kal_case(tmp_path_factory):
 
 
 def test_adr_render_runs_in_a_tiny_voice(kal_case):
-    from adr.analyze import AnalysisOptions
-    from adr.material import MaterialLimits
-    from adr.phonemes import PHONES
-    from adr.train import TrainConfig
-    from adr.voice_model import VoiceConfig
+    from adr.analysis.analyze import AnalysisOptions
+    from adr.analysis.phonemes import PHONES
+    from adr.voice.material import MaterialLimits
+    from adr.voice.train import TrainConfig
+    from adr.voice.voice_model import VoiceConfig
     from bench.adr_system import AdrRender, enroll_voices, plan_voices
 
     tmp, bench = kal_case

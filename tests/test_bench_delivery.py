@@ -12,10 +12,10 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adr.align import Alignment  # noqa: E402
-from adr.errors import AdrError  # noqa: E402
-from adr.lips import LipReport, LipResult  # noqa: E402
-from adr.types import LipTrack, Phone, Word  # noqa: E402
+from adr.analysis.align import Alignment  # noqa: E402
+from adr.analysis.lips import LipReport, LipResult  # noqa: E402
+from adr.core.errors import AdrError  # noqa: E402
+from adr.core.types import LipTrack, Phone, Word  # noqa: E402
 from bench.bench_delivery import (  # noqa: E402
     LineTiming,
     av_estimate,

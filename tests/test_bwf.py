@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from adr.bwf import (
+from adr.core.errors import AdrError
+from adr.core.timecode import FrameRate, timecode_to_samples
+from adr.ingest.bwf import (
     BextInfo,
     RiffChunk,
     ixml_track_names,
@@ -22,8 +24,6 @@ from adr.bwf import (
     read_ixml,
     write_bwf,
 )
-from adr.errors import AdrError
-from adr.timecode import FrameRate, timecode_to_samples
 
 HISTORY = "A=PCM,F=48000,W=24,M=mono,T=adr\r\n"
 

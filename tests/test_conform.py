@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from deliver_session import SR, speech
 
-from adr import conform as C
-from adr import loudness as L
-from adr import warp as W
-from adr.errors import AdrError
-from adr.types import Word
+from adr.core.errors import AdrError
+from adr.core.types import Word
+from adr.deliver import conform as C
+from adr.deliver import loudness as L
+from adr.deliver import warp as W
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests for adr.damage on synthesized speech (festival) with generated noise."""
+"""Tests for adr.analysis.damage on synthesized speech (festival) with generated noise."""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from adr.damage import DamageReport, DamageSpan, DamageThresholds, assess, estimate_snr, find_spans
-from adr.errors import AdrError
+from adr.analysis.damage import (
+    DamageReport,
+    DamageSpan,
+    DamageThresholds,
+    assess,
+    estimate_snr,
+    find_spans,
+)
+from adr.core.errors import AdrError
 
 TEXT = "We have to leave the city before the storm reaches the harbour tonight, she said."
 

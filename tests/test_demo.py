@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from adr.analysis.phonemes import PHONES
+from adr.core.types import Phone
 from adr.demo import scene
 from adr.demo.alignment import FESTIVAL_TO_IPA, split_groups
 from adr.demo.picture import openness_track, phone_openness
 from adr.demo.text import SCENE_LINES, SentenceGenerator, enrollment_sentences, tokens
 from adr.demo.truth import DemoProduction, GroundTruth
-from adr.phonemes import PHONES
-from adr.types import Phone
 
 SR = 48000
 
@@ -188,7 +188,7 @@ def test_ground_truth_round_trips_and_cues_are_ordered(demo: dict) -> None:
 
 @pytest.mark.slow
 def test_production_audio_snr_targets(demo: dict) -> None:
-    from adr.bwf import read_bext
+    from adr.ingest.bwf import read_bext
 
     d: DemoProduction = demo["demo"]
     prod, sr = _read(d.production_audio)

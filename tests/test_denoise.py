@@ -1,12 +1,12 @@
-"""Tests for adr.denoise on a generated speech-like signal in white noise."""
+"""Tests for adr.analysis.denoise on a generated speech-like signal in white noise."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from adr.denoise import denoise, resample
-from adr.errors import AdrError
+from adr.analysis.denoise import denoise, resample
+from adr.core.errors import AdrError
 
 
 def speechlike(sr: int, seconds: float = 2.0) -> np.ndarray:

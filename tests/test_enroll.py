@@ -1,4 +1,4 @@
-"""Tests of adr.enroll and adr.material on festival speech and tiny models."""
+"""Tests of adr.voice.enroll and adr.voice.material on festival speech and tiny models."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from adr.analyze import load_voiceprints
-from adr.enroll import EnrollResult, check_material, enroll_actor
-from adr.errors import AdrError
-from adr.material import MaterialLimits, MaterialReport, resolve_texts
-from adr.phonemes import PHONES
-from adr.progress import ProgressEvent
-from adr.train import TrainConfig, training_state
-from adr.voice_model import VoiceConfig
-from adr.voicefile import load_voice, sha256_file
+from adr.analysis.analyze import load_voiceprints
+from adr.analysis.phonemes import PHONES
+from adr.core.errors import AdrError
+from adr.core.progress import ProgressEvent
+from adr.voice.enroll import EnrollResult, check_material, enroll_actor
+from adr.voice.material import MaterialLimits, MaterialReport, resolve_texts
+from adr.voice.train import TrainConfig, training_state
+from adr.voice.voice_model import VoiceConfig
+from adr.voice.voicefile import load_voice, sha256_file
 
 TINY = VoiceConfig(phone_inventory=PHONES, hidden=16, conv_layers=1, n_harmonics=8,
                    n_noise_bands=5, phone_dim=4, gru=False)
@@ -149,8 +149,8 @@ def test_enroll_tiny_saves_voice_and_rerun_returns_at_once(
     def boom(*_a, **_k):
         raise AssertionError("a finished enrollment was redone")
 
-    monkeypatch.setattr("adr.train.train_voice", boom)
-    monkeypatch.setattr("adr.align.align", boom)
+    monkeypatch.setattr("adr.voice.train.train_voice", boom)
+    monkeypatch.setattr("adr.analysis.align.align", boom)
     again = enroll_actor("KAL", speech["paths"], voices_root=tmp_path, voice_config=TINY,
                          train_config=STEPS)
     assert again.reused and again.record == res.record
@@ -175,7 +175,7 @@ def test_interrupted_enrollment_resumes_from_checkpoint(
     def no_align(*_a, **_k):
         raise AssertionError("the cached analysis was redone")
 
-    monkeypatch.setattr("adr.align.align", no_align)
+    monkeypatch.setattr("adr.analysis.align.align", no_align)
     steps: list[int] = []
     res = enroll_actor("KAL", paths, voices_root=tmp_path, voice_config=TINY, train_config=four,
                        limits=limits, progress=lambda e: e.stage == "train voice" and
@@ -188,8 +188,8 @@ def test_enroll_with_video_learns_lip_features(
     import dataclasses
     import json
 
-    from adr.avsync import AvOffset
-    from adr.types import LipTrack
+    from adr.analysis.avsync import AvOffset
+    from adr.core.types import LipTrack
 
     calls = []
 
@@ -200,8 +200,8 @@ def test_enroll_with_video_learns_lip_features(
         return type("R", (), {"track": LipTrack(start, 25.0, 0.3 + 0.2 * np.sin(9 * t),
                                                np.full(n, 40.0), np.ones(n, bool))})()
 
-    monkeypatch.setattr("adr.lips.track_lips", fake_track)
-    monkeypatch.setattr("adr.avsync.estimate_av_offset", lambda *a, **k: AvOffset(0.0, 0.0, 0.9))
+    monkeypatch.setattr("adr.analysis.lips.track_lips", fake_track)
+    monkeypatch.setattr("adr.analysis.avsync.estimate_av_offset", lambda *a, **k: AvOffset(0.0, 0.0, 0.9))
     paths = speech["paths"][:4]
     videos = [tmp_path / f"{p.stem}.mov" for p in paths]
     lips_cfg = dataclasses.replace(TINY, lips=True)

@@ -14,12 +14,12 @@ import pytest
 import soundfile as sf
 from deliver_session import SR, Built, build
 
-from adr.cues import read_cues
-from adr.errors import AdrError
-from adr.export import ExportResult, cue_time_reference, export_session
-from adr.fsio import write_json
-from adr.session import MediaRef, Session, load_session
-from adr.timecode import FrameRate, timecode_to_samples
+from adr.core.errors import AdrError
+from adr.core.fsio import write_json
+from adr.core.timecode import FrameRate, timecode_to_samples
+from adr.deliver.export import ExportResult, cue_time_reference, export_session
+from adr.ingest.cues import read_cues
+from adr.ingest.session import MediaRef, Session, load_session
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def _copy(built: Built, tmp_path: Path) -> Session:
 
 
 def riff_time_reference(path: Path) -> int:
-    """bext TimeReference read straight from the RIFF chunks (independent of adr.bwf)."""
+    """bext TimeReference read straight from the RIFF chunks (independent of adr.ingest.bwf)."""
     data = path.read_bytes()
     assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
     pos = 12
@@ -70,7 +70,7 @@ def test_cue_bwf_time_reference(built: Built, exported: ExportResult) -> None:
         assert (info.samplerate, info.channels, info.subtype) == (SR, 1, "PCM_24")
         cue = next(q for q in built.session.read_cues() if q.id == c.cue_id)
         assert info.frames == timecode_to_samples(c.tc_out, rate, SR) - expected
-        from adr.bwf import read_bext, read_ixml
+        from adr.ingest.bwf import read_bext, read_ixml
 
         bext = read_bext(path)
         assert cue.id in bext.description and cue.text[:20] in bext.description
@@ -166,7 +166,7 @@ def test_stem_loudness_and_unrendered_cue(built: Built, exported: ExportResult) 
 
     stem, sr = sf.read(str(built.session.root / exported.stem), dtype="float64")
     assert abs(pyloudnorm.Meter(sr).integrated_loudness(stem) + 24.0) < 0.5
-    from adr.loudness import true_peak_db
+    from adr.deliver.loudness import true_peak_db
 
     assert true_peak_db(stem, sr) <= -1.9
     gain = 10 ** (exported.stem_loudness.gain_db / 20)
@@ -205,7 +205,7 @@ def test_rerun_rewrites_only_what_changed(built: Built, exported: ExportResult, 
 
 
 def test_dialog_gated_spec(built: Built, exported: ExportResult, tmp_path: Path) -> None:
-    from adr.loudness import gated_loudness, integrated_loudness
+    from adr.deliver.loudness import gated_loudness, integrated_loudness
 
     s = _copy(built, tmp_path)
     r = export_session(s, spec="-27")
@@ -244,8 +244,8 @@ def test_export_errors(built: Built, tmp_path: Path) -> None:
 @pytest.mark.parametrize("rate,start,sep", [("29.97", "00:59:59:00", ":"), ("29.97df", "00:59:59;00", ";"),
                                             ("23.976", "10:00:00:00", ":")])
 def test_timeline_rates_and_overlaps(tmp_path: Path, rate: str, start: str, sep: str) -> None:
-    from adr.timeline import cue_sheet_html, session_timeline
-    from adr.types import Cue
+    from adr.core.types import Cue
+    from adr.deliver.timeline import cue_sheet_html, session_timeline
 
     fr = FrameRate.parse(rate)
     pic = MediaRef(str(tmp_path / "pic.mov"), "picture", 120.0)

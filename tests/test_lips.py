@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adr.avsync import AvOffset, estimate_av_offset
-from adr.errors import AdrError
-from adr.lips import (
+from adr.analysis.avsync import AvOffset, estimate_av_offset
+from adr.analysis.lips import (
     FaceBox,
     LipResult,
     MouthShape,
@@ -17,8 +16,9 @@ from adr.lips import (
     track_lips,
     visual_speech_activity,
 )
-from adr.media import read_audio
-from adr.types import LipTrack
+from adr.core.errors import AdrError
+from adr.core.types import LipTrack
+from adr.ingest.media import read_audio
 
 FPS = 25
 GRID = "video/grid_lipnet/bbaf2n.mpg"

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from adr.bwf import BextInfo, make_ixml, write_bwf
-from adr.errors import AdrError
-from adr.media import Audio, read_audio
-from adr.timecode import FrameRate
-from adr.video import PictureInfo, iter_frames, probe_picture, read_frame
+from adr.core.errors import AdrError
+from adr.core.timecode import FrameRate
+from adr.ingest.bwf import BextInfo, make_ixml, write_bwf
+from adr.ingest.media import Audio, read_audio
+from adr.ingest.video import PictureInfo, iter_frames, probe_picture, read_frame
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg CLI missing")
 

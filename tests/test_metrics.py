@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from adr import metrics as M
-from adr.errors import AdrError
+from adr.core.errors import AdrError
 
 SR = 16000
 

@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from adr import phonemes
-from adr.phonemes import PHONES, normalize_text, phone_id, phonemize_words, split_phones
+from adr.analysis import phonemes
+from adr.analysis.phonemes import PHONES, normalize_text, phone_id, phonemize_words, split_phones
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
 

@@ -1,4 +1,4 @@
-"""Tests for adr.prosody on generated tones (known F0)."""
+"""Tests for adr.analysis.prosody on generated tones (known F0)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from conftest import harmonic_tone
 
-from adr.errors import AdrError
-from adr.prosody import (
+from adr.analysis.prosody import (
     clean_voicing,
     extract_prosody,
     fix_octave_jumps,
     frame_energy_db,
     speaking_rate,
 )
-from adr.types import Phone, Prosody
+from adr.core.errors import AdrError
+from adr.core.types import Phone, Prosody
 
 
 @pytest.mark.parametrize("f0", [100.0, 140.0, 220.0])

@@ -1,4 +1,4 @@
-"""Tests of adr.render: take length and timing, text edits, sessions, skipping, errors."""
+"""Tests of adr.voice.render: take length and timing, text edits, sessions, skipping, errors."""
 
 from __future__ import annotations
 
@@ -13,19 +13,19 @@ import pytest
 import soundfile as sf
 import torch
 
-from adr.align import Alignment
-from adr.analyze import LineAnalysis
-from adr.asr import Transcript
-from adr.damage import DamageReport
-from adr.errors import AdrError
-from adr.phonemes import PHONES, phone_id, phonemize_words
-from adr.render import edit_alignment, render_line, render_session
-from adr.session import create_session
-from adr.speakers import SpeakerMatch
-from adr.timebase import DELIVERY_RATE, seconds_to_samples
-from adr.types import Cue, Phone, Prosody, Take, Word
-from adr.voice_model import VoiceConfig, VoiceModel
-from adr.voicefile import EnrollmentRecord, load_voice, save_voice
+from adr.analysis.align import Alignment
+from adr.analysis.analyze import LineAnalysis
+from adr.analysis.asr import Transcript
+from adr.analysis.damage import DamageReport
+from adr.analysis.phonemes import PHONES, phone_id, phonemize_words
+from adr.analysis.speakers import SpeakerMatch
+from adr.core.errors import AdrError
+from adr.core.timebase import DELIVERY_RATE, seconds_to_samples
+from adr.core.types import Cue, Phone, Prosody, Take, Word
+from adr.ingest.session import create_session
+from adr.voice.render import edit_alignment, render_line, render_session
+from adr.voice.voice_model import VoiceConfig, VoiceModel
+from adr.voice.voicefile import EnrollmentRecord, load_voice, save_voice
 
 TINY = VoiceConfig(phone_inventory=PHONES, hidden=16, conv_layers=1, n_harmonics=8,
                    n_noise_bands=5, phone_dim=4, gru=False)
@@ -215,7 +215,7 @@ def test_render_session_writes_takes_and_skips_when_up_to_date(
     def no_voice(*_a, **_k):
         raise AssertionError("an up-to-date render was redone")
 
-    monkeypatch.setattr("adr.voicefile.load_voice", no_voice)
+    monkeypatch.setattr("adr.voice.voicefile.load_voice", no_voice)
     assert render_session(session, voices_root=voices) == takes
     monkeypatch.undo()
     cues = session.read_cues()

@@ -11,10 +11,10 @@ import pytest
 import soundfile as sf
 from deliver_session import Built, build
 
-from adr.errors import AdrError
-from adr.export import export_session
-from adr.report import write_report
-from adr.session import load_session
+from adr.core.errors import AdrError
+from adr.deliver.export import export_session
+from adr.deliver.report import write_report
+from adr.ingest.session import load_session
 
 
 @pytest.fixture(scope="module")

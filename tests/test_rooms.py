@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from adr.rooms import reverberate
+from adr.analysis.rooms import reverberate
 
 SR = 16_000
 

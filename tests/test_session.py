@@ -12,11 +12,11 @@ import pytest
 import soundfile as sf
 
 from adr.cli import main
-from adr.cues import TimecodeMap, cues_to_csv, read_cues
-from adr.errors import AdrError
-from adr.session import create_session, load_session
-from adr.timecode import FrameRate
-from adr.types import Cue
+from adr.core.errors import AdrError
+from adr.core.timecode import FrameRate
+from adr.core.types import Cue
+from adr.ingest.cues import TimecodeMap, cues_to_csv, read_cues
+from adr.ingest.session import create_session, load_session
 
 
 def _ffmpeg(*args: str) -> None:
@@ -194,7 +194,7 @@ def test_actor_id_that_is_a_path_is_refused(tmp_path: Path) -> None:
 
 
 def test_child_path_stays_inside(tmp_path: Path) -> None:
-    from adr.names import child_path
+    from adr.core.names import child_path
 
     assert child_path(tmp_path, "101", ".json") == tmp_path / "101.json"
     outside = tmp_path.parent / "outside"

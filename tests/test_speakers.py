@@ -1,4 +1,4 @@
-"""Tests for adr.speakers: embeddings, voiceprints, identification, pyannote metrics."""
+"""Tests for adr.analysis.speakers: embeddings, voiceprints, identification, pyannote metrics."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from adr.errors import AdrError
-from adr.speakers import (
+from adr.analysis.speakers import (
     UNKNOWN,
     SpeakerMatch,
     Voiceprint,
@@ -22,6 +21,7 @@ from adr.speakers import (
     make_voiceprint,
     to_annotation,
 )
+from adr.core.errors import AdrError
 
 SENTENCES = [
     "I never said she stole my money, that was somebody else.",
@@ -120,7 +120,7 @@ def test_annotation_and_error_rate() -> None:
 
 @pytest.mark.slow
 def test_corpus_speakers(corpus: Path) -> None:
-    from adr.denoise import resample
+    from adr.analysis.denoise import resample
 
     def read(rel: str) -> np.ndarray:
         x, sr = sf.read(corpus / rel, dtype="float32")

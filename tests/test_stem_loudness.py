@@ -1,12 +1,12 @@
-"""Block-wise stem loudness (adr.stem_loudness) equals the whole-array adr.loudness."""
+"""Block-wise stem loudness (adr.deliver.stem_loudness) equals the whole-array adr.deliver.loudness."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from adr import loudness as L
-from adr import stem_loudness as S
+from adr.deliver import loudness as L
+from adr.deliver import stem_loudness as S
 
 SR = 48_000
 

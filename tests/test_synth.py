@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from adr.errors import AdrError
-from adr.features import FrameFeatures, frame_features, interpolate_f0, loudness_db
-from adr.synth import Reverb, filtered_noise, harmonic_synth, upsample_frames
-from adr.types import LipTrack, Phone, Prosody
+from adr.core.errors import AdrError
+from adr.core.types import LipTrack, Phone, Prosody
+from adr.voice.features import FrameFeatures, frame_features, interpolate_f0, loudness_db
+from adr.voice.synth import Reverb, filtered_noise, harmonic_synth, upsample_frames
 
 SR, HOP = 22050, 220
 

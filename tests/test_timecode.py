@@ -7,8 +7,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from adr.errors import AdrError
-from adr.timecode import (
+from adr.core.errors import AdrError
+from adr.core.timecode import (
     FrameRate,
     format_timecode,
     format_timecodes,

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from adr.errors import AdrError
-from adr.features import frame_features, loudness_db
-from adr.progress import ProgressEvent
-from adr.train import (
+from adr.core.errors import AdrError
+from adr.core.progress import ProgressEvent
+from adr.core.types import Phone, Prosody
+from adr.voice.features import frame_features, loudness_db
+from adr.voice.train import (
     TrainConfig,
     TrainingExample,
     learning_rate,
@@ -20,8 +21,7 @@ from adr.train import (
     train_voice,
     training_state,
 )
-from adr.types import Phone, Prosody
-from adr.voice_model import VoiceConfig
+from adr.voice.voice_model import VoiceConfig
 
 CFG = VoiceConfig(phone_inventory=("sil", "spn", "a", "b"), hidden=16, conv_layers=1,
                   n_harmonics=8, n_noise_bands=5, phone_dim=4)

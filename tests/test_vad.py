@@ -1,4 +1,4 @@
-"""Tests for adr.vad on synthesized speech, silence and noise."""
+"""Tests for adr.analysis.vad on synthesized speech, silence and noise."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from adr.errors import AdrError
-from adr.vad import (
+from adr.analysis.vad import (
     VAD_FRAME_PERIOD,
     Region,
     regions_from_probability,
     speech_probability,
     speech_regions,
 )
+from adr.core.errors import AdrError
 
 
 def espeak(text: str, voice: str = "en-us+m3") -> tuple[np.ndarray, int]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adr.features import frame_features, loudness_db
-from adr.types import Phone, Prosody
-from adr.voice_model import VoiceConfig, VoiceModel
+from adr.core.types import Phone, Prosody
+from adr.voice.features import frame_features, loudness_db
+from adr.voice.voice_model import VoiceConfig, VoiceModel
 
 INVENTORY = ("sil", "spn", "a", "b")
 
@@ -76,7 +76,7 @@ def test_unvoiced_frames_have_no_harmonics() -> None:
     batch_unvoiced = feats.__class__(**{**{k: getattr(feats, k) for k in (
         "start", "frame_period", "phone_ids", "phone_pos", "phone_dur", "f0", "loudness",
         "lips", "lip_mask")}, "voiced": np.zeros(feats.num_frames, np.float32)})
-    from adr.voice_model import features_to_tensors
+    from adr.voice.voice_model import features_to_tensors
 
     ctl = model.controls(features_to_tensors(batch_unvoiced))
     assert float(ctl["amplitude"].abs().max()) == 0.0
@@ -98,7 +98,7 @@ def test_loudness_definition_matches_features() -> None:
 def test_harmonic_distribution_starts_at_the_configured_tilt() -> None:
     cfg = tiny_config(harmonic_tilt_db=-12.0)
     assert VoiceConfig(phone_inventory=INVENTORY).harmonic_tilt_db == -12.0  # the default
-    from adr.voice_model import features_to_tensors
+    from adr.voice.voice_model import features_to_tensors
 
     ctl = VoiceModel(cfg).controls(features_to_tensors(_features(cfg, 0.5)))
     dist = ctl["distribution"].detach().mean(dim=(0, 1)).numpy()  # (K,)

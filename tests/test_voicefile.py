@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from adr.errors import AdrError
-from adr.features import frame_features
-from adr.types import Phone, Prosody
-from adr.voice_model import VoiceConfig, VoiceModel
-from adr.voicefile import (
+from adr.core.errors import AdrError
+from adr.core.types import Phone, Prosody
+from adr.voice.features import frame_features
+from adr.voice.voice_model import VoiceConfig, VoiceModel
+from adr.voice.voicefile import (
     MODEL_FILE,
     VOICE_FILE,
     EnrollmentRecord,

@@ -21,15 +21,15 @@ from typing import Any
 
 import numpy as np
 
+from adr.core.errors import AdrError
+from adr.core.timebase import samples_to_seconds
+from adr.core.types import Phone, Word, strict_from_dict
 from adr.demo.text import tokens
-from adr.errors import AdrError
-from adr.timebase import samples_to_seconds
-from adr.types import Phone, Word, strict_from_dict
 
 __all__ = ["FESTIVAL_TO_IPA", "TimedPhone", "Alignment", "festival_alignment", "pad_before",
            "piper_alignment", "piper_phones", "split_groups"]
 
-#: festival's radio phone set to IPA (symbols of :data:`adr.phonemes.PHONES`).
+#: festival's radio phone set to IPA (symbols of :data:`adr.analysis.phonemes.PHONES`).
 FESTIVAL_TO_IPA: dict[str, str] = {
     "aa": "ɑː", "ae": "æ", "ah": "ʌ", "ao": "ɔː", "aw": "aʊ", "ax": "ə", "axr": "ɚ",
     "ay": "aɪ", "eh": "ɛ", "er": "ɚ", "ey": "eɪ", "ih": "ɪ", "iy": "iː", "ow": "oʊ",
@@ -65,7 +65,7 @@ class TimedPhone:
     word: int = -1
 
     def to_phone(self, offset: float = 0.0) -> Phone:
-        """The :class:`adr.types.Phone`, shifted by ``offset`` seconds."""
+        """The :class:`adr.core.types.Phone`, shifted by ``offset`` seconds."""
         return Phone(self.symbol, self.start + offset, self.end + offset, self.word)
 
     def to_dict(self) -> dict[str, Any]:

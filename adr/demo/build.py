@@ -27,16 +27,21 @@ from typing import Any
 
 import numpy as np
 
-from adr.avsync import SHUTTER
+from adr.analysis.avsync import SHUTTER
+from adr.core.fsio import atomic_path, ensure_dir, read_json, write_json, write_text
+from adr.core.progress import ProgressEvent, ProgressHook
+from adr.core.timebase import (
+    DELIVERY_RATE,
+    samples_to_seconds,
+    seconds_to_frames,
+    seconds_to_samples,
+)
+from adr.core.types import Cue, Word
 from adr.demo.picture import LOOKS, make_rig, openness_track, render_frame, write_picture
 from adr.demo.scene import Condition, mix_production
 from adr.demo.text import SCENE_LINES, enrollment_sentences
 from adr.demo.truth import ActorInfo, DemoProduction, GroundTruth, LineTruth
 from adr.demo.tts import VOICES, Alignment, synthesize
-from adr.fsio import atomic_path, ensure_dir, read_json, write_json, write_text
-from adr.progress import ProgressEvent, ProgressHook
-from adr.timebase import DELIVERY_RATE, samples_to_seconds, seconds_to_frames, seconds_to_samples
-from adr.types import Cue, Word
 
 __all__ = ["build_demo", "CONDITIONS", "START_TIMECODE"]
 
@@ -185,7 +190,7 @@ def build_demo(out_dir: Path, *, quick: bool = False, fps: int = 25,
     fps : int
         Picture frame rate (integer rates: 24, 25, 30 ...).
     progress : callable, optional
-        Receives :class:`adr.progress.ProgressEvent` for each stage.
+        Receives :class:`adr.core.progress.ProgressEvent` for each stage.
 
     Returns
     -------
@@ -310,8 +315,8 @@ def _mix(root: Path, cue_ids: list[str], dry: list[tuple[np.ndarray, int]],
 
 
 def _write_production(path: Path, audio: np.ndarray, fps: int) -> None:
-    from adr.bwf import BextInfo, write_bwf
-    from adr.timecode import FrameRate, timecode_to_samples
+    from adr.core.timecode import FrameRate, timecode_to_samples
+    from adr.ingest.bwf import BextInfo, write_bwf
 
     reference = timecode_to_samples(START_TIMECODE, FrameRate(Fraction(fps)), DELIVERY_RATE)
     bext = BextInfo(description="adr demo production: scene boom track",

@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from adr.avsync import SHUTTER
-from adr.errors import AdrError
-from adr.fsio import atomic_path
-from adr.timebase import frames_to_seconds, seconds_to_frames
-from adr.types import Phone, strict_from_dict
+from adr.analysis.avsync import SHUTTER
+from adr.core.errors import AdrError
+from adr.core.fsio import atomic_path
+from adr.core.timebase import frames_to_seconds, seconds_to_frames
+from adr.core.types import Phone, strict_from_dict
 
 __all__ = ["Look", "LOOKS", "VISEME_OPENNESS", "phone_openness", "openness_track",
            "ActorRig", "landmarks", "make_rig", "render_frame", "write_picture"]
@@ -101,7 +101,7 @@ def openness_track(phones: list[Phone], num_frames: int, fps: float,
     """Mouth openness per picture frame from timed phones.
 
     Each frame takes the phones' openness weighted by their overlap with its exposure, the
-    first :data:`adr.avsync.SHUTTER` of the frame's interval (a 180 degree shutter:
+    first :data:`adr.analysis.avsync.SHUTTER` of the frame's interval (a 180 degree shutter:
     ``[f / fps, (f + 0.5) / fps)``); the track is then smoothed with a Gaussian of ``smooth``
     frames full width at half maximum.
 

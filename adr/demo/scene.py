@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from adr.rooms import lowpass as _lowpass
-from adr.rooms import room_impulse_response
-from adr.timebase import seconds_to_samples
-from adr.types import strict_from_dict
+from adr.analysis.rooms import lowpass as _lowpass
+from adr.analysis.rooms import room_impulse_response
+from adr.core.timebase import seconds_to_samples
+from adr.core.types import strict_from_dict
 
 __all__ = [
     "NOISE_KINDS",

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from adr.types import strict_from_dict
+from adr.core.types import strict_from_dict
 
 __all__ = ["ScriptLine", "SCENE_LINES", "SentenceGenerator", "enrollment_sentences", "tokens"]
 

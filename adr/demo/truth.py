@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adr.types import Cue, Phone, Word, strict_from_dict
+from adr.core.types import Cue, Phone, Word, strict_from_dict
 
 __all__ = ["LineTruth", "GroundTruth", "ActorInfo", "DemoProduction"]
 

@@ -25,6 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from adr.core.errors import AdrError
+from adr.core.timebase import samples_to_seconds
+from adr.core.types import strict_from_dict
 from adr.demo.alignment import (
     FESTIVAL_TO_IPA,
     Alignment,
@@ -35,9 +38,6 @@ from adr.demo.alignment import (
     piper_phones,
 )
 from adr.demo.text import tokens
-from adr.errors import AdrError
-from adr.timebase import samples_to_seconds
-from adr.types import strict_from_dict
 
 __all__ = [
     "Voice",

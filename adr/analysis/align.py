@@ -1,0 +1,438 @@
+"""Forced alignment: word and phone times of a known line, robust to production noise.
+
+The aligner is pocketsphinx (CMU Sphinx, acoustic model shipped in the wheel) in forced
+alignment mode, two passes (word alignment, then phone alignment), 10 ms frames. Each word's
+pronunciation is built from its espeak-ng phones (:mod:`adr.analysis.phonemes`) mapped to ARPAbet,
+so every word can be aligned (no dictionary gaps) and the phones come back one-to-one with the
+espeak IPA phones the rest of the pipeline uses; where the mapping is not one-to-one (a phone
+with no ARPAbet twin, or one that maps to two) the recognizer's phone times are projected onto
+the espeak phones by an edit-distance alignment.
+
+In noise, the audio is first cleaned by a denoiser (:mod:`adr.analysis.denoise`); which one is the
+default was chosen by measurement (``bench/bench_align.py``, see ``bench/results_align.json``).
+
+Lines without speech: :func:`align` raises :class:`AdrError` ("no speech ...") when the audio is
+silent (below -60 dBFS RMS) or the denoiser removes everything (more than 40 dB quieter), and
+also when the text has no words or the audio is too short for the phones (3 frames each).
+Noise with no speech in it that survives the denoiser still gets an alignment, with a low
+``confidence`` or the ``"(uniform)"`` fallback; callers should check ``confidence``.
+
+Confidence comes from a second, text-free decode (a phone loop): the share of frames where it
+hears the same broad phone class as the alignment claims.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from adr.analysis import phonemes
+from adr.core.errors import AdrError
+from adr.core.timebase import frames_to_seconds
+from adr.core.types import Phone, Word, strict_from_dict
+
+__all__ = ["SAMPLE_RATE", "FRAME_PERIOD", "FRONT_ENDS", "Alignment", "align"]
+
+#: Sample rate :func:`align` expects, in Hz.
+SAMPLE_RATE = 16_000
+#: Frame period of the aligner, in seconds.
+FRAME_PERIOD = 0.01
+#: Accepted ``front_end`` values (``"auto"`` picks by the line's estimated noise level).
+FRONT_ENDS = ("auto", "none", "noisereduce", "dfn3")
+
+#: ``front_end="auto"`` denoises lines whose estimated SNR is below this, in dB.
+AUTO_DENOISE_BELOW_DB = 25.0
+
+_SILENT_DBFS = -60.0
+_MIN_FRAMES_PER_PHONE = 3
+_DENOISED_DROP_DB = -40.0
+_decoders: dict[str, Any] = {}
+_BEAMS = (1e-48, 1e-80, 1e-160)
+_BROAD = {
+    p: c
+    for c, group in {
+        "V": "AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW",
+        "S": "B D G K P T CH JH",
+        "F": "F V TH DH S Z SH ZH HH",
+        "N": "M N NG",
+        "A": "L R W Y",
+        "Q": "SIL",
+    }.items()
+    for p in group.split()
+}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Word and phone times of one line.
+
+    Attributes
+    ----------
+    words : tuple of Word
+        The line's words (from :func:`adr.analysis.phonemes.normalize_text`) with their times in seconds
+        from the session start; ``confidence`` per word in [0, 1].
+    phones : tuple of Phone
+        IPA phones of :data:`adr.analysis.phonemes.PHONES` in time order, each with the index of its
+        word; pauses are ``"sil"`` phones with ``word == -1``.
+    score : float
+        Fraction of the words' frames where a free phone-loop decode (no text) hears the same
+        broad phone class (vowel, stop, fricative, nasal, approximant, silence) as the
+        alignment; about 0.85 on clean speech, 0.7 at 0 dB SNR, below 0.5 when lost.
+        0 for the uniform fallback.
+    confidence : float
+        Mean of the word confidences (each the same agreement over that word), in [0, 1].
+    method : str
+        How it was made: ``"pocketsphinx"``, ``"pocketsphinx+dfn3"``, ...; a suffix
+        ``"(uniform)"`` marks the fallback used when the recognizer finds no path through the
+        text at all (phones spread evenly over the audio, every confidence 0).
+    """
+
+    words: tuple[Word, ...]
+    phones: tuple[Phone, ...]
+    score: float
+    confidence: float
+    method: str
+
+    def word_phones(self, index: int) -> tuple[Phone, ...]:
+        """Phones of word ``index``."""
+        return tuple(p for p in self.phones if p.word == index)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["words"] = [w.to_dict() for w in self.words]
+        d["phones"] = [p.to_dict() for p in self.phones]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Alignment:
+        d = dict(data)
+        if "words" in d:
+            d["words"] = tuple(Word.from_dict(w) for w in d["words"])
+        if "phones" in d:
+            d["phones"] = tuple(Phone.from_dict(p) for p in d["phones"])
+        return strict_from_dict(cls, d)
+
+
+# --------------------------------------------------------------------------- pocketsphinx
+
+
+def _decoder(beam: float) -> Any:
+    """A fresh forced-alignment decoder for ``beam`` (about 0.05 s to build).
+
+    Its dictionary starts with one word: every word the aligner uses is added as its own
+    pronunciation (``adr_...``), and with the full CMU dictionary loaded each addition
+    rebuilt the search over 130 000 words (0.2 s per line; creating the decoder took 0.5 s).
+    It is not reused across lines: a decoder that had aligned other lines first placed the
+    words of a line differently (up to 0.3 s on a -5 dB demo line), so a line's alignment
+    depended on which lines were analyzed before it.
+    """
+    import os
+    import tempfile
+
+    from pocketsphinx import Decoder
+
+    fd, path = tempfile.mkstemp(prefix="adr-align-", suffix=".dict")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("adr_ah AH\n")
+        dec = Decoder(dict=path, bestpath=False, loglevel="FATAL", beam=beam, pbeam=beam,
+                      wbeam=beam * 1e20)
+    finally:
+        os.unlink(path)
+    return dec
+
+
+def _pron_name(arpa: list[str]) -> str:
+    return "adr_" + "_".join(a.lower() for a in arpa)
+
+
+def _add_words(dec: Any, prons: list[list[str]]) -> list[str]:
+    """Add each pronunciation to a fresh decoder as its own word; returns the word names."""
+    names = [_pron_name(a) for a in prons]
+    new = list(dict(zip(names, prons)).items())
+    for k, (name, arpa) in enumerate(new):
+        dec.add_word(name, " ".join(arpa), update=k == len(new) - 1)
+    return names
+
+
+def _run(dec: Any, pcm: bytes, names: list[str]) -> list[tuple[str, int, int, int, list]]:
+    """Two-pass alignment; returns (word, start frame, end frame, score, phones) per entry,
+    phones as (ARPAbet, start frame, end frame)."""
+    dec.set_align_text(" ".join(names))
+    dec.start_utt()
+    dec.process_raw(pcm, full_utt=True)
+    dec.end_utt()
+    if dec.hyp() is None:
+        raise RuntimeError("no word alignment")
+    dec.set_alignment()
+    dec.start_utt()
+    dec.process_raw(pcm, full_utt=True)
+    dec.end_utt()
+    result = []
+    for w in dec.get_alignment():
+        phones = [(p.name, p.start, p.start + p.duration) for p in w]
+        result.append((w.name, w.start, w.start + w.duration, w.score, phones))
+    return result
+
+
+# --------------------------------------------------------------------------- projection
+
+
+def _project(ipa: tuple[str, ...], segs: list[tuple[str, int, int]]) -> list[tuple[float, float]]:
+    """Times (in frames, float) for each espeak phone of a word, from the recognizer's
+    ARPAbet phone segments of that word, by a minimum edit-distance path."""
+    target = [" ".join(phonemes.ipa_to_arpabet([p])) for p in ipa]
+    n, m = len(ipa), len(segs)
+    cost = np.zeros((n + 1, m + 1))
+    cost[:, 0] = np.arange(n + 1)
+    cost[0, :] = np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            sub = 0.0 if segs[j - 1][0] in target[i - 1].split() else 1.0
+            cost[i, j] = min(cost[i - 1, j - 1] + sub, cost[i - 1, j] + 1, cost[i, j - 1] + 1)
+    # Backtrack: owner[j] = espeak phones that take segment j's time.
+    owner: list[list[int]] = [[] for _ in range(m)]
+    i, j = n, m
+    pending: list[int] = []
+    ops: list[tuple[str, int, int]] = []
+    while i > 0 or j > 0:
+        if i > 0 and j > 0:
+            sub = 0.0 if segs[j - 1][0] in target[i - 1].split() else 1.0
+            if cost[i, j] == cost[i - 1, j - 1] + sub:
+                ops.append(("m", i - 1, j - 1))
+                i, j = i - 1, j - 1
+                continue
+        if i > 0 and (j == 0 or cost[i, j] == cost[i - 1, j] + 1):
+            ops.append(("i", i - 1, -1))
+            i -= 1
+        else:
+            ops.append(("d", -1, j - 1))
+            j -= 1
+    ops.reverse()
+    last_seg = -1
+    for op, pi, sj in ops:
+        if op == "m":
+            owner[sj].extend(pending + [pi])
+            pending = []
+            last_seg = sj
+        elif op == "i":
+            pending.append(pi)
+        else:
+            last_seg = sj
+    if pending:
+        owner[last_seg if last_seg >= 0 else m - 1].extend(pending)
+    # Segments nobody owns give their time to the previous owned one (or the next).
+    spans: list[tuple[list[int], float, float]] = []
+    for j, seg in enumerate(segs):
+        if owner[j]:
+            spans.append((owner[j], float(seg[1]), float(seg[2])))
+        elif spans:
+            spans[-1] = (spans[-1][0], spans[-1][1], float(seg[2]))
+        else:
+            spans.append(([], float(seg[1]), float(seg[2])))
+    if spans and not spans[0][0] and len(spans) > 1:
+        spans[1] = (spans[1][0], spans[0][1], spans[1][2])
+        spans.pop(0)
+    times: list[tuple[float, float]] = [(0.0, 0.0)] * n
+    for members, t0, t1 in spans:
+        members = sorted(members)
+        step = (t1 - t0) / max(len(members), 1)
+        for k, pi in enumerate(members):
+            times[pi] = (t0 + k * step, t0 + (k + 1) * step)
+    return times
+
+
+# --------------------------------------------------------------------------- front end
+
+
+def _snr_estimate(x: np.ndarray) -> float:
+    """Rough SNR in dB: loud frames (speech) against the quietest frames (noise floor)."""
+    n = len(x) // 160
+    if n < 10:
+        return 60.0
+    e = np.mean(x[: n * 160].reshape(n, 160).astype(np.float64) ** 2, axis=1) + 1e-12
+    e = np.sort(e)
+    floor = np.mean(e[: max(1, n // 10)])
+    peak = np.mean(e[-max(1, n // 5) :])
+    return float(10 * np.log10(peak / floor))
+
+
+def _front_end(
+    x: np.ndarray, front_end: str, denoised: np.ndarray | None = None
+) -> tuple[np.ndarray, str]:
+    if front_end == "auto":
+        front_end = "dfn3" if _snr_estimate(x) < AUTO_DENOISE_BELOW_DB else "none"
+    if front_end == "none":
+        return x, "none"
+    if denoised is not None:
+        return denoised, front_end
+    from adr.analysis.denoise import denoise
+
+    return denoise(x, SAMPLE_RATE, method=front_end), front_end
+
+
+def _to_pcm(x: np.ndarray) -> bytes:
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    gain = 0.9 / peak if peak > 0 else 1.0
+    return (np.clip(x * gain, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+
+
+# --------------------------------------------------------------------------- public
+
+
+def align(
+    audio: np.ndarray,
+    text: str,
+    *,
+    start: float = 0.0,
+    front_end: str = "auto",
+    denoised: np.ndarray | None = None,
+) -> Alignment:
+    """Force-align a known line to its audio.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (N,), float32
+        Mono speech at 16 kHz (the line, with some margin).
+    text : str
+        What is said; normalized with :func:`adr.analysis.phonemes.normalize_text`.
+    start : float
+        Session time of ``audio[0]`` in seconds; added to every time.
+    front_end : str
+        One of :data:`FRONT_ENDS`: ``"auto"`` denoises (DeepFilterNet3) when the line's
+        estimated SNR is below 25 dB; ``"none"``, ``"noisereduce"`` or ``"dfn3"`` force one.
+    denoised : np.ndarray, shape (N,), optional
+        ``audio`` already denoised by the front end's method (a caller that denoises each
+        line once for several stages passes it here); used instead of running the denoiser
+        whenever the front end denoises.
+
+    Returns
+    -------
+    Alignment
+
+    Raises
+    ------
+    AdrError
+        If the text has no words, the audio is not mono, silent, or too short for the text.
+    """
+    if front_end not in FRONT_ENDS:
+        raise AdrError(front_end, f"unknown alignment front end (use one of {FRONT_ENDS})")
+    x = np.asarray(audio)
+    if x.ndim != 1:
+        raise AdrError("align", f"expected mono audio of shape (N,), got shape {x.shape}")
+    x = x.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(x)):
+        raise AdrError("align", "audio contains NaN or infinite samples")
+    words = phonemes.normalize_text(text)
+    if not words:
+        raise AdrError(repr(text), "no words to align")
+    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) if len(x) else 0.0
+    if rms <= 0 or 20 * math.log10(rms) < _SILENT_DBFS:
+        raise AdrError("align", "no speech: the audio is silent")
+    ipa = phonemes.phonemize_words(words)
+    n_frames = len(x) // int(SAMPLE_RATE * FRAME_PERIOD)
+    if n_frames < _MIN_FRAMES_PER_PHONE * sum(len(p) for p in ipa):
+        raise AdrError("align", f"audio of {len(x) / SAMPLE_RATE:.2f} s is too short for the text")
+    if denoised is not None:
+        denoised = np.asarray(denoised, dtype=np.float32)
+        if denoised.shape != x.shape:
+            raise AdrError("align", f"denoised audio has shape {denoised.shape}, audio {x.shape}")
+    y, used = _front_end(x, front_end, denoised)
+    y_rms = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
+    if y_rms < rms * 10 ** (_DENOISED_DROP_DB / 20):
+        raise AdrError("align", f"no speech: the {used} denoiser removed everything")
+    prons = [phonemes.ipa_to_arpabet(p) or ["AH"] for p in ipa]
+    pcm = _to_pcm(y)
+    entries: list = []
+    with _lock:
+        for beam in _BEAMS:  # widen the search only when the narrow one finds no path
+            dec = _decoder(beam)
+            names = _add_words(dec, prons)
+            try:
+                entries = _run(dec, pcm, names)
+                break
+            except RuntimeError:
+                continue
+        method = "pocketsphinx" + ("" if used == "none" else "+" + used)
+        if not entries:
+            return _uniform(words, ipa, n_frames, start, method)
+        free = _free_classes(pcm, n_frames)
+    return _assemble(words, ipa, entries, free, start, method)
+
+
+def _frame_time(frame: float, start: float) -> float:
+    return start + frames_to_seconds(frame, FRAME_PERIOD)  # type: ignore[arg-type]
+
+
+def _broad_class(symbol: str) -> str:
+    arpa = phonemes.ipa_to_arpabet([symbol])
+    return _BROAD.get(arpa[0], "Q") if arpa else "Q"
+
+
+def _free_classes(pcm: bytes, n_frames: int) -> np.ndarray:
+    """Broad phone class per frame from a free phone-loop decode, shape (n_frames,)."""
+    dec = _decoders.get("allphone")
+    if dec is None:
+        import os
+
+        from pocketsphinx import Decoder, get_model_path
+
+        lm = os.path.join(get_model_path(), "en-us", "en-us-phone.lm.bin")
+        dec = Decoder(allphone=lm, bestpath=False, loglevel="FATAL", lw=2.0,
+                      beam=1e-20, pbeam=1e-20)
+        _decoders["allphone"] = dec
+    dec.start_utt()
+    dec.process_raw(pcm, full_utt=True)
+    dec.end_utt()
+    free = np.full(n_frames + 1, "Q")
+    for seg in dec.seg() or ():
+        free[seg.start_frame : seg.end_frame + 1] = _BROAD.get(seg.word, "Q")
+    return free
+
+
+def _assemble(words, ipa, entries, free: np.ndarray, start: float, method: str) -> Alignment:
+    out_words: list[Word] = []
+    out_phones: list[Phone] = []
+    hits, frames = 0, 0
+    k = 0
+    for name, f0, f1, _score, segs in entries:
+        if not name.startswith("adr_"):
+            if f1 > f0:
+                out_phones.append(Phone(phonemes.SILENCE, _frame_time(f0, start),
+                                        _frame_time(f1, start), -1))
+            continue
+        if k >= len(words):
+            break
+        w_hits = 0
+        segs = segs or [("", f0, f1)]
+        for sym, (t0, t1) in zip(ipa[k], _project(ipa[k], segs)):
+            out_phones.append(Phone(sym, _frame_time(t0, start), _frame_time(t1, start), k))
+            w_hits += int(np.sum(free[int(round(t0)) : int(round(t1))] == _broad_class(sym)))
+        conf = w_hits / max(f1 - f0, 1)
+        hits, frames = hits + w_hits, frames + (f1 - f0)
+        out_words.append(Word(words[k], _frame_time(f0, start), _frame_time(f1, start), conf))
+        k += 1
+    if k != len(words):  # the recognizer dropped words: not a usable alignment
+        return _uniform(words, ipa, entries[-1][2], start, method)
+    conf = float(np.mean([w.confidence for w in out_words]))
+    return Alignment(tuple(out_words), tuple(out_phones), hits / max(frames, 1), conf, method)
+
+
+def _uniform(words, ipa, n_frames: int, start: float, method: str) -> Alignment:
+    """Fallback when the recognizer finds no path: phones spread evenly, confidence 0."""
+    total = sum(len(p) for p in ipa)
+    step = n_frames / total
+    out_words, out_phones, t = [], [], 0.0
+    for k, (word, phones) in enumerate(zip(words, ipa)):
+        w0 = t
+        for sym in phones:
+            out_phones.append(Phone(sym, _frame_time(t, start), _frame_time(t + step, start), k))
+            t += step
+        out_words.append(Word(word, _frame_time(w0, start), _frame_time(t, start), 0.0))
+    return Alignment(tuple(out_words), tuple(out_phones), 0.0, 0.0, method + "(uniform)")

@@ -1,0 +1,569 @@
+"""Lip tracking on picture: the mouth's opening per frame, and where the lips move.
+
+The mouth is measured with dlib's 68-point landmark model (points 48-67). The face detector
+(tens of milliseconds per frame) runs only every ``detect_every`` frames or when the track is
+lost; in between, the landmarks (about 3 ms) are fitted from the previous face box, which is
+then re-centred on them. The audio/video offset cross-correlates a speech-band audio envelope
+with the mouth opening and its rate of change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adr.core.errors import AdrError
+from adr.core.progress import ProgressEvent, ProgressHook
+from adr.core.timebase import frames_to_seconds, seconds_to_frames
+from adr.core.types import LipTrack, strict_from_dict
+
+__all__ = [
+    "EVENT_DETECTED", "EVENT_LOST",
+    "FaceBox", "MouthShape", "TimeSpan", "LipReport", "LipResult",
+    "measure_mouth", "mouth_shape", "track_lips", "visual_speech_activity",
+]
+
+_OUTER, _INNER_TOP, _INNER_BOTTOM = (48, 54), (61, 62, 63), (67, 66, 65)
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A face rectangle in pixels (``right``/``bottom`` exclusive)."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+    @property
+    def width(self) -> float:
+        return self.right - self.left
+
+    @property
+    def height(self) -> float:
+        return self.bottom - self.top
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (0.5 * (self.left + self.right), 0.5 * (self.top + self.bottom))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FaceBox:
+        return strict_from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class MouthShape:
+    """Mouth measured in one frame; NaN measurements and ``valid=False`` when the fit is bad.
+
+    ``opening`` is the mean inner-lip gap (points 61-63 vs 67-65) over the mouth width
+    (points 48-54); ``width`` and ``gap`` are in pixels, ``center`` is the mouth centre.
+    """
+
+    opening: float
+    width: float
+    gap: float
+    center_x: float
+    center_y: float
+    valid: bool
+
+    @classmethod
+    def missing(cls) -> MouthShape:
+        nan = float("nan")
+        return cls(nan, nan, nan, nan, nan, False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MouthShape:
+        d = {k: (float("nan") if v is None else v) for k, v in data.items()}
+        return strict_from_dict(cls, d)
+
+
+@dataclass(frozen=True)
+class TimeSpan:
+    """A time range ``[start, end)`` in seconds from the session start."""
+
+    start: float
+    end: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TimeSpan:
+        return strict_from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class LipReport:
+    """What the tracker saw.
+
+    Attributes
+    ----------
+    num_frames, face_frames : int
+        Frames processed, and frames with a measured mouth.
+    multi_face_frames : int
+        Frames whose most recent detection found several faces (the largest, most central
+        one, or the one continuing the track, was measured).
+    max_faces : int
+        Most faces found by one detection.
+    detections, track_losses : int
+        Detector runs, and landmark fits rejected as degenerate (each triggers a detection).
+    lost_spans : tuple of TimeSpan
+        Runs of frames without a measured face (face out of frame or not found).
+    """
+
+    num_frames: int
+    face_frames: int
+    multi_face_frames: int
+    max_faces: int
+    detections: int
+    track_losses: int
+    lost_spans: tuple[TimeSpan, ...] = ()
+
+    @property
+    def no_face_frames(self) -> int:
+        return self.num_frames - self.face_frames
+
+    @property
+    def detection_rate(self) -> float:
+        return self.face_frames / self.num_frames if self.num_frames else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["lost_spans"] = [s.to_dict() for s in self.lost_spans]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LipReport:
+        d = dict(data)
+        d["lost_spans"] = tuple(TimeSpan.from_dict(s) for s in d.get("lost_spans", ()))
+        return strict_from_dict(cls, d)
+
+
+#: Bits of :attr:`LipResult.events`: the face detector ran on the frame / the landmark fit
+#: from the previous frame's box was rejected (track lost).
+EVENT_DETECTED, EVENT_LOST = 1, 2
+
+
+@dataclass(frozen=True, eq=False)
+class LipResult:
+    """A lip track with the tracker's report and the chosen face box per frame.
+
+    ``boxes`` has shape (F, 4) as (left, top, right, bottom) pixels, NaN where no face.
+    ``faces`` (F,) is the number of faces the most recent detection found, for frames with a
+    measured mouth (0 elsewhere); ``events`` (F,) holds :data:`EVENT_DETECTED` /
+    :data:`EVENT_LOST` bits. Both are empty for results made before they existed; they let
+    :meth:`slice` rebuild the report of a part of the track.
+    """
+
+    track: LipTrack
+    report: LipReport
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    faces: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    events: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+
+    def slice(self, start: float, end: float) -> LipResult:
+        """The frames whose times fall in ``[start, end)`` (session seconds), with their report.
+
+        Frame ``i`` is at ``track.start + i / fps``. ``av_offset``/``av_confidence`` are kept.
+        """
+        tr = self.track
+        period = 1.0 / tr.fps
+        n = tr.num_frames
+        a = int(np.clip(math.ceil((start - tr.start) / period - 1e-6), 0, n))
+        b = int(np.clip(math.ceil((end - tr.start) / period - 1e-6), a, n))
+        face = np.asarray(tr.face, dtype=bool)[a:b]
+        t0 = tr.start + frames_to_seconds(a, period)
+        track = dataclasses.replace(tr, start=t0, opening=np.asarray(tr.opening)[a:b],
+                                    width=np.asarray(tr.width)[a:b], face=face)
+        faces = np.asarray(self.faces)[a:b] if len(self.faces) == n else np.zeros(0, np.int16)
+        events = np.asarray(self.events)[a:b] if len(self.events) == n else np.zeros(0, np.uint8)
+        report = LipReport(
+            num_frames=b - a, face_frames=int(face.sum()),
+            multi_face_frames=int(np.sum(face & (faces > 1))) if len(faces) else 0,
+            max_faces=int(faces.max()) if len(faces) else 0,
+            detections=int(np.sum(events & EVENT_DETECTED > 0)) if len(events) else 0,
+            track_losses=int(np.sum(events & EVENT_LOST > 0)) if len(events) else 0,
+            lost_spans=_spans(~face, t0, period))
+        boxes = np.asarray(self.boxes).reshape(-1, 4)
+        return LipResult(track, report, boxes[a:b] if len(boxes) == n else boxes[:0],
+                         faces, events)
+
+    def to_dict(self) -> dict[str, Any]:
+        b = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)
+        d: dict[str, Any] = {
+            "track": self.track.to_dict(), "report": self.report.to_dict(),
+            "boxes": [None if not np.isfinite(r).all() else np.round(r, 1).tolist() for r in b]}
+        if len(self.faces) or len(self.events):
+            d["faces"] = np.asarray(self.faces, dtype=int).tolist()
+            d["events"] = np.asarray(self.events, dtype=int).tolist()
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LipResult:
+        d = dict(data)
+        d["track"] = LipTrack.from_dict(d["track"])
+        d["report"] = LipReport.from_dict(d["report"])
+        rows = [[np.nan] * 4 if r is None else r for r in d.get("boxes", [])]
+        d["boxes"] = np.asarray(rows, dtype=np.float32).reshape(-1, 4)
+        d["faces"] = np.asarray(d.get("faces", []), dtype=np.int16)
+        d["events"] = np.asarray(d.get("events", []), dtype=np.uint8)
+        return strict_from_dict(cls, d)
+
+
+# --------------------------------------------------------------------------- landmarks
+
+@functools.cache
+def _models() -> tuple[Any, Any]:
+    """dlib's face detector and 68-point shape predictor, loaded once."""
+    import dlib
+    import face_recognition_models
+
+    return (dlib.get_frontal_face_detector(),
+            dlib.shape_predictor(face_recognition_models.pose_predictor_model_location()))
+
+
+def _landmarks(gray: np.ndarray, box: FaceBox) -> np.ndarray:
+    """68 landmark points, shape (68, 2) as (x, y) pixels, fitted from ``box``."""
+    import dlib
+
+    rect = dlib.rectangle(int(round(box.left)), int(round(box.top)),
+                          int(round(box.right)), int(round(box.bottom)))
+    shape = _models()[1](gray, rect)
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+
+
+def mouth_shape(points: np.ndarray, image_size: tuple[int, int] | None = None) -> MouthShape:
+    """Measure the mouth from 68 landmark points.
+
+    Parameters
+    ----------
+    points : np.ndarray, shape (68, 2)
+        Landmarks as (x, y) pixels, dlib / iBUG order.
+    image_size : (width, height), optional
+        When given, a mouth touching the image border is not valid.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    width = float(np.hypot(*(p[_OUTER[1]] - p[_OUTER[0]])))
+    gap = float(np.mean(np.hypot(*(p[list(_INNER_BOTTOM)] - p[list(_INNER_TOP)]).T)))
+    face_w = float(np.ptp(p[:, 0]))
+    mouth = p[48:68]
+    cx, cy = (float(v) for v in mouth.mean(axis=0))
+    opening = gap / width if width > 0 else float("nan")
+    valid = bool(width > 2 and face_w > 0 and 0.2 < width / face_w < 0.75 and opening < 1.2)
+    if image_size is not None:
+        w, h = image_size
+        valid = valid and bool((mouth >= 1).all() and (mouth[:, 0] < w - 1).all()
+                               and (mouth[:, 1] < h - 1).all())
+    if not valid:
+        return MouthShape.missing()
+    return MouthShape(opening, width, gap, cx, cy, True)
+
+
+def measure_mouth(gray_frame: np.ndarray, box: FaceBox) -> MouthShape:
+    """Fit landmarks in ``box`` of a grayscale frame (H, W) uint8 and measure the mouth."""
+    gray = np.ascontiguousarray(gray_frame, dtype=np.uint8)
+    return mouth_shape(_landmarks(gray, box), (gray.shape[1], gray.shape[0]))
+
+
+def _detect(gray: np.ndarray, min_face: float) -> list[tuple[FaceBox, float]]:
+    """Faces at least ``min_face`` × frame height tall, with detector scores."""
+    import cv2
+
+    scale = min(2.0, 80.0 / max(1.0, min_face * gray.shape[0]))
+    img = gray if abs(scale - 1.0) < 0.05 else cv2.resize(
+        gray, None, fx=scale, fy=scale,
+        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    rects, scores, _ = _models()[0].run(img, 0, 0.0)
+    return [(FaceBox(r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale),
+             float(s)) for r, s in zip(rects, scores)]
+
+
+def _iou(a: FaceBox, b: FaceBox) -> float:
+    iw = max(0.0, min(a.right, b.right) - max(a.left, b.left))
+    ih = max(0.0, min(a.bottom, b.bottom) - max(a.top, b.top))
+    inter = iw * ih
+    return inter / (a.width * a.height + b.width * b.height - inter + 1e-9)
+
+
+def _choose(faces: list[FaceBox], shape: tuple[int, int], prev: FaceBox | None) -> FaceBox:
+    """The face continuing ``prev`` if any, else the largest, most central one."""
+    if prev is not None:
+        best = max(faces, key=lambda f: _iou(f, prev))
+        if _iou(best, prev) > 0.3:
+            return best
+    h, w = shape
+    half_diag = 0.5 * math.hypot(w, h)
+
+    def score(f: FaceBox) -> float:
+        d = math.hypot(f.center[0] - w / 2, f.center[1] - h / 2) / half_diag
+        return f.width * f.height * (1.0 - 0.5 * d)
+
+    return max(faces, key=score)
+
+
+def _box_from_points(points: np.ndarray, rel: tuple[float, float, float, float]) -> FaceBox:
+    """Face box placed on the landmarks with the box-to-landmark geometry ``rel``."""
+    x0, y0 = points.min(axis=0)
+    x1, y1 = points.max(axis=0)
+    lw, lh = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+    cx, cy = 0.5 * (x0 + x1) + rel[0] * lw, 0.5 * (y0 + y1) + rel[1] * lh
+    bw, bh = rel[2] * lw, rel[3] * lh
+    return FaceBox(cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2)
+
+
+def _rel(box: FaceBox, points: np.ndarray) -> tuple[float, float, float, float]:
+    x0, y0 = points.min(axis=0)
+    x1, y1 = points.max(axis=0)
+    lw, lh = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+    return ((box.center[0] - 0.5 * (x0 + x1)) / lw, (box.center[1] - 0.5 * (y0 + y1)) / lh,
+            box.width / lw, box.height / lh)
+
+
+# --------------------------------------------------------------------------- picture
+
+def _frames(
+    path: Path, start: float, end: float | None
+) -> tuple[float, int, Iterator[tuple[int, np.ndarray]]]:
+    """Frame rate, expected frame count and (frame index, gray frame (H, W) uint8) pairs.
+
+    The only place that decodes picture (PyAV), until :mod:`adr.ingest.media` provides it.
+    """
+    import av
+
+    if not path.is_file():
+        raise AdrError(path, "file not found")
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError) as exc:
+        raise AdrError(path, f"cannot read video ({exc})") from None
+    if not container.streams.video:
+        container.close()
+        raise AdrError(path, "has no picture stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    rate = stream.average_rate or stream.guessed_rate
+    if not rate:
+        container.close()
+        raise AdrError(path, "picture stream has no frame rate")
+    fps = float(rate)
+    period = 1.0 / fps
+    first = seconds_to_frames(start, period)
+    last = None if end is None else seconds_to_frames(end, period)
+    t0 = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    if container.duration is not None:
+        count = seconds_to_frames(container.duration / 1e6, period)
+    else:
+        count = stream.frames
+    total = max(0, (count if last is None else min(count, last) if count else last) - first)
+
+    def gen() -> Iterator[tuple[int, np.ndarray]]:
+        try:
+            if first > 0:
+                container.seek(int((t0 + first * period - 1.0) / stream.time_base), stream=stream)
+            for frame in container.decode(stream):
+                t = float(frame.pts * stream.time_base) - t0 if frame.pts is not None else 0.0
+                idx = seconds_to_frames(t, period)
+                if idx < first:
+                    continue
+                if last is not None and idx >= last:
+                    break
+                yield idx, _luma(frame)
+        except av.FFmpegError as exc:
+            raise AdrError(path, f"cannot decode picture ({exc})") from None
+        finally:
+            container.close()
+
+    return fps, total, gen()
+
+
+def _luma(frame: Any) -> np.ndarray:
+    """Grayscale (H, W) uint8 of a decoded frame: the Y plane itself when it is 8-bit YUV."""
+    if frame.format.name in _YUV8:
+        plane = frame.planes[0]
+        y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        return np.ascontiguousarray(y[:, : plane.width])
+    return frame.to_ndarray(format="gray")
+
+
+_YUV8 = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"}
+
+
+# --------------------------------------------------------------------------- tracking
+
+def _patch(gray: np.ndarray, box: FaceBox) -> np.ndarray | None:
+    """The box's pixels as a zero-mean unit-norm 24×24 patch, None if mostly outside."""
+    import cv2
+
+    h, w = gray.shape
+    x0, y0 = max(0, int(box.left)), max(0, int(box.top))
+    x1, y1 = min(w, int(box.right)), min(h, int(box.bottom))
+    if (x1 - x0) * (y1 - y0) < 0.5 * box.width * box.height or x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    step = max(1, min(x1 - x0, y1 - y0) // 48)
+    crop = gray[y0:y1:step, x0:x1:step]
+    p = cv2.resize(crop, (24, 24), interpolation=cv2.INTER_AREA).astype(np.float64)
+    p -= p.mean()
+    norm = np.linalg.norm(p)
+    return p / norm if norm > 1e-6 else None
+
+
+def track_lips(
+    video_path: str | Path,
+    *,
+    start: float = 0.0,
+    end: float | None = None,
+    detect_every: int = 10,
+    min_face: float = 0.2,
+    progress: ProgressHook | None = None,
+) -> LipResult:
+    """Track the mouth of the main face in a picture file.
+
+    Parameters
+    ----------
+    video_path : str or Path
+        Any picture file FFmpeg reads.
+    start, end : float
+        Seconds from the picture's first frame; ``end=None`` reads to the end.
+    detect_every : int
+        Run the face detector every this many frames (and whenever the track is lost);
+        landmarks are fitted on every frame.
+    min_face : float
+        Smallest face to detect, as a fraction of the frame height.
+    progress : callable, optional
+        Receives :class:`adr.core.progress.ProgressEvent` (stage ``"lips"``, unit frames).
+
+    Returns
+    -------
+    LipResult
+        ``track`` has one entry per frame (F,) from ``track.start``; ``face`` is True where
+        the chosen face's mouth was measured (the face continuing the track, else the largest,
+        most central one; ``report`` counts frames with several faces). Frames without a
+        usable face have ``face=False`` and NaN measurements.
+
+    Raises
+    ------
+    AdrError
+        If the file is missing or unreadable, or has no picture between ``start`` and ``end``.
+    """
+    path = Path(video_path)
+    fps, total, frames = _frames(path, start, end)
+    period = 1.0 / fps
+    retry = max(1, detect_every // 5)
+    rows: list[tuple[float, float, bool, int]] = []
+    boxes: list[tuple[float, float, float, float]] = []
+    events: list[int] = []
+    box: FaceBox | None = None
+    template: np.ndarray | None = None
+    rel = (0.0, 0.0, 1.0, 1.0)
+    first: int | None = None
+    since, n_faces, max_faces, detections, losses = 10**9, 0, 0, 0, 0
+    nan_box = (np.nan,) * 4
+    for idx, gray in frames:
+        first = idx if first is None else first
+        if idx < first + len(rows):  # a repeated timestamp
+            continue
+        while first + len(rows) < idx:  # frames the decoder skipped
+            rows.append((np.nan, np.nan, False, 0))
+            boxes.append(nan_box)
+            events.append(0)
+        event = 0
+        size = (gray.shape[1], gray.shape[0])
+        shape, pts, lost = MouthShape.missing(), None, False
+        if box is not None:
+            pts = _landmarks(gray, box)
+            shape = mouth_shape(pts, size)
+            patch = _patch(gray, _box_from_points(pts, rel)) if shape.valid else None
+            if patch is None or template is None or float(np.sum(patch * template)) < 0.5:
+                shape, lost, losses = MouthShape.missing(), True, losses + 1
+                event |= EVENT_LOST
+        if since >= detect_every or (box is None and since >= retry) or lost:
+            detections, since = detections + 1, 0
+            event |= EVENT_DETECTED
+            faces = [f for f, _ in _detect(gray, min_face)]
+            n_faces, max_faces = len(faces), max(max_faces, len(faces))
+            chosen = _choose(faces, gray.shape, box) if faces else None
+            if chosen is not None and shape.valid and _iou(chosen, box) < 0.3:
+                chosen = None  # the detector missed the tracked face: keep following it
+            if chosen is not None:
+                cpts = _landmarks(gray, chosen)
+                cshape = mouth_shape(cpts, size)
+                if cshape.valid:
+                    shape, pts, rel = cshape, cpts, _rel(chosen, cpts)
+                    template = _patch(gray, chosen)
+        since += 1
+        if shape.valid and pts is not None:
+            box = _box_from_points(pts, rel)
+            rows.append((shape.opening, shape.width, True, n_faces))
+            boxes.append((box.left, box.top, box.right, box.bottom))
+        else:
+            box = None
+            rows.append((np.nan, np.nan, False, 0))
+            boxes.append(nan_box)
+        events.append(event)
+        if progress is not None and len(rows) % 25 == 0 and len(rows) < total:
+            progress(ProgressEvent("lips", len(rows), total, "frame"))
+    if not rows:
+        until = "the end" if end is None else f"{end:g} s"
+        raise AdrError(path, f"no picture between {start:g} s and {until}")
+    if progress is not None:
+        progress(ProgressEvent("lips", len(rows), len(rows), "frame"))
+    t0 = frames_to_seconds(first if first is not None else 0, period)
+    arr = np.array(rows, dtype=np.float64).reshape(-1, 4)
+    face = arr[:, 2] > 0
+    track = LipTrack(start=t0, fps=fps, opening=arr[:, 0].astype(np.float32),
+                     width=arr[:, 1].astype(np.float32), face=face)
+    report = LipReport(
+        num_frames=len(rows), face_frames=int(face.sum()),
+        multi_face_frames=int(np.sum(face & (arr[:, 3] > 1))), max_faces=max_faces,
+        detections=detections, track_losses=losses, lost_spans=_spans(~face, t0, period))
+    faces = np.where(face, arr[:, 3], 0).astype(np.int16)
+    return LipResult(track, report, np.array(boxes, dtype=np.float32).reshape(-1, 4), faces,
+                     np.array(events, dtype=np.uint8))
+
+
+def _spans(mask: np.ndarray, t0: float, period: float) -> tuple[TimeSpan, ...]:
+    """Runs of True in ``mask`` (F,) as time spans."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return tuple(TimeSpan(t0 + frames_to_seconds(int(a), period),
+                          t0 + frames_to_seconds(int(b), period)) for a, b in zip(starts, ends))
+
+
+def visual_speech_activity(
+    track: LipTrack, *, threshold: float = 0.02, window: float = 0.3
+) -> np.ndarray:
+    """Frames where the mouth moves: opening std over ``window`` seconds above ``threshold``.
+
+    Returns
+    -------
+    np.ndarray, shape (F,), bool
+        False where no face was measured.
+    """
+    x = np.asarray(track.opening, dtype=np.float64)
+    if len(x) == 0:
+        return np.zeros(0, dtype=bool)
+    half = max(1, seconds_to_frames(window / 2, 1.0 / track.fps))
+    padded = np.concatenate([np.full(half, np.nan), x, np.full(half, np.nan)])
+    win = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+    ok = np.isfinite(win)
+    count = ok.sum(axis=1)
+    w = np.where(ok, win, 0.0)
+    mean = w.sum(axis=1) / np.maximum(count, 1)
+    var = (w**2).sum(axis=1) / np.maximum(count, 1) - mean**2
+    std = np.sqrt(np.maximum(var, 0.0))
+    return (count > half) & (std > threshold) & np.isfinite(x)

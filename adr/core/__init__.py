@@ -1,0 +1,1 @@
+"""Core: errors, the typed records stages pass, time conversions, atomic files, progress, names."""

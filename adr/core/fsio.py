@@ -1,0 +1,84 @@
+"""Atomic file output.
+
+Outputs are never half-written: each is written to a temporary file in the destination
+folder and moved into place with :func:`os.replace`, which is atomic on POSIX file systems.
+A rerun after an interruption therefore sees either the finished file or nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from adr.core.errors import AdrError
+
+__all__ = ["atomic_path", "write_text", "write_json", "read_json", "ensure_dir"]
+
+
+def ensure_dir(path: str | Path) -> Path:
+    """Create folder ``path`` (and parents) or raise :class:`AdrError` if it can't be."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AdrError(p, f"cannot create folder ({exc.strerror or exc})") from None
+    if not os.access(p, os.W_OK):
+        raise AdrError(p, "folder is not writable")
+    return p
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; move it onto ``path`` if the block succeeds.
+
+    The temporary file keeps ``path``'s suffix (or ``suffix``) so that tools choosing a format
+    by extension (ffmpeg, soundfile) still work. On any exception it is removed.
+    """
+    target = Path(path)
+    ensure_dir(target.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.stem}.", suffix=suffix or target.suffix, dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically and return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
+    return write_text(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file, raising :class:`AdrError` naming the file if missing or corrupt."""
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AdrError(p, "file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AdrError(p, f"not a readable JSON file ({exc})") from None

@@ -1,0 +1,1 @@
+"""Deliver: takes in, conformed BWF, dialog stem, EDL/OTIO, cue sheet and report out."""

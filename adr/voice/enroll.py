@@ -1,0 +1,444 @@
+"""``adr enroll``: turn an actor's clean recordings into a voice under ``voices/ACTOR``.
+
+1. Check the material (:func:`check_material`, in :mod:`adr.voice.material`): speech minutes,
+   noise floor/SNR, clipping, language, phone coverage. Refusals raise :class:`AdrError`
+   naming the file or actor; warnings stay in the report.
+2. Utterances: one per file when its text is given (the file's speech extent, VAD), else
+   one per VAD region (regions over 20 s cut at their quietest point), transcribed by
+   Whisper with language detection.
+3. Phones (forced alignment) and prosody (Praat) per utterance, no denoiser (the material is
+   clean): :func:`analyse_clean_line`. Cached per file in ``.train/files/``, so a rerun does
+   not redo transcription or alignment. Lines the aligner cannot follow are skipped (warning).
+4. A few lines are held back (1-3, evenly spaced, when there are 6 or more), the rest train
+   the model with the preset (checkpoints in ``.train/ckpt-<key>``: an interrupted
+   enrollment resumes there); the held-back lines are re-spoken from their own features and
+   measured: speaker similarity (GE2E cosine to training lines; the original's own as
+   ceiling) and F0 correlation/RMSE against the original.
+5. ``model.safetensors`` + ``voice.json`` (:func:`adr.voice.voicefile.save_voice`, with source
+   hashes, minutes, date and metrics), ``voiceprint.json`` (what ``adr analyze`` identifies
+   actors with) and ``enrollment.json`` (this result and the key of its inputs). A rerun with
+   the same inputs finds the key and returns at once.
+
+CLI contract: ``adr enroll ACTOR --audio F... [--text T...] [--video V...] [--quality Q]
+[--fresh]`` is ``enroll_actor(ACTOR, F, texts=T (a single value as is), video_paths=V,
+voices_root=<--voices>, quality=Q, progress=<hook>, resume=not fresh)`` then
+``print(result.summary())``; ``adr enroll ACTOR --check ...`` is ``report = check_material(F,
+T, actor=ACTOR)``, ``print(report.summary())``, ``report.raise_for_refusals()``. Errors are
+:class:`AdrError` (one line, exit 2); Ctrl-C leaves a checkpoint that the rerun resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adr.core.errors import AdrError
+from adr.core.fsio import ensure_dir, read_json, write_json
+from adr.core.names import is_valid_name
+from adr.core.progress import ProgressEvent, ProgressHook, null_progress
+from adr.core.timebase import seconds_to_frames, seconds_to_samples
+from adr.core.types import LipTrack, Phone, Prosody, strict_from_dict
+from adr.voice.material import (
+    RATE,
+    FileMaterial,
+    MaterialLimits,
+    MaterialReport,
+    TextsArg,
+    check_material,
+    inspect_file,
+    material_report,
+    resolve_texts,
+)
+
+__all__ = ["EnrollResult", "MaterialLimits", "MaterialReport", "analyse_clean_line",
+           "check_material", "enroll_actor", "training_example"]
+
+ENROLL_VERSION = 1
+_LIMITS = MaterialLimits()
+
+
+@dataclass(frozen=True)
+class EnrollResult:
+    """A finished enrollment.
+
+    Attributes
+    ----------
+    actor, voice_dir : str
+    material : MaterialReport
+    record : adr.voice.voicefile.EnrollmentRecord
+        What ``voice.json`` holds (sources, minutes, date, preset, steps, metrics).
+    utterances : int
+        Lines analysed (training plus held back).
+    held_back : tuple of str
+        Lines kept out of training, as ``file@start-end``.
+    reused : bool
+        True when a finished enrollment with the same inputs was returned unchanged.
+    """
+
+    actor: str
+    voice_dir: str
+    material: MaterialReport
+    record: Any
+    utterances: int = 0
+    held_back: tuple[str, ...] = ()
+    reused: bool = False
+
+    def summary(self) -> str:
+        """One line for people."""
+        r = self.record
+        m = "".join(f", {k} {v:.3g}" for k, v in r.metrics.items())
+        return (f"{self.actor}: voice {'up to date' if self.reused else 'trained'} in "
+                f"{self.voice_dir} ({r.minutes:.2f} min, {self.utterances} lines, {r.steps} "
+                f"steps, {r.train_seconds:.0f} s{m})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "material": self.material.to_dict(),
+                "record": self.record.to_dict(), "held_back": list(self.held_back)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EnrollResult:
+        from adr.voice.voicefile import EnrollmentRecord
+
+        d = dict(data)
+        d["material"] = MaterialReport.from_dict(d["material"])
+        d["record"] = EnrollmentRecord.from_dict(d["record"])
+        d["held_back"] = tuple(d.get("held_back", ()))
+        return strict_from_dict(cls, d)
+
+
+def analyse_clean_line(audio: np.ndarray, sample_rate: int, text: str, *,
+                       start: float = 0.0) -> tuple[tuple[Phone, ...], Prosody]:
+    """Phones (forced alignment at 16 kHz) and prosody of a clean line, no denoiser.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (N,)
+        Mono speech at ``sample_rate``.
+    text : str
+        What is said.
+    start : float
+        Time of ``audio[0]`` in seconds, added to every time.
+
+    Raises
+    ------
+    AdrError
+        When the aligner fails or falls back to uniform timing.
+    """
+    from adr.analysis.align import align
+    from adr.analysis.denoise import resample
+    from adr.analysis.prosody import extract_prosody
+
+    alignment = align(resample(audio, sample_rate, RATE), text, start=start, front_end="none")
+    if alignment.method.endswith("(uniform)"):
+        raise AdrError(repr(text[:40]), "the aligner found no path through the text")
+    return alignment.phones, extract_prosody(audio, sample_rate, start=start, denoise="none")
+
+
+def training_example(audio: np.ndarray, phones: Sequence[Phone], prosody: Prosody,
+                     voice_config: Any, *, start: float = 0.0,
+                     lips: LipTrack | None = None) -> Any:
+    """A :class:`~adr.voice.train.TrainingExample` of a line on the model's frame grid.
+
+    ``audio`` (N,) is at the model rate; ``T = round(N / hop)`` frames from ``start``, and
+    the audio is padded or cut to ``T * hop`` samples.
+    """
+    from adr.voice.features import frame_features
+    from adr.voice.train import TrainingExample
+
+    vc = voice_config
+    n = max(1, seconds_to_frames(len(audio) / vc.sample_rate, vc.frame_period))
+    feats = frame_features(phones, prosody, lips, start=start, end=start + n * vc.frame_period,
+                           frame_period=vc.frame_period, phone_inventory=vc.phone_inventory)
+    x = np.asarray(audio, dtype=np.float32)[: n * vc.hop_length]
+    return TrainingExample(np.pad(x, (0, n * vc.hop_length - len(x))), feats)
+
+
+def _cut(x: np.ndarray, sr: int, a: float, b: float) -> np.ndarray:
+    return x[seconds_to_samples(a, sr):seconds_to_samples(b, sr)]
+
+
+def _split(regions: Sequence[Any], x16: np.ndarray, longest: float = 20.0) -> list[tuple]:
+    """(start, end) of the VAD regions; longer ones cut at their quietest 50 ms in the
+    middle half."""
+    out: list[tuple[float, float]] = []
+    todo = [(r.start, r.end) for r in regions]
+    while todo:
+        a, b = todo.pop(0)
+        if b - a <= longest:
+            out.append((a, b))
+            continue
+        w, q = int(0.05 * RATE), (b - a) / 4
+        seg = _cut(x16, RATE, a + q, b - q)
+        n = len(seg) // w
+        k = int(np.argmin(np.mean(seg[: n * w].reshape(n, w) ** 2, axis=1))) if n else 0
+        todo[:0] = [(a, a + q + (k + 0.5) * 0.05), (a + q + (k + 0.5) * 0.05, b)]
+    return out
+
+
+def _transcribe(fm: FileMaterial, x16: np.ndarray, regions: list,
+                whisper: str | None) -> tuple[FileMaterial, list[dict]]:
+    """Whisper per utterance; the file's language is that of most of its speech."""
+    from adr.analysis.asr import transcribe
+
+    utts, langs = [], {}
+    for a, b in _split(regions, x16):
+        tr = transcribe(_cut(x16, RATE, a, b), model=whisper, language=None, start=a)
+        lang = langs.setdefault(tr.language, [0.0, []])
+        lang[0] += b - a
+        lang[1].append(tr.language_probability)
+        if tr.language == "en" and tr.text.strip():
+            utts.append({"start": a, "end": b, "text": tr.text.strip()})
+    code = max(langs, key=lambda c: langs[c][0]) if langs else ""
+    prob = float(np.mean(langs[code][1])) if langs else 0.0
+    return dataclasses.replace(fm, language=code, language_probability=round(prob, 3)), utts
+
+
+def _voiced_loudness(features: Sequence[Any]) -> float | None:
+    """Median loudness (dBFS) of the voiced frames of some FrameFeatures."""
+    v = np.concatenate([f.loudness[f.voiced > 0] for f in features])
+    return round(float(np.median(v)), 2) if v.size else None
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _sha(path: Path) -> str:
+    from adr.voice.voicefile import sha256_file
+
+    return sha256_file(path) if path.is_file() else ""
+
+
+def _finished(folder: Path, key: str) -> EnrollResult | None:
+    from adr.voice.voicefile import MODEL_FILE, VOICE_FILE
+
+    try:
+        data = read_json(folder / "enrollment.json")
+        if data.get("key") != key or not (folder / "voiceprint.json").is_file() or \
+                read_json(folder / VOICE_FILE).get("model_sha256") != _sha(folder / MODEL_FILE):
+            return None
+        return dataclasses.replace(EnrollResult.from_dict(data["result"]), reused=True)
+    except (AdrError, KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _lips(video: str | Path, a: float, b: float, x16: np.ndarray) -> dict:
+    from adr.analysis.avsync import estimate_av_offset
+    from adr.analysis.lips import track_lips
+
+    res = track_lips(video, start=a, end=b)
+    av = estimate_av_offset(res.track, _cut(x16, RATE, a, b), RATE, audio_start=a)
+    return av.apply(res.track).to_dict()
+
+
+def _analyse_file(w: dict, vc: Any, name: str, tick: Any) -> list[tuple[str, Any, np.ndarray]]:
+    """Phones and prosody of a file's utterances (cached in ``w["data"]``), as examples."""
+    out = []
+    for u in w["data"].get("utterances", []):
+        a, b = u["start"], u["end"]
+        if "phones" not in u and "skipped" not in u:
+            try:
+                phones, pros = analyse_clean_line(_cut(w["xm"], vc.sample_rate, a, b),
+                                                  vc.sample_rate, u["text"], start=a)
+                u["phones"], u["prosody"] = [p.to_dict() for p in phones], pros.to_dict()
+                if w["video"] is not None:
+                    u["lips"] = _lips(w["video"], a, b, w["x16"])
+            except AdrError as exc:
+                u["skipped"] = exc.problem
+            write_json(w["cpath"], w["data"])
+        tick()
+        if "phones" in u:
+            lips = LipTrack.from_dict(u["lips"]) if u.get("lips") else None
+            ex = training_example(_cut(w["xm"], vc.sample_rate, a, b),
+                                  [Phone.from_dict(p) for p in u["phones"]],
+                                  Prosody.from_dict(u["prosody"]), vc, start=a, lips=lips)
+            out.append((f"{name}@{a:.2f}-{b:.2f}", ex, _cut(w["x16"], RATE, a, b)))
+    return out
+
+
+def enroll_actor(
+    actor: str,
+    audio_paths: Sequence[str | Path],
+    *,
+    texts: TextsArg = None,
+    video_paths: Sequence[str | Path | None] | None = None,
+    voices_root: str | Path = "voices",
+    quality: str = "fast",
+    progress: ProgressHook | None = None,
+    resume: bool = True,
+    voice_config: Any = None,
+    train_config: Any = None,
+    limits: MaterialLimits = _LIMITS,
+    whisper_model: str | None = None,
+) -> EnrollResult:
+    """Enroll an actor (``adr enroll``); see the module docstring for the steps.
+
+    Parameters
+    ----------
+    actor : str
+        Actor id (letters, digits, ``._-``); the voice goes to ``voices_root/actor``.
+    audio_paths : sequence of paths
+        Clean recordings of the actor (anything :func:`adr.ingest.media.read_audio` reads).
+    texts : None, path, sequence or mapping
+        What each file says (see :mod:`adr.voice.material`); files without text are transcribed.
+    video_paths : sequence of paths (or None entries), optional
+        Picture of each recording with the same timing: the model then learns lip features.
+    quality : str
+        Training preset (:func:`adr.voice.train.preset`): ``"fast"``, ``"default"``, ``"best"``.
+    progress : callable, optional
+        Receives :class:`ProgressEvent` (stages ``"enroll: read"``, ``"enroll: transcribe"``,
+        ``"enroll: align"``, ``"train voice"``, ``"enroll: evaluate"``).
+    resume : bool
+        Reuse a finished voice and continue interrupted training; ``False`` trains again
+        from scratch (the per-file analysis cache is still used).
+    voice_config, train_config : VoiceConfig, TrainConfig, optional
+        Override the model (default: :data:`adr.analysis.phonemes.PHONES`, lips when videos are
+        given) and the preset (the record says ``"custom"`` unless it equals the preset).
+    limits : MaterialLimits
+        Refusal and warning thresholds.
+    whisper_model : str, optional
+        Whisper model for files without text (default: the shipped one).
+
+    Returns
+    -------
+    EnrollResult
+
+    Raises
+    ------
+    AdrError
+        Bad actor id, refused material (one line naming the file or actor), no usable line.
+    """
+    from adr import metrics
+    from adr.analysis.phonemes import PHONES
+    from adr.analysis.speakers import make_voiceprint
+    from adr.voice.train import preset, train_voice, training_state
+    from adr.voice.voice_model import VoiceConfig
+    from adr.voice.voicefile import EnrollmentRecord, SourceFile, save_voice
+
+    if not is_valid_name(actor) or actor == "unknown":
+        raise AdrError(actor, "actor id must be 1-64 letters, digits, '.', '_' or '-'")
+    paths = [Path(p) for p in audio_paths]
+    if not paths:
+        raise AdrError(actor, "no enrollment audio given")
+    videos = list(video_paths) if video_paths else [None] * len(paths)
+    if len(videos) != len(paths):
+        raise AdrError(actor, f"{len(videos)} videos for {len(paths)} audio files")
+    given = resolve_texts(paths, texts)
+    tc = train_config or preset(quality)
+    vc = voice_config or VoiceConfig(phone_inventory=PHONES,
+                                     lips=any(v is not None for v in videos))
+    report = progress or null_progress
+    folder, hashes = Path(voices_root) / actor, [_sha(p) for p in paths]
+    vshas = [None if v is None else _sha(Path(v)) for v in videos]
+    key = _key(ENROLL_VERSION, actor, hashes, given, vshas, vc.to_dict(), tc.to_dict(),
+               whisper_model, limits.to_dict())
+    done = _finished(folder, key) if resume else None
+    if done is not None:
+        return done
+    cache_dir = ensure_dir(folder / ".train" / "files")
+
+    # material and transcripts (cached per file)
+    files, work = [], []
+    for i, (path, sha, text, video) in enumerate(zip(paths, hashes, given, videos)):
+        report(ProgressEvent("enroll: read", i, len(paths), "file", {"file": path.name}))
+        fm, x16, xm, regions = inspect_file(path, vc.sample_rate)
+        cpath = cache_dir / f"{_key(sha, text, vshas[i], vc.sample_rate, whisper_model)[:24]}.json"
+        data = read_json(cpath) if sha and cpath.is_file() else {}
+        if "language" in data:
+            fm = dataclasses.replace(fm, **data["language"])
+        files.append(fm)
+        work.append({"x16": x16, "xm": xm, "regions": regions, "video": video, "cpath": cpath,
+                     "text": text, "data": data})
+    report(ProgressEvent("enroll: read", len(paths), len(paths), "file"))
+    material_report(actor, files, None, limits).raise_for_refusals()
+    todo = [i for i, w in enumerate(work) if "utterances" not in w["data"] and w["regions"]]
+    for k, i in enumerate(todo):
+        w, d = work[i], work[i]["data"]
+        report(ProgressEvent("enroll: transcribe", k, len(todo), "file"))
+        if w["text"] is not None:  # the file's speech extent is one utterance
+            r0, r1 = w["regions"][0].start, w["regions"][-1].end
+            d["utterances"] = [{"start": max(0.0, r0 - 0.1), "text": w["text"],
+                                "end": min(len(w["x16"]) / RATE, r1 + 0.1)}]
+        else:
+            files[i], d["utterances"] = _transcribe(files[i], w["x16"], w["regions"],
+                                                    whisper_model)
+            d["language"] = {"language": files[i].language,
+                             "language_probability": files[i].language_probability}
+        write_json(w["cpath"], d)
+    if todo:
+        report(ProgressEvent("enroll: transcribe", len(todo), len(todo), "file"))
+    texts_all = [u["text"] for w in work for u in w["data"].get("utterances", [])]
+    material = material_report(actor, files, texts_all, limits)
+    material.raise_for_refusals()
+
+    # phones and prosody (cached), examples
+    n_utts, done_utts, lines = len(texts_all), [0], []
+
+    def tick() -> None:
+        done_utts[0] += 1
+        report(ProgressEvent("enroll: align", done_utts[0], n_utts, "line"))
+
+    for w, path in zip(work, paths):
+        lines += _analyse_file(w, vc, path.name, tick)
+    skipped = tuple(f"{p.name}@{u['start']:.2f}: skipped ({u['skipped']})"
+                    for w, p in zip(work, paths) for u in w["data"].get("utterances", [])
+                    if "skipped" in u)
+    material = dataclasses.replace(material, warnings=material.warnings + skipped)
+    if not lines:
+        raise AdrError(actor, "no usable line: transcription or alignment failed everywhere")
+
+    # hold back, train, evaluate
+    n_hold = 0 if len(lines) < 6 else min(3, max(1, len(lines) // 10))
+    hold = {int(i) for i in np.linspace(0, len(lines) - 1, n_hold + 2)[1:-1]}
+    train = [ln for i, ln in enumerate(lines) if i not in hold]
+    held = [ln for i, ln in enumerate(lines) if i in hold]
+    ckpt = folder / ".train" / f"ckpt-{key[:16]}"
+    for old in (folder / ".train").glob("ckpt-*"):
+        if old != ckpt or not resume:
+            shutil.rmtree(old, ignore_errors=True)
+    model = train_voice([ex for _, ex, _ in train], vc, tc, ckpt, progress=progress,
+                        resume=resume)
+    state = training_state(ckpt) or {}
+    sr, scores = vc.sample_rate, {}
+    refs = [train[int(i)][1].audio for i in np.linspace(0, len(train) - 1, min(10, len(train)))]
+    for k, (_, ex, _) in enumerate(held):
+        report(ProgressEvent("enroll: evaluate", k, len(held), "line"))
+        y = model.render(ex.features)
+        f0 = metrics.f0_metrics(ex.audio, y, sr)
+        for name, v in (("speaker_similarity", metrics.speaker_similarity(y, sr, refs, sr)),
+                        ("speaker_similarity_original",
+                         metrics.speaker_similarity(ex.audio, sr, refs, sr)),
+                        ("f0_corr", f0.correlation), ("f0_rmse_cents", f0.rmse_cents)):
+            scores.setdefault(name, []).append(v)
+    report(ProgressEvent("enroll: evaluate", len(held), len(held), "line"))
+    record = EnrollmentRecord(
+        actor=actor, sources=tuple(SourceFile(str(p), h, f.seconds)
+                                   for p, h, f in zip(paths, hashes, files)),
+        minutes=round(sum(len(ex.audio) for _, ex, _ in train) / sr / 60, 3),
+        date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        preset=quality if tc == preset(quality) else "custom", steps=int(state.get("step", 0)),
+        train_seconds=float(state.get("elapsed_seconds", 0.0)),
+        metrics={k: round(float(np.nanmean(v)), 4) for k, v in scores.items()
+                 if np.isfinite(v).any()},
+        loudness_db=_voiced_loudness([ex.features for _, ex, _ in train]))
+
+    # save: voice, voiceprint, enrollment.json (written last: marks the enrollment finished)
+    save_voice(folder, model, vc, record)
+    speech = [x for _, _, x in lines if len(x) >= 0.5 * RATE] or [lines[0][2]]
+    picks = sorted({int(i) for i in np.linspace(0, len(speech) - 1, min(20, len(speech)))})
+    vp = make_voiceprint(actor, [speech[i] for i in picks], RATE)
+    write_json(folder / "voiceprint.json", vp.to_dict())
+    result = EnrollResult(actor, str(folder), material, record, len(lines),
+                          tuple(name for name, _, _ in held))
+    write_json(folder / "enrollment.json", {"format_version": ENROLL_VERSION, "key": key,
+                                            "result": result.to_dict()})
+    return result
