@@ -16,7 +16,7 @@ from pathlib import Path
 
 from adr.core.errors import AdrError
 
-__all__ = ["NAME_PATTERN", "check_name", "child_path", "check_not_source", "is_valid_name"]
+__all__ = ["NAME_PATTERN", "as_name", "check_name", "child_path", "check_not_source", "is_valid_name"]
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _RULE = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -25,6 +25,13 @@ _RULE = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 def is_valid_name(name: str) -> bool:
     """True when ``name`` may be used as a session name, cue id or actor id."""
     return isinstance(name, str) and bool(NAME_PATTERN.match(name))
+
+
+def as_name(label: str) -> str:
+    """A valid name made from a free label (other characters become ``_``), for in-memory
+    lines that never become files (``"kal:3@10 dB"`` -> ``"kal_3_10_dB"``)."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", label.strip())[:64].lstrip("._-")
+    return name or "line"
 
 
 def check_name(name: str, kind: str, where: str | Path | None = None) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 
 from adr.analysis.analyze import ANALYSIS_RATE, AnalysisOptions, LineAnalysis, analyze_line
 from adr.core.errors import AdrError
+from adr.core.names import as_name
 from adr.core.types import Cue
 
 if TYPE_CHECKING:
@@ -78,7 +79,8 @@ def respeak(audio: np.ndarray, sample_rate: int, voice: LoadedVoice, *,
     options : AnalysisOptions
         Analysis choices (default :data:`RESPEAK_OPTIONS`; a picture is never used).
     cue_id : str
-        Name of the line in errors and in the analysis.
+        Name of the line in errors and in the analysis (made a valid cue id by
+        :func:`adr.core.names.as_name`).
     seed : int
         Seed of the voice model's noise.
 
@@ -102,7 +104,7 @@ def respeak(audio: np.ndarray, sample_rate: int, voice: LoadedVoice, *,
     clock = time.perf_counter()
     x16 = resample(x, sample_rate, ANALYSIS_RATE) if sample_rate != ANALYSIS_RATE else x
     duration = len(x) / sample_rate
-    cue = Cue(id=cue_id, character="", actor=voice.record.actor, start=0.0, end=duration,
+    cue = Cue(id=as_name(cue_id), character="", actor=voice.record.actor, start=0.0, end=duration,
               text=(text or "").strip())
     analysis = analyze_line(cue, x16, ANALYSIS_RATE, picture=None, voiceprints=(),
                             options=options)
