@@ -318,3 +318,39 @@ def test_adr_render_runs_in_a_tiny_voice(kal_case):
     assert "## Issue #6 targets" in md and "### adr render (blind mode)" in md
     assert "F0 correlation ≥ 0.9" in md and "| kal / tiny | fast |" in md
     assert "adr render (script mode) | 1 | 1 | 0 |" in md
+
+
+def test_oracle_swap_takes_only_the_named_features():
+    """bench_oracle's swap: clean alignment / f0+voicing / energy into the noisy analysis."""
+    import dataclasses
+
+    from test_render import make_line
+
+    from bench.bench_oracle import SWAPS, swap
+
+    clean = make_line(word_len=0.22)
+    noisy0 = make_line(word_len=0.18)
+    noisy = dataclasses.replace(noisy0, prosody=dataclasses.replace(
+        noisy0.prosody, energy=noisy0.prosody.energy - 12.0, f0=noisy0.prosody.f0 * 1.5))
+    assert noisy.alignment != clean.alignment
+    al = swap(noisy, clean, *SWAPS["oracle alignment"])
+    assert al.alignment == clean.alignment and al.prosody is noisy.prosody
+    loud = swap(noisy, clean, *SWAPS["oracle loudness"])
+    assert loud.alignment == noisy.alignment
+    np.testing.assert_array_equal(loud.prosody.energy, clean.prosody.energy)
+    np.testing.assert_array_equal(loud.prosody.f0, noisy.prosody.f0)
+    pitch = swap(noisy, clean, *SWAPS["oracle f0+voicing"])
+    np.testing.assert_array_equal(pitch.prosody.f0, clean.prosody.f0)
+    np.testing.assert_array_equal(pitch.prosody.voiced, clean.prosody.voiced)
+    np.testing.assert_array_equal(pitch.prosody.energy, noisy.prosody.energy)
+    both = swap(noisy, clean, *SWAPS["oracle all"])
+    assert both.alignment == clean.alignment and both.cue == noisy.cue
+    assert both.transcript is noisy.transcript
+    np.testing.assert_array_equal(both.prosody.energy, clean.prosody.energy)
+    same = swap(noisy, clean, *SWAPS["noisy"])
+    assert same.alignment is noisy.alignment and same.prosody is noisy.prosody
+    short = dataclasses.replace(clean, prosody=dataclasses.replace(
+        clean.prosody, f0=clean.prosody.f0[:-1], voiced=clean.prosody.voiced[:-1],
+        energy=clean.prosody.energy[:-1]))
+    with pytest.raises(ValueError, match="grids differ"):
+        swap(noisy, short, *SWAPS["oracle loudness"])

@@ -1,0 +1,340 @@
+"""Oracle swap (issue #9, step 1): which analysis feature costs adr's take its intelligibility.
+
+Each bench line (a clean corpus line and its degraded copies, built by
+:func:`bench.conditions.build_set` as ``bench/run.py`` builds them) is analysed twice the way
+:func:`adr.voice.respeak.respeak` does (16 kHz, ``RESPEAK_OPTIONS``, script mode: the cue text
+is the line's transcript): the noisy line and its clean original. The speaker's voice then
+renders the noisy analysis with one feature taken from the clean analysis:
+
+* ``noisy``: every feature from the noisy line (what adr does today);
+* ``oracle alignment``: word and phone times (they also place the render's word gate);
+* ``oracle f0+voicing``: ``prosody.f0`` and ``prosody.voiced``;
+* ``oracle loudness``: ``prosody.energy`` (the voice model's loudness input: the contour
+  only, since ``render_line`` shifts its voiced median to the voice's training level);
+* ``oracle all``: alignment and the whole prosody (should equal ``clean line``);
+* ``clean line``: the clean line's own analysis rendered;
+
+beside the peers ``noisy input`` and ``clean original``. Every output is measured with the
+bench's own :func:`bench.run.measure` (Whisper WER, speaker similarity, DNSMOS, F0 against
+the clean line). Voices come from :func:`bench.adr_system.plan_voices` with the held-out
+utterances excluded from their material (the ``fast-full`` voices of ``run.py --full`` for up
+to 3 lines per speaker), so no line is rendered by a voice that heard it.
+
+Run from the project root (needs ``../shared/corpus``)::
+
+    .venv/bin/python bench/bench_oracle.py                   # 2 lines per speaker, 3 conditions
+    .venv/bin/python bench/bench_oracle.py --lines 3 --conditions=0,-5
+    .venv/bin/python bench/bench_oracle.py --render-only     # results_oracle.md from the JSON
+
+Writes ``bench/results_oracle.json`` (per line and variant) and ``bench/results_oracle.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from adr.core.errors import AdrError  # noqa: E402
+from adr.core.fsio import read_json, write_json, write_text  # noqa: E402
+from bench.adr_system import VoiceBank, enroll_voices, plan_voices  # noqa: E402
+from bench.conditions import CONDITIONS, BenchLine, BenchSet, build_set, corpus_root, load_corpus  # noqa: E402,E501
+from bench.run import FULL_LINES, _nan_to_none, git_commit, machine_info, measure, warm_up  # noqa: E402,E501
+
+#: Speakers with transcripts in the quick mode (LibriSpeech has none; VoiceBank is real noise).
+SPEAKERS = ("vctk:p225", "vctk:p226", "ljspeech:LJ")
+MEASURES = ("wer", "similarity", "dnsmos", "f0")
+#: Variant -> (alignment from the clean analysis, prosody fields from the clean analysis).
+SWAPS: dict[str, tuple[bool, tuple[str, ...]]] = {
+    "noisy": (False, ()),
+    "oracle alignment": (True, ()),
+    "oracle f0+voicing": (False, ("f0", "voiced")),
+    "oracle loudness": (False, ("energy",)),
+    "oracle all": (True, ("f0", "voiced", "energy")),
+}
+VARIANTS = (*SWAPS, "clean line", "noisy input", "clean original")
+OUT = ROOT / "bench" / "results_oracle"
+
+
+def swap(noisy: Any, clean: Any, alignment: bool, prosody: Sequence[str] = ()) -> Any:
+    """The noisy line's analysis with some features taken from the clean line's.
+
+    Parameters
+    ----------
+    noisy, clean : adr.analysis.analyze.LineAnalysis
+        Analyses of the same cue span (same start, end and prosody frame grid).
+    alignment : bool
+        Take the word and phone times from ``clean``.
+    prosody : sequence of str
+        :class:`adr.core.types.Prosody` arrays to take from ``clean`` (``f0``, ``voiced``,
+        ``energy``), shape (T,) each.
+
+    Returns
+    -------
+    LineAnalysis
+        A copy of ``noisy`` (cue, text, transcript ... unchanged) with the swapped features.
+    """
+    p, q = noisy.prosody, clean.prosody
+    if prosody and (p.num_frames != q.num_frames or p.start != q.start
+                    or p.frame_period != q.frame_period):
+        raise ValueError(f"swap: prosody grids differ ({p.num_frames} frames at {p.start} s vs "
+                         f"{q.num_frames} at {q.start} s)")
+    pros = dataclasses.replace(p, **{k: getattr(q, k) for k in prosody}) if prosody else p
+    return dataclasses.replace(noisy, alignment=clean.alignment if alignment else noisy.alignment,
+                               prosody=pros)
+
+
+def analyse(audio: np.ndarray, sr: int, text: str, cue_id: str, actor: str) -> Any:
+    """:func:`adr.voice.respeak.respeak`'s analysis of a clip (script mode, 16 kHz)."""
+    from adr.analysis.analyze import ANALYSIS_RATE, analyze_line
+    from adr.analysis.denoise import resample
+    from adr.core.names import as_name
+    from adr.core.types import Cue
+    from adr.voice.respeak import RESPEAK_OPTIONS
+
+    x = np.asarray(audio, dtype=np.float32).reshape(-1)
+    x16 = resample(x, sr, ANALYSIS_RATE) if sr != ANALYSIS_RATE else x
+    cue = Cue(id=as_name(cue_id), character="", actor=actor, start=0.0, end=len(x) / sr,
+              text=text.strip())
+    return analyze_line(cue, x16, ANALYSIS_RATE, picture=None, voiceprints=(),
+                        options=RESPEAK_OPTIONS)
+
+
+def render(analysis: Any, voice: Any, sr: int, n: int) -> np.ndarray:
+    """:func:`adr.voice.render.render_line` (seed 0), resampled to ``sr`` and cut to ``n``
+    samples exactly as :func:`adr.voice.respeak.respeak` does; shape (n,), float32."""
+    from adr.analysis.denoise import resample
+    from adr.voice.render import render_line
+
+    r = render_line(analysis, voice, text=None, seed=0)
+    y = resample(r.audio, r.sample_rate, sr)
+    return np.pad(y[:n], (0, max(0, n - len(y)))).astype(np.float32)
+
+
+def choose(bench_utts: Sequence[Any], per_speaker: int) -> list[str]:
+    """Utterance ids: per speaker, ``run.py --full``'s lines first, then corpus order."""
+    out = []
+    for spk in SPEAKERS:
+        mine = [u.id for u in bench_utts if u.id.startswith(spk) and u.text.strip()]
+        first = [i for i in FULL_LINES if i in mine]
+        out += (first + [i for i in mine if i not in first])[:per_speaker]
+    return out
+
+
+def _analysis_info(a: Any) -> dict[str, Any]:
+    al = a.alignment
+    return {"alignment_method": al.method, "alignment_score": round(al.score, 3),
+            "alignment_confidence": round(al.confidence, 3),
+            "voiced_frames": int(np.sum(a.prosody.voiced)), "heard": a.transcript.text,
+            "warnings": list(a.warnings)}
+
+
+def run(bench: BenchSet, bank: VoiceBank, log: Any, save: Any) -> list[dict[str, Any]]:
+    """Every variant of every line, measured; ``save(rows)`` after each line."""
+    rows: list[dict[str, Any]] = []
+    cache: dict[tuple[str, str], dict[str, Any]] = {}
+    clean_an: dict[str, Any] = {}
+    t_start = time.perf_counter()
+    for i, line in enumerate(bench.lines):
+        voice = bank.voice(line)
+        sr, n = line.sample_rate, len(line.noisy)
+        outputs: dict[str, np.ndarray] = {"noisy input": line.noisy,
+                                          "clean original": line.clean}
+        info: dict[str, Any] = {}
+        try:
+            if voice is None:
+                raise AdrError(line.id, "no voice for this speaker")
+            t0 = time.perf_counter()
+            if line.utterance not in clean_an:
+                clean_an[line.utterance] = analyse(line.clean, sr, line.text, line.utterance,
+                                                   voice.record.actor)
+            clean = clean_an[line.utterance]
+            noisy = analyse(line.noisy, sr, line.text, line.id, voice.record.actor)
+            info.update(analyze_seconds=round(time.perf_counter() - t0, 2),
+                        noisy_analysis=_analysis_info(noisy),
+                        clean_analysis=_analysis_info(clean), voice=str(bank.folder(line)))
+            t0 = time.perf_counter()
+            for name, (al, pros) in SWAPS.items():
+                outputs[name] = render(swap(noisy, clean, al, pros), voice, sr, n)
+            outputs["clean line"] = render(clean, voice, sr, n)
+            info["render_seconds"] = round(time.perf_counter() - t0, 2)
+            info["oracle_all_is_clean_line"] = bool(
+                np.array_equal(outputs["oracle all"], outputs["clean line"]))
+        except AdrError as exc:
+            info["error"] = str(exc)
+            log(f"  {line.id}: not re-spoken: {exc}")
+        refs = bench.references(line)
+        for name in VARIANTS:
+            if name not in outputs:
+                continue
+            audio = np.asarray(outputs[name], dtype=np.float32)
+            key = (line.utterance, hashlib.sha1(audio.tobytes()).hexdigest())
+            measured = key not in cache
+            if measured:
+                cache[key] = measure(audio, line, refs, aligned=False, metrics=MEASURES)
+            rows.append({"line": line.id, "utterance": line.utterance, "speaker": line.speaker,
+                         "condition": line.condition, "variant": name,
+                         "duration": round(line.duration, 3), "measured": measured,
+                         **cache[key], **({"info": info} if name == "noisy" else {})})
+        if "error" in info:
+            rows.append({"line": line.id, "utterance": line.utterance, "variant": "noisy",
+                         "condition": line.condition, "info": info, "skipped": True})
+        log(f"[{i + 1}/{len(bench.lines)}] {line.id} "
+            f"({time.perf_counter() - t_start:.0f} s)")
+        save(rows)
+    return rows
+
+
+def summarize(rows: Sequence[dict[str, Any]], conditions: Sequence[str]) -> dict[str, Any]:
+    """``summary[condition][variant]``: WER pooled over words, other measures' means, and
+    ``lines`` (how many lines the cell holds)."""
+    out: dict[str, Any] = {}
+    for cond in conditions:
+        out[cond] = {}
+        for v in VARIANTS:
+            sel = [r for r in rows if r["condition"] == cond and r["variant"] == v
+                   and not r.get("skipped")]
+            words = sum(r.get("wer_words", 0) for r in sel)
+            cell: dict[str, Any] = {"lines": len(sel), "wer": (
+                sum(r.get("wer_errors", 0) for r in sel) / words if words else None)}
+            for col in ("similarity", "dnsmos_ovrl", "f0_corr"):
+                vals = [r[col] for r in sel if r.get(col) is not None]
+                cell[col] = float(np.mean(vals)) if vals else None
+            out[cond][v] = {k: _nan_to_none(x) if isinstance(x, float) else x
+                            for k, x in cell.items()}
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The table: rows = variants, one column per condition, cells WER / sim / DNSMOS / F0."""
+    s, conds = report["summary"], report["conditions"]
+    m = report["machine"]
+
+    def f(x: float | None, fmt: str) -> str:
+        return "—" if x is None else fmt.format(x)
+
+    head = [f"{c} ({s[c]['noisy input']['lines']} lines)" for c in conds]
+    lines = [
+        "# Oracle swap (issue #9): which analysis feature costs the take", "",
+        f"- date {report['date']}, git commit `{report['git_commit']}`, wall time "
+        f"{report['wall_seconds'] / 60:.1f} min ({report['enroll_seconds'] / 60:.1f} min "
+        f"enrolling voices), `--lines {report['lines_per_speaker']}`",
+        f"- machine: {m['cpu']}, {m['cores']} cores; load average {m['load_start']} at start, "
+        f"{m.get('load_end')} at end (shared cores)",
+        f"- speakers {', '.join(report['speakers'])}; voices `{report['voice_preset']}`, "
+        "never enrolled on the lines they render",
+        "- cells: WER (Whisper base, pooled) / speaker similarity / DNSMOS OVRL / F0 "
+        "correlation vs the clean line; means over lines", "",
+        "| variant | " + " | ".join(head) + " |", "|---|" + "---|" * len(conds)]
+    for v in VARIANTS:
+        cells = []
+        for c in conds:
+            x = s[c][v]
+            cell = " / ".join(f(x[k], fmt) for k, fmt in (
+                ("wer", "{:.2f}"), ("similarity", "{:.2f}"), ("dnsmos_ovrl", "{:.2f}"),
+                ("f0_corr", "{:.2f}")))
+            n = s[c]["noisy input"]["lines"]
+            cells.append(cell + (f" ({x['lines']})" if x["lines"] != n else ""))
+        lines.append(f"| {v} | " + " | ".join(cells) + " |")
+    skipped = [r for r in report["rows"] if r.get("skipped")]
+    if skipped:
+        lines += ["", "Not re-spoken (analysis failed): " + "; ".join(
+            f"{r['line']}: {r['info']['error']}" for r in skipped)]
+    same = [r["info"].get("oracle_all_is_clean_line") for r in report["rows"]
+            if r["variant"] == "noisy" and "info" in r and not r.get("skipped")]
+    lines += ["", f"`oracle all` is sample-identical to `clean line` on {sum(map(bool, same))} "
+              f"of {len(same)} lines."]
+    return "\n".join(lines) + "\n"
+
+
+def parse_conditions(text: str) -> list[str]:
+    """``"10,0,-5"`` -> condition names ``["10 dB", "0 dB", "-5 dB"]`` (``clean`` allowed)."""
+    known = {c.name for c in CONDITIONS}
+    names = [t.strip() if t.strip() == "clean" else f"{t.strip()} dB" for t in text.split(",")]
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise SystemExit(f"bench_oracle: unknown conditions {bad}; known: {sorted(known)}")
+    return names
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lines", type=int, default=2, help="utterances per speaker (default 2)")
+    ap.add_argument("--conditions", default="10,0,-5",
+                    help="comma-separated SNRs in dB and/or 'clean' (write --conditions=-5,0)")
+    ap.add_argument("--preset", default="fast", help="voice training preset")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=OUT, help="results path without suffix")
+    ap.add_argument("--render-only", action="store_true", help="the .md again from the JSON")
+    args = ap.parse_args(argv)
+    if args.render_only:
+        write_text(args.out.with_suffix(".md"), markdown(read_json(args.out.with_suffix(".json"))))
+        return 0
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    root = corpus_root()
+    if root is None:
+        log("bench_oracle: ../shared/corpus is absent (set ADR_CORPUS): nothing to run")
+        return 2
+    import torch
+
+    torch.set_num_threads(args.threads)
+    conds = parse_conditions(args.conditions)
+    machine, t_start = machine_info(), time.perf_counter()
+    utterances = load_corpus(root)
+    chosen = choose(utterances, args.lines)
+    # voices leave out at least run.py --full's 3 lines per speaker: its cached fast-full voices
+    held = choose(utterances, max(args.lines, 3))
+    bench = build_set(utterances, chosen, [c for c in CONDITIONS if c.name in conds],
+                      root=root, seed=args.seed)
+    by_id = {u.id: u for u in utterances}
+    plan_set = BenchSet(tuple(BenchLine(i, i, by_id[i].speaker, by_id[i].text, "", None,
+                                        by_id[i].audio, by_id[i].audio) for i in held),
+                        bench.utterances)
+    tag = "full" if args.lines <= 3 else f"oracle{args.lines}"
+    plans = plan_voices(plan_set, args.preset, tag=tag)
+    log(f"bench_oracle: {len(bench.lines)} lines from {len(chosen)} utterances, "
+        f"{len(plans)} voices")
+    t0 = time.perf_counter()
+    bank = enroll_voices(plans, args.preset, log=log)
+    enroll_s = time.perf_counter() - t0
+    warm_up(MEASURES)
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "git_commit": git_commit(),
+        "machine": machine, "conditions": conds, "lines_per_speaker": args.lines,
+        "speakers": list(SPEAKERS), "utterances": chosen, "voice_preset": args.preset,
+        "voices": [v.to_dict() for v in bank.infos], "enroll_seconds": round(enroll_s, 1),
+        "seed": args.seed, "lines": [ln.to_dict() for ln in bench.lines]}
+
+    def save(rows: list[dict[str, Any]]) -> None:
+        write_json(args.out.with_suffix(".json"), {**report, "rows": rows, "partial": True})
+
+    rows = run(bench, bank, log, save)
+    report.update(rows=rows, summary=summarize(rows, conds),
+                  wall_seconds=round(time.perf_counter() - t_start, 1))
+    report["machine"]["load_end"] = round(os.getloadavg()[0], 1)
+    write_json(args.out.with_suffix(".json"), report)
+    write_text(args.out.with_suffix(".md"), markdown(report))
+    log(f"bench_oracle: wrote {args.out}.md in {report['wall_seconds'] / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
