@@ -259,7 +259,8 @@ def _timing_path(plan: VoicePlan, root: Path) -> Path:
 
 def enroll_voices(plans: Sequence[VoicePlan], preset: str, *, root: Path = VOICES_DIR,
                   log: Callable[[str], None] | None = None, voice_config: Any = None,
-                  train_config: Any = None, limits: MaterialLimits = BENCH_LIMITS) -> VoiceBank:
+                  train_config: Any = None, limits: MaterialLimits = BENCH_LIMITS,
+                  engine: str = "restorer") -> VoiceBank:
     """Enroll (or reuse) every planned voice; a voice that cannot be enrolled is reported,
     and its lines keep the production audio.
 
@@ -272,6 +273,9 @@ def enroll_voices(plans: Sequence[VoicePlan], preset: str, *, root: Path = VOICE
         Voice cache (``bench/work/voices``).
     voice_config, train_config : optional
         Passed to :func:`adr.voice.enroll.enroll_actor` (tests: tiny model, 2 steps).
+    engine : str
+        The voice engine (``"restorer"`` or ``"ddsp"``). The enrollment key includes it, so
+        switching engines retrains; give each engine its own ``root`` to keep both cached.
     """
     from adr.core.progress import ProgressEvent
     from adr.voice.enroll import enroll_actor
@@ -283,7 +287,7 @@ def enroll_voices(plans: Sequence[VoicePlan], preset: str, *, root: Path = VOICE
 
         def hook(ev: ProgressEvent, plan: VoicePlan = plan, last: list = last) -> None:
             now = time.perf_counter()
-            if ev.stage == "train voice" and now - last[0] > 60:
+            if ev.stage in ("train voice", "train restorer") and now - last[0] > 60:
                 last[0] = now
                 say(f"  {plan.speaker}/{plan.name}: step {int(ev.done)}/{int(ev.total)} "
                     f"loss {(ev.info or {}).get('loss', float('nan')):.3f}")
@@ -295,7 +299,7 @@ def enroll_voices(plans: Sequence[VoicePlan], preset: str, *, root: Path = VOICE
             res = enroll_actor(plan.name, list(plan.files), texts=list(plan.texts),
                                voices_root=Path(root) / plan.speaker, quality=preset,
                                progress=hook, voice_config=voice_config,
-                               train_config=train_config, limits=limits)
+                               train_config=train_config, limits=limits, engine=engine)
         except AdrError as exc:
             say(f"bench: voice {plan.speaker}/{plan.name} not enrolled: {exc}")
             infos.append(VoiceInfo(plan, str(plan.folder(root)), preset, error=str(exc)))

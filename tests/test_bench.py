@@ -279,7 +279,7 @@ def test_adr_render_runs_in_a_tiny_voice(kal_case):
                         checkpoint_every=1, fft_sizes=(256, 64))
     plans = plan_voices(bench, "tiny")
     assert [(p.speaker, len(p.files), p.utterances) for p in plans] == [("kal", 3, ("kal:3",))]
-    kwargs = dict(root=tmp / "voices", voice_config=tiny, train_config=steps,
+    kwargs = dict(root=tmp / "voices", engine="ddsp", voice_config=tiny, train_config=steps,
                   limits=MaterialLimits(min_minutes=0.05))
     bank = enroll_voices(plans, "fast", **kwargs)
     info = bank.infos[0]

@@ -88,7 +88,7 @@ def test_each_refusal(speech: dict, tmp_path: Path, rng: np.random.Generator) ->
     # enroll_actor refuses before any analysis, naming the file
     with pytest.raises(AdrError, match="heavy clipping"):
         enroll_actor("KAL", [*speech["paths"], clipped], voices_root=tmp_path / "v",
-                     voice_config=TINY, train_config=STEPS)
+                     engine="ddsp", voice_config=TINY, train_config=STEPS)
     with pytest.raises(AdrError, match="^KAL: too little speech"):
         enroll_actor("KAL", [silent], texts=["nothing"], voices_root=tmp_path / "v")
     with pytest.raises(AdrError, match="actor id"):
@@ -128,7 +128,7 @@ def test_resolve_texts(speech: dict, tmp_path: Path) -> None:
 def test_enroll_tiny_saves_voice_and_rerun_returns_at_once(
         speech: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     events: list[ProgressEvent] = []
-    res = enroll_actor("KAL", speech["paths"], voices_root=tmp_path, voice_config=TINY,
+    res = enroll_actor("KAL", speech["paths"], voices_root=tmp_path, engine="ddsp", voice_config=TINY,
                        train_config=STEPS, progress=events.append)
     folder = tmp_path / "KAL"
     assert not res.reused and res.voice_dir == str(folder) and res.utterances == 10
@@ -151,7 +151,7 @@ def test_enroll_tiny_saves_voice_and_rerun_returns_at_once(
 
     monkeypatch.setattr("adr.voice.train.train_voice", boom)
     monkeypatch.setattr("adr.analysis.align.align", boom)
-    again = enroll_actor("KAL", speech["paths"], voices_root=tmp_path, voice_config=TINY,
+    again = enroll_actor("KAL", speech["paths"], voices_root=tmp_path, engine="ddsp", voice_config=TINY,
                          train_config=STEPS)
     assert again.reused and again.record == res.record
 
@@ -166,7 +166,7 @@ def test_interrupted_enrollment_resumes_from_checkpoint(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        enroll_actor("KAL", paths, voices_root=tmp_path, voice_config=TINY, train_config=four,
+        enroll_actor("KAL", paths, voices_root=tmp_path, engine="ddsp", voice_config=TINY, train_config=four,
                      limits=limits, progress=stop)
     assert not (tmp_path / "KAL" / "voice.json").exists()
     ckpt = next((tmp_path / "KAL" / ".train").glob("ckpt-*"))
@@ -177,7 +177,7 @@ def test_interrupted_enrollment_resumes_from_checkpoint(
 
     monkeypatch.setattr("adr.analysis.align.align", no_align)
     steps: list[int] = []
-    res = enroll_actor("KAL", paths, voices_root=tmp_path, voice_config=TINY, train_config=four,
+    res = enroll_actor("KAL", paths, voices_root=tmp_path, engine="ddsp", voice_config=TINY, train_config=four,
                        limits=limits, progress=lambda e: e.stage == "train voice" and
                        steps.append(int(e.done)))
     assert steps == [3, 4] and res.record.steps == 4 and not res.reused
@@ -206,7 +206,7 @@ def test_enroll_with_video_learns_lip_features(
     videos = [tmp_path / f"{p.stem}.mov" for p in paths]
     lips_cfg = dataclasses.replace(TINY, lips=True)
     res = enroll_actor("KAL", paths, video_paths=videos, voices_root=tmp_path,
-                       voice_config=lips_cfg, train_config=STEPS,
+                       engine="ddsp", voice_config=lips_cfg, train_config=STEPS,
                        limits=MaterialLimits(min_minutes=0.2))
     assert sorted(c[0] for c in calls) == sorted(v.name for v in videos)
     assert load_voice(res.voice_dir).config.lips
@@ -223,7 +223,7 @@ def test_enroll_transcribes_files_without_text(speech: dict, tmp_path: Path) -> 
     paths = []
     for p in speech["paths"][:2]:  # no .txt beside these copies
         paths.append(Path(shutil.copy(p, tmp_path / p.name)))
-    res = enroll_actor("KAL", paths, voices_root=tmp_path / "voices", voice_config=TINY,
+    res = enroll_actor("KAL", paths, voices_root=tmp_path / "voices", engine="ddsp", voice_config=TINY,
                        train_config=STEPS, limits=MaterialLimits(min_minutes=0.1),
                        whisper_model="tiny.en")
     assert res.utterances >= 2 and all(f.language == "en" for f in res.material.files)
@@ -245,3 +245,25 @@ def test_material_on_real_recordings(corpus: Path) -> None:
     rep = check_material(noisy, actor="p287", language_check=False)  # true SNR 4.7, -0.7 dB
     assert {Path(r.split(": ")[0]).name for r in rep.refusals if "too noisy" in r} == \
         {"p287_003.wav", "p287_004.wav"}
+
+
+@pytest.mark.slow
+def test_enroll_restorer_tiny_saves_a_restorer_voice(speech: dict, tmp_path: Path) -> None:
+    """The default engine: damaged copies, a donor, a restorer trained a few steps, measured
+    on the held-back line, saved as a format-2 voice without a harmonic model."""
+    from adr.voice.restorer import RestorerConfig
+    from adr.voice.train_restorer import RestorerTrainConfig
+
+    events: list[ProgressEvent] = []
+    rc = RestorerConfig(hidden=8, layers=2, kernel_size=3)
+    rtc = RestorerTrainConfig(steps=3, batch_size=2, crop_frames=32, warmup_steps=1,
+                              checkpoint_every=3, damaged_copies=1)
+    res = enroll_actor("KAL", speech["paths"], voices_root=tmp_path, restorer_config=rc,
+                       restorer_train_config=rtc, progress=events.append)
+    voice = load_voice(tmp_path / "KAL")
+    assert voice.model is None and voice.restorer is not None
+    assert voice.restorer.config.hidden == 8 and voice.record.steps == 3
+    assert voice.restorer.config.f0_median > 60 and voice.restorer.config.donor == "JOE"
+    assert {"speaker_similarity", "f0_corr"} <= set(voice.record.metrics)
+    assert {"enroll: damage", "train restorer"} <= {e.stage for e in events}
+    assert res.utterances == 10

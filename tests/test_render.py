@@ -25,7 +25,7 @@ from adr.core.types import Cue, Phone, Prosody, Take, Word
 from adr.ingest.session import create_session
 from adr.voice.render import edit_alignment, render_line, render_session
 from adr.voice.voice_model import VoiceConfig, VoiceModel
-from adr.voice.voicefile import EnrollmentRecord, load_voice, save_voice
+from adr.voice.voicefile import EnrollmentRecord, LoadedVoice, load_voice, save_voice
 
 TINY = VoiceConfig(phone_inventory=PHONES, hidden=16, conv_layers=1, n_harmonics=8,
                    n_noise_bands=5, phone_dim=4, gru=False)
@@ -161,8 +161,7 @@ def test_text_edit_insertion_and_deletion() -> None:
 def test_render_rtf_of_default_model() -> None:
     torch.manual_seed(0)
     cfg = VoiceConfig(phone_inventory=PHONES)
-    voice = type("V", (), {"model": VoiceModel(cfg).eval(), "config": cfg,
-                           "record": EnrollmentRecord(actor="X")})()
+    voice = LoadedVoice(VoiceModel(cfg).eval(), cfg, EnrollmentRecord(actor="X"))
     line = make_line(start=0.5, end=4.5)
     render_line(line, voice)  # warm-up
     t0 = time.perf_counter()

@@ -240,7 +240,8 @@ def _lips(video: str | Path, a: float, b: float, x16: np.ndarray) -> dict:
     return av.apply(res.track).to_dict()
 
 
-def _analyse_file(w: dict, vc: Any, name: str, tick: Any) -> list[tuple[str, Any, np.ndarray]]:
+def _analyse_file(w: dict, vc: Any, name: str, tick: Any
+                  ) -> list[tuple[str, Any, np.ndarray, dict]]:
     """Phones and prosody of a file's utterances (cached in ``w["data"]``), as examples."""
     out = []
     for u in w["data"].get("utterances", []):
@@ -261,8 +262,28 @@ def _analyse_file(w: dict, vc: Any, name: str, tick: Any) -> list[tuple[str, Any
             ex = training_example(_cut(w["xm"], vc.sample_rate, a, b),
                                   [Phone.from_dict(p) for p in u["phones"]],
                                   Prosody.from_dict(u["prosody"]), vc, start=a, lips=lips)
-            out.append((f"{name}@{a:.2f}-{b:.2f}", ex, _cut(w["x16"], RATE, a, b)))
+            out.append((f"{name}@{a:.2f}-{b:.2f}", ex, _cut(w["x16"], RATE, a, b), u))
     return out
+
+
+def _restorer_configs(engine: str, quality: str, config: Any, train_config: Any
+                      ) -> tuple[Any, Any]:
+    if engine != "restorer":
+        return None, None
+    from adr.voice.restorer import RestorerConfig
+    from adr.voice.train_restorer import restorer_preset
+
+    return config or RestorerConfig(), train_config or restorer_preset(quality)
+
+
+def _clean_line(u: dict, x16: np.ndarray) -> Any:
+    """An analysed clean utterance (cache entry ``u``, its 16 kHz audio) as a CleanLine."""
+    from adr.voice.enroll_restorer import CleanLine, words_from_phones
+
+    phones = tuple(Phone.from_dict(p) for p in u["phones"])
+    return CleanLine(u["text"], words_from_phones(u["text"], phones), phones,
+                     Prosody.from_dict(u["prosody"]), float(u["start"]), float(u["end"]),
+                     np.asarray(x16, dtype=np.float32), RATE)
 
 
 def enroll_actor(
@@ -279,6 +300,9 @@ def enroll_actor(
     train_config: Any = None,
     limits: MaterialLimits = _LIMITS,
     whisper_model: str | None = None,
+    engine: str = "restorer",
+    restorer_config: Any = None,
+    restorer_train_config: Any = None,
 ) -> EnrollResult:
     """Enroll an actor (``adr enroll``); see the module docstring for the steps.
 
@@ -307,6 +331,13 @@ def enroll_actor(
         Refusal and warning thresholds.
     whisper_model : str, optional
         Whisper model for files without text (default: the shipped one).
+    engine : str
+        ``"restorer"`` (default): train the speech restorer (:mod:`adr.voice.restorer`,
+        rendered through the universal HiFi-GAN); ``"ddsp"``: the harmonic-plus-noise model
+        of format-1 voices (``voice_config`` / ``train_config`` apply to it).
+    restorer_config, restorer_train_config : RestorerConfig, RestorerTrainConfig, optional
+        Override the restorer (its donor voice and median F0 are set from the material)
+        and its preset (:func:`adr.voice.train_restorer.restorer_preset` of ``quality``).
 
     Returns
     -------
@@ -336,11 +367,15 @@ def enroll_actor(
     tc = train_config or preset(quality)
     vc = voice_config or VoiceConfig(phone_inventory=PHONES,
                                      lips=any(v is not None for v in videos))
+    if engine not in ("restorer", "ddsp"):
+        raise AdrError(engine, "unknown voice engine (restorer or ddsp)")
+    rc, rtc = _restorer_configs(engine, quality, restorer_config, restorer_train_config)
     report = progress or null_progress
     folder, hashes = Path(voices_root) / actor, [_sha(p) for p in paths]
     vshas = [None if v is None else _sha(Path(v)) for v in videos]
     key = _key(ENROLL_VERSION, actor, hashes, given, vshas, vc.to_dict(), tc.to_dict(),
-               whisper_model, limits.to_dict())
+               whisper_model, limits.to_dict(), engine,
+               None if rc is None else [rc.to_dict(), rtc.to_dict()])
     done = _finished(folder, key) if resume else None
     if done is not None:
         return done
@@ -401,16 +436,28 @@ def enroll_actor(
     hold = {int(i) for i in np.linspace(0, len(lines) - 1, n_hold + 2)[1:-1]}
     train = [ln for i, ln in enumerate(lines) if i not in hold]
     held = [ln for i, ln in enumerate(lines) if i in hold]
+    lines_held = list(held)
     ckpt = folder / ".train" / f"ckpt-{key[:16]}"
     for old in (folder / ".train").glob("ckpt-*"):
         if old != ckpt or not resume:
             shutil.rmtree(old, ignore_errors=True)
-    model = train_voice([ex for _, ex, _ in train], vc, tc, ckpt, progress=progress,
-                        resume=resume)
-    state = training_state(ckpt) or {}
-    sr, scores = vc.sample_rate, {}
+    model, restorer = None, None
+    if engine == "restorer":
+        from adr.voice.enroll_restorer import train_actor_restorer
+
+        restorer, scores = train_actor_restorer(
+            [_clean_line(u, x) for _, _, x, u in train], [_clean_line(u, x) for _, _, x, u in held],
+            rc, rtc, str(ckpt), progress=progress, resume=resume)
+        state = training_state(ckpt) or {}
+        sr = vc.sample_rate
+        held = []  # measured above
+    else:
+        model = train_voice([ex for _, ex, _, _ in train], vc, tc, ckpt, progress=progress,
+                            resume=resume)
+        state = training_state(ckpt) or {}
+        sr, scores = vc.sample_rate, {}
     refs = [train[int(i)][1].audio for i in np.linspace(0, len(train) - 1, min(10, len(train)))]
-    for k, (_, ex, _) in enumerate(held):
+    for k, (_, ex, _, _) in enumerate(held):
         report(ProgressEvent("enroll: evaluate", k, len(held), "line"))
         y = model.render(ex.features)
         f0 = metrics.f0_metrics(ex.audio, y, sr)
@@ -423,22 +470,22 @@ def enroll_actor(
     record = EnrollmentRecord(
         actor=actor, sources=tuple(SourceFile(str(p), h, f.seconds)
                                    for p, h, f in zip(paths, hashes, files)),
-        minutes=round(sum(len(ex.audio) for _, ex, _ in train) / sr / 60, 3),
+        minutes=round(sum(len(ex.audio) for _, ex, _, _ in train) / sr / 60, 3),
         date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         preset=quality if tc == preset(quality) else "custom", steps=int(state.get("step", 0)),
         train_seconds=float(state.get("elapsed_seconds", 0.0)),
         metrics={k: round(float(np.nanmean(v)), 4) for k, v in scores.items()
                  if np.isfinite(v).any()},
-        loudness_db=_voiced_loudness([ex.features for _, ex, _ in train]))
+        loudness_db=_voiced_loudness([ex.features for _, ex, _, _ in train]))
 
     # save: voice, voiceprint, enrollment.json (written last: marks the enrollment finished)
-    save_voice(folder, model, vc, record)
-    speech = [x for _, _, x in lines if len(x) >= 0.5 * RATE] or [lines[0][2]]
+    save_voice(folder, model, vc, record, restorer)
+    speech = [x for _, _, x, _ in lines if len(x) >= 0.5 * RATE] or [lines[0][2]]
     picks = sorted({int(i) for i in np.linspace(0, len(speech) - 1, min(20, len(speech)))})
     vp = make_voiceprint(actor, [speech[i] for i in picks], RATE)
     write_json(folder / "voiceprint.json", vp.to_dict())
     result = EnrollResult(actor, str(folder), material, record, len(lines),
-                          tuple(name for name, _, _ in held))
+                          tuple(name for name, _, _, _ in lines_held))
     write_json(folder / "enrollment.json", {"format_version": ENROLL_VERSION, "key": key,
                                             "result": result.to_dict()})
     return result

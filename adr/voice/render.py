@@ -51,6 +51,7 @@ from adr.core.progress import ProgressEvent, ProgressHook, null_progress
 from adr.core.timebase import DELIVERY_RATE, seconds_to_samples
 from adr.core.types import Phone, Take, Word, strict_from_dict
 from adr.voice.features import SILENCE_DB, FrameFeatures
+from adr.voice.vocoder import MEL
 
 if TYPE_CHECKING:
     from adr.analysis.align import Alignment
@@ -60,7 +61,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RENDER_VERSION", "RenderedLine", "edit_alignment", "render_line", "render_session"]
 
-RENDER_VERSION = 1
+RENDER_VERSION = 2
+_PRODUCTION_RATE = 16000  # the production line given to a restorer (the analysis rate)
 _MARGIN, _FADE, _MIN_PAUSE = 0.05, 0.01, 0.15  # seconds (see the module docstring)
 _VOWEL_CHARS = set("aeiouyɑɐɒæɔəɚɛɜɝɪʊʌᵻɨʉ")
 
@@ -255,8 +257,46 @@ def _level_shift(feats: FrameFeatures, target_db: float | None) -> float:
     return float(np.clip(target_db - np.median(voiced), -30.0, 30.0))
 
 
+def _edited_spans(line: LineAnalysis, alignment: Alignment) -> list[tuple[float, float]]:
+    """Session-second spans of the words that differ from the analysed ones."""
+    before = [w.text.lower() for w in line.alignment.words]
+    after = [w.text.lower() for w in alignment.words]
+    ops = difflib.SequenceMatcher(a=before, b=after, autojunk=False).get_opcodes()
+    spans = [(w.start, w.end) for tag, _, _, j1, j2 in ops if tag != "equal"
+             for w in alignment.words[j1:j2]]
+    spans += [(w.start, w.end) for tag, i1, i2, _, _ in ops if tag == "delete"
+              for w in line.alignment.words[i1:i2]]
+    return spans
+
+
+def _restore(line: LineAnalysis, voice: LoadedVoice, said: str, alignment: Alignment,
+             audio: np.ndarray | None, sample_rate: int) -> np.ndarray:
+    """The restorer's take at 22.05 kHz (N,), at the production line's level."""
+    from adr.voice.evidence import REFERENCE_LEVEL_DB, active_level_db
+    from adr.voice.speak import line_inputs, speak
+
+    assert voice.restorer is not None
+    cue = line.cue
+    denoised = None
+    if audio is not None and len(audio):
+        from adr.analysis.denoise import denoise
+
+        denoised = denoise(np.asarray(audio, dtype=np.float32), sample_rate)
+    inputs = line_inputs(said, alignment.words, alignment.phones, line.prosody, cue.start,
+                         cue.end, voice.restorer.config, audio=audio, sample_rate=sample_rate,
+                         denoised=denoised, cue_id=cue.id,
+                         distrust=_edited_spans(line, alignment))
+    y = speak(voice.restorer, inputs)
+    if denoised is not None:
+        level = active_level_db(denoised, sample_rate)
+        if level > -90.0:
+            y = y * np.float32(10.0 ** ((level - REFERENCE_LEVEL_DB) / 20.0))
+    return y.astype(np.float32)
+
+
 def render_line(line: LineAnalysis, voice: LoadedVoice, *, text: str | None = None,
-                seed: int = 0) -> RenderedLine:
+                seed: int = 0, audio: np.ndarray | None = None,
+                sample_rate: int = 16000) -> RenderedLine:
     """Re-speak one analysed line in a voice (pure: no files).
 
     Parameters
@@ -270,6 +310,12 @@ def render_line(line: LineAnalysis, voice: LoadedVoice, *, text: str | None = No
         from the analysed one is edited in (:func:`edit_alignment`).
     seed : int
         Seed of the model's noise (same seed, same samples).
+    audio : np.ndarray, shape (N,), optional
+        The production line over ``[cue.start, cue.end)`` at ``sample_rate``: the take's
+        own evidence for a voice with a restorer (ignored by the harmonic-plus-noise model).
+        Without it the restorer speaks from the script, the prosody and the donor alone.
+    sample_rate : int
+        Rate of ``audio``.
 
     Returns
     -------
@@ -285,11 +331,17 @@ def render_line(line: LineAnalysis, voice: LoadedVoice, *, text: str | None = No
     lips = line.lips.track if (vc.lips and line.lips is not None) else None
     feats = frame_features(alignment.phones, line.prosody, lips, start=cue.start, end=cue.end,
                            frame_period=vc.frame_period, phone_inventory=vc.phone_inventory)
-    shift = _level_shift(feats, voice.record.loudness_db)
-    model_feats = dataclasses.replace(feats, loudness=np.maximum(feats.loudness + shift,
-                                                                 SILENCE_DB))
-    y = voice.model.render(model_feats, seed=seed) * np.float32(10 ** (-shift / 20))
-    y = resample(y, vc.sample_rate, DELIVERY_RATE)
+    if voice.restorer is not None:
+        y = resample(_restore(line, voice, said, alignment, audio, sample_rate),
+                     MEL.sample_rate, DELIVERY_RATE)
+    else:
+        if voice.model is None:
+            raise AdrError(voice.record.actor, "the voice has no model to speak with")
+        shift = _level_shift(feats, voice.record.loudness_db)
+        model_feats = dataclasses.replace(feats, loudness=np.maximum(feats.loudness + shift,
+                                                                     SILENCE_DB))
+        y = voice.model.render(model_feats, seed=seed) * np.float32(10 ** (-shift / 20))
+        y = resample(y, vc.sample_rate, DELIVERY_RATE)
     n = seconds_to_samples(cue.end, DELIVERY_RATE) - seconds_to_samples(cue.start, DELIVERY_RATE)
     y = np.pad(y[:n], (0, max(0, n - len(y))))
     y = (y * _gate(alignment.words, cue.start, n, DELIVERY_RATE)).astype(np.float32)
@@ -302,9 +354,10 @@ def render_line(line: LineAnalysis, voice: LoadedVoice, *, text: str | None = No
 def _render_key(analysis_path: Path, voice_dir: Path, cue: Any, text: str, mode: str) -> str:
     from adr.voice.voicefile import VOICE_FILE
 
+    voice = read_json(voice_dir / VOICE_FILE)
     payload = [RENDER_VERSION, hashlib.sha256(analysis_path.read_bytes()).hexdigest(),
-               read_json(voice_dir / VOICE_FILE).get("model_sha256"), cue.start, cue.end,
-               text, mode]
+               voice.get("model_sha256"), (voice.get("restorer") or {}).get("sha256"),
+               cue.start, cue.end, text, mode]
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 
@@ -377,6 +430,7 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
     voices: dict[str, LoadedVoice] = {}
     takes, rendered = [], set()
     keys_dir = session.renders_dir / ".keys"
+    production: np.ndarray | None = None  # read once, when a restorer voice needs it
     for i, (cue, line, actor, voice_dir, text, take_mode) in enumerate(plan):
         report(ProgressEvent("render", i, len(plan), "line", {"cue": cue.id}))
         wav = check_not_source(child_path(session.renders_dir, cue.id, ".wav", "cue id"),
@@ -392,7 +446,17 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
         if force or not fresh:
             if actor not in voices:
                 voices[actor] = load_voice(voice_dir)
-            out = render_line(line, voices[actor], text=text)
+            clip = None
+            if voices[actor].restorer is not None:
+                if production is None:
+                    from adr.ingest.media import read_audio
+
+                    production = read_audio(session.audio[0].path,
+                                            sample_rate=_PRODUCTION_RATE).mono()
+                a = seconds_to_samples(cue.start, _PRODUCTION_RATE)
+                clip = production[a:seconds_to_samples(cue.end, _PRODUCTION_RATE)]
+            out = render_line(line, voices[actor], text=text, audio=clip,
+                              sample_rate=_PRODUCTION_RATE)
             with atomic_path(wav) as tmp:
                 sf.write(str(tmp), np.clip(out.audio, -1.0, 1.0), DELIVERY_RATE,
                          subtype="PCM_24", format="WAV")

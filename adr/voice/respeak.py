@@ -111,7 +111,8 @@ def respeak(audio: np.ndarray, sample_rate: int, voice: LoadedVoice, *,
     t_analyze = time.perf_counter() - clock
     clock = time.perf_counter()
     said = None if cue.text else (analysis.transcript.text.strip() or analysis.text)
-    rendered = render_line(analysis, voice, text=said, seed=seed)
+    rendered = render_line(analysis, voice, text=said, seed=seed, audio=x16,
+                           sample_rate=ANALYSIS_RATE)
     y = resample(rendered.audio, rendered.sample_rate, sample_rate)
     y = np.pad(y[: len(x)], (0, max(0, len(x) - len(y)))).astype(np.float32)
     t_render = time.perf_counter() - clock

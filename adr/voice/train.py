@@ -38,6 +38,10 @@ __all__ = [
     "TrainingExample",
     "preset",
     "train_voice",
+    "checkpoint_tensors",
+    "save_checkpoint",
+    "load_checkpoint",
+    "restore_checkpoint",
     "learning_rate",
     "training_state",
 ]
@@ -220,7 +224,7 @@ def _sample_batch(
 
 # ----------------------------------------------------------------------------- checkpoints
 
-def _checkpoint_tensors(model: VoiceModel, opt: torch.optim.Optimizer,
+def checkpoint_tensors(model: torch.nn.Module, opt: torch.optim.Optimizer,
                         gen: torch.Generator) -> dict[str, torch.Tensor]:
     tensors = {f"model/{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
     for idx, state in opt.state_dict()["state"].items():
@@ -230,7 +234,7 @@ def _checkpoint_tensors(model: VoiceModel, opt: torch.optim.Optimizer,
     return tensors
 
 
-def _save_checkpoint(work: Path, step: int, tensors: dict[str, torch.Tensor],
+def save_checkpoint(work: Path, step: int, tensors: dict[str, torch.Tensor],
                      state: dict[str, Any], keep: int) -> None:
     from safetensors.torch import save_file
 
@@ -246,7 +250,7 @@ def _save_checkpoint(work: Path, step: int, tensors: dict[str, torch.Tensor],
         p.with_suffix(".safetensors").unlink(missing_ok=True)
 
 
-def _load_checkpoint(work: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+def load_checkpoint(work: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -266,7 +270,7 @@ def _load_checkpoint(work: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor
     return state, tensors
 
 
-def _restore(model: VoiceModel, opt: torch.optim.Optimizer, gen: torch.Generator,
+def restore_checkpoint(model: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
              state: dict[str, Any], tensors: dict[str, torch.Tensor], where: Path) -> None:
     weights = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
     try:
@@ -333,7 +337,7 @@ def train_voice(
     mel_loss = MelLoss(vc.sample_rate) if tc.mel_weight > 0 else None
     step, base_elapsed = 0, 0.0
 
-    loaded = _load_checkpoint(work) if resume else None
+    loaded = load_checkpoint(work) if resume else None
     if loaded is not None:
         state, tensors = loaded
         where = work / _LATEST
@@ -343,7 +347,7 @@ def train_voice(
         if state.get("data_fingerprint") != fingerprint:
             raise AdrError(where, "checkpoint was made from other training data; start "
                            "again (adr enroll --fresh, or resume=False)")
-        _restore(model, opt, gen, state, tensors, where)
+        restore_checkpoint(model, opt, gen, state, tensors, where)
         rng.bit_generator.state = state["numpy_rng"]
         step, base_elapsed = int(state["step"]), float(state["elapsed_seconds"])
 
@@ -355,7 +359,7 @@ def train_voice(
             "numpy_rng": rng.bit_generator.state,
             "param_groups": opt.state_dict()["param_groups"],
         }
-        _save_checkpoint(work, step, _checkpoint_tensors(model, opt, gen), state,
+        save_checkpoint(work, step, checkpoint_tensors(model, opt, gen), state,
                          tc.keep_checkpoints)
 
     model.train()

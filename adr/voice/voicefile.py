@@ -4,7 +4,11 @@ A voice is a folder with two files, each written atomically:
 
 * ``model.safetensors``: the model's tensors (no pickle anywhere);
 * ``voice.json``: ``format_version``, the :class:`~adr.voice.voice_model.VoiceConfig` and the
-  :class:`EnrollmentRecord` (who, from what, how, how well).
+  :class:`EnrollmentRecord` (who, from what, how, how well);
+* since format 2, optionally ``restorer.safetensors``: the actor's speech restorer
+  (:mod:`adr.voice.restorer`), described in ``voice.json`` under ``"restorer"`` (its config
+  and the file's SHA-256). A voice with a restorer renders through it; format-1 voices
+  (harmonic-plus-noise model only) still load and render as before.
 
 Loading is strict: a missing or unexpected tensor, a wrong shape, an unknown format version
 or a corrupt file raises :class:`~adr.core.errors.AdrError` naming the file.
@@ -23,11 +27,13 @@ import torch
 from adr.core.errors import AdrError
 from adr.core.fsio import atomic_path, ensure_dir, read_json, write_json
 from adr.core.types import strict_from_dict
+from adr.voice.restorer import Restorer, RestorerConfig
 from adr.voice.voice_model import VoiceConfig, VoiceModel
 
 __all__ = [
     "VOICEFILE_FORMAT_VERSION",
     "MODEL_FILE",
+    "RESTORER_FILE",
     "VOICE_FILE",
     "SourceFile",
     "EnrollmentRecord",
@@ -37,8 +43,11 @@ __all__ = [
     "sha256_file",
 ]
 
-VOICEFILE_FORMAT_VERSION = 1
+VOICEFILE_FORMAT_VERSION = 2
+#: Voice file formats this adr reads.
+READABLE_FORMATS = (1, 2)
 MODEL_FILE = "model.safetensors"
+RESTORER_FILE = "restorer.safetensors"
 VOICE_FILE = "voice.json"
 
 
@@ -124,15 +133,62 @@ class EnrollmentRecord:
 
 @dataclass(frozen=True)
 class LoadedVoice:
-    """A voice read from disk: the model (eval mode), its config and its record."""
+    """A voice read from disk: its harmonic-plus-noise model (eval mode; ``None`` for a
+    voice enrolled with a restorer only), that model's config (its frame grid and phone
+    inventory also describe a restorer voice's features), its record and its restorer."""
 
-    model: VoiceModel
+    model: VoiceModel | None
     config: VoiceConfig
     record: EnrollmentRecord
+    restorer: Restorer | None = None
+
+
+def _save_tensors(module: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    for name, value in tensors.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise AdrError(path, f"tensor {name} holds NaN or infinite values; not saved")
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "adr-voice",
+                                               "format_version": str(VOICEFILE_FORMAT_VERSION)})
+
+
+def _load_tensors(module: torch.nn.Module, path: Path, expected_hash: str | None) -> None:
+    """Strictly load ``path`` into ``module`` (no pickle), refusing non-finite weights."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise AdrError(path, "file not found")
+    if expected_hash is not None and sha256_file(path) != expected_hash:
+        raise AdrError(path, "checksum does not match voice.json (corrupt or replaced)")
+    try:
+        tensors = load_file(str(path))
+    except (OSError, SafetensorError, ValueError) as exc:
+        raise AdrError(path, f"not a readable safetensors file ({exc})") from None
+    own = module.state_dict()
+    missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+    if missing or unexpected:
+        raise AdrError(path, f"tensors do not match the config (missing {missing[:3]}, "
+                       f"unexpected {unexpected[:3]})")
+    for name, value in tensors.items():
+        if value.shape != own[name].shape or value.dtype != own[name].dtype:
+            raise AdrError(path, f"tensor {name} has shape {tuple(value.shape)} "
+                           f"{value.dtype}, the config needs {tuple(own[name].shape)} "
+                           f"{own[name].dtype}")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise AdrError(path, f"tensor {name} holds NaN or infinite values (a diverged "
+                           "training?); re-enroll the actor")
+    with torch.no_grad():
+        module.load_state_dict(tensors, strict=True)
+    module.eval()
 
 
 def save_voice(
-    directory: str | Path, model: VoiceModel, config: VoiceConfig, record: EnrollmentRecord
+    directory: str | Path, model: VoiceModel | None, config: VoiceConfig,
+    record: EnrollmentRecord, restorer: Restorer | None = None,
 ) -> Path:
     """Write ``model.safetensors`` and ``voice.json`` into ``directory``.
 
@@ -140,31 +196,41 @@ def save_voice(
     ----------
     directory : str or Path
         The voice folder (created if needed).
-    model : VoiceModel
+    model : VoiceModel or None
+        ``None`` only with a ``restorer``.
     config : VoiceConfig
         Must equal ``model.config``.
     record : EnrollmentRecord
+    restorer : Restorer, optional
+        The actor's restorer (written to ``restorer.safetensors``).
 
     Returns
     -------
     Path
         The voice folder.
     """
-    from safetensors.torch import save_file
-
-    if config != model.config:
+    if model is None and restorer is None:
+        raise ValueError("save_voice: a voice needs a model or a restorer")
+    if model is not None and config != model.config:
         raise ValueError("save_voice: config differs from model.config")
     folder = ensure_dir(directory)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(folder / MODEL_FILE) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "adr-voice",
-                                               "format_version": str(VOICEFILE_FORMAT_VERSION)})
-    write_json(folder / VOICE_FILE, {
+    meta: dict[str, Any] = {
         "format_version": VOICEFILE_FORMAT_VERSION,
         "config": config.to_dict(),
         "record": record.to_dict(),
-        "model_sha256": sha256_file(folder / MODEL_FILE),
-    })
+    }
+    if model is not None:
+        _save_tensors(model, folder / MODEL_FILE)
+        meta["model_sha256"] = sha256_file(folder / MODEL_FILE)
+    else:
+        (folder / MODEL_FILE).unlink(missing_ok=True)
+    if restorer is not None:
+        _save_tensors(restorer, folder / RESTORER_FILE)
+        meta["restorer"] = {"config": restorer.config.to_dict(),
+                            "sha256": sha256_file(folder / RESTORER_FILE)}
+    else:
+        (folder / RESTORER_FILE).unlink(missing_ok=True)
+    write_json(folder / VOICE_FILE, meta)
     return folder
 
 
@@ -174,51 +240,40 @@ def load_voice(directory: str | Path) -> LoadedVoice:
     Raises
     ------
     AdrError
-        Naming ``voice.json`` or ``model.safetensors`` if missing, corrupt, of an unknown
-        format version, or not matching the config.
+        Naming ``voice.json``, ``model.safetensors`` or ``restorer.safetensors`` if missing,
+        corrupt, of an unknown format version, not matching the config, or holding
+        non-finite weights.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     folder = Path(directory)
-    meta_path, model_path = folder / VOICE_FILE, folder / MODEL_FILE
+    meta_path = folder / VOICE_FILE
     meta = read_json(meta_path)
     if not isinstance(meta, dict):
         raise AdrError(meta_path, "not a voice description")
     version = meta.get("format_version")
-    if version != VOICEFILE_FORMAT_VERSION:
-        raise AdrError(meta_path, f"unknown voice format_version {version!r} "
-                       f"(this adr reads {VOICEFILE_FORMAT_VERSION})")
-    extra = set(meta) - {"format_version", "config", "record", "model_sha256"}
+    if version not in READABLE_FORMATS:
+        raise AdrError(meta_path, f"unknown voice format_version {version!r} (this adr reads "
+                       f"{', '.join(map(str, READABLE_FORMATS))}); re-enroll the actor")
+    allowed = {"format_version", "config", "record", "model_sha256"}
+    if version >= 2:
+        allowed.add("restorer")
+    extra = set(meta) - allowed
     if extra or "config" not in meta or "record" not in meta:
         raise AdrError(meta_path, "unexpected or missing fields in the voice description")
     try:
         config = VoiceConfig.from_dict(meta["config"])
         record = EnrollmentRecord.from_dict(meta["record"])
-    except (ValueError, TypeError) as exc:
+        rmeta = meta.get("restorer")
+        rconfig = RestorerConfig.from_dict(rmeta["config"]) if rmeta is not None else None
+    except (ValueError, TypeError, KeyError) as exc:
         raise AdrError(meta_path, f"invalid voice description ({exc})") from None
-    if not model_path.is_file():
-        raise AdrError(model_path, "file not found")
-    expected_hash = meta.get("model_sha256")
-    if expected_hash is not None and sha256_file(model_path) != expected_hash:
-        raise AdrError(model_path, "checksum does not match voice.json (corrupt or replaced)")
-    try:
-        tensors = load_file(str(model_path))
-    except (OSError, SafetensorError, ValueError) as exc:
-        raise AdrError(model_path, f"not a readable safetensors file ({exc})") from None
-
-    model = VoiceModel(config)
-    own = model.state_dict()
-    missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
-    if missing or unexpected:
-        raise AdrError(model_path, f"tensors do not match the config (missing {missing[:3]}, "
-                       f"unexpected {unexpected[:3]})")
-    for name, value in tensors.items():
-        if value.shape != own[name].shape or value.dtype != own[name].dtype:
-            raise AdrError(model_path, f"tensor {name} has shape {tuple(value.shape)} "
-                           f"{value.dtype}, the config needs {tuple(own[name].shape)} "
-                           f"{own[name].dtype}")
-    with torch.no_grad():
-        model.load_state_dict(tensors, strict=True)
-    model.eval()
-    return LoadedVoice(model=model, config=config, record=record)
+    model = None
+    if version == 1 or "model_sha256" in meta or (folder / MODEL_FILE).exists():
+        model = VoiceModel(config)
+        _load_tensors(model, folder / MODEL_FILE, meta.get("model_sha256"))
+    elif rconfig is None:
+        raise AdrError(meta_path, "the voice has neither a model nor a restorer")
+    restorer = None
+    if rconfig is not None:
+        restorer = Restorer(rconfig)
+        _load_tensors(restorer, folder / RESTORER_FILE, rmeta.get("sha256"))
+    return LoadedVoice(model=model, config=config, record=record, restorer=restorer)

@@ -1,0 +1,190 @@
+"""The per-actor speech restorer: a line's evidence in, the actor's clean mel frames out.
+
+Per mel frame of the vocoder's grid (:data:`adr.voice.vocoder.MEL`, 11.6 ms) the restorer
+reads
+
+* the **donor**: the script's words spoken by a built-in synthesizer, time-warped to the
+  line's alignment and pitch-shifted to its F0 (:mod:`adr.voice.donor`): what is said,
+  even where the production lost it;
+* the **take**: the denoised production line's log-mel frames and a per-frame reliability
+  (local SNR of the denoiser's output against what it removed, 0..1): how the actor said
+  it, where it survived;
+* the line's log F0, voicing and loudness,
+
+and predicts the actor's clean log-mel frames, which the universal HiFi-GAN
+(:mod:`adr.voice.vocoder`) turns into audio. It is trained at enrollment on the actor's
+clean lines, each degraded many ways (:mod:`adr.voice.damage_sim`), to give back the clean
+line: a speech restorer conditioned on the script, not a text-to-speech voice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from adr.core.types import strict_from_dict
+
+__all__ = ["RESTORER_FORMAT_VERSION", "RestorerConfig", "Restorer", "RestorerInputs",
+           "N_CONTROLS"]
+
+RESTORER_FORMAT_VERSION = 1
+#: Control channels: log F0 (centred), voiced, loudness (relative to the line's 95th
+#: percentile, so the line's absolute level does not matter), take reliability.
+N_CONTROLS = 4
+_MEL_CENTRE, _MEL_SCALE = -5.0, 3.0  # log-mel values are about -11.5 (silence) .. 2
+
+
+@dataclass(frozen=True)
+class RestorerConfig:
+    """Architecture of a restorer (saved inside every voice file that has one).
+
+    Attributes
+    ----------
+    n_mels : int
+        Mel bands in and out (the vocoder's).
+    hidden : int
+        Channels of the residual conv stack.
+    layers : int
+        Residual dilated conv blocks (dilations 1, 2, 4, 8, 1, 2, ...).
+    kernel_size : int
+        Conv kernel size (odd).
+    use_take : bool
+        Whether the denoised take's mel and reliability are inputs (else donor only).
+    donor : str
+        The built-in synthesizer voice the restorer was trained with (:mod:`adr.voice.donor`);
+        render uses the same one.
+    f0_median : float
+        The actor's median F0 in Hz over the enrollment material (0: unknown); the donor
+        falls back to it where a line's own F0 is not usable.
+    format_version : int
+    """
+
+    n_mels: int = 80
+    hidden: int = 192
+    layers: int = 8
+    kernel_size: int = 5
+    use_take: bool = True
+    donor: str = "JOE"
+    f0_median: float = 0.0
+    format_version: int = RESTORER_FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.format_version != RESTORER_FORMAT_VERSION:
+            raise ValueError(f"RestorerConfig: unknown format_version {self.format_version}")
+        if self.kernel_size % 2 != 1 or min(self.n_mels, self.hidden, self.layers) < 1:
+            raise ValueError("RestorerConfig: odd kernel_size, positive sizes")
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels: donor mel, (take mel), controls."""
+        return self.n_mels * (2 if self.use_take else 1) + N_CONTROLS
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RestorerConfig:
+        return strict_from_dict(cls, dict(data))
+
+
+@dataclass(frozen=True, eq=False)
+class RestorerInputs:
+    """A line's evidence on the mel frame grid (all arrays share ``T``).
+
+    Attributes
+    ----------
+    donor_mel : np.ndarray, shape (n_mels, T)
+        Log-mel of the warped donor.
+    take_mel : np.ndarray, shape (n_mels, T)
+        Log-mel of the denoised production line.
+    reliability : np.ndarray, shape (T,)
+        How much of the take to trust per frame, 0..1.
+    f0 : np.ndarray, shape (T,)
+        F0 in Hz, interpolated through unvoiced frames (0 where unknown).
+    voiced : np.ndarray, shape (T,)
+        Voicing, 0..1.
+    loudness : np.ndarray, shape (T,)
+        Frame level in dB (about -80 .. 0).
+    """
+
+    donor_mel: np.ndarray
+    take_mel: np.ndarray
+    reliability: np.ndarray
+    f0: np.ndarray
+    voiced: np.ndarray
+    loudness: np.ndarray
+
+    def __post_init__(self) -> None:
+        t = self.donor_mel.shape[-1]
+        for name in ("take_mel", "reliability", "f0", "voiced", "loudness"):
+            if np.shape(getattr(self, name))[-1] != t:
+                raise ValueError(f"RestorerInputs: {name} has {np.shape(getattr(self, name))[-1]} "
+                                 f"frames, donor_mel {t}")
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.donor_mel.shape[-1])
+
+    def crop(self, first: int, count: int) -> RestorerInputs:
+        """Frames ``[first, first + count)``."""
+        s = slice(first, first + count)
+        return RestorerInputs(self.donor_mel[:, s], self.take_mel[:, s], self.reliability[s],
+                              self.f0[s], self.voiced[s], self.loudness[s])
+
+    def tensor(self, config: RestorerConfig) -> torch.Tensor:
+        """Network input, shape (in_channels, T), float32."""
+        f0 = np.asarray(self.f0, dtype=np.float64)
+        lf0 = np.where(f0 > 0, np.log(np.maximum(f0, 1.0)) - 5.0, 0.0)
+        e = np.asarray(self.loudness, dtype=np.float64)
+        e = (e - (np.percentile(e, 95) if e.size else 0.0)) / 20.0 + 1.0  # level-free
+        controls = np.stack([lf0, self.voiced, e, self.reliability])
+        parts = [(self.donor_mel - _MEL_CENTRE) / _MEL_SCALE]
+        if config.use_take:
+            rel = np.asarray(self.reliability)[None, :]
+            parts.append(rel * (self.take_mel - _MEL_CENTRE) / _MEL_SCALE)
+        parts.append(controls)
+        return torch.from_numpy(np.concatenate(parts).astype(np.float32))
+
+
+class _Block(nn.Module):
+    def __init__(self, channels: int, kernel: int, dilation: int) -> None:
+        super().__init__()
+        self.norm = nn.GroupNorm(1, channels)
+        self.conv = nn.Conv1d(channels, channels, kernel, padding=dilation * (kernel // 2),
+                              dilation=dilation)
+        self.mix = nn.Conv1d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, C, T) -> (B, C, T)
+        return x + self.mix(nn.functional.gelu(self.conv(nn.functional.gelu(self.norm(x)))))
+
+
+class Restorer(nn.Module):
+    """Residual dilated conv stack: (B, in_channels, T) -> (B, n_mels, T) log-mel."""
+
+    def __init__(self, config: RestorerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.inp = nn.Conv1d(config.in_channels, config.hidden, config.kernel_size,
+                             padding=config.kernel_size // 2)
+        self.blocks = nn.ModuleList(
+            _Block(config.hidden, config.kernel_size, 2 ** (i % 4)) for i in range(config.layers))
+        self.out = nn.Conv1d(config.hidden, config.n_mels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, in_channels, T)
+        h = self.inp(x)  # (B, hidden, T)
+        for block in self.blocks:
+            h = block(h)
+        return self.out(h) * _MEL_SCALE + _MEL_CENTRE  # (B, n_mels, T)
+
+    @torch.inference_mode()
+    def restore(self, inputs: RestorerInputs) -> np.ndarray:
+        """Predicted clean log-mel, shape (n_mels, T)."""
+        x = inputs.tensor(self.config).unsqueeze(0)
+        return self(x)[0].numpy()

@@ -1,0 +1,238 @@
+"""Enrollment of the restorer: learn to give back an actor's clean line from its evidence.
+
+Each training example pairs :class:`~adr.voice.restorer.RestorerInputs` (donor, take,
+reliability, controls) with the clean line's log-mel frames. Training draws random crops,
+minimizes the L1 distance of log-mels (AdamW, warm-up + cosine learning rate, gradient
+clipping) and checkpoints every ``checkpoint_every`` steps and at the end with the same
+pickle-free format as :mod:`adr.voice.train` (safetensors + JSON, ``latest.json`` written
+last), so an interrupted enrollment resumes where it stopped. The amount of work is set in
+steps, never in wall-clock time: the same voice comes out on a fast or a loaded machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from adr.core.errors import AdrError
+from adr.core.fsio import ensure_dir
+from adr.core.progress import ProgressEvent, ProgressHook
+from adr.core.types import strict_from_dict
+from adr.voice.restorer import Restorer, RestorerConfig, RestorerInputs
+from adr.voice.train import (
+    checkpoint_tensors,
+    load_checkpoint,
+    restore_checkpoint,
+    save_checkpoint,
+)
+
+__all__ = ["RESTORER_TRAIN_VERSION", "RestorerTrainConfig", "RestorerExample",
+           "restorer_preset", "train_restorer"]
+
+RESTORER_TRAIN_VERSION = 1
+_LATEST = "latest.json"
+
+
+@dataclass(frozen=True)
+class RestorerTrainConfig:
+    """How a restorer is trained (what it is lives in :class:`RestorerConfig`).
+
+    Attributes
+    ----------
+    steps : int
+        Optimizer steps.
+    batch_size : int
+        Crops per step.
+    crop_frames : int
+        Mel frames per crop (128 = 1.5 s).
+    learning_rate, min_lr_ratio : float
+        Peak learning rate and the final one as a fraction of it (cosine decay).
+    warmup_steps : int
+    grad_clip : float
+    damaged_copies : int
+        Damaged copies made of every clean line (besides the clean line itself).
+    checkpoint_every, keep_checkpoints : int
+    seed : int
+    format_version : int
+    """
+
+    steps: int = 3000
+    batch_size: int = 8
+    crop_frames: int = 128
+    learning_rate: float = 2e-3
+    min_lr_ratio: float = 0.02
+    warmup_steps: int = 100
+    grad_clip: float = 2.0
+    damaged_copies: int = 3
+    checkpoint_every: int = 250
+    keep_checkpoints: int = 2
+    seed: int = 0
+    format_version: int = RESTORER_TRAIN_VERSION
+
+    def __post_init__(self) -> None:
+        if self.format_version != RESTORER_TRAIN_VERSION:
+            raise ValueError(f"RestorerTrainConfig: unknown format_version {self.format_version}")
+        if min(self.steps, self.batch_size, self.crop_frames, self.checkpoint_every,
+               self.keep_checkpoints) < 1 or self.damaged_copies < 0:
+            raise ValueError("RestorerTrainConfig: sizes must be >= 1 (damaged_copies >= 0)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RestorerTrainConfig:
+        return strict_from_dict(cls, dict(data))
+
+
+_PRESETS = {
+    "fast": RestorerTrainConfig(steps=1200, damaged_copies=2, checkpoint_every=200),
+    "default": RestorerTrainConfig(steps=4000, damaged_copies=3),
+    "best": RestorerTrainConfig(steps=12000, batch_size=12, damaged_copies=6),
+}
+
+
+def restorer_preset(name: str) -> RestorerTrainConfig:
+    """The named preset: ``"fast"``, ``"default"`` or ``"best"`` (work in steps)."""
+    if name not in _PRESETS:
+        raise AdrError(name, f"unknown quality preset (one of {', '.join(_PRESETS)})")
+    return _PRESETS[name]
+
+
+@dataclass(frozen=True, eq=False)
+class RestorerExample:
+    """One training pair: a line's evidence and its clean log-mel (n_mels, T)."""
+
+    inputs: RestorerInputs
+    target: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.target.shape[-1] != self.inputs.num_frames:
+            raise ValueError("RestorerExample: target and inputs differ in length")
+
+
+def _fingerprint(examples: Sequence[RestorerExample]) -> str:
+    # the clean targets identify the data (the damage is a seeded function of them)
+    h = hashlib.sha256()
+    for ex in examples:
+        h.update(np.ascontiguousarray(ex.target, dtype=np.float32).tobytes())
+    return h.hexdigest()
+
+
+def _lr(tc: RestorerTrainConfig, step: int) -> float:
+    if step < tc.warmup_steps:
+        return tc.learning_rate * (step + 1) / tc.warmup_steps
+    frac = (step - tc.warmup_steps) / max(1, tc.steps - tc.warmup_steps)
+    floor = tc.min_lr_ratio
+    return tc.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def train_restorer(examples: Sequence[RestorerExample], config: RestorerConfig,
+                   train_config: RestorerTrainConfig, work_dir: str | Path, *,
+                   progress: ProgressHook | None = None, resume: bool = True) -> Restorer:
+    """Train a restorer, checkpointing into ``work_dir``.
+
+    Parameters
+    ----------
+    examples : sequence of RestorerExample
+    config : RestorerConfig
+    train_config : RestorerTrainConfig
+    work_dir : str or Path
+        Checkpoint folder (created if needed).
+    progress : callable, optional
+        Receives a :class:`~adr.core.progress.ProgressEvent` per step (stage ``"train
+        restorer"``, ``info`` with ``loss`` and ``lr``).
+    resume : bool
+        Continue from the newest checkpoint (made with the same configs and data).
+
+    Returns
+    -------
+    Restorer
+        In eval mode.
+
+    Raises
+    ------
+    AdrError
+        No examples, or a checkpoint made with other settings or data.
+    """
+    tc = train_config
+    if not examples:
+        raise AdrError(str(work_dir), "no training lines for the restorer")
+    work = ensure_dir(work_dir)
+    fingerprint = _fingerprint(examples)
+    with torch.random.fork_rng():
+        torch.manual_seed(tc.seed)
+        model = Restorer(config)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.learning_rate, weight_decay=1e-4)
+    gen = torch.Generator().manual_seed(tc.seed + 1)
+    rng = np.random.default_rng(tc.seed)
+    step, elapsed0 = 0, 0.0
+    loaded = load_checkpoint(work) if resume else None
+    if loaded is not None:
+        state, tensors = loaded
+        where = work / _LATEST
+        if state.get("restorer_config") != config.to_dict() or \
+                state.get("train_config") != tc.to_dict():
+            raise AdrError(where, "checkpoint was made with other settings; start again "
+                           "(adr enroll --fresh)")
+        if state.get("data_fingerprint") != fingerprint:
+            raise AdrError(where, "checkpoint was made from other training data; start again "
+                           "(adr enroll --fresh)")
+        restore_checkpoint(model, opt, gen, state, tensors, where)
+        rng.bit_generator.state = state["numpy_rng"]
+        step, elapsed0 = int(state["step"]), float(state["elapsed_seconds"])
+
+    xs = [ex.inputs.tensor(config) for ex in examples]  # each (C, T)
+    ys = [torch.from_numpy(np.asarray(ex.target, dtype=np.float32)) for ex in examples]
+    lengths = np.array([x.shape[-1] for x in xs], dtype=np.float64)
+    weights = lengths / lengths.sum()
+    crop = tc.crop_frames
+    silence = float(np.log(1e-5))
+    model.train()
+    t0, loss_value = time.perf_counter(), float("nan")
+    while step < tc.steps:
+        for group in opt.param_groups:
+            group["lr"] = lr = _lr(tc, step)
+        xb, yb = [], []
+        for k in rng.choice(len(xs), size=tc.batch_size, p=weights):
+            x, y = xs[int(k)], ys[int(k)]
+            a = int(rng.integers(0, max(1, x.shape[-1] - crop + 1)))
+            xc, yc = x[:, a:a + crop], y[:, a:a + crop]
+            pad = crop - xc.shape[-1]
+            if pad > 0:
+                xc = torch.nn.functional.pad(xc, (0, pad))
+                yc = torch.nn.functional.pad(yc, (0, pad), value=silence)
+            xb.append(xc)
+            yb.append(yc)
+        pred = model(torch.stack(xb))  # (B, n_mels, crop)
+        loss = (pred - torch.stack(yb)).abs().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        opt.step()
+        step += 1
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise AdrError(str(work), f"training diverged at step {step} (loss {loss_value})")
+        if step % tc.checkpoint_every == 0 or step == tc.steps:
+            state = {"format_version": RESTORER_TRAIN_VERSION, "step": step,
+                     "loss": loss_value,
+                     "elapsed_seconds": round(elapsed0 + time.perf_counter() - t0, 3),
+                     "restorer_config": config.to_dict(), "train_config": tc.to_dict(),
+                     "data_fingerprint": fingerprint, "numpy_rng": rng.bit_generator.state,
+                     "param_groups": opt.state_dict()["param_groups"]}
+            save_checkpoint(work, step, checkpoint_tensors(model, opt, gen), state,
+                            tc.keep_checkpoints)
+        if progress is not None:
+            progress(ProgressEvent("train restorer", step, tc.steps, "step",
+                                   {"loss": round(loss_value, 4), "lr": lr}))
+    model.eval()
+    return model

@@ -1,0 +1,190 @@
+"""The speech restorer: config, model, evidence, damage, vocoder, training and voice files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from adr.analysis.phonemes import PHONES
+from adr.core.errors import AdrError
+from adr.core.types import Prosody
+from adr.voice.damage_sim import coloured_noise, damage_line, hum
+from adr.voice.evidence import active_level_db, controls_on_grid, line_frames, take_evidence
+from adr.voice.restorer import Restorer, RestorerConfig, RestorerInputs
+from adr.voice.train_restorer import RestorerExample, RestorerTrainConfig, train_restorer
+from adr.voice.vocoder import MEL, log_mel, mel_frames
+from adr.voice.voice_model import VoiceConfig
+from adr.voice.voicefile import (
+    RESTORER_FILE,
+    VOICE_FILE,
+    EnrollmentRecord,
+    load_voice,
+    save_voice,
+)
+
+TINY = RestorerConfig(hidden=8, layers=2, kernel_size=3)
+STEPS = RestorerTrainConfig(steps=4, batch_size=2, crop_frames=16, warmup_steps=1,
+                            checkpoint_every=2, damaged_copies=0)
+
+
+def _inputs(rng: np.random.Generator, t: int = 40) -> RestorerInputs:
+    return RestorerInputs(rng.normal(-5, 2, (80, t)).astype(np.float32),
+                          rng.normal(-5, 2, (80, t)).astype(np.float32),
+                          rng.uniform(0, 1, t).astype(np.float32),
+                          np.full(t, 120.0, np.float32), np.ones(t, np.float32),
+                          rng.normal(-30, 5, t).astype(np.float32))
+
+
+def _examples(rng: np.random.Generator) -> list[RestorerExample]:
+    out = []
+    for t in (40, 30, 12):
+        x = _inputs(rng, t)
+        out.append(RestorerExample(x, (0.5 * x.donor_mel - 3.0).astype(np.float32)))
+    return out
+
+
+def test_config_round_trip_and_strictness() -> None:
+    assert RestorerConfig.from_dict(TINY.to_dict()) == TINY
+    with pytest.raises(ValueError, match="unknown field"):
+        RestorerConfig.from_dict({**TINY.to_dict(), "extra": 1})
+    with pytest.raises(ValueError, match="format_version"):
+        RestorerConfig.from_dict({**TINY.to_dict(), "format_version": 99})
+    assert RestorerTrainConfig.from_dict(STEPS.to_dict()) == STEPS
+
+
+def test_model_maps_inputs_to_mel_frames(rng: np.random.Generator) -> None:
+    model = Restorer(TINY).eval()
+    x = _inputs(rng, 37)
+    assert x.tensor(TINY).shape == (TINY.in_channels, 37)
+    mel = model.restore(x)
+    assert mel.shape == (80, 37) and np.all(np.isfinite(mel))
+    donor_only = dataclasses.replace(TINY, use_take=False)
+    assert x.tensor(donor_only).shape == (80 + 4, 37)
+    with pytest.raises(ValueError, match="frames"):
+        RestorerInputs(x.donor_mel, x.take_mel[:, :5], x.reliability, x.f0, x.voiced, x.loudness)
+
+
+def test_training_lowers_the_loss_and_resumes_identically(rng: np.random.Generator,
+                                                          tmp_path: Path) -> None:
+    examples = _examples(rng)
+    losses: list[float] = []
+    cfg = dataclasses.replace(STEPS, steps=60, checkpoint_every=30, learning_rate=1e-2)
+    train_restorer(examples, TINY, cfg, tmp_path / "a",
+                   progress=lambda ev: losses.append(ev.info["loss"]))
+    assert len(losses) == 60
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+    # interrupted after the step-2 checkpoint, then resumed: the same weights as one run
+    full = train_restorer(examples, TINY, STEPS, tmp_path / "full")
+
+    def interrupt(ev) -> None:
+        if ev.done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_restorer(examples, TINY, STEPS, tmp_path / "part", progress=interrupt)
+    assert json.loads((tmp_path / "part" / "latest.json").read_text())["step"] == 2
+    resumed = train_restorer(examples, TINY, STEPS, tmp_path / "part")
+    for (k, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-5), k
+    with pytest.raises(AdrError, match="other settings"):
+        train_restorer(examples, TINY, dataclasses.replace(STEPS, steps=6), tmp_path / "part")
+
+
+def test_voice_file_with_restorer_round_trip(rng: np.random.Generator, tmp_path: Path) -> None:
+    model = Restorer(TINY).eval()
+    vc = VoiceConfig(phone_inventory=PHONES)
+    record = EnrollmentRecord(actor="MAYA")
+    save_voice(tmp_path / "MAYA", None, vc, record, model)
+    voice = load_voice(tmp_path / "MAYA")
+    assert voice.model is None and voice.restorer is not None
+    assert voice.restorer.config == TINY and not voice.restorer.training
+    x = _inputs(rng)
+    assert np.array_equal(model.restore(x), voice.restorer.restore(x))
+    # a replaced restorer file is refused by its hash, naming the file
+    path = tmp_path / "MAYA" / RESTORER_FILE
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(AdrError, match="checksum") as err:
+        load_voice(tmp_path / "MAYA")
+    assert RESTORER_FILE in err.value.where
+
+
+def test_non_finite_weights_are_refused(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from adr.voice.voicefile import sha256_file
+
+    model = Restorer(TINY).eval()
+    vc = VoiceConfig(phone_inventory=PHONES)
+    with torch.no_grad():
+        model.out.bias[0] = float("nan")
+    with pytest.raises(AdrError, match="NaN"):
+        save_voice(tmp_path / "A", None, vc, EnrollmentRecord(actor="A"), model)
+    # a diverged file written by something else (hash valid) is refused at load
+    good = Restorer(TINY).eval()
+    save_voice(tmp_path / "B", None, vc, EnrollmentRecord(actor="B"), good)
+    tensors = {k: v.clone() for k, v in model.state_dict().items()}
+    save_file(tensors, str(tmp_path / "B" / RESTORER_FILE))
+    meta = json.loads((tmp_path / "B" / VOICE_FILE).read_text())
+    meta["restorer"]["sha256"] = sha256_file(tmp_path / "B" / RESTORER_FILE)
+    (tmp_path / "B" / VOICE_FILE).write_text(json.dumps(meta))
+    with pytest.raises(AdrError, match="NaN or infinite"):
+        load_voice(tmp_path / "B")
+
+
+def test_mel_grid_and_vocoder_lengths() -> None:
+    from adr.voice.vocoder import load_vocoder
+
+    t = np.arange(22050) / 22050
+    x = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    mel = log_mel(x)
+    assert mel.shape == (80, mel_frames(len(x))) == (80, len(x) // MEL.hop)
+    band = int(np.argmax(mel.numpy().mean(axis=1)))
+    assert 3 <= band <= 12  # 220 Hz lands in the low mel bands
+    y = load_vocoder()(mel[:, :20])
+    assert y.shape == (20 * MEL.hop,) and np.all(np.isfinite(y))
+
+
+def test_damage_hits_the_drawn_snr_and_is_seeded(rng: np.random.Generator) -> None:
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    clean = (0.2 * np.sin(2 * np.pi * 150 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
+    a, snr_a = damage_line(clean, sr, np.random.default_rng(3))
+    b, snr_b = damage_line(clean, sr, np.random.default_rng(3))
+    assert np.array_equal(a, b) and snr_a == snr_b and -10 <= snr_a <= 20
+    assert a.shape == clean.shape and np.max(np.abs(a)) <= 0.99 + 1e-6
+    pink = coloured_noise(sr, sr, -3.0, rng)
+    spec = np.abs(np.fft.rfft(pink)) ** 2
+    assert spec[100:200].mean() > spec[5000:6000].mean()  # falls with frequency
+    h = hum(sr, sr, rng)
+    peak_hz = np.argmax(np.abs(np.fft.rfft(h))) * sr / len(h)
+    assert min(abs(peak_hz - 50), abs(peak_hz - 60)) < 2
+
+
+def test_reliability_tracks_local_snr(rng: np.random.Generator) -> None:
+    """Clean speech-like tone: reliable; the same span drowned in noise: not."""
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    tone = (0.2 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    n = line_frames(2.0)
+    noise = 0.3 * rng.standard_normal(2 * sr).astype(np.float32)
+    _, rel_clean, _ = take_evidence(tone, sr, n, denoised=tone * 0.999)
+    _, rel_noisy, _ = take_evidence(tone + noise, sr, n, denoised=tone)
+    assert rel_clean.shape == (n,) and rel_clean.mean() > 0.9
+    assert rel_noisy.mean() < 0.3
+    assert abs(active_level_db(tone, sr) - 20 * np.log10(0.2 / np.sqrt(2))) < 0.5
+
+
+def test_controls_on_the_mel_grid() -> None:
+    f0 = np.array([0, 100, 110, 0, 0, 130, 0], dtype=np.float32)
+    p = Prosody(1.0, 0.01, f0, f0 > 0, np.linspace(-40, -20, 7).astype(np.float32))
+    n = 6
+    hz, voiced, energy = controls_on_grid(p, 1.0, n)
+    assert hz.shape == voiced.shape == energy.shape == (n,)
+    assert np.all((hz >= 100) & (hz <= 130))  # interpolated through unvoiced frames
