@@ -18,10 +18,13 @@ from adr.core.progress import ProgressHook
 __all__ = ["DemoResult", "run_demo"]
 
 DEMO_SESSION = "demo"
-#: Training time per demo actor (seconds): the fast preset cut so that the whole demo stays
-#: within 15 minutes on 2 cores; ``adr enroll --quality default`` trains for about 14.
+#: Training time per demo actor (seconds) of the harmonic-plus-noise engine (``engine="ddsp"``).
 DEMO_TRAIN_SECONDS = 120.0
 QUICK_TRAIN_SECONDS = 90.0
+#: Restorer training steps per demo actor (work, not time: the same voices on any machine),
+#: fewer than the fast preset's so that the whole demo stays within about 15 minutes.
+DEMO_RESTORER_STEPS = 1500
+QUICK_RESTORER_STEPS = 800
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ def run_demo(
     from adr.voice.enroll import enroll_actor
     from adr.voice.render import render_session
     from adr.voice.train import preset
+    from adr.voice.train_restorer import restorer_preset
 
     say = log or (lambda message: None)
     steps: list[str] = []
@@ -93,11 +97,14 @@ def run_demo(
          f"picture {prod.picture}")
     budget = QUICK_TRAIN_SECONDS if quick else DEMO_TRAIN_SECONDS
     train_config = dataclasses.replace(preset("fast"), max_seconds=budget)
+    restorer_train = dataclasses.replace(
+        restorer_preset("fast"), steps=QUICK_RESTORER_STEPS if quick else DEMO_RESTORER_STEPS)
     for info in prod.actors:
         folder = prod.enrollment_dir(info.actor)
         result = enroll_actor(info.actor, sorted(folder.glob("*.wav")),
                               texts=folder / "transcript.tsv", voices_root=voices_root,
-                              quality="fast", train_config=train_config, progress=progress)
+                              quality="fast", train_config=train_config,
+                              restorer_train_config=restorer_train, progress=progress)
         step(f"voice enrolled: {result.summary()}")
 
     session = create_session(

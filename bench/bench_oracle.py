@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:
 
 from adr.core.errors import AdrError  # noqa: E402
 from adr.core.fsio import read_json, write_json, write_text  # noqa: E402
-from bench.adr_system import VoiceBank, enroll_voices, plan_voices  # noqa: E402
+from bench.adr_system import VOICES_DIR, VoiceBank, enroll_voices, plan_voices  # noqa: E402
 from bench.conditions import CONDITIONS, BenchLine, BenchSet, build_set, corpus_root, load_corpus  # noqa: E402,E501
 from bench.run import FULL_LINES, _nan_to_none, git_commit, machine_info, measure, warm_up  # noqa: E402,E501
 
@@ -113,13 +113,16 @@ def analyse(audio: np.ndarray, sr: int, text: str, cue_id: str, actor: str) -> A
                         options=RESPEAK_OPTIONS)
 
 
-def render(analysis: Any, voice: Any, sr: int, n: int) -> np.ndarray:
-    """:func:`adr.voice.render.render_line` (seed 0), resampled to ``sr`` and cut to ``n``
-    samples exactly as :func:`adr.voice.respeak.respeak` does; shape (n,), float32."""
+def render(analysis: Any, voice: Any, sr: int, n: int, audio: np.ndarray) -> np.ndarray:
+    """:func:`adr.voice.render.render_line` (seed 0) given the line's own ``audio`` (at
+    ``sr``: the take a restorer voice reads), resampled to ``sr`` and cut to ``n`` samples
+    exactly as :func:`adr.voice.respeak.respeak` does; shape (n,), float32."""
+    from adr.analysis.analyze import ANALYSIS_RATE
     from adr.analysis.denoise import resample
     from adr.voice.render import render_line
 
-    r = render_line(analysis, voice, text=None, seed=0)
+    x16 = resample(np.asarray(audio, dtype=np.float32), sr, ANALYSIS_RATE)
+    r = render_line(analysis, voice, text=None, seed=0, audio=x16, sample_rate=ANALYSIS_RATE)
     y = resample(r.audio, r.sample_rate, sr)
     return np.pad(y[:n], (0, max(0, n - len(y)))).astype(np.float32)
 
@@ -168,8 +171,8 @@ def run(bench: BenchSet, bank: VoiceBank, log: Any, save: Any) -> list[dict[str,
                         clean_analysis=_analysis_info(clean), voice=str(bank.folder(line)))
             t0 = time.perf_counter()
             for name, (al, pros) in SWAPS.items():
-                outputs[name] = render(swap(noisy, clean, al, pros), voice, sr, n)
-            outputs["clean line"] = render(clean, voice, sr, n)
+                outputs[name] = render(swap(noisy, clean, al, pros), voice, sr, n, line.noisy)
+            outputs["clean line"] = render(clean, voice, sr, n, line.clean)
             info["render_seconds"] = round(time.perf_counter() - t0, 2)
             info["oracle_all_is_clean_line"] = bool(
                 np.array_equal(outputs["oracle all"], outputs["clean line"]))
@@ -276,11 +279,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--conditions", default="10,0,-5",
                     help="comma-separated SNRs in dB and/or 'clean' (write --conditions=-5,0)")
     ap.add_argument("--preset", default="fast", help="voice training preset")
+    ap.add_argument("--engine", default="restorer", choices=("restorer", "ddsp"),
+                    help="voice engine (each keeps its own voice cache and results files)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT, help="results path without suffix")
     ap.add_argument("--render-only", action="store_true", help="the .md again from the JSON")
     args = ap.parse_args(argv)
+    if args.engine != "ddsp" and args.out == OUT:
+        args.out = OUT.with_name(f"{OUT.name}_{args.engine}")
     if args.render_only:
         write_text(args.out.with_suffix(".md"), markdown(read_json(args.out.with_suffix(".json"))))
         return 0
@@ -313,13 +320,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"bench_oracle: {len(bench.lines)} lines from {len(chosen)} utterances, "
         f"{len(plans)} voices")
     t0 = time.perf_counter()
-    bank = enroll_voices(plans, args.preset, log=log)
+    voices_root = VOICES_DIR if args.engine == "ddsp" else VOICES_DIR.with_name(
+        f"voices-{args.engine}")
+    bank = enroll_voices(plans, args.preset, log=log, root=voices_root, engine=args.engine)
     enroll_s = time.perf_counter() - t0
     warm_up(MEASURES)
     report: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "git_commit": git_commit(),
         "machine": machine, "conditions": conds, "lines_per_speaker": args.lines,
-        "speakers": list(SPEAKERS), "utterances": chosen, "voice_preset": args.preset,
+        "speakers": list(SPEAKERS), "utterances": chosen, "voice_preset": args.preset, "engine": args.engine,
         "voices": [v.to_dict() for v in bank.infos], "enroll_seconds": round(enroll_s, 1),
         "seed": args.seed, "lines": [ln.to_dict() for ln in bench.lines]}
 

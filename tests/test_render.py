@@ -259,3 +259,29 @@ def test_render_session_errors(session, voices: Path) -> None:
         render_session(session, voices_root=voices)
     assert str(err.value) == "cue 101: no enrolled voice for actor NOBODY; run adr enroll"
     assert not list(session.renders_dir.glob("*.wav"))  # checked before rendering anything
+
+
+def test_restorer_voice_renders_the_cue_length_and_distrusts_edited_words(
+        rng: np.random.Generator) -> None:
+    """A restorer voice speaks a line from the donor, the take and the prosody; the take is
+    the production clip; an edited word's span is never read from the take."""
+    from adr.voice.render import _edited_spans
+    from adr.voice.restorer import Restorer, RestorerConfig
+    from adr.voice.speak import distrust_spans
+
+    torch.manual_seed(0)
+    cfg = VoiceConfig(phone_inventory=PHONES)
+    voice = LoadedVoice(None, cfg, EnrollmentRecord(actor="MAYA"),
+                        Restorer(RestorerConfig(hidden=8, layers=2, kernel_size=3)).eval())
+    line = make_line(start=1.0, end=3.52)
+    clip = (0.05 * rng.standard_normal(int(2.52 * 16000))).astype(np.float32)
+    out = render_line(line, voice, audio=clip, sample_rate=16000)
+    n = seconds_to_samples(3.52, DELIVERY_RATE) - seconds_to_samples(1.0, DELIVERY_RATE)
+    assert out.audio.shape == (n,) and np.all(np.isfinite(out.audio))
+    assert np.max(np.abs(out.audio)) > 0  # something is said inside the words
+    words = line.alignment.words
+    edited = edit_alignment(line.alignment, TEXT.replace(words[1].text, "banana", 1))
+    spans = _edited_spans(line, edited)
+    assert len(spans) == 1 and spans[0][0] >= words[1].start - 0.01
+    rel = distrust_spans(np.ones(300, np.float32), 1.0, spans)
+    assert rel.min() == 0.0 and rel.max() == 1.0

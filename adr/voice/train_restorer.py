@@ -94,7 +94,7 @@ class RestorerTrainConfig:
 
 
 _PRESETS = {
-    "fast": RestorerTrainConfig(steps=1200, damaged_copies=2, checkpoint_every=200),
+    "fast": RestorerTrainConfig(steps=2000, damaged_copies=2),
     "default": RestorerTrainConfig(steps=4000, damaged_copies=3),
     "best": RestorerTrainConfig(steps=12000, batch_size=12, damaged_copies=6),
 }
