@@ -266,24 +266,28 @@ def _analyse_file(w: dict, vc: Any, name: str, tick: Any
     return out
 
 
-def _restorer_configs(engine: str, quality: str, config: Any, train_config: Any
-                      ) -> tuple[Any, Any]:
-    if engine != "restorer":
-        return None, None
-    from adr.voice.restorer import RestorerConfig
-    from adr.voice.train_restorer import restorer_preset
+def _train_ddsp(train: Sequence[tuple], held: Sequence[tuple], vc: Any, tc: Any, ckpt: Path, *,
+                progress: ProgressHook | None, resume: bool) -> tuple[Any, dict[str, list]]:
+    """Train the harmonic-plus-noise model and measure it on the held-back lines."""
+    from adr import metrics
+    from adr.voice.train import train_voice
 
-    return config or RestorerConfig(), train_config or restorer_preset(quality)
-
-
-def _clean_line(u: dict, x16: np.ndarray) -> Any:
-    """An analysed clean utterance (cache entry ``u``, its 16 kHz audio) as a CleanLine."""
-    from adr.voice.enroll_restorer import CleanLine, words_from_phones
-
-    phones = tuple(Phone.from_dict(p) for p in u["phones"])
-    return CleanLine(u["text"], words_from_phones(u["text"], phones), phones,
-                     Prosody.from_dict(u["prosody"]), float(u["start"]), float(u["end"]),
-                     np.asarray(x16, dtype=np.float32), RATE)
+    report = progress or null_progress
+    model = train_voice([ex for _, ex, _, _ in train], vc, tc, ckpt, progress=progress,
+                        resume=resume)
+    sr, scores = vc.sample_rate, {}
+    refs = [train[int(i)][1].audio for i in np.linspace(0, len(train) - 1, min(10, len(train)))]
+    for k, (_, ex, _, _) in enumerate(held):
+        report(ProgressEvent("enroll: evaluate", k, len(held), "line"))
+        y = model.render(ex.features)
+        f0 = metrics.f0_metrics(ex.audio, y, sr)
+        for name, v in (("speaker_similarity", metrics.speaker_similarity(y, sr, refs, sr)),
+                        ("speaker_similarity_original",
+                         metrics.speaker_similarity(ex.audio, sr, refs, sr)),
+                        ("f0_corr", f0.correlation), ("f0_rmse_cents", f0.rmse_cents)):
+            scores.setdefault(name, []).append(v)
+    report(ProgressEvent("enroll: evaluate", len(held), len(held), "line"))
+    return model, scores
 
 
 def enroll_actor(
@@ -348,10 +352,11 @@ def enroll_actor(
     AdrError
         Bad actor id, refused material (one line naming the file or actor), no usable line.
     """
-    from adr import metrics
     from adr.analysis.phonemes import PHONES
     from adr.analysis.speakers import make_voiceprint
-    from adr.voice.train import preset, train_voice, training_state
+    from adr.voice.enroll_restorer import restorer_configs
+    from adr.voice.train import preset, training_state
+    from adr.voice.train_restorer import restorer_preset
     from adr.voice.voice_model import VoiceConfig
     from adr.voice.voicefile import EnrollmentRecord, SourceFile, save_voice
 
@@ -369,7 +374,7 @@ def enroll_actor(
                                      lips=any(v is not None for v in videos))
     if engine not in ("restorer", "ddsp"):
         raise AdrError(engine, "unknown voice engine (restorer or ddsp)")
-    rc, rtc = _restorer_configs(engine, quality, restorer_config, restorer_train_config)
+    rc, rtc = restorer_configs(engine, quality, restorer_config, restorer_train_config)
     report = progress or null_progress
     folder, hashes = Path(voices_root) / actor, [_sha(p) for p in paths]
     vshas = [None if v is None else _sha(Path(v)) for v in videos]
@@ -436,43 +441,28 @@ def enroll_actor(
     hold = {int(i) for i in np.linspace(0, len(lines) - 1, n_hold + 2)[1:-1]}
     train = [ln for i, ln in enumerate(lines) if i not in hold]
     held = [ln for i, ln in enumerate(lines) if i in hold]
-    lines_held = list(held)
     ckpt = folder / ".train" / f"ckpt-{key[:16]}"
     for old in (folder / ".train").glob("ckpt-*"):
         if old != ckpt or not resume:
             shutil.rmtree(old, ignore_errors=True)
     model, restorer = None, None
     if engine == "restorer":
-        from adr.voice.enroll_restorer import train_actor_restorer
+        from adr.voice.enroll_restorer import clean_line, train_actor_restorer
 
         restorer, scores = train_actor_restorer(
-            [_clean_line(u, x) for _, _, x, u in train], [_clean_line(u, x) for _, _, x, u in held],
+            [clean_line(u, x) for _, _, x, u in train], [clean_line(u, x) for _, _, x, u in held],
             rc, rtc, str(ckpt), progress=progress, resume=resume)
-        state = training_state(ckpt) or {}
-        sr = vc.sample_rate
-        held = []  # measured above
     else:
-        model = train_voice([ex for _, ex, _, _ in train], vc, tc, ckpt, progress=progress,
-                            resume=resume)
-        state = training_state(ckpt) or {}
-        sr, scores = vc.sample_rate, {}
-    refs = [train[int(i)][1].audio for i in np.linspace(0, len(train) - 1, min(10, len(train)))]
-    for k, (_, ex, _, _) in enumerate(held):
-        report(ProgressEvent("enroll: evaluate", k, len(held), "line"))
-        y = model.render(ex.features)
-        f0 = metrics.f0_metrics(ex.audio, y, sr)
-        for name, v in (("speaker_similarity", metrics.speaker_similarity(y, sr, refs, sr)),
-                        ("speaker_similarity_original",
-                         metrics.speaker_similarity(ex.audio, sr, refs, sr)),
-                        ("f0_corr", f0.correlation), ("f0_rmse_cents", f0.rmse_cents)):
-            scores.setdefault(name, []).append(v)
-    report(ProgressEvent("enroll: evaluate", len(held), len(held), "line"))
+        model, scores = _train_ddsp(train, held, vc, tc, ckpt, progress=progress, resume=resume)
+    state = training_state(ckpt) or {}
+    sr = vc.sample_rate
     record = EnrollmentRecord(
         actor=actor, sources=tuple(SourceFile(str(p), h, f.seconds)
                                    for p, h, f in zip(paths, hashes, files)),
         minutes=round(sum(len(ex.audio) for _, ex, _, _ in train) / sr / 60, 3),
         date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        preset=quality if tc == preset(quality) else "custom", steps=int(state.get("step", 0)),
+        preset=quality if (rtc or tc) == (restorer_preset(quality) if rtc else preset(quality))
+        else "custom", steps=int(state.get("step", 0)),
         train_seconds=float(state.get("elapsed_seconds", 0.0)),
         metrics={k: round(float(np.nanmean(v)), 4) for k, v in scores.items()
                  if np.isfinite(v).any()},
@@ -485,7 +475,7 @@ def enroll_actor(
     vp = make_voiceprint(actor, [speech[i] for i in picks], RATE)
     write_json(folder / "voiceprint.json", vp.to_dict())
     result = EnrollResult(actor, str(folder), material, record, len(lines),
-                          tuple(name for name, _, _, _ in lines_held))
+                          tuple(name for name, _, _, _ in held))
     write_json(folder / "enrollment.json", {"format_version": ENROLL_VERSION, "key": key,
                                             "result": result.to_dict()})
     return result

@@ -34,7 +34,7 @@ from adr.voice.train_restorer import RestorerExample, RestorerTrainConfig
 from adr.voice.vocoder import MEL, log_mel
 
 __all__ = ["CleanLine", "words_from_phones", "restorer_examples", "actor_f0_median",
-           "train_actor_restorer"]
+           "train_actor_restorer", "clean_line", "restorer_configs"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -189,3 +189,23 @@ def _to_rate(y: np.ndarray, sr_in: int, sr_out: int, n: int) -> np.ndarray:
 
     z = resample(np.asarray(y, dtype=np.float32), sr_in, sr_out)[:n]
     return np.pad(z, (0, n - len(z))).astype(np.float32)
+
+
+def restorer_configs(engine: str, quality: str, config: RestorerConfig | None,
+                     train_config: RestorerTrainConfig | None
+                     ) -> tuple[RestorerConfig | None, RestorerTrainConfig | None]:
+    """The restorer's config and training preset for an enrollment (``None`` unless the
+    engine is ``"restorer"``)."""
+    if engine != "restorer":
+        return None, None
+    from adr.voice.train_restorer import restorer_preset
+
+    return config or RestorerConfig(), train_config or restorer_preset(quality)
+
+
+def clean_line(u: dict, x16: np.ndarray, sample_rate: int = 16000) -> CleanLine:
+    """An analysed clean utterance (enrollment cache entry ``u``, its audio) as a CleanLine."""
+    phones = tuple(Phone.from_dict(p) for p in u["phones"])
+    return CleanLine(u["text"], words_from_phones(u["text"], phones), phones,
+                     Prosody.from_dict(u["prosody"]), float(u["start"]), float(u["end"]),
+                     np.asarray(x16, dtype=np.float32), sample_rate)
