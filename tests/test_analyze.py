@@ -249,3 +249,15 @@ def test_demo_scene_flags_and_av(tmp_path_factory: pytest.TempPathFactory) -> No
     assert len(false_flags) <= 1, false_flags
     assert {ln.speaker.actor for ln in lines} - {"unknown"} <= {a.actor for a in prod.actors}
     assert dataclasses.asdict(lines[0].cue)["id"] == prod.cues[0].id
+
+
+def test_scripted_line_without_audible_speech_is_analysed_with_a_warning(
+        media: dict, tmp_path: Path) -> None:
+    """Script mode: a line the noise has buried still gets an analysis (the take will come
+    from the script), with a warning instead of an error."""
+    cues = [Cue("N2", "ANNA", "", NOISE_ONLY[0], NOISE_ONLY[1], "Hello there.")]
+    s = _session(media, tmp_path, cues)
+    analyze_session(s, voices_root=media["voices"], options=AnalysisOptions(lips=False))
+    line = load_analysis(s, "N2")
+    assert line.text == "Hello there." and len(line.alignment.words) == 2
+    assert any("no speech detected" in w for w in line.warnings)

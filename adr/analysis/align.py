@@ -36,7 +36,7 @@ from adr.core.errors import AdrError
 from adr.core.timebase import frames_to_seconds
 from adr.core.types import Phone, Word, strict_from_dict
 
-__all__ = ["SAMPLE_RATE", "FRAME_PERIOD", "FRONT_ENDS", "Alignment", "align"]
+__all__ = ["SAMPLE_RATE", "FRAME_PERIOD", "FRONT_ENDS", "Alignment", "align", "uniform_alignment"]
 
 #: Sample rate :func:`align` expects, in Hz.
 SAMPLE_RATE = 16_000
@@ -422,6 +422,24 @@ def _assemble(words, ipa, entries, free: np.ndarray, start: float, method: str) 
         return _uniform(words, ipa, entries[-1][2], start, method)
     conf = float(np.mean([w.confidence for w in out_words]))
     return Alignment(tuple(out_words), tuple(out_phones), hits / max(frames, 1), conf, method)
+
+
+def uniform_alignment(text: str, start: float, end: float) -> Alignment:
+    """``text``'s words and phones spread evenly over ``[start, end]`` (confidence 0,
+    method ``"script(uniform)"``): the timing of a scripted line in which nothing can be
+    heard, for a take that then follows the script alone.
+
+    Raises
+    ------
+    AdrError
+        If the text has no words.
+    """
+    words = phonemes.normalize_text(text)
+    if not words:
+        raise AdrError(repr(text), "no words to align")
+    ipa = phonemes.phonemize_words(words)
+    n_frames = max(1, int(round((end - start) / FRAME_PERIOD)))
+    return _uniform(words, ipa, n_frames, start, "script")
 
 
 def _uniform(words, ipa, n_frames: int, start: float, method: str) -> Alignment:

@@ -275,6 +275,7 @@ class _Work:
     denoised: np.ndarray
     timings: dict[str, float]
     transcript: Transcript | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def _denoise_lines(audio: np.ndarray, sample_rate: int, windows: Sequence[tuple[float, float]],
@@ -339,11 +340,17 @@ def _prepare(cues: Sequence[Cue], audio: np.ndarray, sample_rate: int,
         clock = time.perf_counter()
         probs, _ = speech_probability(den, sample_rate)
         timings["vad"] = time.perf_counter() - clock
+        notes = []
         if len(probs) == 0 or float(np.max(probs)) < _MIN_SPEECH_PROBABILITY:
-            errors[cue.id] = AdrError(f"cue {cue.id}", "no speech in the line (only noise or "
-                                                       "silence between its in and out points)")
-            continue
-        works.append(_Work(cue, t0, seg, den, timings))
+            if not cue.text.strip():
+                errors[cue.id] = AdrError(f"cue {cue.id}", "no speech in the line (only noise "
+                                          "or silence between its in and out points)")
+                continue
+            # script mode: the words are known, so the line is analysed anyway and the take
+            # will come from the script (the voice's donor) where the production has nothing
+            notes.append("no speech detected under the noise: timing and pitch are estimates, "
+                         "the take follows the script")
+        works.append(_Work(cue, t0, seg, den, timings, notes=notes))
     return works
 
 
@@ -379,14 +386,14 @@ def _recognize(works: Sequence[_Work], sample_rate: int, options: AnalysisOption
 def _finish(w: _Work, sample_rate: int, voiceprints: Sequence[Voiceprint],
             options: AnalysisOptions) -> LineAnalysis:
     """Alignment, prosody, speaker and damage of a prepared, recognized line."""
-    from adr.analysis.align import align
+    from adr.analysis.align import align, uniform_alignment
     from adr.analysis.damage import assess
     from adr.analysis.prosody import extract_prosody, speaking_rate
     from adr.analysis.speakers import identify
 
     cue, seg, den, t0 = w.cue, w.seg, w.denoised, w.t0
     transcript = w.transcript or Transcript("", "", 0.0)
-    warnings: list[str] = []
+    warnings: list[str] = list(w.notes)
     if cue.text.strip():
         text, source = cue.text, "script"
         warnings += _script_check(cue.text, transcript)
@@ -405,7 +412,12 @@ def _finish(w: _Work, sample_rate: int, voiceprints: Sequence[Voiceprint],
         timings[name] = now - clock
         clock = now
 
-    alignment = align(seg, text, start=t0, denoised=den)
+    try:
+        alignment = align(seg, text, start=t0, denoised=den)
+    except AdrError as exc:
+        if not (w.notes and source == "script" and exc.problem.startswith("no speech")):
+            raise
+        alignment = uniform_alignment(text, cue.start, cue.end)  # nothing audible to align
     lap("align")
     prosody = extract_prosody(seg, sample_rate, start=t0, denoised=den)
     lap("prosody")
