@@ -4,9 +4,11 @@ Per cue it computes what the resynthesis and the editor need: what was said (the
 text, checked against Whisper; Whisper's text where no script is given), when each word and
 phone is (forced alignment), how it was said (prosody), who said it (actor identification
 against the enrolled voiceprints), how the lips move (lip track and A/V offset) and what is
-damaged (SNR, bursts; DNSMOS on request). Each result is written to ``analysis/<cue>.json``;
-a rerun reuses results whose inputs have not changed. The cue sheet gets each line's status,
-actor and reason for replacement.
+damaged (SNR, bursts; DNSMOS on request). Each result is written to ``analysis/<cue>.json``
+(atomically) as soon as its audio stages are done, and again with the scene's lip track and
+A/V offset at the end; an interrupted run keeps its finished lines, and a rerun reuses
+results whose inputs have not changed (a progress event with ``info["saved"]`` follows each
+write). The cue sheet gets each line's status, actor and reason for replacement.
 
 How the work is shared (each expensive step runs once):
 
@@ -764,8 +766,13 @@ def analyze_session(
         except AdrError as exc:
             errors[w.cue.id] = _in_cue(w.cue, exc)
             continue
-        results[w.cue.id] = dataclasses.replace(line, key=keys[w.cue.id])
+        line = dataclasses.replace(line, key=keys[w.cue.id])
+        results[w.cue.id] = stored[w.cue.id] = line
         denoised[w.cue.id] = (w.t0, w.denoised)
+        # kept at once (atomically): an interruption loses at most the line in progress
+        write_json(child_path(session.analysis_dir, w.cue.id, ".json", "cue id"), line.to_dict())
+        progress(ProgressEvent("analyze", len(results), len(todo), "line",
+                               {"cue": w.cue.id, "saved": True}))
     # 4. lips over the scene, one A/V offset for all lines: the analyzed cues and any other
     # cue of the sheet whose analysis on disk is current (a rerun of a few cues keeps the
     # scene's estimate)
