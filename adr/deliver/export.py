@@ -400,6 +400,10 @@ def _conform_cue(session: Session, cue: Cue, take: Take, production: np.ndarray,
         words, phones = line.alignment.words, line.alignment.phones
         damage = [(s.start, s.end, s.kind) for s in line.damage.spans]
     start = a / _SR
-    return conform_line(prod, rendered, _SR, start=start, cue_id=cue.id, notes=notes, words=words,
-                        phones=phones, damage=damage, guide=guide, guide_lead=(a - g0) / _SR,
-                        tone=tone, options=opts)
+    try:
+        return conform_line(prod, rendered, _SR, start=start, cue_id=cue.id, notes=notes,
+                            words=words, phones=phones, damage=damage, guide=guide,
+                            guide_lead=(a - g0) / _SR, tone=tone, options=opts)
+    except AdrError as exc:  # name the take file ("the rendered take is silent" ...)
+        raise AdrError(session.root / take.path, f"cue {cue.id}: {exc.problem}; render it "
+                       f"again (adr render --cue {cue.id} --force)") from None

@@ -47,6 +47,7 @@ import numpy as np
 from adr.core.errors import AdrError
 from adr.core.fsio import atomic_path, read_json, write_json
 from adr.core.names import check_not_source, child_path
+from adr.core.outputs import check_take_audio, take_is_current
 from adr.core.progress import ProgressEvent, ProgressHook, null_progress
 from adr.core.timebase import DELIVERY_RATE, seconds_to_samples
 from adr.core.types import Phone, Take, Word, strict_from_dict
@@ -441,8 +442,8 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
         take = Take(cue.id, actor, str(wav.relative_to(session.root)), cue.start, cue.end,
                     DELIVERY_RATE, text, take_mode)
         key_file = child_path(keys_dir, cue.id, ".json", "cue id")
-        fresh = wav.is_file() and meta.is_file() and key_file.is_file() and \
-            read_json(key_file).get("key") == key
+        # up to date only if every file reads back, matches and is whole (else: redone)
+        fresh = take_is_current(take, wav, meta, key_file, key)
         if force or not fresh:
             if actor not in voices:
                 voices[actor] = load_voice(voice_dir)
@@ -457,6 +458,7 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
                 clip = production[a:seconds_to_samples(cue.end, _PRODUCTION_RATE)]
             out = render_line(line, voices[actor], text=text, audio=clip,
                               sample_rate=_PRODUCTION_RATE)
+            check_take_audio(out.audio, cue.id, actor)  # never keep NaN, silence or DC
             with atomic_path(wav) as tmp:
                 sf.write(str(tmp), np.clip(out.audio, -1.0, 1.0), DELIVERY_RATE,
                          subtype="PCM_24", format="WAV")
