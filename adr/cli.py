@@ -7,12 +7,16 @@ status 2 and no traceback; an interrupted run exits 130 and resumes when run aga
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from adr import __version__
+from adr.cli_checks import check_text_args, require_analysis, silence_warnings
 from adr.core.errors import EXIT_USER_ERROR, AdrError
+from adr.core.fsio import disk_full_error
+from adr.ingest.lock import session_lock
 
 EXIT_INTERRUPTED = 130
 
@@ -67,7 +71,8 @@ def cmd_cues_import(args: argparse.Namespace) -> int:
     from adr.ingest.session import load_session
 
     s = load_session(args.session, root=args.sessions)
-    cues = s.import_cues(args.csv)
+    with session_lock(s.root, "cues import"):
+        cues = s.import_cues(args.csv)
     print(f"imported {len(cues)} cue(s) into {s.cues_path}")
     return 0
 
@@ -93,8 +98,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     s = load_session(args.session, root=args.sessions)
     options = AnalysisOptions(whisper_model=args.whisper_model, lips=not args.no_lips,
                               dnsmos=args.dnsmos)
-    lines = analyze_session(s, voices_root=args.voices, cue_ids=args.cue or None,
-                            options=options, progress=_progress(args))
+    if args.whisper_model:  # an unknown or unreachable model fails now, not after denoising
+        from adr.analysis.asr import load_model
+
+        load_model(args.whisper_model)
+    with session_lock(s.root, "analyze"):
+        lines = analyze_session(s, voices_root=args.voices, cue_ids=args.cue or None,
+                                options=options, progress=_progress(args))
     for line in lines:
         flag = "FLAGGED" if line.damage.flagged else "ok"
         print(f"{line.cue.id:<8} {line.speaker.actor:<10} {flag:<8} SNR {line.damage.snr_db:5.1f} dB"
@@ -106,6 +116,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
+    check_text_args(args.text)
     texts = args.text[0] if args.text and len(args.text) == 1 else args.text
     if args.check:
         from adr.voice.material import check_material
@@ -128,9 +139,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     from adr.voice.render import render_session
 
     s = load_session(args.session, root=args.sessions)
-    takes = render_session(s, voices_root=args.voices, cue_ids=args.cue or None,
-                           mode="blind" if args.blind else "script", progress=_progress(args),
-                           force=args.force)
+    require_analysis(s, args.cue)
+    with session_lock(s.root, "render"):
+        takes = render_session(s, voices_root=args.voices, cue_ids=args.cue or None,
+                               mode="blind" if args.blind else "script",
+                               progress=_progress(args), force=args.force)
     for t in takes:
         print(f"{t.cue_id:<8} {t.actor:<10} {s.to_timecode(t.start)}-{s.to_timecode(t.end)}  "
               f"{t.path}")
@@ -143,7 +156,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from adr.ingest.session import load_session
 
     s = load_session(args.session, root=args.sessions)
-    result = export_session(s, spec=args.spec, repair=args.repair, progress=_progress(args))
+    with session_lock(s.root, "export"):
+        result = export_session(s, spec=args.spec, repair=args.repair,
+                                progress=_progress(args))
     loud = result.stem_loudness
     print(f"{len(result.cues)} cue(s) delivered; stem {result.stem}: {loud.after:.1f} "
           f"({result.spec}), true peak {loud.true_peak:.1f} dBTP; "
@@ -178,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"adr {__version__}")
     p.add_argument("--sessions", default="sessions", help="folder of sessions (default: ./sessions)")
     p.add_argument("--voices", default="voices", help="folder of enrolled voices (default: ./voices)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bars or warnings: print only results and errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     d = sub.add_parser("demo", help="build the built-in demo production and run the pipeline on it")
@@ -269,10 +285,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``adr`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    silence_warnings(args.quiet)
     try:
         return int(args.func(args) or 0)
     except AdrError as exc:
         print(f"adr: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # a full disk met outside adr's own atomic writes (a library writing a cache ...)
+        print(f"adr: error: {disk_full_error(exc.filename or Path.cwd() / '?')}",
+              file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("adr: interrupted; finished work is kept, run the same command again to resume",

