@@ -285,3 +285,21 @@ def test_restorer_voice_renders_the_cue_length_and_distrusts_edited_words(
     assert len(spans) == 1 and spans[0][0] >= words[1].start - 0.01
     rel = distrust_spans(np.ones(300, np.float32), 1.0, spans)
     assert rel.min() == 0.0 and rel.max() == 1.0
+
+
+def test_render_session_with_a_restorer_voice_reads_the_production(
+        session, tmp_path: Path) -> None:
+    """A restorer voice renders through the session: the production line under the cue is
+    its take evidence; takes are written at the cue's length."""
+    from adr.voice.restorer import Restorer, RestorerConfig
+
+    torch.manual_seed(0)
+    root = tmp_path / "rvoices"
+    restorer = Restorer(RestorerConfig(hidden=8, layers=2, kernel_size=3)).eval()
+    save_voice(root / "MAYA", None, TINY, EnrollmentRecord(actor="MAYA"), restorer)
+    takes = render_session(session, voices_root=root)
+    assert [t.cue_id for t in takes] == ["101", "102"]
+    for take in takes:
+        audio, sr = sf.read(session.root / take.path, dtype="float32")
+        n = seconds_to_samples(take.end, sr) - seconds_to_samples(take.start, sr)
+        assert sr == DELIVERY_RATE and len(audio) == n and np.all(np.isfinite(audio))
