@@ -219,3 +219,12 @@ def test_cues_export_never_overwrites_source_media(media: dict[str, Path], tmp_p
     assert wav.read_bytes() == before
     assert main(["--sessions", str(tmp_path / "s"), "cues", "export", "reel1", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_top_level_api_lists_one_call_per_command() -> None:
+    import adr
+
+    for name in ("create_session", "load_session", "enroll_actor", "analyze_session",
+                 "render_session", "export_session", "write_report", "respeak", "load_voice"):
+        assert name in adr.__all__ and callable(getattr(adr, name))
+    assert adr.create_session is create_session
