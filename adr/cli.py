@@ -47,6 +47,9 @@ def cmd_session_new(args: argparse.Namespace) -> int:
     )
     print(f"created {s.root} ({s.frame_rate} fps, starts {s.start_timecode}, "
           f"{s.duration:.2f} s, {len(s.audio)} audio file(s))")
+    if not args.quiet:
+        for warning in s.warnings:
+            print(f"adr: warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -60,6 +63,8 @@ def cmd_session_info(args: argparse.Namespace) -> int:
           f"start {s.start_timecode})")
     for a in s.audio:
         print(f"  audio    {a.path} ({a.duration:.2f} s, {a.sample_rate} Hz, {a.channels} ch)")
+    for warning in s.warnings:
+        print(f"  warning  {warning}")
     print(f"  cues     {len(cues)} ({s.cues_path})")
     for c in cues:
         print(f"    {c.id:<8} {s.to_timecode(c.start)}  {s.to_timecode(c.end)}  "

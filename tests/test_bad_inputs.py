@@ -67,7 +67,37 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     sf.write(nan, bad, 48000, subtype="FLOAT")
     csv = d / "cues.csv"
     csv.write_text(CSV)
-    return {"picture": pic, "wav": wav, "nan": nan, "csv": csv, "dir": d}
+    return {"picture": pic, "wav": wav, "nan": nan, "csv": csv, "dir": d, **_damaged(d, tone)}
+
+
+def _damaged(d: Path, tone: np.ndarray) -> dict[str, Path]:
+    """Damaged and mismatched media for the checks made when a session is made (item 4)."""
+    out = {k: d / f for k, f in [("trunc_wav", "trunc.wav"), ("wav_7hz", "rate7.wav"),
+                                 ("short", "short.wav"), ("wav3", "three.wav"),
+                                 ("wav25", "two_half.wav"), ("trunc_flac", "trunc.flac"),
+                                 ("trunc_mp4", "trunc.mp4"), ("vfr", "vfr.mp4"),
+                                 ("wav39", "three_nine.wav")]}
+    sf.write(out["trunc_wav"], tone, 48000, subtype="PCM_24")
+    data = out["trunc_wav"].read_bytes()
+    out["trunc_wav"].write_bytes(data[:len(data) // 3])  # the header still claims 4 s
+    sf.write(out["wav_7hz"], tone[:4800], 7)
+    sf.write(out["short"], tone[:4800], 48000)  # 0.1 s under 4 s of picture
+    sf.write(out["wav3"], tone[:3 * 48000], 48000)
+    sf.write(out["wav25"], tone[:120000], 48000)
+    sf.write(out["wav39"], tone[:int(3.9 * 48000)], 48000)
+    sf.write(d / "full.flac", tone, 48000)
+    data = (d / "full.flac").read_bytes()
+    out["trunc_flac"].write_bytes(data[:len(data) // 2])
+    full = d / "faststart.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=25:duration=4", "-c:v", "mpeg4",
+            "-movflags", "+faststart", str(full))
+    data = full.read_bytes()
+    out["trunc_mp4"].write_bytes(data[:len(data) // 2])  # moov in front, mdat cut short
+    # 100 frames at 25 fps, then 50 at 10 fps: 150 frames over 8.94 s (6 s at "25 fps")
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=25:duration=6", "-vf",
+            "settb=1/1000,setpts='if(lt(N,100),N*40,4000+(N-100)*100)'", "-fps_mode",
+            "passthrough", "-enc_time_base", "1/1000", "-c:v", "mpeg4", str(out["vfr"]))
+    return out
 
 
 @dataclasses.dataclass
@@ -101,7 +131,7 @@ def _refused(env: Env, argv: list[str], needles: list[str], capsys: pytest.Captu
              extra_sources: tuple[Path, ...] = ()) -> str:
     """Run the CLI in this process; assert the one-line refusal and untouched sources."""
     sources = [env.media["picture"], env.media["wav"], env.media["csv"], env.media["nan"],
-               *extra_sources]
+               *sorted(env.media["dir"].iterdir()), *extra_sources]
     before = _hashes(sources)
     capsys.readouterr()
     code = main(env.prefix + argv)
@@ -180,6 +210,20 @@ def _csv(env: Env, text: str) -> Path:
     return p
 
 
+def _new(env: Env, *audio: str, picture: str = "picture", fps: str | None = None) -> list[str]:
+    """``session new`` for the named media of the fixture."""
+    argv = ["session", "new", "fresh", "--picture", str(env.media[picture])]
+    for a in audio:
+        argv += ["--audio", str(env.media[a])]
+    return argv + (["--fps", fps] if fps else [])
+
+
+def _short_audio_cues(env: Env) -> list[str]:
+    """A session whose audio (2.5 s) ends before the last cue (3.6 s): import refused."""
+    create_session("short", env.media["picture"], [env.media["wav25"]], root=env.root)
+    return ["cues", "import", "short", str(env.media["csv"])]
+
+
 Row = tuple[str, Callable[[Env], list[str]], Callable[[Env], list[str]]]
 CASES: list[Row] = [
     # new in issue #11
@@ -232,6 +276,27 @@ CASES: list[Row] = [
     ("corrupt take JSON at export", lambda e: (e.session.renders_dir / "101.json").write_text(
         "{not json") and ["export", "reel"], lambda e: ["101.json", "JSON"]),
     ("bad loudness spec", lambda e: ["export", "reel", "--spec", "-12"], lambda e: ["-12"]),
+    # damaged media, refused when the session is made (issue #11 item 4)
+    ("truncated WAV", lambda e: _new(e, "trunc_wav"),
+     lambda e: [str(e.media["trunc_wav"]), "truncated WAV", "192000 samples"]),
+    ("WAV header claiming 7 Hz", lambda e: _new(e, "wav_7hz"),
+     lambda e: [str(e.media["wav_7hz"]), "7 Hz", "8-192 kHz"]),
+    ("truncated FLAC", lambda e: _new(e, "trunc_flac"),
+     lambda e: [str(e.media["trunc_flac"]), "truncated audio", "192000"]),
+    ("truncated mp4 (moov in front)", lambda e: _new(e, picture="trunc_mp4"),
+     lambda e: [str(e.media["trunc_mp4"]), "truncated", "mdat"]),
+    ("truncated mp4 as audio", lambda e: _new(e, "trunc_mp4"),
+     lambda e: [str(e.media["trunc_mp4"]), "truncated"]),
+    ("0.1 s of audio under the picture", lambda e: _new(e, "short"),
+     lambda e: [str(e.media["short"]), "0.10 s", "4.00 s"]),
+    ("audio files of different lengths", lambda e: _new(e, "wav", "wav3"),
+     lambda e: [str(e.media["wav"]), str(e.media["wav3"]), "3.000 s", "4.000 s"]),
+    ("VFR picture with --fps 25", lambda e: _new(e, "wav", picture="vfr", fps="25"),
+     lambda e: [str(e.media["vfr"]), "150 frames run 8.94 s", "not 6.00 s", "variable"]),
+    ("--fps not the picture's rate", lambda e: _new(e, "wav", fps="30"),
+     lambda e: [str(e.media["picture"]), "100 frames run 4.00 s", "not 3.33 s"]),
+    ("cues past the end of the audio", _short_audio_cues,
+     lambda e: [str(e.media["csv"]), "cue 103", "production audio (2.50 s)"]),
 ]
 
 
@@ -255,7 +320,53 @@ def test_bad_input_is_one_line_exit_2(env: Env, name: str, spoil: Callable[[Env]
 
 def test_table_size() -> None:
     """The count reported in docs/DEVELOPING.md (bad-input suite)."""
-    assert len(CASES) == 24
+    assert len(CASES) == 34
+
+
+def test_session_new_warns_of_small_mismatches(env: Env, capsys) -> None:
+    """Audio 0.1 s shorter than the picture: made, with a warning kept in the session (shown
+    by ``session new`` and ``session info``); ``-q`` prints it not."""
+    base = ["--sessions", str(env.root)]
+    argv = ["session", "new", "near", "--picture", str(env.media["picture"]), "--audio",
+            str(env.media["wav39"])]
+    capsys.readouterr()
+    assert main(base + argv) == 0
+    err = capsys.readouterr().err
+    assert "adr: warning:" in err and "0.10 s shorter than the picture" in err
+    assert load_session(env.root / "near").warnings == (err.split("adr: warning: ")[1].strip(),)
+    assert main(base + ["session", "info", "near"]) == 0
+    assert "0.10 s shorter" in capsys.readouterr().out
+    assert main(["-q"] + base + [*argv[:2], "near2", *argv[3:]]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_session_new_does_not_decode_pcm(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PCM WAV is probed from its header (no full read): memory does not grow with length."""
+    def no_read(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("session new read the whole file")
+
+    pcm = env.tmp / "pcm.wav"
+    sf.write(pcm, np.zeros(4 * 48000, np.float32) + 0.01, 48000, subtype="PCM_24")
+    monkeypatch.setattr(sf, "read", no_read)
+    monkeypatch.setattr(sf, "blocks", no_read)
+    s = create_session("pcm", env.media["picture"], [pcm], root=env.root)
+    assert s.audio[0].duration == 4.0 and s.audio[0].channels == 1
+
+
+def test_enroll_summary_lists_dropped_lines() -> None:
+    from types import SimpleNamespace
+
+    from adr.voice.enroll import EnrollResult
+    from adr.voice.material import MaterialReport
+
+    material = MaterialReport("MAYA", (), 1.0, -60.0, 30.0, 0.0, 0.5, warnings=(
+        "MAYA: thin material", "take3.wav@12.40: skipped (the aligner found no path "
+        "through the text)"))
+    record = SimpleNamespace(metrics={}, minutes=1.0, steps=10, train_seconds=3.0)
+    text = EnrollResult("MAYA", "voices/MAYA", material, record, utterances=9).summary()
+    lines = text.splitlines()
+    assert lines[0].startswith("MAYA: voice trained") and len(lines) == 2
+    assert lines[1] == "  dropped take3.wav@12.40: the aligner found no path through the text"
 
 
 # --------------------------------------------------------------------------- faults

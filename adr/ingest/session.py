@@ -28,7 +28,7 @@ from adr.core.names import check_not_source, is_valid_name
 from adr.core.timecode import FrameRate, format_timecode, parse_timecode
 from adr.core.types import Cue, strict_from_dict
 from adr.ingest.cues import TimecodeMap, check_cues, read_cues, write_cues
-from adr.ingest.media import read_audio
+from adr.ingest.probe import check_container, check_lengths, check_picture_timing, probe_audio
 from adr.ingest.video import probe_picture
 
 __all__ = [
@@ -99,6 +99,9 @@ class Session:
         Production audio files; the first is the main (boom/mix) track.
     created : str
         ISO date and time of creation.
+    warnings : tuple of str
+        What the media checks noticed when the session was made (audio and picture
+        lengths that differ by more than a frame, irregular frame intervals).
     """
 
     root: Path
@@ -109,6 +112,7 @@ class Session:
     audio: tuple[MediaRef, ...]
     created: str
     format_version: int = SESSION_FORMAT_VERSION
+    warnings: tuple[str, ...] = ()
 
     # -- folders -------------------------------------------------------------------------
     @property
@@ -185,12 +189,19 @@ class Session:
         """Read a cue sheet CSV from elsewhere, check it and make it the session's."""
         cues = read_cues(csv_path, self.timecode)
         check_cues(cues, self.duration, csv_path)
+        audio_end = min(a.duration for a in self.audio)
+        for c in cues:
+            if c.end > audio_end + 1e-6:
+                raise AdrError(csv_path, f"cue {c.id} ({c.start:.2f}-{c.end:.2f} s) runs past "
+                                         f"the end of the production audio ({audio_end:.2f} s)")
         self.write_cues(cues)
         return cues
 
     # -- serialization -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        extra = {"warnings": list(self.warnings)} if self.warnings else {}
         return {
+            **extra,
             "format_version": self.format_version,
             "name": self.name,
             "created": self.created,
@@ -238,6 +249,7 @@ class Session:
             audio=field("audio", audio_refs),
             created=field("created", str),
             format_version=version,
+            warnings=tuple(str(w) for w in data.get("warnings", ())),
         )
 
     def save(self) -> Path:
@@ -254,8 +266,11 @@ def session_dir(name_or_path: str | Path, root: str | Path = "sessions") -> Path
     return Path(root) / p
 
 
-def _media_ref_picture(path: Path, frame_rate: FrameRate | None) -> tuple[MediaRef, FrameRate, str | None]:
+def _media_ref_picture(path: Path, frame_rate: FrameRate | None,
+                       warnings: list[str]) -> tuple[MediaRef, FrameRate, str | None]:
+    check_container(path)
     info = probe_picture(path, frame_rate=frame_rate)
+    warnings += check_picture_timing(path, info.num_frames, info.frame_rate)
     ref = MediaRef(
         path=str(path.resolve()), kind="picture", duration=info.duration,
         sample_rate=info.audio_sample_rate or 0, channels=info.audio_channels or 0,
@@ -265,10 +280,10 @@ def _media_ref_picture(path: Path, frame_rate: FrameRate | None) -> tuple[MediaR
 
 
 def _media_ref_audio(path: Path) -> MediaRef:
-    audio = read_audio(path)
+    audio = probe_audio(path)  # headers and streamed blocks: the samples are not kept
     return MediaRef(
         path=str(path.resolve()), kind="audio", duration=audio.duration,
-        sample_rate=audio.sample_rate, channels=audio.num_channels, size=path.stat().st_size,
+        sample_rate=audio.sample_rate, channels=audio.channels, size=path.stat().st_size,
     )
 
 
@@ -306,7 +321,10 @@ def create_session(
     ------
     AdrError
         Bad name, unreadable media, unknown frame rate, bad timecode, unwritable folder,
-        or a session of that name that already exists (unless ``exist_ok``).
+        or a session of that name that already exists (unless ``exist_ok``); damaged media
+        (:mod:`adr.ingest.probe`: truncated files, a sample rate outside 8-192 kHz, a
+        variable frame rate picture, audio files of different lengths, audio covering
+        less than half the picture). Smaller mismatches are kept in ``Session.warnings``.
     """
     if not is_valid_name(name):
         raise AdrError(name, "session name must be 1-64 letters, digits, '.', '_' or '-'")
@@ -316,17 +334,21 @@ def create_session(
             return load_session(folder)
         raise AdrError(folder, "session already exists (use another name or remove it)")
     rate = FrameRate.parse(frame_rate) if isinstance(frame_rate, str) else frame_rate
-    pic_ref, rate, container_tc = _media_ref_picture(Path(picture), rate)
+    warnings: list[str] = []
+    pic_ref, rate, container_tc = _media_ref_picture(Path(picture), rate, warnings)
     audio_refs = tuple(_media_ref_audio(Path(a)) for a in audio)
     if not audio_refs:
         if pic_ref.channels == 0:
             raise AdrError(picture, "picture has no audio stream and no --audio was given")
         audio_refs = (MediaRef(**{**pic_ref.to_dict(), "kind": "audio"}),)
+    warnings += check_lengths(picture, pic_ref.duration, rate,
+                              [(a.path, a.duration) for a in audio_refs])
     tc = start_timecode or container_tc or "01:00:00:00"
     tc = format_timecode(parse_timecode(tc, rate), rate)  # validates and normalizes
     session = Session(
         root=folder, name=name, frame_rate=rate, start_timecode=tc, picture=pic_ref,
         audio=audio_refs, created=_dt.datetime.now().isoformat(timespec="seconds"),
+        warnings=tuple(warnings),
     )
     for sub in SUBFOLDERS:
         ensure_dir(folder / sub)

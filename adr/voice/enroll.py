@@ -93,12 +93,15 @@ class EnrollResult:
     reused: bool = False
 
     def summary(self) -> str:
-        """One line for people."""
+        """One line for people, then one per line dropped (``file@start: why``)."""
         r = self.record
         m = "".join(f", {k} {v:.3g}" for k, v in r.metrics.items())
+        dropped = [w.replace(": skipped (", ": ", 1).removesuffix(")")
+                   for w in self.material.warnings if ": skipped (" in w]
         return (f"{self.actor}: voice {'up to date' if self.reused else 'trained'} in "
                 f"{self.voice_dir} ({r.minutes:.2f} min, {self.utterances} lines, {r.steps} "
-                f"steps, {r.train_seconds:.0f} s{m})")
+                f"steps, {r.train_seconds:.0f} s{m})"
+                + "".join(f"\n  dropped {d}" for d in dropped))
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "material": self.material.to_dict(),
@@ -219,12 +222,16 @@ def _sha(path: Path) -> str:
 
 
 def _finished(folder: Path, key: str) -> EnrollResult | None:
-    from adr.voice.voicefile import MODEL_FILE, VOICE_FILE
+    from adr.voice.voicefile import MODEL_FILE, RESTORER_FILE, VOICE_FILE
 
     try:
         data = read_json(folder / "enrollment.json")
+        meta = read_json(folder / VOICE_FILE)
+        model_sha, restorer = meta.get("model_sha256"), meta.get("restorer")
         if data.get("key") != key or not (folder / "voiceprint.json").is_file() or \
-                read_json(folder / VOICE_FILE).get("model_sha256") != _sha(folder / MODEL_FILE):
+                (model_sha is None and restorer is None) or \
+                (model_sha is not None and model_sha != _sha(folder / MODEL_FILE)) or \
+                (restorer is not None and restorer.get("sha256") != _sha(folder / RESTORER_FILE)):
             return None
         return dataclasses.replace(EnrollResult.from_dict(data["result"]), reused=True)
     except (AdrError, KeyError, TypeError, ValueError, AttributeError):
@@ -447,8 +454,10 @@ def enroll_actor(
             shutil.rmtree(old, ignore_errors=True)
     model, restorer = None, None
     if engine == "restorer":
+        from adr.voice.bandext import profile_from_files, with_profile
         from adr.voice.enroll_restorer import clean_line, train_actor_restorer
 
+        rc = with_profile(rc, profile_from_files(paths))  # the band above 11 kHz, native rate
         restorer, scores = train_actor_restorer(
             [clean_line(u, x) for _, _, x, u in train], [clean_line(u, x) for _, _, x, u in held],
             rc, rtc, str(ckpt), progress=progress, resume=resume)
