@@ -267,3 +267,6 @@ def test_enroll_restorer_tiny_saves_a_restorer_voice(speech: dict, tmp_path: Pat
     assert {"speaker_similarity", "f0_corr"} <= set(voice.record.metrics)
     assert {"enroll: damage", "train restorer"} <= {e.stage for e in events}
     assert res.utterances == 10
+    again = enroll_actor("KAL", speech["paths"], voices_root=tmp_path, restorer_config=rc,
+                         restorer_train_config=rtc)
+    assert again.reused and again.record == res.record  # a finished voice is not redone
