@@ -134,7 +134,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
     result = enroll_actor(args.actor, args.audio, texts=texts, video_paths=args.video,
                           voices_root=args.voices, quality=args.quality,
-                          progress=_progress(args), resume=not args.fresh)
+                          progress=_progress(args), resume=not args.fresh, engine=args.engine)
     print(result.summary())
     return 0
 
@@ -254,7 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "file; default: recognized by Whisper")
     e.add_argument("--video", nargs="+", help="picture of the recordings, for the lips (optional)")
     e.add_argument("--quality", choices=("fast", "default", "best"), default="default",
-                   help="training preset: fast (~4 min), default (~15 min), best (hours)")
+                   help="training preset, in steps: fast (2000), default (4000), best (12000)")
+    e.add_argument("--engine", choices=("restorer", "ddsp"), default="restorer",
+                   help="voice model: the speech restorer (default) or the format-1 "
+                   "harmonic-plus-noise model")
     e.add_argument("--check", action="store_true", help="only check the material and report")
     e.add_argument("--fresh", action="store_true", help="start training again instead of "
                    "resuming from the last checkpoint")
