@@ -222,12 +222,16 @@ def _sha(path: Path) -> str:
 
 
 def _finished(folder: Path, key: str) -> EnrollResult | None:
-    from adr.voice.voicefile import MODEL_FILE, VOICE_FILE
+    from adr.voice.voicefile import MODEL_FILE, RESTORER_FILE, VOICE_FILE
 
     try:
         data = read_json(folder / "enrollment.json")
+        meta = read_json(folder / VOICE_FILE)
+        model_sha, restorer = meta.get("model_sha256"), meta.get("restorer")
         if data.get("key") != key or not (folder / "voiceprint.json").is_file() or \
-                read_json(folder / VOICE_FILE).get("model_sha256") != _sha(folder / MODEL_FILE):
+                (model_sha is None and restorer is None) or \
+                (model_sha is not None and model_sha != _sha(folder / MODEL_FILE)) or \
+                (restorer is not None and restorer.get("sha256") != _sha(folder / RESTORER_FILE)):
             return None
         return dataclasses.replace(EnrollResult.from_dict(data["result"]), reused=True)
     except (AdrError, KeyError, TypeError, ValueError, AttributeError):
