@@ -1,48 +1,64 @@
-"""Actor identification on real speakers, clean and under real noise; threshold calibration.
+"""Actor identification under the bench's noise and rooms, on the corpus and the demo.
 
-Enrolled actors: the 5 LibriSpeech test-other speakers of ../shared/corpus, each enrolled from
-about one minute of clean speech (their first utterances), tested on their remaining
-utterances. Impostors (never enrolled): CMU ARCTIC, VCTK, LJSpeech, Picovoice, LibriVox and
-other LibriSpeech speakers from the corpus. Test lines are mixed with real noise at clean, 0
-and -5 dB active-speech SNR, embedded either as they are or after DeepFilterNet3; and, as
-production lines are, put in a measured room (the corpus's room responses, one per line in
-turn) at clean and 0 dB, after DeepFilterNet3.
+Two actor sets, each scored on its own held-out lines and on impostors (never enrolled):
 
-Two voiceprints per actor are compared on the same embeddings: ``dry`` (the enrollment
-utterances as recorded) and ``rooms`` (each utterance also embedded in synthetic rooms of
-:data:`ROOMS` RT60, :func:`adr.analysis.speakers.make_voiceprint`'s ``rooms``; the synthetic rooms are
-not the measured ones the test lines are in).
+* ``corpus``: the 5 LibriSpeech test-other speakers of ../shared/corpus, each enrolled from
+  about one minute of clean speech (their first utterances), tested on 3 remaining
+  utterances each. Impostors: CMU ARCTIC, VCTK, LJSpeech, Picovoice, LibriVox and other
+  LibriSpeech speakers of the corpus.
+* ``demo``: the 3 actors of the quick demo production (:func:`adr.demo.build_demo`),
+  enrolled from their enrollment WAVs, tested on the 10 scene lines. Impostors: the
+  corpus's impostor lines and the corpus actors' test lines.
 
-For each condition: identification error rate (pyannote.metrics, target lines only, each
-line one segment), impostor false-accept rate, and the equal-error threshold. The threshold
-sweep gives the calibration of :data:`adr.analysis.speakers.DEFAULT_THRESHOLD` (chosen on this same
-data: optimistic). Writes bench/results_speakers.json.
+Conditions (every line embedded after DeepFilterNet3, as the analysis does): ``clean``
+(dry), ``room`` (a measured room response of the corpus, no noise), ``10 dB``, ``0 dB``,
+``-5 dB`` (room plus real noise, :func:`bench.conditions.degrade`, as bench/run.py builds
+its lines), and for the demo ``production`` (the line's span of the demo's own mixed track,
+at its own noise and room).
 
-Run: ``.venv/bin/python bench/bench_speakers.py`` (about 3 min on 2 cores).
+Voiceprints compared on the same line embeddings:
+
+* ``v1`` (before): the mean of the clean enrollment embeddings, threshold 0.75, margin 0.02.
+* ``v1-rooms``: v1 enrolled in synthetic rooms as well (RT60 0.3 and 0.6 s).
+* ``v2`` (after, :func:`adr.analysis.speakers.make_voiceprint`'s default): clean plus
+  :data:`adr.analysis.speaker_damage.ENROLL_COPIES` damaged, denoised copies; per-actor
+  threshold calibrated on the enrollment's own held-out copies; the margin rule.
+
+Metrics per condition: identification error rate of the enrolled actors' lines
+(pyannote.metrics; a line one segment; "unknown" counts as an error), impostor false-accept
+rate, closed-set top-1 accuracy, mean target / best impostor score. Line embeddings are
+cached in bench/work/speakers/ (delete it to recompute). Writes bench/results_speakers.json
+and bench/results_speakers.md.
+
+Run: ``.venv/bin/python bench/bench_speakers.py [--demo DIR]`` (about 15 min on 2 shared
+cores from an empty cache, torch on one thread).
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+import pickle
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from scipy.signal import fftconvolve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_prosody import CORPUS, NOISES, ROOT, SR, load, mix  # noqa: E402
+from bench_prosody import CORPUS, NOISES, ROOT, SR, load  # noqa: E402
 
 ENROLL_SECONDS = 60.0
-SNRS: list[float | None] = [None, 0.0, -5.0]
-#: SNRs of the lines put in a measured room (embedded after DeepFilterNet3 only).
-ROOM_SNRS: list[float | None] = [None, 0.0]
-#: RT60s of the synthetic rooms of the ``rooms`` voiceprints.
+#: name -> (SNR dB or None, in a measured room)
+CONDITIONS: dict[str, tuple[float | None, bool]] = {
+    "clean": (None, False), "room": (None, True), "10 dB": (10.0, True),
+    "0 dB": (0.0, True), "-5 dB": (-5.0, True)}
+V1_THRESHOLD, V1_MARGIN = 0.75, 0.02
 ROOMS = (0.3, 0.6)
-PRINTS = ("dry", "rooms")
 IMPOSTOR_PREFIXES = (
     "speech_clean/cmu_arctic_misc/",
     "speech_clean/vctk16k_autovc/p225/p225_00",
@@ -53,6 +69,7 @@ IMPOSTOR_PREFIXES = (
     "speech_clean/rtvc_samples_mp3/",
     "speech_clean/misc/xmas",
 )
+CACHE = ROOT / "bench" / "work" / "speakers"
 
 
 def manifest() -> list[dict[str, str]]:
@@ -92,131 +109,175 @@ def impostors(rows: list[dict[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-def main() -> None:
-    from pyannote.core import Annotation, Segment
+def cached(name: str, make: Callable[[], Any]) -> Any:
+    path = CACHE / f"{name}.pkl"
+    if path.is_file():
+        return pickle.loads(path.read_bytes())
+    value = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(value))
+    return value
+
+
+def line_embeddings(lines: list[tuple[str, str, np.ndarray]], conditions: list[str],
+                    noises: list[np.ndarray], rirs: list[np.ndarray]
+                    ) -> dict[str, list[tuple[str, np.ndarray, float]]]:
+    """condition -> [(true speaker, embedding after DeepFilterNet3, seconds)] for each line."""
+    import zlib
 
     from adr.analysis.denoise import denoise
+    from adr.analysis.speakers import embed
+    from bench.conditions import degrade
+
+    out: dict[str, list[tuple[str, np.ndarray, float]]] = {c: [] for c in conditions}
+    for i, (spk, key, clean) in enumerate(lines):
+        for cond in conditions:
+            snr, room = CONDITIONS[cond]
+            rng = np.random.default_rng(zlib.crc32(f"{key}|{cond}".encode()))
+            x = degrade(clean, snr, noises[i % len(noises)] if snr is not None else None,
+                        rirs[i % len(rirs)] if room else None, rng)
+            out[cond].append((spk, embed(denoise(x, SR, "dfn3"), SR), len(clean) / SR))
+    return out
+
+
+def prints_of(enrollments: dict[str, list[np.ndarray]], tag: str) -> dict[str, list[Any]]:
+    """The three voiceprint kinds of each actor (cached per actor set)."""
+    from adr.analysis.speaker_damage import enrollment_embeddings, voiceprint_from_embeddings
+    from adr.analysis.speakers import make_voiceprint
+
+    out: dict[str, list[Any]] = {"v1": [], "v1-rooms": [], "v2": []}
+    for actor, utts in enrollments.items():
+        emb = cached(f"enroll-{tag}-{actor}", lambda u=utts: enrollment_embeddings(u, SR))
+        out["v1"].append(voiceprint_from_embeddings(actor, emb.clean))
+        out["v1-rooms"].append(cached(f"rooms-{tag}-{actor}", lambda a=actor, u=utts:
+                                      make_voiceprint(a, u, SR, rooms=ROOMS, copies=0)))
+        out["v2"].append(voiceprint_from_embeddings(actor, emb.clean, emb))
+    return out
+
+
+def evaluate(prints: list[Any], targets: list[tuple[str, np.ndarray, float]],
+             imps: list[tuple[str, np.ndarray, float]], v1: bool) -> dict[str, float]:
+    """IER of the target lines, impostor false accepts, top-1 and mean scores."""
+    from pyannote.core import Annotation, Segment
+
     from adr.analysis.speakers import (
         UNKNOWN,
         SpeakerMatch,
-        decide,
-        embed,
+        decide_print,
         identification_error_rate,
-        make_voiceprint,
         score,
         to_annotation,
     )
-    from bench.conditions import _room
+
+    def decide(e: np.ndarray) -> tuple[str, dict[str, float]]:
+        s = score(e, prints)
+        if v1:
+            return decide_print(s, prints, threshold=V1_THRESHOLD, margin=V1_MARGIN)[0], s
+        return decide_print(s, prints)[0], s
+
+    ref, matches, t = Annotation(), [], 0.0
+    tgt_scores, top1 = [], []
+    for spk, e, dur in targets:
+        actor, s = decide(e)
+        ref[Segment(t, t + dur)] = spk
+        if actor != UNKNOWN:
+            matches.append(SpeakerMatch(actor, s[actor], s, t, t + dur))
+        tgt_scores.append(s[spk])
+        top1.append(max(s, key=lambda a: s[a]) == spk)
+        t += dur + 1.0
+    fa, imp_best = 0, []
+    for _, e, _ in imps:
+        actor, s = decide(e)
+        fa += actor != UNKNOWN
+        imp_best.append(max(s.values()))
+    return {"ier": round(identification_error_rate(ref, to_annotation(matches)), 4),
+            "impostor_false_accept": round(fa / max(len(imps), 1), 4),
+            "top1_closed_set": round(float(np.mean(top1)), 4),
+            "target_score_mean": round(float(np.mean(tgt_scores)), 4),
+            "impostor_best_score_mean": round(float(np.mean(imp_best)), 4)}
+
+
+def main() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--demo", type=Path, default=ROOT / "bench" / "work" / "demo",
+                        help="demo production folder (built quick if missing)")
+    args = parser.parse_args()
+    from adr.analysis import speaker_damage, speakers
+    from adr.analysis.denoise import denoise
+    from adr.demo import build_demo
+    from bench.conditions import _read_audio, _room, demo_utterances
 
     t0 = time.time()
     rows = manifest()
     split = split_enrolled(rows)
     imps = impostors(rows)
-    prints = {}
-    for name in PRINTS:
-        rooms = ROOMS if name == "rooms" else ()
-        prints[name] = [make_voiceprint(spk, [load(p) for p in enroll], SR, rooms=rooms)
-                        for spk, (enroll, _) in split.items()]
-    targets = [(spk, p) for spk, (_, test) in split.items() for p in test]
-    rng = np.random.default_rng(1)
     noises = [load(n) for n in NOISES]
     rirs = [_room(p) for p in sorted((CORPUS / "rir").glob("*/*.wav"))]
-    plan = [(None if snr is None else snr, False, m) for snr in SNRS for m in ("none", "dfn3")]
-    plan += [(snr, True, "dfn3") for snr in ROOM_SNRS]
-    # scores[print][condition] = list of (true speaker, is_target, {actor: score}, duration)
-    scores: dict[str, dict[str, list[tuple[str, bool, dict[str, float], float]]]] = {
-        name: {} for name in PRINTS}
-    for i, (spk, path) in enumerate(targets + imps):
-        clean = load(path)
-        mixed: dict[tuple[float | None, bool], np.ndarray] = {}
-        for snr, room, method in plan:
-            if (snr, room) not in mixed:
-                x = clean
-                if room:
-                    x = fftconvolve(clean, rirs[i % len(rirs)])[: len(clean)].astype(np.float32)
-                mixed[(snr, room)] = x if snr is None else mix(x, noises[i % len(noises)], snr, rng)[0]
-            x = mixed[(snr, room)]
-            y = x if method == "none" else denoise(x, SR, "dfn3")
-            e = embed(y, SR)
-            key = f"{'room-' if room else ''}{'clean' if snr is None else f'{snr:g}'}/{method}"
-            for name in PRINTS:
-                scores[name].setdefault(key, []).append(
-                    (spk, i < len(targets), score(e, prints[name]), len(clean) / SR))
-    # threshold sweep per condition and pooled
-    thresholds = np.round(np.arange(0.50, 0.90, 0.01), 2)
-    margin = 0.02
+    conds = list(CONDITIONS)
 
-    def evaluate(entries: list, thr: float) -> dict[str, float]:
-        ref, hyp = Annotation(), Annotation()
-        t = 0.0
-        matches = []
-        fa = 0
-        n_imp = 0
-        for spk, is_target, s, dur in entries:
-            actor, top = decide(s, thr, margin)
-            if is_target:
-                ref[Segment(t, t + dur)] = spk
-                matches.append(SpeakerMatch(actor, top, s, t, t + dur))
-                t += dur + 1.0
-            else:
-                n_imp += 1
-                fa += actor != UNKNOWN
-        hyp = to_annotation([m for m in matches if m.actor != UNKNOWN])
-        ier = identification_error_rate(ref, hyp)
-        return {"ier": round(ier, 4), "impostor_false_accept": round(fa / max(n_imp, 1), 4)}
+    corpus_lines = [(spk, p, load(p)) for spk, (_, test) in split.items() for p in test]
+    imp_lines = [(spk, p, load(p)) for spk, p in imps]
+    emb_targets = cached("corpus-lines", lambda: line_embeddings(corpus_lines, conds, noises, rirs))
+    emb_imps = cached("impostor-lines", lambda: line_embeddings(imp_lines, conds, noises, rirs))
 
-    def summarize(by_condition: dict[str, list]) -> tuple[dict[str, dict], str]:
-        results: dict[str, dict] = {}
-        for key, entries in by_condition.items():
-            sweep = {f"{thr:.2f}": evaluate(entries, float(thr)) for thr in thresholds}
-            tgt = [(spk, max(s.items(), key=lambda kv: kv[1])[0]) for spk, it, s, _ in entries if it]
-            results[key] = {
-                "top1_accuracy_closed_set": round(float(np.mean([a == spk for spk, a in tgt])), 4),
-                "target_scores_mean": round(float(np.mean([s[spk] for spk, it, s, _ in entries if it])), 4),
-                "impostor_best_score_mean": round(float(np.mean([max(s.values()) for _, it, s, _ in entries if not it])), 4),
-                "sweep": sweep,
-            }
-        # the threshold minimizing IER + false accepts of the default pipeline (DeepFilterNet3
-        # before embedding), pooled over every condition
-        pooled = [k for k in results if k.endswith("/dfn3")]
-        cost = {
-            t: float(np.mean([results[k]["sweep"][t]["ier"] + results[k]["sweep"][t]["impostor_false_accept"] for k in pooled]))
-            for t in results[pooled[0]]["sweep"]
-        }
-        return results, min(cost, key=lambda t: (cost[t], -float(t)))
+    prod = build_demo(args.demo, quick=True)
+    demo = demo_utterances(prod)
+    demo_lines = [(u.speaker.removeprefix("demo-"), u.id, u.audio) for u in demo]
+    emb_demo = cached("demo-lines", lambda: line_embeddings(demo_lines, conds, noises, rirs))
+    emb_demo["production"] = cached("demo-production", lambda: [
+        (u.speaker.removeprefix("demo-"), speakers.embed(denoise(u.noisy, SR, "dfn3"), SR),
+         len(u.noisy) / SR) for u in demo])
+    demo_enroll = {a.actor: [_read_audio(p)  # at BENCH_RATE == SR
+                             for p in sorted((prod.root / a.enrollment_dir).glob("*.wav"))]
+                   for a in prod.actors}
 
-    by_print = {name: summarize(scores[name]) for name in PRINTS}
-    from adr.analysis import speakers
-
+    sets = {
+        "corpus": (prints_of({spk: [load(p) for p in e] for spk, (e, _) in split.items()},
+                             "corpus"), emb_targets, emb_imps),
+        "demo": (prints_of(demo_enroll, "demo"), emb_demo,
+                 {c: emb_imps[c] + emb_targets[c] for c in conds}),
+    }
+    results: dict[str, Any] = {}
+    for name, (prints, targets, imp) in sets.items():
+        results[name] = {}
+        for kind, vps in prints.items():
+            results[name][kind] = {
+                cond: evaluate(vps, targets[cond], imp.get(cond, imp["0 dB"]), kind.startswith("v1"))
+                for cond in targets}
+        results[name]["v2_thresholds"] = {vp.actor: vp.threshold for vp in prints["v2"]}
     out = {
         "description": __doc__.strip().splitlines()[0],
-        "enrolled": {spk: {"enroll": e, "test": t} for spk, (e, t) in split.items()},
-        "num_target_lines": len(targets),
-        "num_impostor_lines": len(imps),
-        "impostor_speakers": sorted({s for s, _ in imps}),
-        "margin": margin,
-        "enroll_rooms_rt60": list(ROOMS),
-        "default_threshold": f"{speakers.DEFAULT_THRESHOLD:.2f}",
-        "default_rooms_rt60": list(speakers.ENROLL_ROOMS),
-        "voiceprints": {
-            name: {
-                "calibrated_threshold": best,
-                "at_calibrated_threshold": {k: v["sweep"][best] for k, v in res.items()},
-                "at_default_threshold": {
-                    k: v["sweep"].get(f"{speakers.DEFAULT_THRESHOLD:.2f}") for k, v in res.items()},
-                "conditions": res,
-            } for name, (res, best) in by_print.items()},
+        "enrolled_corpus": {spk: {"enroll": e, "test": t} for spk, (e, t) in split.items()},
+        "demo_actors": {a: len(u) for a, u in demo_enroll.items()},
+        "num_corpus_target_lines": len(corpus_lines), "num_demo_lines": len(demo),
+        "num_impostor_lines": len(imps), "impostor_speakers": sorted({s for s, _ in imps}),
+        "v1": {"threshold": V1_THRESHOLD, "margin": V1_MARGIN, "rooms_rt60": list(ROOMS)},
+        "v2": {"copies": speaker_damage.ENROLL_COPIES,
+               "quantile": speaker_damage.CALIBRATION_QUANTILE,
+               "margin": speakers.DEFAULT_MARGIN},
+        "results": results,
         "total_s": round(time.time() - t0, 1),
-        "note": "threshold chosen on the same lines it is evaluated on (optimistic); 2 shared cores",
+        "note": "demo production impostors are scored at the 0 dB condition's impostor lines",
     }
     (ROOT / "bench" / "results_speakers.json").write_text(json.dumps(out, indent=1) + "\n")
-    for name, (res, best) in by_print.items():
-        sys.stdout.write(f"{name}: calibrated threshold {best}\n")
-        for k, v in res.items():
-            sys.stdout.write(
-                f"  {k:16s} top1={v['top1_accuracy_closed_set']} tgt={v['target_scores_mean']} "
-                f"imp={v['impostor_best_score_mean']} at {best}: {v['sweep'][best]}\n"
-            )
+    md = ["## Actor identification (`bench/bench_speakers.py`)", "",
+          "IER / impostor false accepts (top-1 closed set) per condition, lines embedded after "
+          "DeepFilterNet3.", ""]
+    for name in sets:
+        cols = list(results[name]["v1"])
+        md += [f"### {name}", "", "| voiceprint | " + " | ".join(cols) + " |",
+               "|---|" + "---|" * len(cols)]
+        for kind in ("v1", "v1-rooms", "v2"):
+            r = results[name][kind]
+            md.append(f"| {kind} | " + " | ".join(
+                f"{r[c]['ier']:.2f} / {r[c]['impostor_false_accept']:.2f} ({r[c]['top1_closed_set']:.2f})"
+                for c in cols) + " |")
+        md += ["", f"v2 thresholds: {results[name]['v2_thresholds']}", ""]
+    (ROOT / "bench" / "results_speakers.md").write_text("\n".join(md) + "\n")
+    sys.stdout.write("\n".join(md) + "\n")
 
 
 if __name__ == "__main__":

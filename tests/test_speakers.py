@@ -11,10 +11,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from adr.analysis.speaker_damage import (
+    EnrollmentEmbeddings,
+    calibrate_threshold,
+    centroid,
+    voiceprint_from_embeddings,
+)
 from adr.analysis.speakers import (
     UNKNOWN,
     SpeakerMatch,
     Voiceprint,
+    decide_print,
     embed,
     identification_error_rate,
     identify,
@@ -64,8 +71,9 @@ def test_embedding_is_unit_length(voices: dict) -> None:
 
 def test_same_speaker_scores_higher(voices: dict) -> None:
     sr = voices["m3"][0][1]
-    vp_m = make_voiceprint("maya", [a for a, _ in voices["m3"][:2]], sr)
-    vp_f = make_voiceprint("fred", [a for a, _ in voices["f3"][:2]], sr)
+    vp_m = make_voiceprint("maya", [a for a, _ in voices["m3"][:2]], sr, copies=0)
+    vp_f = make_voiceprint("fred", [a for a, _ in voices["f3"][:2]], sr, copies=0)
+    assert vp_m.version == 1 and vp_m.threshold is None
     m = identify(voices["m3"][2][0], sr, [vp_m, vp_f], start=3.0)
     f = identify(voices["f3"][2][0], sr, [vp_m, vp_f])
     assert m.scores["maya"] > m.scores["fred"] + 0.1
@@ -77,8 +85,8 @@ def test_same_speaker_scores_higher(voices: dict) -> None:
 
 def test_non_enrolled_speaker_is_unknown(voices: dict, tmp_path: Path) -> None:
     sr = voices["m3"][0][1]
-    vp_m = make_voiceprint("maya", [a for a, _ in voices["m3"]], sr)
-    vp_f = make_voiceprint("fred", [a for a, _ in voices["f3"]], sr)
+    vp_m = make_voiceprint("maya", [a for a, _ in voices["m3"]], sr, copies=0)
+    vp_f = make_voiceprint("fred", [a for a, _ in voices["f3"]], sr, copies=0)
     other, osr = festival(SENTENCES[1], "cmu_us_slt_arctic_hts", tmp_path)
     match = identify(other, osr, [vp_m, vp_f])
     assert match.actor == UNKNOWN
@@ -88,7 +96,7 @@ def test_non_enrolled_speaker_is_unknown(voices: dict, tmp_path: Path) -> None:
 
 def test_ambiguous_match_is_unknown(voices: dict) -> None:
     sr = voices["m3"][0][1]
-    vp = make_voiceprint("maya", [voices["m3"][0][0]], sr)
+    vp = make_voiceprint("maya", [voices["m3"][0][0]], sr, copies=0)
     twin = Voiceprint("twin", vp.embedding.copy(), 1, vp.model)
     assert identify(voices["m3"][1][0], sr, [vp, twin]).actor == UNKNOWN
 
@@ -100,6 +108,52 @@ def test_voiceprint_round_trip() -> None:
     assert np.allclose(back.embedding, vp.embedding)
     with pytest.raises(ValueError):
         Voiceprint.from_dict({**vp.to_dict(), "extra": 1})
+
+
+def test_voiceprint_formats() -> None:
+    """Format-1 files (no version field) still load; format 2 keeps its threshold."""
+    old = {"actor": "maya", "embedding": [0.6, 0.8], "num_utterances": 3,
+           "model": "resemblyzer-ge2e"}
+    v1 = Voiceprint.from_dict(old)
+    assert v1.version == 1 and v1.threshold is None and v1.damaged_copies == 0
+    assert v1.to_dict() == old
+    v2 = Voiceprint("maya", np.array([0.6, 0.8], np.float32), 3, version=2, threshold=0.62,
+                    damaged_copies=8)
+    back = Voiceprint.from_dict(v2.to_dict())
+    assert back.version == 2 and back.threshold == 0.62 and back.damaged_copies == 8
+    with pytest.raises(AdrError, match="re-enroll"):
+        Voiceprint.from_dict({**old, "version": 9})
+
+
+def test_calibrated_threshold_and_decision() -> None:
+    """The threshold comes from held-out genuine copies; each actor is judged by its own."""
+    rng = np.random.default_rng(0)
+    axis = np.zeros(16)
+    axis[0] = 1.0
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+    clean = unit(axis + 0.1 * rng.standard_normal((6, 16)))
+    damaged = unit(axis + 0.25 * rng.standard_normal((24, 16)))
+    emb = EnrollmentEmbeddings(clean, damaged, np.arange(24) % 6, np.zeros(24))
+    thr = calibrate_threshold(emb, floor=0.5, ceiling=0.75)
+    genuine = unit(axis + 0.25 * rng.standard_normal((200, 16))) @ centroid(
+        np.concatenate([clean, damaged]))
+    assert 0.5 <= thr < 0.75
+    assert calibrate_threshold(emb) >= 0.6  # the default floor
+    assert np.mean(genuine >= thr) >= 0.8
+    assert calibrate_threshold(EnrollmentEmbeddings(clean[:1], damaged[:0], np.zeros(0, int),
+                                                    np.zeros(0))) == 0.75
+    vp = voiceprint_from_embeddings("maya", clean, emb)
+    thr = vp.threshold
+    assert vp.version == 2 and thr == calibrate_threshold(emb) and vp.damaged_copies == 24
+    fred = Voiceprint("fred", unit(np.roll(axis, 1)), 1)  # format 1: the default threshold
+    assert decide_print({"maya": thr + 0.01, "fred": 0.1}, [vp, fred]) == ("maya", thr + 0.01)
+    assert decide_print({"maya": thr - 0.01, "fred": 0.1}, [vp, fred])[0] == UNKNOWN
+    assert decide_print({"maya": 0.1, "fred": 0.74}, [vp, fred])[0] == UNKNOWN
+    assert decide_print({"maya": 0.1, "fred": 0.76}, [vp, fred])[0] == "fred"
+    assert decide_print({"maya": thr + 0.01, "fred": 0.1}, [vp, fred], threshold=0.99)[0] == UNKNOWN
 
 
 def test_missing_pyannote_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
@@ -134,3 +188,22 @@ def test_corpus_speakers(corpus: Path) -> None:
     assert identify(read(f"{base}/1998/1998-15444-0005.flac"), 16000, vps).actor == "LS-1998"
     impostor = read("speech_clean/cmu_arctic_misc/awb_arctic_a0007.wav")
     assert identify(impostor, 16000, vps).actor == UNKNOWN
+
+
+def test_damaged_enrollment_names_noisy_reverberant_lines(voices: dict, tmp_path: Path) -> None:
+    """Format-2 voiceprints (damaged, denoised copies, own threshold) name a line in a room at
+    0 dB (damage not seen at enrollment); a voice never enrolled stays unknown."""
+    from adr.voice.damage_sim import DamageSpec, damage_line
+
+    sr = voices["m3"][0][1]
+    names = {"m3": "maya", "f3": "fred"}
+    vps = [make_voiceprint(names[v], [a for a, _ in voices[v]], sr, copies=6) for v in names]
+    assert all(vp.version == 2 and vp.damaged_copies == 6 and vp.threshold for vp in vps)
+    assert Voiceprint.from_dict(vps[0].to_dict()).threshold == vps[0].threshold
+    spec = DamageSpec(snr_range=(0.0, 0.0), p_room=1.0, p_dropouts=0.0, p_bursts=0.0)
+    for v, name in names.items():
+        noisy, _ = damage_line(voices[v][1][0], sr, np.random.default_rng(5), spec=spec)
+        match = identify(noisy, sr, vps)
+        assert match.actor == name, (match.scores, [vp.threshold for vp in vps])
+    other, osr = festival(SENTENCES[2], "cmu_us_slt_arctic_hts", tmp_path)
+    assert identify(other, osr, vps).actor == UNKNOWN

@@ -8,25 +8,21 @@ voiceprint by cosine similarity and answers ``"unknown"`` when the best score is
 ``threshold`` or too close to the runner-up (``margin``). The default threshold and margin were
 calibrated on the corpus (bench/bench_speakers.py, bench/results_speakers.json).
 
-Measured there (5 LibriSpeech actors enrolled from ~1 min of clean speech each, 15 held-out
-lines, 31 impostor lines from 20 other speakers; threshold 0.75, margin 0.02, lines
-denoised with DeepFilterNet3 before embedding, the default): identification error rate 0.00 /
-0.18 / 0.33 and impostor false-accept rate 0.00 / 0.03 / 0.03 at clean / 0 dB / -5 dB.
-Without the denoiser, lines at 0 dB score 0.62 on average against their own actor and are
-all rejected (IER 1.0). The threshold was chosen on the same lines (optimistic).
-
-Rooms are the weak spot: the same lines put through the corpus's measured room responses
-score 0.69 (clean) and 0.64 (0 dB) on average against their dry-enrolled actor, and IER
-rises to 0.34 and 0.72 (false accepts 0.00). Enrolling in synthetic rooms as well
-(``make_voiceprint(..., rooms=(0.3, 0.6))``) lifts the reverberant lines' scores (0.79 /
-0.71; IER 0.14 / 0.38) but the reverberant impostors' more (false accepts 0.26 / 0.19), and
-over all conditions it is no better (mean IER + false-accept rate 0.33 against 0.35 dry), so
-enrollment stays dry by default (:data:`ENROLL_ROOMS`).
+Production lines are noisy and reverberant and are denoised before they are embedded, which
+moves them away from a voiceprint made of clean lines: with such voiceprints (format 1, 0.75)
+the demo's lines scored 0.66-0.74 against their own actor and came out "unknown". Voiceprints
+of format 2 (the default, :mod:`adr.analysis.speaker_damage`) are also enrolled through
+damaged, denoised copies of the enrollment lines and carry their own threshold (0.76-0.84),
+calibrated on held-out copies. bench/bench_speakers.py: demo production lines IER 0.71 ->
+0.10 with no impostor accepted; corpus lines in the corpus's measured rooms stay at IER
+0.6-0.8 (the GE2E encoder confuses them even closed-set). Format-1 files still load and are
+judged against :data:`DEFAULT_THRESHOLD`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from adr.analysis.speaker_damage import decide_print
 from adr.core.errors import AdrError
 from adr.core.types import strict_from_dict
 
@@ -46,6 +43,8 @@ __all__ = [
     "embed",
     "make_voiceprint",
     "identify",
+    "decide",
+    "decide_print",
     "score",
     "to_annotation",
     "identification_error_rate",
@@ -55,8 +54,10 @@ __all__ = [
 DEFAULT_MODEL = "resemblyzer-ge2e"
 #: Label of a line that matches no enrolled actor.
 UNKNOWN = "unknown"
-#: Cosine similarity below which a line is "unknown" (calibrated, see module docstring).
+#: Cosine similarity below which a line is "unknown", for voiceprints without their own.
 DEFAULT_THRESHOLD = 0.75
+#: Format of the voiceprints :func:`make_voiceprint` writes (1: clean mean, no threshold).
+VOICEPRINT_VERSION = 2
 #: Best score minus second-best below which a line is ambiguous, hence "unknown".
 DEFAULT_MARGIN = 0.02
 #: RT60s (seconds) of the synthetic rooms each enrollment utterance is also embedded in.
@@ -75,29 +76,44 @@ class Voiceprint:
     actor : str
         Actor id.
     embedding : np.ndarray, shape (D,), float32
-        Unit-length mean embedding of the enrollment utterances.
+        Unit-length mean embedding of the enrollment utterances (and their damaged copies).
     num_utterances : int
         Number of utterances averaged.
     model : str
         Embedding model (``"resemblyzer-ge2e"`` or the pyannote checkpoint path).
+    version : int
+        1: clean mean (files without the field); 2: with damaged copies and a threshold.
+    threshold : float, optional
+        Acceptance threshold calibrated at enrollment (``None``: :data:`DEFAULT_THRESHOLD`).
+    damaged_copies : int
+        Number of damaged copies averaged into ``embedding``.
     """
 
     actor: str
     embedding: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     num_utterances: int = 0
     model: str = DEFAULT_MODEL
+    version: int = 1
+    threshold: float | None = None
+    damaged_copies: int = 0
 
     def __post_init__(self) -> None:
         if not self.actor.strip() or self.actor == UNKNOWN:
             raise ValueError(f"invalid actor id {self.actor!r}")
+        if self.version not in (1, VOICEPRINT_VERSION):
+            raise AdrError(self.actor, f"voiceprint format {self.version} is not supported "
+                                       f"(1-{VOICEPRINT_VERSION}): re-enroll the actor")
+        if self.threshold is not None and not -1.0 <= float(self.threshold) <= 1.0:
+            raise AdrError(self.actor, f"voiceprint threshold {self.threshold} is not a cosine")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "actor": self.actor,
-            "embedding": [round(float(v), 6) for v in np.asarray(self.embedding).ravel()],
-            "num_utterances": self.num_utterances,
-            "model": self.model,
-        }
+        d = {"actor": self.actor,
+             "embedding": [round(float(v), 6) for v in np.asarray(self.embedding).ravel()],
+             "num_utterances": self.num_utterances, "model": self.model}
+        if self.version > 1:
+            d |= {"version": self.version, "threshold": self.threshold,
+                  "damaged_copies": self.damaged_copies}
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Voiceprint:
@@ -130,13 +146,7 @@ class SpeakerMatch:
     end: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "actor": self.actor,
-            "score": self.score,
-            "scores": dict(self.scores),
-            "start": self.start,
-            "end": self.end,
-        }
+        return {**dataclasses.asdict(self), "scores": dict(self.scores)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SpeakerMatch:
@@ -258,10 +268,11 @@ def make_voiceprint(
     sample_rate: int,
     *,
     model: str | Path | None = None,
-    denoise: str = "none",
+    denoise: str = "dfn3",
     rooms: Sequence[float] | None = None,
+    copies: int | None = None,
 ) -> Voiceprint:
-    """Enroll an actor from a few utterances (about a minute in total works well).
+    """Enroll an actor from a few clean utterances (about a minute in total works well).
 
     Parameters
     ----------
@@ -270,29 +281,42 @@ def make_voiceprint(
     utterances : sequence of np.ndarray, each shape (N_i,)
         Mono speech of the actor at ``sample_rate``.
     sample_rate : int
-    model, denoise
+    model : str or Path, optional
         As for :func:`embed`.
+    denoise : str
+        Front end run on the damaged copies before embedding (the analysis's, ``"dfn3"``).
     rooms : sequence of float, optional
-        RT60s of synthetic rooms (:func:`adr.analysis.rooms.reverberate`, seeded) each utterance is
-        also embedded in, dry and reverberant embeddings averaged alike; ``None``:
-        :data:`ENROLL_ROOMS`. Enrollment is usually dry and production lines are not.
+        RT60s of synthetic rooms each utterance is also embedded in (format 1 only);
+        ``None``: :data:`ENROLL_ROOMS`.
+    copies : int, optional
+        Damaged copies (``None``: :data:`adr.analysis.speaker_damage.ENROLL_COPIES`); 0: a
+        format-1 voiceprint (clean and room embeddings averaged, no threshold of its own).
 
     Returns
     -------
     Voiceprint
     """
     from adr.analysis.rooms import reverberate
+    from adr.analysis.speaker_damage import (
+        ENROLL_COPIES,
+        enrollment_embeddings,
+        voiceprint_from_embeddings,
+    )
 
     if not utterances:
         raise AdrError(actor, "no enrollment utterances given")
+    n = ENROLL_COPIES if copies is None else int(copies)
+    if n > 0:
+        emb = enrollment_embeddings(utterances, sample_rate, copies=n, model=model,
+                                    denoise=denoise)
+        return voiceprint_from_embeddings(actor, emb.clean, emb, model=model)
     rng = np.random.default_rng(0)
     versions = list(utterances)
     for rt60 in ENROLL_ROOMS if rooms is None else rooms:
         versions += [reverberate(u, sample_rate, float(rt60), rng) for u in utterances]
-    embs = np.stack([embed(u, sample_rate, model=model, denoise=denoise) for u in versions])
-    mean = embs.mean(axis=0)
-    mean = mean / max(float(np.linalg.norm(mean)), 1e-12)
-    return Voiceprint(actor, mean.astype(np.float32), len(utterances), _model_name(model))
+    embs = np.stack([embed(u, sample_rate, model=model) for u in versions])
+    vp = voiceprint_from_embeddings(actor, embs, model=model)
+    return dataclasses.replace(vp, num_utterances=len(utterances))
 
 
 def score(embedding: np.ndarray, voiceprints: Sequence[Voiceprint]) -> dict[str, float]:
@@ -310,14 +334,7 @@ def score(embedding: np.ndarray, voiceprints: Sequence[Voiceprint]) -> dict[str,
 
 def decide(scores: dict[str, float], threshold: float, margin: float) -> tuple[str, float]:
     """Best actor and its score, or ``"unknown"`` if below ``threshold`` or within ``margin``."""
-    if not scores:
-        return UNKNOWN, 0.0
-    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
-    best, top = ranked[0]
-    second = ranked[1][1] if len(ranked) > 1 else -1.0
-    if top < threshold or top - second < margin:
-        return UNKNOWN, top
-    return best, top
+    return decide_print(scores, (), threshold=threshold, margin=margin)
 
 
 def identify(
@@ -325,7 +342,7 @@ def identify(
     sample_rate: int,
     voiceprints: Sequence[Voiceprint],
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     margin: float = DEFAULT_MARGIN,
     start: float = 0.0,
     denoise: str = "dfn3",
@@ -340,18 +357,17 @@ def identify(
     sample_rate : int
     voiceprints : sequence of Voiceprint
         Enrolled actors, all made with the same embedding model.
-    threshold : float
-        Minimum cosine similarity to accept the best actor.
+    threshold : float, optional
+        Minimum cosine similarity to accept the best actor (``None``: each voiceprint's
+        calibrated threshold, or :data:`DEFAULT_THRESHOLD`).
     margin : float
         Minimum lead of the best actor over the second.
     start : float
         Session time of the line (kept in the match for :func:`to_annotation`).
     denoise : str
-        :func:`adr.analysis.denoise.denoise` method to run before embedding (DeepFilterNet3 by
-        default: without it, lines at 0 dB SNR all fall below the threshold).
+        :func:`adr.analysis.denoise.denoise` method run before embedding (DeepFilterNet3).
     denoised : np.ndarray, shape (N,), optional
-        ``audio`` already denoised (by a caller that denoises each line once for several
-        stages); embedded as is instead of running ``denoise``.
+        ``audio`` already denoised (by the caller); embedded as is instead.
 
     Returns
     -------
@@ -372,7 +388,7 @@ def identify(
     else:
         e = embed(audio, sample_rate, model=name, denoise=denoise)
     scores = score(e, voiceprints)
-    actor, top = decide(scores, threshold, margin)
+    actor, top = decide_print(scores, voiceprints, threshold=threshold, margin=margin)
     end = start + len(audio) / int(sample_rate)
     return SpeakerMatch(actor, top, scores, float(start), float(end))
 
