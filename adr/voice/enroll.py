@@ -454,8 +454,10 @@ def enroll_actor(
             shutil.rmtree(old, ignore_errors=True)
     model, restorer = None, None
     if engine == "restorer":
+        from adr.voice.bandext import profile_from_files, with_profile
         from adr.voice.enroll_restorer import clean_line, train_actor_restorer
 
+        rc = with_profile(rc, profile_from_files(paths))  # the band above 11 kHz, native rate
         restorer, scores = train_actor_restorer(
             [clean_line(u, x) for _, _, x, u in train], [clean_line(u, x) for _, _, x, u in held],
             rc, rtc, str(ckpt), progress=progress, resume=resume)

@@ -335,6 +335,10 @@ def render_line(line: LineAnalysis, voice: LoadedVoice, *, text: str | None = No
     if voice.restorer is not None:
         y = resample(_restore(line, voice, said, alignment, audio, sample_rate),
                      MEL.sample_rate, DELIVERY_RATE)
+        if voice.restorer.config.high_band:  # the band above 11 kHz, learned at enrollment
+            from adr.voice.bandext import extend_band, profile_of
+
+            y = extend_band(y, profile_of(voice.restorer.config))
     else:
         if voice.model is None:
             raise AdrError(voice.record.actor, "the voice has no model to speak with")

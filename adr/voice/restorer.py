@@ -61,6 +61,11 @@ class RestorerConfig:
     f0_median : float
         The actor's median F0 in Hz over the enrollment material (0: unknown); the donor
         falls back to it where a line's own F0 is not usable.
+    high_band : tuple of (low_hz, high_hz, level_db, slope)
+        The actor's band above 11 kHz measured at enrollment
+        (:class:`adr.voice.bandext.HighBandProfile` rows; empty: none, or an older voice).
+    high_band_top_hz : float
+        Top frequency of the enrollment material (0: not measured).
     format_version : int
     """
 
@@ -71,9 +76,15 @@ class RestorerConfig:
     use_take: bool = True
     donor: str = "JOE"
     f0_median: float = 0.0
+    high_band: tuple[tuple[float, ...], ...] = ()
+    high_band_top_hz: float = 0.0
     format_version: int = RESTORER_FORMAT_VERSION
 
     def __post_init__(self) -> None:
+        rows = tuple(tuple(float(v) for v in r) for r in self.high_band)
+        if any(len(r) != 4 or not np.all(np.isfinite(r)) for r in rows):
+            raise ValueError("RestorerConfig: high_band rows are 4 finite numbers")
+        object.__setattr__(self, "high_band", rows)
         if self.format_version != RESTORER_FORMAT_VERSION:
             raise ValueError(f"RestorerConfig: unknown format_version {self.format_version}")
         if self.kernel_size % 2 != 1 or min(self.n_mels, self.hidden, self.layers) < 1:
@@ -85,7 +96,11 @@ class RestorerConfig:
         return self.n_mels * (2 if self.use_take else 1) + N_CONTROLS
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["high_band"] = [list(r) for r in self.high_band]
+        if not self.high_band and not self.high_band_top_hz:  # as older voices wrote it
+            del d["high_band"], d["high_band_top_hz"]
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RestorerConfig:
