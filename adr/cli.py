@@ -32,7 +32,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from adr.workflow import run_demo
 
     result = run_demo(
-        Path(args.out), quick=args.quick, progress=_progress(args), log=_log(args)
+        Path(args.out), quick=args.quick, sessions_root=args.sessions, voices_root=args.voices,
+        progress=_progress(args), log=_log(args),
     )
     print(result.summary())
     return 0
