@@ -101,6 +101,7 @@ def restorer_examples(lines: Sequence[CleanLine], config: RestorerConfig,
     from adr.analysis.denoise import denoise, resample
     from adr.analysis.prosody import extract_prosody
     from adr.core.errors import AdrError
+    from adr.voice.damage_sim import damage_line
     from adr.voice.speak import line_inputs
 
     report = progress or null_progress
@@ -122,8 +123,6 @@ def restorer_examples(lines: Sequence[CleanLine], config: RestorerConfig,
             continue
         others = [p for j, p in enumerate(pool) if j != i]
         for _ in range(train_config.damaged_copies):
-            from adr.voice.damage_sim import damage_line
-
             noisy, _ = damage_line(ln.audio, ln.sample_rate, rng, others)
             den = denoise(noisy, ln.sample_rate)
             take, rel, _ = take_evidence(noisy, ln.sample_rate, n, denoised=den)
