@@ -155,3 +155,30 @@ def test_donor_is_intelligible(target: tuple[Alignment, float, float]) -> None:
     alignment, start, end = target
     line = donor_line(TEXT, alignment, _prosody(alignment, end, 150.0), start, end, RATE, "JOE")
     assert word_error_rate(TEXT, transcribe_for_wer(line.audio, RATE)) <= 0.2
+
+
+def test_donor_speech_is_synthesized_once_per_text(target: tuple[Alignment, float, float],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Enrollment asks for each line's donor once per damaged copy: the synthesizer (about
+    0.5 s a line) runs once per (voice, text), and the cached rendition gives the same audio."""
+    import adr.demo.tts as tts
+    from adr.voice import donor as donor_mod
+
+    alignment, start, end = target
+    calls: list[str] = []
+    real = tts.synthesize
+
+    def counting(voice, texts, **kw):  # the real synthesizer, counted
+        calls.extend(texts)
+        return real(voice, texts, **kw)
+
+    monkeypatch.setattr(tts, "synthesize", counting)
+    monkeypatch.setattr(donor_mod, "_spoken_cache", donor_mod.OrderedDict())
+    first = donor_line(TEXT, alignment, _prosody(alignment, end, 140.0), start, end, RATE, "JOE")
+    shifted = _prosody(alignment, end, 170.0)
+    second = donor_line(TEXT, alignment, shifted, start, end, RATE, "JOE")
+    assert len(calls) == 1
+    assert abs(_median_f0(second.audio) / 170.0 - 1.0) < 0.05  # same words, new contour
+    again = donor_line(TEXT, alignment, _prosody(alignment, end, 140.0), start, end, RATE, "JOE")
+    np.testing.assert_array_equal(first.audio, again.audio)
+    assert len(calls) == 1

@@ -30,7 +30,9 @@ from __future__ import annotations
 import difflib
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +60,8 @@ _DONOR_PITCH = {"JOE": (60.0, 300.0), "MAYA": (100.0, 450.0), "KAL": (60.0, 300.
 _RAMP_S = 0.01
 _EPS = 1e-3
 _praat_lock = threading.Lock()
+_SPOKEN_CACHE = 256  # donor renditions kept (enrollment speaks each line once per copy)
+_spoken_cache: OrderedDict[tuple[str, str], object] = OrderedDict()
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +97,26 @@ class DonorLine:
 def choose_donor(median_f0_hz: float) -> str:
     """``"MAYA"`` for a median F0 of at least :data:`FEMALE_MIN_F0_HZ` Hz, else ``"JOE"``."""
     return "MAYA" if np.isfinite(median_f0_hz) and median_f0_hz >= FEMALE_MIN_F0_HZ else "JOE"
+
+
+def _spoken(name: str, text: str) -> Any:
+    """``text`` synthesized by the built-in voice ``name`` (an aligned
+    :class:`adr.demo.tts.Utterance`), memoized: the synthesizers are deterministic and
+    enrollment asks for each line several times. Callers must not modify the audio."""
+    from adr.demo.tts import VOICES, synthesize
+
+    key = (name, text)
+    with _praat_lock:
+        hit = _spoken_cache.get(key)
+        if hit is not None:
+            _spoken_cache.move_to_end(key)
+            return hit
+    utt = synthesize(VOICES[name], [text])[0]
+    with _praat_lock:
+        _spoken_cache[key] = utt
+        while len(_spoken_cache) > _SPOKEN_CACHE:
+            _spoken_cache.popitem(last=False)
+    return utt
 
 
 def _norm(word: str) -> str:
@@ -259,7 +283,7 @@ def donor_line(text: str, alignment: Alignment, prosody: Prosody, start: float, 
     from parselmouth.praat import call, run
 
     from adr.analysis.phonemes import normalize_text
-    from adr.demo.tts import VOICES, synthesize
+    from adr.demo.tts import VOICES
 
     where = cue_id or repr(text[:40])
     t_words, t_phones = list(alignment.words), list(alignment.phones)
@@ -275,9 +299,9 @@ def donor_line(text: str, alignment: Alignment, prosody: Prosody, start: float, 
         raise AdrError(where, f"unknown donor voice {donor!r} (use {', '.join(VOICES)} or auto)")
     try:
         try:
-            utt = synthesize(VOICES[name], [_speakable(text)])[0]
+            utt = _spoken(name, _speakable(text))
         except AdrError:  # the synthesizer split words its own way: plain words, no commas
-            utt = synthesize(VOICES[name], [" ".join(normalize_text(text))])[0]
+            utt = _spoken(name, " ".join(normalize_text(text)))
     except AdrError as err:
         raise AdrError(where, f"donor {name} failed: {err}") from None
     if utt.alignment is None or not utt.alignment.words or not len(utt.audio):

@@ -7,8 +7,11 @@ copy (:func:`adr.voice.damage_sim.damage_line`: noise, hum, gusts, babble of the
 other lines, bursts, dropouts, rooms), each denoised and measured exactly as a production
 line is at render (:func:`adr.voice.evidence.take_evidence`; prosody of the damaged copy by
 :func:`adr.analysis.prosody.extract_prosody` behind the same denoiser), against the clean
-line's log-mel at the reference level. The donor is made once per line from the clean
-alignment and F0.
+line's log-mel at the reference level. The clean copy's donor follows the clean alignment
+and F0; each damaged copy is also force-aligned to the script on its own (as
+:func:`adr.analysis.analyze.analyze_line` aligns a production line, with the same uniform
+fallback when nothing is audible) and its donor follows that alignment and the damaged
+copy's F0, so the restorer learns to use a donor that is as misplaced as at render.
 """
 
 from __future__ import annotations
@@ -91,6 +94,21 @@ def _scaled(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return (np.asarray(audio, dtype=np.float32) * np.float32(gain)).astype(np.float32)
 
 
+def _damaged_alignment(noisy: np.ndarray, denoised: np.ndarray, line: CleanLine
+                       ) -> tuple[tuple[Word, ...], tuple[Phone, ...]]:
+    """Words and phones of a damaged copy of ``line``, aligned as a production line is."""
+    from adr.analysis.align import align, uniform_alignment
+    from adr.core.errors import AdrError
+
+    try:
+        al = align(noisy, line.text, start=line.start, denoised=denoised)
+    except AdrError as exc:
+        if not exc.problem.startswith("no speech"):
+            raise
+        al = uniform_alignment(line.text, line.start, line.end)
+    return al.words, al.phones
+
+
 def restorer_examples(lines: Sequence[CleanLine], config: RestorerConfig,
                       train_config: RestorerTrainConfig, *,
                       progress: ProgressHook | None = None) -> list[RestorerExample]:
@@ -125,11 +143,19 @@ def restorer_examples(lines: Sequence[CleanLine], config: RestorerConfig,
         for _ in range(train_config.damaged_copies):
             noisy, _ = damage_line(ln.audio, ln.sample_rate, rng, others)
             den = denoise(noisy, ln.sample_rate)
-            take, rel, _ = take_evidence(noisy, ln.sample_rate, n, denoised=den)
             pros = extract_prosody(noisy, ln.sample_rate, start=ln.start, denoised=den)
-            f0, voiced, energy = controls_on_grid(pros, ln.start, n)
-            ex = dataclasses.replace(base, take_mel=take, reliability=rel, f0=f0, voiced=voiced,
-                                     loudness=energy)
+            if train_config.donor_from_damage:
+                try:
+                    ex = line_inputs(ln.text, *_damaged_alignment(noisy, den, ln), pros,
+                                     ln.start, ln.end, config, audio=noisy,
+                                     sample_rate=ln.sample_rate, denoised=den)
+                except AdrError:
+                    continue
+            else:
+                take, rel, _ = take_evidence(noisy, ln.sample_rate, n, denoised=den)
+                f0, voiced, energy = controls_on_grid(pros, ln.start, n)
+                ex = dataclasses.replace(base, take_mel=take, reliability=rel, f0=f0,
+                                         voiced=voiced, loudness=energy)
             out.append(RestorerExample(ex, target.astype(np.float32)))
     report(ProgressEvent("enroll: damage", len(lines), len(lines), "line"))
     return out

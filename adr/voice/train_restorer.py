@@ -60,6 +60,9 @@ class RestorerTrainConfig:
     grad_clip : float
     damaged_copies : int
         Damaged copies made of every clean line (besides the clean line itself).
+    donor_from_damage : bool
+        Each damaged copy's donor follows the copy's own forced alignment (as at render)
+        rather than the clean line's. False in voices trained before it existed.
     checkpoint_every, keep_checkpoints : int
     seed : int
     format_version : int
@@ -73,6 +76,7 @@ class RestorerTrainConfig:
     warmup_steps: int = 100
     grad_clip: float = 2.0
     damaged_copies: int = 3
+    donor_from_damage: bool = False
     checkpoint_every: int = 250
     keep_checkpoints: int = 2
     seed: int = 0
@@ -94,9 +98,10 @@ class RestorerTrainConfig:
 
 
 _PRESETS = {
-    "fast": RestorerTrainConfig(steps=2000, damaged_copies=2),
-    "default": RestorerTrainConfig(steps=4000, damaged_copies=3),
-    "best": RestorerTrainConfig(steps=12000, batch_size=12, damaged_copies=6),
+    "fast": RestorerTrainConfig(steps=2000, damaged_copies=2, donor_from_damage=True),
+    "default": RestorerTrainConfig(steps=4000, damaged_copies=3, donor_from_damage=True),
+    "best": RestorerTrainConfig(steps=12000, batch_size=12, damaged_copies=6,
+                                donor_from_damage=True),
 }
 
 
