@@ -12,6 +12,9 @@ renders the noisy analysis with one feature taken from the clean analysis:
 * ``oracle loudness``: ``prosody.energy`` (the voice model's loudness input: the contour
   only, since ``render_line`` shifts its voiced median to the voice's training level);
 * ``oracle all``: alignment and the whole prosody (should equal ``clean line``);
+* ``noisy, donor only`` and ``oracle all, donor only``: a restorer voice rendering without
+  the production take (reliability 0 everywhere), from the script's donor and the prosody
+  alone: whether the take or the donor misleads it (a DDSP voice never reads the take);
 * ``clean line``: the clean line's own analysis rendered;
 
 beside the peers ``noisy input`` and ``clean original``. Every output is measured with the
@@ -57,13 +60,16 @@ from bench.run import FULL_LINES, _nan_to_none, git_commit, machine_info, measur
 #: Speakers with transcripts in the quick mode (LibriSpeech has none; VoiceBank is real noise).
 SPEAKERS = ("vctk:p225", "vctk:p226", "ljspeech:LJ")
 MEASURES = ("wer", "similarity", "dnsmos", "f0")
-#: Variant -> (alignment from the clean analysis, prosody fields from the clean analysis).
-SWAPS: dict[str, tuple[bool, tuple[str, ...]]] = {
-    "noisy": (False, ()),
-    "oracle alignment": (True, ()),
-    "oracle f0+voicing": (False, ("f0", "voiced")),
-    "oracle loudness": (False, ("energy",)),
-    "oracle all": (True, ("f0", "voiced", "energy")),
+#: Variant -> (alignment from the clean analysis, prosody fields from the clean analysis,
+#: the production take given to a restorer voice).
+SWAPS: dict[str, tuple[bool, tuple[str, ...], bool]] = {
+    "noisy": (False, (), True),
+    "oracle alignment": (True, (), True),
+    "oracle f0+voicing": (False, ("f0", "voiced"), True),
+    "oracle loudness": (False, ("energy",), True),
+    "oracle all": (True, ("f0", "voiced", "energy"), True),
+    "noisy, donor only": (False, (), False),
+    "oracle all, donor only": (True, ("f0", "voiced", "energy"), False),
 }
 VARIANTS = (*SWAPS, "clean line", "noisy input", "clean original")
 OUT = ROOT / "bench" / "results_oracle"
@@ -113,15 +119,16 @@ def analyse(audio: np.ndarray, sr: int, text: str, cue_id: str, actor: str) -> A
                         options=RESPEAK_OPTIONS)
 
 
-def render(analysis: Any, voice: Any, sr: int, n: int, audio: np.ndarray) -> np.ndarray:
+def render(analysis: Any, voice: Any, sr: int, n: int, audio: np.ndarray | None) -> np.ndarray:
     """:func:`adr.voice.render.render_line` (seed 0) given the line's own ``audio`` (at
-    ``sr``: the take a restorer voice reads), resampled to ``sr`` and cut to ``n`` samples
-    exactly as :func:`adr.voice.respeak.respeak` does; shape (n,), float32."""
+    ``sr``: the take a restorer voice reads; ``None``: no take), resampled to ``sr`` and cut
+    to ``n`` samples exactly as :func:`adr.voice.respeak.respeak` does; shape (n,), float32."""
     from adr.analysis.analyze import ANALYSIS_RATE
     from adr.analysis.denoise import resample
     from adr.voice.render import render_line
 
-    x16 = resample(np.asarray(audio, dtype=np.float32), sr, ANALYSIS_RATE)
+    x16 = None if audio is None else resample(np.asarray(audio, dtype=np.float32), sr,
+                                              ANALYSIS_RATE)
     r = render_line(analysis, voice, text=None, seed=0, audio=x16, sample_rate=ANALYSIS_RATE)
     y = resample(r.audio, r.sample_rate, sr)
     return np.pad(y[:n], (0, max(0, n - len(y)))).astype(np.float32)
@@ -170,8 +177,11 @@ def run(bench: BenchSet, bank: VoiceBank, log: Any, save: Any) -> list[dict[str,
                         noisy_analysis=_analysis_info(noisy),
                         clean_analysis=_analysis_info(clean), voice=str(bank.folder(line)))
             t0 = time.perf_counter()
-            for name, (al, pros) in SWAPS.items():
-                outputs[name] = render(swap(noisy, clean, al, pros), voice, sr, n, line.noisy)
+            for name, (al, pros, take) in SWAPS.items():
+                if not take and voice.restorer is None:
+                    continue
+                outputs[name] = render(swap(noisy, clean, al, pros), voice, sr, n,
+                                       line.noisy if take else None)
             outputs["clean line"] = render(clean, voice, sr, n, line.clean)
             info["render_seconds"] = round(time.perf_counter() - t0, 2)
             info["oracle_all_is_clean_line"] = bool(
