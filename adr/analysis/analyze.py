@@ -708,15 +708,17 @@ def analyze_session(
         An unknown cue id (before any work); cues that could not be analyzed (after the
         others are written), naming them.
     """
-    from adr.ingest.media import read_audio
+    from adr.ingest.media import MonoSource
 
     progress = progress or null_progress
-    audio = read_audio(session.audio[0].path, sample_rate=ANALYSIS_RATE).mono()
+    # the production mixed to mono at the analysis rate, read from the file as each line
+    # needs it (a long reel is streamed once, never held: memory does not grow with it)
+    audio = MonoSource(session.audio[0].path, ANALYSIS_RATE)
     cues = session.read_cues()
     if not cues:
-        from adr.analysis.vad import speech_regions
+        from adr.analysis.vad import stream_speech_regions
 
-        regions = speech_regions(audio, ANALYSIS_RATE)
+        regions = stream_speech_regions(audio.blocks())
         if not regions:
             raise AdrError(session.audio[0].path, "no speech found in the production audio")
         cues = [Cue(id=f"L{i + 1:03d}", character="", actor="", start=r.start, end=r.end)
