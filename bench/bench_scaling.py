@@ -18,6 +18,15 @@ Usage (from the project root)::
     .venv/bin/python bench/bench_scaling.py --minutes 1 5      # quick
     .venv/bin/python bench/bench_scaling.py --minutes 1 5 20   # full
     .venv/bin/python bench/bench_scaling.py --render-only       # table from the JSON
+    .venv/bin/python bench/bench_scaling.py --long              # 3 h, 8 channels: memory
+
+``--long`` (issue #11 item 4) measures ``adr session new`` and ``adr analyze`` without a cue
+sheet (speech regions become the cues) on a long polyphonic Broadcast WAV generated in a
+temporary folder: ``--long-hours`` (3) hours of ``--long-channels`` (8) channels at 48 kHz,
+24-bit (RF64, the WAV form past 4 GiB; 12.4 GB for 3 h x 8), low room noise with a few
+spoken lines (festival) spread over the reel, under a tiny picture of the same length. It
+reports the peak resident memory of each command (the promise: within 2 GiB); the folder is
+removed afterwards.
 
 Writes ``bench/results_scaling.json`` and ``bench/results_scaling.md``: per stage and reel
 length the wall and CPU (user + system) time, both as real-time factors, the peak memory and
@@ -122,6 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--fresh", action="store_true", help="drop the rows of earlier runs "
                     "(default: rows of stages and reel lengths not run now are kept)")
     ap.add_argument("--note", default="", help="a remark kept in the results")
+    ap.add_argument("--long", action="store_true", help="measure session new and analyze "
+                    "(speech regions) on a long polyphonic BWF instead of the reels")
+    ap.add_argument("--long-hours", type=float, default=3.0)
+    ap.add_argument("--long-channels", type=int, default=8)
+    ap.add_argument("--long-bits", type=int, choices=(16, 24), default=24)
+    ap.add_argument("--tmp", type=Path, default=None, help="where to generate the long reel "
+                    "(default: the system's temporary folder)")
     ap.add_argument("--render-only", action="store_true",
                     help="print the table of the existing results_scaling.json")
     args = ap.parse_args(argv)
@@ -130,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_text(ROOT / "bench" / "results_scaling.md", render_markdown(report) + "\n")
         print(render_markdown(report))
         return 0
+
+    if args.long:
+        return run_long(args)
 
     from adr.demo import build_demo
     from adr.ingest.session import create_session
@@ -175,10 +194,99 @@ def main(argv: Sequence[str] | None = None) -> int:
               "note": "fresh process per stage; analysis without lips; 2 shared cores",
               "cpus": os.cpu_count(), "voices": str(voices), "remark": args.note, "rows": rows}
     report["growth"] = growth_ratios(rows)
+    if out.exists():
+        report["long"] = json.loads(out.read_text()).get("long", [])
     write_json(out, report)
     write_text(ROOT / "bench" / "results_scaling.md", render_markdown(report) + "\n")
     print(render_markdown(report))
     return 0
+
+
+def write_long_reel(out: Path, hours: float, channels: int, bits: int) -> tuple[Path, Path]:
+    """A long polyphonic BWF (RF64) and a tiny picture of its length; (picture, audio).
+
+    Room noise about -60 dBFS per channel (a 10 s noise block repeated, so generation is
+    quick) with four spoken lines at 5 %, 35 %, 65 % and 95 % of the reel, on every channel
+    at a different gain (a boom and lavaliers). Written in blocks: memory stays small.
+    """
+    import soundfile as sf
+
+    from adr.analysis.denoise import resample
+    from adr.demo.tts import VOICES, synthesize
+
+    sr = 48000
+    seconds = hours * 3600.0
+    n = int(round(seconds * sr))
+    texts = ["Roll sound, we are losing the light.", "Nobody moves until I say so.",
+             "He said cut, so we stop right here.", "Bring the second camera over here."]
+    lines = [resample(u.audio, u.sample_rate, sr)
+             for u in synthesize(VOICES["KAL"], texts, align=False, peak=0.5)]
+    places = [int(f * n) for f in (0.05, 0.35, 0.65, 0.95)]
+    gains = np.linspace(1.0, 0.4, channels, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    block = 10 * sr
+    noise = (0.001 * rng.standard_normal((block, channels))).astype(np.float32)
+    audio = out / "long_poly.wav"
+    subtype = {16: "PCM_16", 24: "PCM_24"}[bits]
+    with sf.SoundFile(str(audio), "w", samplerate=sr, channels=channels, subtype=subtype,
+                      format="RF64") as fh:
+        for a in range(0, n, block):
+            b = min(n, a + block)
+            x = noise[:b - a].copy()
+            for at, line in zip(places, lines):
+                lo, hi = max(a, at), min(b, at + len(line))
+                if lo < hi:
+                    x[lo - a:hi - a] += line[lo - at:hi - at, None] * gains[None, :]
+            fh.write(x)
+    picture = out / "long_picture.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    f"color=c=gray:size=64x36:rate=25:duration={seconds:.3f}", "-c:v",
+                    "libx264", "-preset", "ultrafast", "-g", "250", str(picture)], check=True)
+    return picture, audio
+
+
+def run_long(args: argparse.Namespace) -> int:
+    """``--long``: peak memory of session new and analyze (speech regions) on a long BWF."""
+    import tempfile
+
+    from adr.ingest.session import load_session
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    hours, channels, bits = args.long_hours, args.long_channels, args.long_bits
+    need = hours * 3600 * 48000 * channels * bits // 8
+    tmp_root = args.tmp or Path(tempfile.gettempdir())
+    free = shutil.disk_usage(tmp_root).free
+    if free < need * 1.1 + 2e9:
+        raise SystemExit(f"{tmp_root}: {free / 1e9:.1f} GB free, the reel needs "
+                         f"{need / 1e9:.1f} GB; use --long-bits 16, fewer --long-hours, or --tmp")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="adr_long_", dir=tmp_root) as tmp:
+        out = Path(tmp)
+        picture, audio = write_long_reel(out, hours, channels, bits)
+        size = audio.stat().st_size / 1e9
+        print(f"wrote {audio} ({size:.1f} GB)", flush=True)
+        adr = [str(ROOT / ".venv" / "bin" / "adr"), "-q", "--sessions", str(out / "sessions"),
+               "--voices", str(out / "voices")]
+        date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+        for command, argv in (("session new", ["session", "new", "long", "--picture",
+                                               str(picture), "--audio", str(audio)]),
+                              ("analyze (speech regions)", ["analyze", "long", "--no-lips"])):
+            result = timed([*adr, *argv])
+            row = {"command": command, "hours": hours, "channels": channels, "bits": bits,
+                   "file_gb": size, "date": date, **result}
+            if command.startswith("analyze"):
+                row["cues"] = len(load_session(out / "sessions" / "long").read_cues())
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    path = ROOT / "bench" / "results_scaling.json"
+    report = json.loads(path.read_text())
+    keep = [r for r in report.get("long", []) if (r["hours"], r["channels"], r["bits"]) !=
+            (hours, channels, bits)]
+    report["long"] = keep + rows
+    write_json(path, report)
+    write_text(ROOT / "bench" / "results_scaling.md", render_markdown(report) + "\n")
+    print(render_markdown(report))
+    return 0 if all(r["peak_mib"] <= 2048 for r in rows) else 1
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -208,6 +316,15 @@ def render_markdown(report: dict[str, Any]) -> str:
                          f"{g['to_mib']:.0f} |")
         lines.append("\nRatios are longest / shortest reel (1.00 = time grows linearly with "
                      "the reel).")
+    if report.get("long"):
+        lines += ["", "Long polyphonic reel (`--long`: issue #11, within 2 GiB):", "",
+                  "| command | reel (h) | channels | file (GB) | regions (cues) | wall (s) "
+                  "| CPU (s) | peak memory (MiB) | measured |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in report["long"]:
+            lines.append(f"| {r['command']} | {r['hours']:.2f} | {r['channels']} x "
+                         f"{r['bits']}-bit | {r['file_gb']:.1f} | {r.get('cues', '')} "
+                         f"| {r['seconds']:.0f} | {r['cpu_seconds']:.0f} | {r['peak_mib']:.0f} "
+                         f"| {r['date']} |")
     return "\n".join(lines)
 
 
