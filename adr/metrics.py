@@ -1,9 +1,10 @@
 """Objective measures of a line: intelligibility, voice identity, quality, pitch and timing.
 
-Every function is pure on arrays and returns a frozen dataclass or a float. Models load
-lazily, once per process: Whisper base (through :mod:`adr.analysis.asr`), the resemblyzer GE2E speaker
-encoder, the DNSMOS P.835 network (from speechmos, run here on one thread). PESQ, STOI, F0 (Praat through parselmouth) and WER (jiwer) are
-plain algorithms.
+Every function is pure on arrays and returns a frozen dataclass or a float. The models are
+the product's own, through their one wrapper each, loaded lazily once per process: Whisper
+base (:mod:`adr.analysis.asr`), the GE2E speaker encoder (:mod:`adr.analysis.speaker_encoder`),
+DNSMOS (:mod:`adr.analysis.dnsmos`). PESQ, STOI, F0 (Praat through parselmouth) and WER
+(jiwer) are plain algorithms.
 
 ==================  ===========================================  ======================
 measure             function                                     better
@@ -23,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from adr.analysis.denoise import resample
+from adr.analysis.dnsmos import Dnsmos
 from adr.core.errors import AdrError, check_mono
 from adr.core.types import strict_from_dict
 
@@ -61,8 +62,6 @@ _F0_FRAME = 0.01
 _F0_FLOOR, _F0_CEILING = 60.0, 500.0
 _GROSS_RATIO = 0.2  # gross pitch error: more than 20 % off (the usual GPE threshold)
 
-_models: dict[str, Any] = {}
-_lock = threading.Lock()
 _embedding_cache: dict[str, np.ndarray] = {}
 
 
@@ -97,15 +96,6 @@ class WordErrors(_Record):
         if self.words == 0:
             return 0.0 if self.errors == 0 else 1.0
         return self.errors / self.words
-
-
-@dataclass(frozen=True)
-class Dnsmos(_Record):
-    """DNSMOS P.835 estimates on a 1-5 scale: overall, speech signal, background."""
-
-    ovrl: float
-    sig: float
-    bak: float
 
 
 @dataclass(frozen=True)
@@ -245,17 +235,9 @@ def transcribe_for_wer(audio: np.ndarray, sr: int) -> str:
 # --------------------------------------------------------------------------- speaker
 
 
-def _voice_encoder() -> Any:
-    with _lock:
-        if "ge2e" not in _models:
-            from resemblyzer import VoiceEncoder
-
-            _models["ge2e"] = VoiceEncoder(device="cpu", verbose=False)
-        return _models["ge2e"]
-
-
 def speaker_embedding(audio: np.ndarray, sr: int) -> np.ndarray:
-    """GE2E speaker embedding (resemblyzer) of a line.
+    """GE2E speaker embedding of a line (:func:`adr.analysis.speaker_encoder.embed`, the
+    encoder actor identification uses).
 
     Parameters
     ----------
@@ -266,15 +248,12 @@ def speaker_embedding(audio: np.ndarray, sr: int) -> np.ndarray:
     -------
     np.ndarray, shape (256,), float32, unit norm
     """
-    from resemblyzer import preprocess_wav
+    from adr.analysis import speaker_encoder
 
     a = _in_range(_at_16k(audio, sr, "speaker_embedding")).astype(np.float32)
     if len(a) < METRIC_RATE // 4:
         raise AdrError("speaker_embedding", "audio shorter than 0.25 s")
-    wav = preprocess_wav(a)  # loudness normalization and trimming of long pauses (16 kHz)
-    if len(wav) < METRIC_RATE // 2:  # trimming left too little (noise, a single word)
-        wav = a
-    return np.asarray(_voice_encoder().embed_utterance(wav), dtype=np.float32)
+    return speaker_encoder.embed(a, METRIC_RATE)
 
 
 def _cached_embedding(audio: np.ndarray, sr: int) -> np.ndarray:
@@ -314,58 +293,20 @@ def speaker_similarity(
 # --------------------------------------------------------------------------- quality
 
 
-_DNSMOS_WINDOW = 9.01  # seconds the DNSMOS P.835 network scores at once
-# Third-order (SIG, BAK) and second-order (OVRL) maps from the network's raw outputs to
-# MOS, as published with DNSMOS P.835 (non-personalized model), highest power first.
-_DNSMOS_POLY = {
-    "sig": (-0.08397278, 1.22083953, 0.0052439),
-    "bak": (-0.13166888, 1.60915514, -0.39604546),
-    "ovrl": (-0.06766283, 1.11546468, 0.04602535),
-}
-
-
-def _dnsmos_session() -> Any:
-    with _lock:
-        if "dnsmos" not in _models:
-            import importlib.resources
-
-            import onnxruntime as ort
-
-            path = importlib.resources.files("speechmos") / "dnsmos_models" / "sig_bak_ovr.onnx"
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = 1  # the machines are shared; one thread is as fast
-            opts.inter_op_num_threads = 1
-            _models["dnsmos"] = ort.InferenceSession(
-                str(path), opts, providers=["CPUExecutionProvider"]
-            )
-        return _models["dnsmos"]
-
-
 def dnsmos(audio: np.ndarray, sr: int) -> Dnsmos:
-    """DNSMOS P.835 of a line, non-intrusive (no reference needed).
-
-    Runs the P.835 network that ``speechmos`` ships (single-threaded ONNX) the way DNSMOS
-    does: the line is looped to at least 9.01 s and scored in 9.01 s windows every second,
-    raw scores mapped to MOS and averaged.
+    """DNSMOS P.835 of a line, non-intrusive: :func:`adr.analysis.dnsmos.score` without P.808
+    (the computation the cue sheet's damage assessment uses).
 
     Parameters
     ----------
     audio : np.ndarray, shape (N,)
         Any rate (resampled to 16 kHz); scaled into [-1, 1] if it peaks above.
+    sr : int
+        Sample rate in Hz.
     """
-    a = _in_range(_at_16k(audio, sr, "dnsmos")).astype(np.float32)
-    if len(a) < METRIC_RATE // 10:
-        raise AdrError("dnsmos", "audio shorter than 0.1 s")
-    win = int(_DNSMOS_WINDOW * METRIC_RATE)
-    if len(a) < win:
-        a = np.tile(a, int(np.ceil(win / len(a))))
-    n_windows = int(np.floor(len(a) / METRIC_RATE) - _DNSMOS_WINDOW) + 1
-    batch = np.stack([a[i * METRIC_RATE : i * METRIC_RATE + win] for i in range(n_windows)])
-    session = _dnsmos_session()
-    raw = np.concatenate([session.run(None, {"input_1": seg[None, :]})[0] for seg in batch])
-    sig, bak, ovrl = (np.polyval(_DNSMOS_POLY[k], raw[:, i]) for i, k in enumerate(
-        ("sig", "bak", "ovrl")))
-    return Dnsmos(ovrl=float(np.mean(ovrl)), sig=float(np.mean(sig)), bak=float(np.mean(bak)))
+    from adr.analysis.dnsmos import score
+
+    return score(_mono(audio, "dnsmos"), sr, p808=False)
 
 
 def _pair(ref: np.ndarray, test: np.ndarray, sr: int, where: str) -> tuple[np.ndarray, ...]:

@@ -28,7 +28,8 @@ From these:
   raises the local floor with it. A **noise** span is a run longer than ``burst_max`` at
   least ``jump_db`` above the line's floor (sustained noise over part of the line).
 - **DNSMOS** (optional, ``dnsmos=True``; 1-3 s per call): Microsoft's non-intrusive MOS
-  through ``speechmos`` at 16 kHz, as ``{"ovrl": .., "sig": .., "bak": .., "p808": ..}``.
+  (:func:`adr.analysis.dnsmos.score`, the benchmark's computation too), as
+  ``{"ovrl": .., "sig": .., "bak": .., "p808": ..}``.
   Reported, and not part of the default flag rule: it scores voice quality as much as noise
   (the demo's clean synthetic lines score OVRL 1.3-2.8, its 10 dB lines 1.1-2.5).
 
@@ -338,13 +339,10 @@ def separate_reverberation(
 
 
 def _dnsmos(audio: np.ndarray, sample_rate: int) -> dict[str, float]:
-    from speechmos import dnsmos
+    from adr.analysis.dnsmos import score
 
-    from adr.analysis.denoise import resample
-
-    x = np.clip(resample(audio, sample_rate, 16000), -1.0, 1.0)
-    r = dnsmos.run(x, 16000)
-    return {k: round(float(r[f"{k}_mos"]), 3) for k in ("ovrl", "sig", "bak", "p808")}
+    d = score(audio, sample_rate, p808=True)
+    return {k: round(float(v), 3) for k, v in d.to_dict().items()}
 
 
 def assess(

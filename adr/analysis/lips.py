@@ -339,68 +339,17 @@ def _rel(box: FaceBox, points: np.ndarray) -> tuple[float, float, float, float]:
 def _frames(
     path: Path, start: float, end: float | None
 ) -> tuple[float, int, Iterator[tuple[int, np.ndarray]]]:
-    """Frame rate, expected frame count and (frame index, gray frame (H, W) uint8) pairs.
-
-    The only place that decodes picture (PyAV), until :mod:`adr.ingest.media` provides it.
-    """
-    import av
+    """Frame rate, expected frame count and (frame index, gray frame (H, W) uint8) pairs,
+    decoded by :func:`adr.ingest.video.iter_frames` (exact rates)."""
+    from adr.ingest.video import frame_range, iter_frames, picture_timing
 
     if not path.is_file():
         raise AdrError(path, "file not found")
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, OSError) as exc:
-        raise AdrError(path, f"cannot read video ({exc})") from None
-    if not container.streams.video:
-        container.close()
-        raise AdrError(path, "has no picture stream")
-    stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
-    rate = stream.average_rate or stream.guessed_rate
-    if not rate:
-        container.close()
-        raise AdrError(path, "picture stream has no frame rate")
-    fps = float(rate)
-    period = 1.0 / fps
-    first = seconds_to_frames(start, period)
-    last = None if end is None else seconds_to_frames(end, period)
-    t0 = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-    if container.duration is not None:
-        count = seconds_to_frames(container.duration / 1e6, period)
-    else:
-        count = stream.frames
-    total = max(0, (count if last is None else min(count, last) if count else last) - first)
-
-    def gen() -> Iterator[tuple[int, np.ndarray]]:
-        try:
-            if first > 0:
-                container.seek(int((t0 + first * period - 1.0) / stream.time_base), stream=stream)
-            for frame in container.decode(stream):
-                t = float(frame.pts * stream.time_base) - t0 if frame.pts is not None else 0.0
-                idx = seconds_to_frames(t, period)
-                if idx < first:
-                    continue
-                if last is not None and idx >= last:
-                    break
-                yield idx, _luma(frame)
-        except av.FFmpegError as exc:
-            raise AdrError(path, f"cannot decode picture ({exc})") from None
-        finally:
-            container.close()
-
-    return fps, total, gen()
-
-
-def _luma(frame: Any) -> np.ndarray:
-    """Grayscale (H, W) uint8 of a decoded frame: the Y plane itself when it is 8-bit YUV."""
-    if frame.format.name in _YUV8:
-        plane = frame.planes[0]
-        y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-        return np.ascontiguousarray(y[:, : plane.width])
-    return frame.to_ndarray(format="gray")
-
-
-_YUV8 = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"}
+    rate, count = picture_timing(path)
+    first, last = frame_range(rate, start, end)
+    stop = last if count is None else count if last is None else min(count, last)
+    total = max(0, (stop or 0) - first)
+    return float(rate), total, iter_frames(path, start, end, gray=True)
 
 
 # --------------------------------------------------------------------------- tracking

@@ -21,10 +21,8 @@ judged against :data:`DEFAULT_THRESHOLD`.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +49,7 @@ __all__ = [
 ]
 
 #: Name of the built-in embedding model.
-DEFAULT_MODEL = "resemblyzer-ge2e"
+DEFAULT_MODEL = "resemblyzer-ge2e"  # = adr.analysis.speaker_encoder.GE2E
 #: Label of a line that matches no enrolled actor.
 UNKNOWN = "unknown"
 #: Cosine similarity below which a line is "unknown", for voiceprints without their own.
@@ -63,8 +61,6 @@ DEFAULT_MARGIN = 0.02
 #: RT60s (seconds) of the synthetic rooms each enrollment utterance is also embedded in.
 ENROLL_ROOMS: tuple[float, ...] = ()
 
-_models: dict[str, Any] = {}
-_lock = threading.Lock()
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,46 +163,6 @@ def _check(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return a
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Run torch on ``n`` threads inside the block (the GE2E LSTM is 10-20x slower on two
-    threads than on one when the machine is busy), restoring the previous setting after."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _resemblyzer() -> Any:
-    with _lock:
-        if DEFAULT_MODEL not in _models:
-            from resemblyzer import VoiceEncoder
-
-            _models[DEFAULT_MODEL] = VoiceEncoder("cpu", verbose=False)
-        return _models[DEFAULT_MODEL]
-
-
-def _pyannote(path: str) -> Any:
-    """A pyannote.audio ``Inference`` over a local embedding checkpoint (cached per path)."""
-    p = Path(path)
-    if not p.exists():
-        raise AdrError(p, "speaker embedding checkpoint not found")
-    key = str(p.resolve())
-    with _lock:
-        if key not in _models:
-            from pyannote.audio import Inference, Model
-
-            model = Model.from_pretrained(p)
-            if model is None:
-                raise AdrError(p, "not a pyannote.audio model checkpoint")
-            _models[key] = Inference(model, window="whole")
-        return _models[key]
-
-
 def embed(
     audio: np.ndarray, sample_rate: int, *, model: str | Path | None = None, denoise: str = "none"
 ) -> np.ndarray:
@@ -230,32 +186,14 @@ def embed(
     np.ndarray, shape (D,), float32
         Unit-length embedding (D = 256 for the default model).
     """
+    from adr.analysis import speaker_encoder
+
     x = _check(audio, sample_rate)
     if denoise != "none":
         from adr.analysis.denoise import denoise as run_denoise
 
         x = run_denoise(x, sample_rate, method=denoise)
-    if model is None or str(model) == DEFAULT_MODEL:
-        from resemblyzer import preprocess_wav
-
-        wav = preprocess_wav(x.astype(np.float32), source_sr=int(sample_rate))
-        if len(wav) < 0.3 * 16000:  # the VAD trimmed nearly everything: embed the raw line
-            from adr.analysis.denoise import resample
-
-            wav = resample(x, int(sample_rate), 16000)
-        encoder = _resemblyzer()
-        with _lock, _torch_threads(1):
-            e = np.asarray(encoder.embed_utterance(wav), dtype=np.float32)
-    else:
-        import torch
-
-        inference = _pyannote(str(model))
-        waveform = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, :]
-        with _lock, _torch_threads(1):
-            e = np.asarray(inference({"waveform": waveform, "sample_rate": int(sample_rate)}))
-        e = e.reshape(-1).astype(np.float32)
-    norm = float(np.linalg.norm(e))
-    return e / norm if norm > 0 else e
+    return speaker_encoder.embed(x, sample_rate, model=model)
 
 
 def _model_name(model: str | Path | None) -> str:

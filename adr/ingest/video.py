@@ -1,6 +1,7 @@
 """Ingest: picture files: frame rate, frame count, start timecode, and the frames themselves.
 
-Read with PyAV. The frame rate is an exact rational (24000/1001, 25, 30000/1001 ...); the
+The one place that decodes picture (PyAV), for the session, the lip tracker and the report.
+The frame rate is an exact rational (24000/1001, 25, 30000/1001 ...); the
 start timecode comes from the container (a ``timecode`` tag, or the first MPEG GOP header) when
 present.
 """
@@ -21,7 +22,8 @@ from adr.core.timecode import STANDARD_RATES, FrameRate, format_timecode, parse_
 from adr.core.types import strict_from_dict
 from adr.ingest.media import _check_file, _open_av
 
-__all__ = ["PictureInfo", "probe_picture", "iter_frames", "read_frame"]
+__all__ = ["PictureInfo", "probe_picture", "picture_timing", "frame_range", "iter_frames",
+           "read_frame"]
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,49 @@ def probe_picture(path: str | Path, *, frame_rate: FrameRate | None = None) -> P
     )
 
 
+def picture_timing(path: str | Path) -> tuple[Fraction, int | None]:
+    """Exact frame rate of a picture file and the frame count its header states.
+
+    Unlike :func:`probe_picture` this accepts any rate and reads no frames.
+
+    Returns
+    -------
+    rate : Fraction
+        Frames per second (snapped to a standard rate when it is one).
+    num_frames : int or None
+        From the stream's index, else the container's duration; None when neither is stated.
+
+    Raises
+    ------
+    AdrError
+        Missing or unreadable file, no picture stream, or no frame rate.
+    """
+    p = _check_file(path)
+    with _open_av(p) as container:
+        if not container.streams.video:
+            raise AdrError(p, "has no picture (video) stream")
+        video = container.streams.video[0]
+        rate = _video_rate(video)
+        if rate is None:
+            raise AdrError(p, "picture stream has no frame rate")
+        if video.frames and video.frames > 0:
+            return rate, int(video.frames)
+        if container.duration is not None:
+            return rate, math.floor(Fraction(container.duration, 10**6) * rate + Fraction(1, 2))
+    return rate, None
+
+
+def frame_range(rate: Fraction, start: float, end: float | None) -> tuple[int, int | None]:
+    """Indices ``[first, last)`` of the frames that overlap ``[start, end)`` seconds.
+
+    Frame ``i`` is shown over ``[i / rate, (i + 1) / rate)``; ``last`` is None when ``end``
+    is. A microsecond of tolerance keeps a time on a frame boundary on that boundary.
+    """
+    first = max(0, math.floor(Fraction(start) * rate + Fraction(1, 10**6)))
+    last = None if end is None else math.ceil(Fraction(end) * rate - Fraction(1, 10**6))
+    return first, last
+
+
 def iter_frames(
     path: str | Path,
     start: float = 0.0,
@@ -202,7 +247,8 @@ def iter_frames(
     index : int
         Frame index since the file's first frame.
     image : np.ndarray
-        ``(H, W, 3)`` uint8 RGB, or ``(H, W)`` uint8 luma when ``gray``.
+        ``(H, W, 3)`` uint8 RGB, or ``(H, W)`` uint8 luma when ``gray`` (the Y plane as
+        stored, without range expansion, when the picture is 8-bit YUV).
 
     Raises
     ------
@@ -216,9 +262,9 @@ def iter_frames(
         if not container.streams.video:
             raise AdrError(p, "has no picture (video) stream")
         video = container.streams.video[0]
+        video.thread_type = "AUTO"
         rate = _video_rate(video) or Fraction(25)
-        first = max(0, math.floor(Fraction(start) * rate + Fraction(1, 10**6)))
-        last = None if end is None else math.ceil(Fraction(end) * rate - Fraction(1, 10**6))
+        first, last = frame_range(rate, start, end)
         try:
             yield from _decode_range(p, container, video, rate, first, last, gray)
         except av.error.FFmpegError as exc:
@@ -251,9 +297,21 @@ def _decode_range(p: Path, container: Any, video: Any, rate: Fraction, first: in
                 continue
             if last is not None and index >= last:
                 return
-            yield index, frame.to_ndarray(format=fmt)
+            yield index, _luma(frame) if gray else frame.to_ndarray(format=fmt)
         if target is None or (decoded and not overshot):
             return
+
+
+def _luma(frame: Any) -> np.ndarray:
+    """Grayscale (H, W) uint8 of a decoded frame: the Y plane itself when it is 8-bit YUV."""
+    if frame.format.name in _YUV8:
+        plane = frame.planes[0]
+        y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        return np.ascontiguousarray(y[:, : plane.width])
+    return frame.to_ndarray(format="gray")
+
+
+_YUV8 = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"}
 
 
 def read_frame(path: str | Path, index: int) -> np.ndarray:
