@@ -55,6 +55,7 @@ from adr.core.names import child_path
 from adr.core.progress import ProgressEvent, ProgressHook, null_progress
 from adr.core.timebase import seconds_to_samples
 from adr.core.types import Cue, Prosody, strict_from_dict
+from adr.ingest.lock import session_lock
 from adr.ingest.session import Session
 
 __all__ = [
@@ -702,12 +703,27 @@ def analyze_session(
     reused. Returns the analyses in cue order and rewrites the cue sheet with each line's
     status, actor and reason.
 
+    Holds the session lock (:func:`adr.ingest.lock.session_lock`, re-entrant) throughout.
+
     Raises
     ------
     AdrError
         An unknown cue id (before any work); cues that could not be analyzed (after the
-        others are written), naming them.
+        others are written), naming them; the session in use by another writer.
     """
+    with session_lock(session.root, "analyze"):  # re-entrant: the CLI holds it too
+        return _analyze_session_locked(session, voices_root=voices_root, cue_ids=cue_ids,
+                                       options=options, progress=progress)
+
+
+def _analyze_session_locked(
+    session: Session,
+    *,
+    voices_root: str | Path = "voices",
+    cue_ids: Sequence[str] | None = None,
+    options: AnalysisOptions = AnalysisOptions(),
+    progress: ProgressHook | None = None,
+) -> list[LineAnalysis]:
     from adr.ingest.media import MonoSource
 
     progress = progress or null_progress

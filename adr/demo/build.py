@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from adr.analysis.avsync import SHUTTER
+from adr.core.cache import cache_key
 from adr.core.fsio import atomic_path, ensure_dir, read_json, write_json, write_text
 from adr.core.progress import ProgressEvent, ProgressHook
 from adr.core.timebase import (
@@ -65,7 +66,7 @@ CONDITIONS: tuple[Condition, ...] = (
 
 
 def _key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return cache_key(parts, length=16)
 
 
 def _stage(root: Path, name: str, key: str, run: Callable[[], list[str]]) -> str:

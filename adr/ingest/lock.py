@@ -7,6 +7,11 @@ and start time (JSON). A second writer is refused with one line naming the holde
 host (killed, machine crash before reboot) is stale: it is taken over. A lock from another
 host cannot be checked and is never taken over; the message says which file to delete.
 
+The lock is re-entrant within one thread: the library calls (``analyze_session``,
+``render_session``, ``export_session``, ``Session.import_cues``) take it themselves, and
+the CLI, which takes it around them, does not deadlock; the file is removed when the
+outermost holder leaves. Another thread of the same process is refused like another process.
+
 The lock is created with ``O_CREAT | O_EXCL`` (atomic on local and NFSv3+ file systems);
 a stale lock is first renamed aside (only one taker wins the rename) and checked to be the
 one judged stale before a new lock is created.
@@ -25,6 +30,7 @@ import errno
 import json
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +43,9 @@ from adr.core.fsio import disk_full_error
 __all__ = ["LOCK_NAME", "LockHolder", "read_holder", "session_lock"]
 
 LOCK_NAME = ".lock"
+#: Locks this process holds: resolved folder -> [holder, depth, thread id, pid].
+_held: dict[str, list[Any]] = {}
+_held_guard = threading.Lock()
 #: An unreadable lock file younger than this (seconds) may be one being written right now.
 _UNREADABLE_GRACE = 10.0
 
@@ -173,6 +182,23 @@ def session_lock(folder: str | Path, command: str) -> Iterator[LockHolder]:
     """
     root = Path(folder)
     path = root / LOCK_NAME
+    ident = str(root.resolve())
+    with _held_guard:
+        entry = _held.get(ident)
+        mine = (entry is not None and entry[2] == threading.get_ident()
+                and entry[3] == os.getpid())
+        if mine:
+            held = read_holder(path)
+            mine = held is not None and held.token == entry[0].token
+            if mine:
+                entry[1] += 1
+    if mine:  # re-entered by the thread that holds it (the CLI around a library call)
+        try:
+            yield entry[0]
+        finally:
+            with _held_guard:
+                entry[1] -= 1
+        return
     me = LockHolder(os.getpid(), _host(), command,
                     _dt.datetime.now().isoformat(timespec="seconds"), uuid.uuid4().hex)
     for _ in range(5):
@@ -189,8 +215,13 @@ def session_lock(folder: str | Path, command: str) -> Iterator[LockHolder]:
         _take_over(path, holder)
     else:
         raise AdrError(root, f"cannot take the session lock {path} (contended); try again")
+    with _held_guard:
+        _held[ident] = [me, 1, threading.get_ident(), os.getpid()]
     try:
         yield me
     finally:
+        with _held_guard:
+            if _held.get(ident, [None])[0] is me:
+                del _held[ident]
         if (held := read_holder(path)) is not None and held.token == me.token:
             path.unlink(missing_ok=True)

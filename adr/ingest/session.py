@@ -186,7 +186,17 @@ class Session:
         return write_cues(path, self.read_cues(), self.timecode)
 
     def import_cues(self, csv_path: str | Path) -> list[Cue]:
-        """Read a cue sheet CSV from elsewhere, check it and make it the session's."""
+        """Read a cue sheet CSV from elsewhere, check it and make it the session's.
+
+        Holds the session lock (re-entrant: :func:`adr.ingest.lock.session_lock`), so an
+        import is refused, not lost, while another command writes the session.
+        """
+        from adr.ingest.lock import session_lock
+
+        with session_lock(self.root, "cues import"):
+            return self._import_cues(csv_path)
+
+    def _import_cues(self, csv_path: str | Path) -> list[Cue]:
         cues = read_cues(csv_path, self.timecode)
         check_cues(cues, self.duration, csv_path)
         audio_end = min(a.duration for a in self.audio)

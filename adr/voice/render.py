@@ -398,6 +398,17 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
         Unknown cue id or mode, a cue without analysis, a cue whose times changed since the
         analysis, or no enrolled voice for a cue's actor (checked before rendering).
     """
+    from adr.ingest.lock import session_lock
+
+    with session_lock(session.root, "render"):  # re-entrant: the CLI holds it too
+        return _render_session_locked(session, voices_root=voices_root, cue_ids=cue_ids,
+                                      mode=mode, progress=progress, force=force)
+
+
+def _render_session_locked(session: Session, *, voices_root: str | Path = "voices",
+                           cue_ids: Sequence[str] | None = None, mode: str = "script",
+                           progress: ProgressHook | None = None,
+                           force: bool = False) -> list[Take]:
     import soundfile as sf
 
     from adr.analysis.analyze import load_analysis

@@ -17,13 +17,13 @@ or a corrupt file raises :class:`~adr.core.errors.AdrError` naming the file.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from adr.core.cache import sha256_file
 from adr.core.errors import AdrError
 from adr.core.fsio import atomic_path, ensure_dir, read_json, write_json
 from adr.core.types import strict_from_dict
@@ -49,15 +49,6 @@ READABLE_FORMATS = (1, 2)
 MODEL_FILE = "model.safetensors"
 RESTORER_FILE = "restorer.safetensors"
 VOICE_FILE = "voice.json"
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
