@@ -33,8 +33,6 @@ face, or one that cannot be read, is reported in each line's ``warnings``, not r
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +47,7 @@ from adr.analysis.avsync import AvOffset
 from adr.analysis.damage import DamageReport
 from adr.analysis.lips import LipResult
 from adr.analysis.speakers import SpeakerMatch, Voiceprint
+from adr.core.cache import cache_key
 from adr.core.errors import AdrError
 from adr.core.fsio import read_json, write_json
 from adr.core.names import child_path
@@ -92,6 +91,8 @@ _AV_CONFIDENT = 0.3
 _MIN_SPEECH_PROBABILITY = 0.3
 #: Script mode: Whisper disagreeing with more than this share of the script's words warns.
 _SCRIPT_CHECK_WER = 0.5
+#: Hex digits of the analysis cache keys (:func:`adr.core.cache.cache_key`).
+_KEY_DIGITS = 16
 
 
 @dataclass(frozen=True)
@@ -233,21 +234,17 @@ def load_analysis(session: Session, cue_id: str) -> LineAnalysis:
         raise AdrError(path, f"invalid analysis file ({exc}); delete it and run adr analyze") from None
 
 
-def _hash(payload: Any) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def _line_key(cue: Cue, options: AnalysisOptions, voiceprints: Sequence[Voiceprint],
               session: Session) -> str:
     """Inputs of a line's audio analysis (the scene-wide lips and A/V are keyed apart)."""
-    return _hash({
+    return cache_key({
         "cue": {k: v for k, v in cue.to_dict().items() if k not in ("status", "notes", "reason", "actor", "character")},
         "options": {k: v for k, v in options.to_dict().items() if k != "lips"},
         "voices": sorted((v.actor, round(float(np.sum(v.embedding)), 5)) for v in voiceprints),
         "audio": session.audio[0].to_dict(),
         "format": ANALYSIS_FORMAT_VERSION,
         "pipeline": _PIPELINE_VERSION,
-    })
+    }, length=_KEY_DIGITS)
 
 
 # --------------------------------------------------------------------------- one line
@@ -569,8 +566,9 @@ def _scene_lips(session: Session, cues: Sequence[Cue], context: float,
     from adr.analysis.lips import track_lips
 
     path = session.analysis_dir / "scene" / "lips.json"
-    key = _hash({"picture": session.picture.to_dict(), "pipeline": _PIPELINE_VERSION,
-                 "format": ANALYSIS_FORMAT_VERSION, "detect_every": _LIPS_DETECT_EVERY})
+    key = cache_key({"picture": session.picture.to_dict(), "pipeline": _PIPELINE_VERSION,
+                     "format": ANALYSIS_FORMAT_VERSION, "detect_every": _LIPS_DETECT_EVERY},
+                    length=_KEY_DIGITS)
     cached: list[dict[str, Any]] = []
     if path.exists():
         try:
@@ -600,7 +598,7 @@ def _scene_lips(session: Session, cues: Sequence[Cue], context: float,
         write_json(path, {"key": key, "blocks": cached})
     if not blocks:
         return None, key, []
-    return _stitch(blocks), _hash([key, sorted(set(used))]), []
+    return _stitch(blocks), cache_key([key, sorted(set(used))], length=_KEY_DIGITS), []
 
 
 def scene_av_offset(lips: LipResult, lines: Sequence[tuple[float, np.ndarray]],
@@ -838,8 +836,8 @@ def _add_lips(session: Session, done: Sequence[Cue], results: dict[str, LineAnal
     if scene is not None:
         clock = time.perf_counter()
         spans = [list(_window(c, len(audio) / ANALYSIS_RATE, options.context)) for c in done]
-        av_key = _hash([lips_key, session.audio[0].to_dict(), spans, options.denoise,
-                        _PIPELINE_VERSION])
+        av_key = cache_key([lips_key, session.audio[0].to_dict(), spans, options.denoise,
+                            _PIPELINE_VERSION], length=_KEY_DIGITS)
         path = session.analysis_dir / "scene" / "av.json"
         try:
             data = read_json(path) if path.exists() else {}
