@@ -133,10 +133,70 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         return 0
     from adr.voice.enroll import enroll_actor
 
+    consent = _consent_arg(args)  # before any work: no consent, no voice
     result = enroll_actor(args.actor, args.audio, texts=texts, video_paths=args.video,
                           voices_root=args.voices, quality=args.quality,
-                          progress=_progress(args), resume=not args.fresh, engine=args.engine)
+                          progress=_progress(args), resume=not args.fresh, engine=args.engine,
+                          consent=consent)
     print(result.summary())
+    return 0
+
+
+_CONSENT_FLAGS = ("name", "granted_by", "granted_on", "productions", "uses", "expires", "note",
+                  "reference")
+
+
+def _consent_arg(args: argparse.Namespace):  # -> ConsentRecord
+    """The consent of ``adr enroll``: ``--consent FILE`` or the ``--consent-*`` flags."""
+    import datetime as dt
+
+    from adr.core.consent import ConsentRecord, read_consent
+
+    flags = {k: getattr(args, f"consent_{k}") for k in _CONSENT_FLAGS
+             if getattr(args, f"consent_{k}") is not None}
+    if args.consent and flags:
+        raise AdrError("--consent", "give a consent file or the --consent-* flags, not both")
+    if args.consent:
+        return read_consent(args.consent)
+    if not flags:
+        raise AdrError(args.actor, "no consent record: a voice is the actor's likeness; give "
+                       "the actor's consent with --consent FILE (TOML or JSON) or the "
+                       "--consent-* flags; nothing was done")
+    flags.setdefault("granted_on", dt.datetime.now(dt.UTC).date().isoformat())
+    flags.setdefault("uses", ["replace"])
+    for k in ("name", "granted_by", "productions", "expires"):
+        if k not in flags:
+            raise AdrError(f"--consent-{k.replace('_', '-')}", "missing (needed with the "
+                           "other --consent-* flags)")
+    try:
+        return ConsentRecord(actor=args.actor, **flags)
+    except (ValueError, TypeError) as exc:
+        raise AdrError("--consent-*", f"invalid consent record: {exc}") from None
+
+
+def cmd_voice_info(args: argparse.Namespace) -> int:
+    from adr.core.names import child_path
+    from adr.voice.voicefile import describe_voice
+
+    print(describe_voice(child_path(args.voices, args.actor, kind="actor id")))
+    return 0
+
+
+def cmd_voice_consent(args: argparse.Namespace) -> int:
+    from adr.core.consent import read_consent
+    from adr.core.names import child_path
+    from adr.voice.voicefile import update_consent
+
+    folder = child_path(args.voices, args.actor, kind="actor id")
+    consent = read_consent(args.update)
+    changes = update_consent(folder, consent)
+    if not changes:
+        print(f"voice {args.actor}: consent unchanged ({consent.consent_id})")
+        return 0
+    print(f"voice {args.actor}: consent {consent.consent_id} recorded; the previous record is "
+          "kept in the voice's history")
+    for c in changes:
+        print(f"  {c}")
     return 0
 
 
@@ -164,11 +224,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     s = load_session(args.session, root=args.sessions)
     with session_lock(s.root, "export"):
         result = export_session(s, spec=args.spec, repair=args.repair,
-                                progress=_progress(args))
+                                progress=_progress(args), voices_root=args.voices)
     loud = result.stem_loudness
     print(f"{len(result.cues)} cue(s) delivered; stem {result.stem}: {loud.after:.1f} "
           f"({result.spec}), true peak {loud.true_peak:.1f} dBTP; "
           f"{len(result.written)} file(s) written in {s.deliverables_dir}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from adr.deliver.watermark import verify_file
+
+    for path in args.files:
+        verdict = verify_file(path)
+        print(verdict.summary())
+        if args.seconds:
+            for w in verdict.windows:
+                print(f"  {w.start:8.1f} s  {'MARKED' if w.marked else '-':<6}  "
+                      f"{w.confidence:.2f}")
     return 0
 
 
@@ -259,10 +332,35 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--engine", choices=("restorer", "ddsp"), default="restorer",
                    help="voice model: the speech restorer (default) or the format-1 "
                    "harmonic-plus-noise model")
+    e.add_argument("--consent", metavar="FILE", help="the actor's consent record (TOML or "
+                   "JSON: actor, name, granted_by, granted_on, productions, uses, expires, "
+                   "note); required unless given with the --consent-* flags")
+    e.add_argument("--consent-name", help="consent: the person whose voice it is")
+    e.add_argument("--consent-granted-by", help="consent: who granted it")
+    e.add_argument("--consent-granted-on", help="consent: date granted (default: today)")
+    e.add_argument("--consent-productions", nargs="+", metavar="PATTERN",
+                   help="consent: session names covered (patterns, e.g. 'nightshift-*')")
+    e.add_argument("--consent-uses", nargs="+", choices=("replace", "edit", "new"),
+                   help="consent: uses covered (default: replace)")
+    e.add_argument("--consent-expires", help="consent: last day covered (YYYY-MM-DD)")
+    e.add_argument("--consent-note", help="consent: a free note")
+    e.add_argument("--consent-reference", help="consent: the agreement's reference")
     e.add_argument("--check", action="store_true", help="only check the material and report")
     e.add_argument("--fresh", action="store_true", help="start training again instead of "
                    "resuming from the last checkpoint")
     e.set_defaults(func=cmd_enroll)
+
+    v = sub.add_parser("voice", help="inspect an enrolled voice or update its consent")
+    vs = v.add_subparsers(dest="voice_command", required=True, metavar="ACTION")
+    vi = vs.add_parser("info", help="show a voice's material, training, metrics and consent")
+    vi.add_argument("actor")
+    vi.set_defaults(func=cmd_voice_info)
+    vc = vs.add_parser("consent", help="replace a voice's consent record (the old one is "
+                       "kept in its history)")
+    vc.add_argument("actor")
+    vc.add_argument("--update", required=True, metavar="FILE",
+                    help="the new consent record (TOML or JSON)")
+    vc.set_defaults(func=cmd_voice_consent)
 
     r = sub.add_parser("render", help="re-speak the session's flagged cues in the actors' "
                        "voices into renders/")
@@ -283,6 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace only the damaged spans, or whole lines (default: auto, "
                    "per cue)")
     x.set_defaults(func=cmd_export)
+
+    vf = sub.add_parser("verify", help="tell whether audio files carry adr's watermark "
+                        "(per file; per second on files longer than 12 s)")
+    vf.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, MP3, "
+                    "AAC, a picture's audio ...)")
+    vf.add_argument("--seconds", action="store_true", help="print every one-second window "
+                    "of a long file")
+    vf.set_defaults(func=cmd_verify)
 
     rp = sub.add_parser("report", help="write the HTML review report of a session")
     rp.add_argument("session")

@@ -4,6 +4,10 @@ It builds the demo production (actors' clean enrollment speech, a noisy scene, a
 picture with timecode, the ground truth), creates the ``demo`` session for it with the
 scene's cue sheet, and runs every pipeline stage that exists on it. Each stage reuses what
 a previous run finished, so a rerun after an interruption picks up where it stopped.
+
+The demo's actors are synthesizers, not people, but the demo goes through consent like a
+production: it writes a consent record per actor (``consent.toml`` beside the actor's
+enrollment material: the ``demo`` session, replacing lines and text edits) and enrolls with it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,25 @@ QUICK_TRAIN_SECONDS = 90.0
 #: fewer than the fast preset's so that the whole demo stays within about 15 minutes.
 DEMO_RESTORER_STEPS = 1500
 QUICK_RESTORER_STEPS = 800
+
+
+def demo_consent(folder: Path, actor: str, character: str, voice: str) -> Path:
+    """Write (once) the consent record of a demo actor into ``folder/consent.toml``."""
+    from adr.core.fsio import write_text
+
+    path = folder / "consent.toml"
+    if not path.is_file():
+        write_text(path, f'''# Consent record of a demo actor: a synthesizer ({voice}), no real person.
+actor = "{actor}"
+name = "{character} (synthetic demo voice {voice})"
+granted_by = "adr demo"
+granted_on = 2026-01-01
+productions = ["{DEMO_SESSION}"]
+uses = ["replace", "edit"]
+expires = 2099-12-31
+note = "written by adr demo for its synthetic actors"
+''')
+    return path
 
 
 @dataclass(frozen=True)
@@ -76,6 +99,7 @@ def run_demo(
         Receives one line per finished step.
     """
     from adr.analysis.analyze import analyze_session
+    from adr.core.consent import read_consent
     from adr.deliver.export import export_session
     from adr.deliver.report import write_report
     from adr.demo import build_demo
@@ -101,10 +125,12 @@ def run_demo(
         restorer_preset("fast"), steps=QUICK_RESTORER_STEPS if quick else DEMO_RESTORER_STEPS)
     for info in prod.actors:
         folder = prod.enrollment_dir(info.actor)
+        consent = read_consent(demo_consent(folder, info.actor, info.character, info.voice))
         result = enroll_actor(info.actor, sorted(folder.glob("*.wav")),
                               texts=folder / "transcript.tsv", voices_root=voices_root,
                               quality="fast", train_config=train_config,
-                              restorer_train_config=restorer_train, progress=progress)
+                              restorer_train_config=restorer_train, progress=progress,
+                              consent=consent)
         step(f"voice enrolled: {result.summary()}")
 
     session = create_session(

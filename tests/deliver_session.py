@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import soundfile as sf
+from consent_data import consent_for
 
 from adr.analysis.align import Alignment
 from adr.analysis.analyze import LineAnalysis
@@ -23,6 +24,7 @@ from adr.analysis.asr import Transcript
 from adr.analysis.avsync import AvOffset
 from adr.analysis.damage import DamageReport, DamageSpan
 from adr.analysis.speakers import SpeakerMatch
+from adr.core.consent import Provenance
 from adr.core.fsio import write_json
 from adr.core.types import Cue, Phone, Take, Word
 from adr.ingest.session import Session, create_session
@@ -47,6 +49,13 @@ class Built:
 
 
 _CACHE: dict[str, Built] = {}
+
+
+def provenance(actor: str, **consent: object) -> Provenance:
+    """The provenance of a test take of ``actor`` (consent from :mod:`consent_data`)."""
+    c = consent_for(actor, **consent)  # type: ignore[arg-type]
+    return Provenance(actor, c, c.consent_id, "replace", "0.1.0", "2026-12-06T10:00:00Z",
+                      "perth-implicit")
 
 
 def speech(texts: list[str]) -> list[tuple[np.ndarray, tuple[Word, ...], tuple[Phone, ...]]]:
@@ -144,7 +153,8 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Built:
         rel = f"renders/{cue.id}.wav"
         sf.write(session.root / rel, (0.7 * placed).astype(np.float32), SR, subtype="PCM_24")
         write_json(session.root / f"renders/{cue.id}.json",
-                   Take(cue.id, "KAL", rel, cue.start, cue.end, SR, cue.text).to_dict())
+                   Take(cue.id, "KAL", rel, cue.start, cue.end, SR, cue.text,
+                        provenance=provenance("KAL")).to_dict())
 
     for cue in cues:
         seg = production[round(cue.start * SR):round(cue.end * SR)]

@@ -24,7 +24,6 @@ import pathlib
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+from deliver_session import provenance
 
 import adr.analysis.analyze as analyze_mod
 from adr.cli import main
@@ -169,11 +169,43 @@ def _toml_drop(env: Env, table: str) -> None:
 
 def _silent_take(env: Env) -> list[str]:
     s = env.session
-    take = Take("101", "MAYA", "renders/101.wav", 0.4, 1.2, 48000, "Roll sound.", "script")
+    take = Take("101", "MAYA", "renders/101.wav", 0.4, 1.2, 48000, "Roll sound.", "script",
+                provenance("MAYA"))
     n = 48000 * 8 // 10
     sf.write(s.renders_dir / "101.wav", np.zeros(n, np.float32), 48000, subtype="PCM_24")
     (s.renders_dir / "101.json").write_text(json.dumps(take.to_dict()))
     return ["export", "reel"]
+
+
+def _take_under(env: Env, tamper: bool = False, **consent: object) -> list[str]:
+    """A take of cue 101 whose provenance carries the given consent (issue #12)."""
+    _silent_take(env)
+    take = Take("101", "MAYA", "renders/101.wav", 0.4, 1.2, 48000, "Roll sound.", "script",
+                provenance("MAYA", **consent))
+    data = take.to_dict()
+    if tamper:  # the consent record edited by hand: its id no longer matches
+        data["provenance"]["consent"]["expires"] = "2199-12-31"
+    (env.session.renders_dir / "101.json").write_text(json.dumps(data))
+    return ["export", "reel"]
+
+
+def _tampered_voice(env: Env) -> list[str]:
+    import torch
+    from consent_data import consent_for
+
+    from adr.analysis.phonemes import PHONES
+    from adr.voice.voice_model import VoiceConfig, VoiceModel
+    from adr.voice.voicefile import EnrollmentRecord, save_voice
+
+    cfg = VoiceConfig(phone_inventory=PHONES, hidden=8, conv_layers=1, n_harmonics=4,
+                      n_noise_bands=3, phone_dim=4, gru=False)
+    torch.manual_seed(0)
+    folder = save_voice(env.tmp / "voices" / "MAYA", VoiceModel(cfg).eval(), cfg,
+                        EnrollmentRecord(actor="MAYA"), consent=consent_for("MAYA"))
+    meta = json.loads((folder / "voice.json").read_text())
+    meta["consent"]["expires"] = "2199-12-31"
+    (folder / "voice.json").write_text(json.dumps(meta))
+    return ["voice", "info", "MAYA"]
 
 
 def _live_lock(env: Env) -> list[str]:
@@ -258,6 +290,23 @@ CASES: list[Row] = [
     ("lock held on another host", _foreign_lock, lambda e: ["edit-bay-2", LOCK_NAME]),
     ("export: silent take", _silent_take, lambda e: [str(e.session.renders_dir / "101.wav"),
                                                      "silent", "cue 101"]),
+    # consent and provenance (issue #12)
+    ("enroll without consent", lambda e: ["enroll", "MAYA", "--audio", str(e.media["wav"])],
+     lambda e: ["MAYA: no consent record", "--consent FILE"]),
+    ("export: session outside the consent", lambda e: _take_under(e, productions=("other*",)),
+     lambda e: ["voice MAYA", "does not cover session 'reel'", "cue 101"]),
+    ("export: replacing lines not consented", lambda e: _take_under(e, uses=("new",)),
+     lambda e: ["voice MAYA", "does not cover replacing lines"]),
+    ("export: consent expired", lambda e: _take_under(e, granted_on="2020-01-01",
+                                                      expires="2021-12-31"),
+     lambda e: ["voice MAYA", "expired on 2021-12-31"]),
+    ("export: consent edited in the take", lambda e: _take_under(e, tamper=True),
+     lambda e: ["101.json", "the record was edited"]),
+    ("voice with an edited consent", _tampered_voice,
+     lambda e: [str(e.tmp / "voices" / "MAYA" / "voice.json"), "tampered"]),
+    ("consent file that is not TOML", lambda e: (e.tmp / "c.toml").write_text("actor = [") and
+     ["voice", "consent", "MAYA", "--update", str(e.tmp / "c.toml")],
+     lambda e: [str(e.tmp / "c.toml"), "not valid TOML"]),
     # already handled before; kept here so they stay handled
     ("cue id that is a path", lambda e: ["cues", "import", "reel", str(_csv(
         e, "cue_id,tc_in,tc_out\n../../media/x,01:00:00:10,01:00:01:00\n"))],
@@ -321,7 +370,7 @@ def test_bad_input_is_one_line_exit_2(env: Env, name: str, spoil: Callable[[Env]
 
 def test_table_size() -> None:
     """The count reported in docs/DEVELOPING.md (bad-input suite)."""
-    assert len(CASES) == 34
+    assert len(CASES) == 41
 
 
 def test_session_new_warns_of_small_mismatches(env: Env, capsys) -> None:
@@ -490,19 +539,9 @@ def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
     with session_lock(tmp_path, "analyze") as me:
         data = json.loads((tmp_path / LOCK_NAME).read_text())
         assert data["pid"] == os.getpid() and data["token"] == me.token
-        refused: list[AdrError] = []
-
-        def other_thread() -> None:  # re-entrant only within the holding thread
-            try:
-                with session_lock(tmp_path, "render"):
-                    pass
-            except AdrError as exc:
-                refused.append(exc)
-
-        worker = threading.Thread(target=other_thread)
-        worker.start()
-        worker.join()
-        assert len(refused) == 1 and f"adr analyze (pid {os.getpid()}" in str(refused[0])
+        with pytest.raises(AdrError, match=f"adr analyze \\(pid {os.getpid()}"):
+            with session_lock(tmp_path, "render"):
+                pass
         assert (tmp_path / LOCK_NAME).exists()  # the refused one did not remove it
     assert not (tmp_path / LOCK_NAME).exists()
     with pytest.raises(KeyboardInterrupt):

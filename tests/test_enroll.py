@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from consent_data import consent_for
 
 from adr.analysis.analyze import load_voiceprints
 from adr.analysis.phonemes import PHONES
@@ -18,6 +19,8 @@ from adr.voice.material import MaterialLimits, MaterialReport, resolve_texts
 from adr.voice.train import TrainConfig, training_state
 from adr.voice.voice_model import VoiceConfig
 from adr.voice.voicefile import load_voice, sha256_file
+
+KAL_CONSENT = consent_for("KAL")
 
 TINY = VoiceConfig(phone_inventory=PHONES, hidden=16, conv_layers=1, n_harmonics=8,
                    n_noise_bands=5, phone_dim=4, gru=False)
@@ -87,12 +90,12 @@ def test_each_refusal(speech: dict, tmp_path: Path, rng: np.random.Generator) ->
     assert err.value.where == str(clipped) and "\n" not in str(err.value)
     # enroll_actor refuses before any analysis, naming the file
     with pytest.raises(AdrError, match="heavy clipping"):
-        enroll_actor("KAL", [*speech["paths"], clipped], voices_root=tmp_path / "v",
+        enroll_actor("KAL", [*speech["paths"], clipped], consent=KAL_CONSENT, voices_root=tmp_path / "v",
                      engine="ddsp", voice_config=TINY, train_config=STEPS)
     with pytest.raises(AdrError, match="^KAL: too little speech"):
-        enroll_actor("KAL", [silent], texts=["nothing"], voices_root=tmp_path / "v")
+        enroll_actor("KAL", [silent], texts=["nothing"], consent=KAL_CONSENT, voices_root=tmp_path / "v")
     with pytest.raises(AdrError, match="actor id"):
-        enroll_actor("bad actor", speech["paths"], voices_root=tmp_path / "v")
+        enroll_actor("bad actor", speech["paths"], consent=KAL_CONSENT, voices_root=tmp_path / "v")
 
 
 def test_wrong_language_is_refused(tmp_path: Path) -> None:
@@ -128,7 +131,7 @@ def test_resolve_texts(speech: dict, tmp_path: Path) -> None:
 def test_enroll_tiny_saves_voice_and_rerun_returns_at_once(
         speech: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     events: list[ProgressEvent] = []
-    res = enroll_actor("KAL", speech["paths"], voices_root=tmp_path, engine="ddsp", voice_config=TINY,
+    res = enroll_actor("KAL", speech["paths"], consent=KAL_CONSENT, voices_root=tmp_path, engine="ddsp", voice_config=TINY,
                        train_config=STEPS, progress=events.append)
     folder = tmp_path / "KAL"
     assert not res.reused and res.voice_dir == str(folder) and res.utterances == 10
@@ -151,7 +154,7 @@ def test_enroll_tiny_saves_voice_and_rerun_returns_at_once(
 
     monkeypatch.setattr("adr.voice.train.train_voice", boom)
     monkeypatch.setattr("adr.analysis.align.align", boom)
-    again = enroll_actor("KAL", speech["paths"], voices_root=tmp_path, engine="ddsp", voice_config=TINY,
+    again = enroll_actor("KAL", speech["paths"], consent=KAL_CONSENT, voices_root=tmp_path, engine="ddsp", voice_config=TINY,
                          train_config=STEPS)
     assert again.reused and again.record == res.record
 
@@ -166,7 +169,7 @@ def test_interrupted_enrollment_resumes_from_checkpoint(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        enroll_actor("KAL", paths, voices_root=tmp_path, engine="ddsp", voice_config=TINY, train_config=four,
+        enroll_actor("KAL", paths, consent=KAL_CONSENT, voices_root=tmp_path, engine="ddsp", voice_config=TINY, train_config=four,
                      limits=limits, progress=stop)
     assert not (tmp_path / "KAL" / "voice.json").exists()
     ckpt = next((tmp_path / "KAL" / ".train").glob("ckpt-*"))
@@ -177,7 +180,7 @@ def test_interrupted_enrollment_resumes_from_checkpoint(
 
     monkeypatch.setattr("adr.analysis.align.align", no_align)
     steps: list[int] = []
-    res = enroll_actor("KAL", paths, voices_root=tmp_path, engine="ddsp", voice_config=TINY, train_config=four,
+    res = enroll_actor("KAL", paths, consent=KAL_CONSENT, voices_root=tmp_path, engine="ddsp", voice_config=TINY, train_config=four,
                        limits=limits, progress=lambda e: e.stage == "train voice" and
                        steps.append(int(e.done)))
     assert steps == [3, 4] and res.record.steps == 4 and not res.reused
@@ -205,7 +208,7 @@ def test_enroll_with_video_learns_lip_features(
     paths = speech["paths"][:4]
     videos = [tmp_path / f"{p.stem}.mov" for p in paths]
     lips_cfg = dataclasses.replace(TINY, lips=True)
-    res = enroll_actor("KAL", paths, video_paths=videos, voices_root=tmp_path,
+    res = enroll_actor("KAL", paths, video_paths=videos, consent=KAL_CONSENT, voices_root=tmp_path,
                        engine="ddsp", voice_config=lips_cfg, train_config=STEPS,
                        limits=MaterialLimits(min_minutes=0.2))
     assert sorted(c[0] for c in calls) == sorted(v.name for v in videos)
@@ -214,7 +217,7 @@ def test_enroll_with_video_learns_lip_features(
               (tmp_path / "KAL" / ".train" / "files").glob("*.json")]
     assert all(u["lips"]["av_confidence"] == 0.9 for c in cached for u in c["utterances"])
     with pytest.raises(AdrError, match="1 videos for 4 audio files"):
-        enroll_actor("KAL", paths, video_paths=videos[:1], voices_root=tmp_path)
+        enroll_actor("KAL", paths, video_paths=videos[:1], consent=KAL_CONSENT, voices_root=tmp_path)
 
 
 def test_enroll_transcribes_files_without_text(speech: dict, tmp_path: Path) -> None:
@@ -223,7 +226,7 @@ def test_enroll_transcribes_files_without_text(speech: dict, tmp_path: Path) -> 
     paths = []
     for p in speech["paths"][:2]:  # no .txt beside these copies
         paths.append(Path(shutil.copy(p, tmp_path / p.name)))
-    res = enroll_actor("KAL", paths, voices_root=tmp_path / "voices", engine="ddsp", voice_config=TINY,
+    res = enroll_actor("KAL", paths, consent=KAL_CONSENT, voices_root=tmp_path / "voices", engine="ddsp", voice_config=TINY,
                        train_config=STEPS, limits=MaterialLimits(min_minutes=0.1),
                        whisper_model="tiny.en")
     assert res.utterances >= 2 and all(f.language == "en" for f in res.material.files)
@@ -258,7 +261,7 @@ def test_enroll_restorer_tiny_saves_a_restorer_voice(speech: dict, tmp_path: Pat
     rc = RestorerConfig(hidden=8, layers=2, kernel_size=3)
     rtc = RestorerTrainConfig(steps=3, batch_size=2, crop_frames=32, warmup_steps=1,
                               checkpoint_every=3, damaged_copies=1, donor_from_damage=True)
-    res = enroll_actor("KAL", speech["paths"], voices_root=tmp_path, restorer_config=rc,
+    res = enroll_actor("KAL", speech["paths"], consent=KAL_CONSENT, voices_root=tmp_path, restorer_config=rc,
                        restorer_train_config=rtc, progress=events.append)
     voice = load_voice(tmp_path / "KAL")
     assert voice.model is None and voice.restorer is not None
@@ -267,6 +270,6 @@ def test_enroll_restorer_tiny_saves_a_restorer_voice(speech: dict, tmp_path: Pat
     assert {"speaker_similarity", "f0_corr"} <= set(voice.record.metrics)
     assert {"enroll: damage", "train restorer"} <= {e.stage for e in events}
     assert res.utterances == 10
-    again = enroll_actor("KAL", speech["paths"], voices_root=tmp_path, restorer_config=rc,
+    again = enroll_actor("KAL", speech["paths"], consent=KAL_CONSENT, voices_root=tmp_path, restorer_config=rc,
                          restorer_train_config=rtc)
     assert again.reused and again.record == res.record  # a finished voice is not redone

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from consent_data import consent_for
 
 from adr.analysis.align import Alignment
 from adr.analysis.analyze import LineAnalysis
@@ -67,7 +68,8 @@ def make_line(cue_id: str = "101", start: float = 1.0, end: float = 3.52, text: 
 def voices(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("voices")
     torch.manual_seed(0)
-    save_voice(root / "MAYA", VoiceModel(TINY).eval(), TINY, EnrollmentRecord(actor="MAYA"))
+    save_voice(root / "MAYA", VoiceModel(TINY).eval(), TINY, EnrollmentRecord(actor="MAYA"),
+               consent=consent_for("MAYA"))
     return root
 
 
@@ -296,10 +298,84 @@ def test_render_session_with_a_restorer_voice_reads_the_production(
     torch.manual_seed(0)
     root = tmp_path / "rvoices"
     restorer = Restorer(RestorerConfig(hidden=8, layers=2, kernel_size=3)).eval()
-    save_voice(root / "MAYA", None, TINY, EnrollmentRecord(actor="MAYA"), restorer)
+    save_voice(root / "MAYA", None, TINY, EnrollmentRecord(actor="MAYA"), restorer,
+               consent=consent_for("MAYA"))
     takes = render_session(session, voices_root=root)
     assert [t.cue_id for t in takes] == ["101", "102"]
     for take in takes:
         audio, sr = sf.read(session.root / take.path, dtype="float32")
         n = seconds_to_samples(take.end, sr) - seconds_to_samples(take.start, sr)
         assert sr == DELIVERY_RATE and len(audio) == n and np.all(np.isfinite(audio))
+
+
+def _consented_voices(root: Path, **consent: object) -> Path:
+    torch.manual_seed(0)
+    save_voice(root / "MAYA", VoiceModel(TINY).eval(), TINY, EnrollmentRecord(actor="MAYA"),
+               consent=consent_for("MAYA", **consent))  # type: ignore[arg-type]
+    return root
+
+
+@pytest.mark.parametrize("consent, edit, message", [
+    ({"productions": ("other*",)}, False, "does not cover session 'reel'"),
+    ({"uses": ("replace",)}, True, "does not cover text edits"),
+    ({"granted_on": "2020-01-01", "expires": "2021-12-31"}, False, "expired on 2021-12-31"),
+    (None, False, "has no consent record"),
+    ("tampered", False, "tampered"),
+])
+def test_render_refuses_uses_outside_the_consent(session, tmp_path: Path, consent, edit,
+                                                 message) -> None:
+    root = tmp_path / "v"
+    if consent is None or consent == "tampered":
+        _consented_voices(root)
+        meta_path = root / "MAYA" / "voice.json"
+        meta = json.loads(meta_path.read_text())
+        if consent is None:  # a voice enrolled before consent was recorded
+            meta.pop("consent"), meta.pop("seal")
+        else:
+            meta["consent"]["productions"] = ["reel"]
+        meta_path.write_text(json.dumps(meta))
+    else:
+        _consented_voices(root, **consent)
+    if edit:
+        cues = session.read_cues()
+        cues[0] = type(cues[0])(**{**cues[0].__dict__, "text": "the dog sat on the mat"})
+        session.write_cues(cues)
+    before = sorted(p.name for p in session.renders_dir.glob("*"))
+    with pytest.raises(AdrError, match=message) as err:
+        render_session(session, voices_root=root)
+    assert "\n" not in str(err.value)
+    assert err.value.where in ("voice MAYA", str(root / "MAYA" / "voice.json"))
+    assert sorted(p.name for p in session.renders_dir.glob("*")) == before  # nothing written
+
+
+def test_takes_carry_provenance_and_the_watermark(session, tmp_path: Path) -> None:
+    from adr import __version__
+    from adr.deliver.watermark import THRESHOLD, detect
+    from adr.ingest.bwf import read_bext, read_provenance
+
+    root = _consented_voices(tmp_path / "v", productions=("reel",))
+    takes = render_session(session, voices_root=root, force=True)
+    first = consent_for("MAYA", productions=("reel",))
+    for take in takes:
+        p = take.provenance
+        assert p.synthetic and p.voice == "MAYA" and p.consent == first
+        assert p.consent_id == first.consent_id and p.adr_version == __version__
+        assert p.watermark == "perth-implicit" and p.use == "replace"
+        stored = Take.from_dict(json.loads((session.renders_dir / f"{take.cue_id}.json")
+                                           .read_text()))
+        assert stored == take
+        audio, sr = sf.read(str(session.root / take.path), dtype="float32")
+        assert detect(audio, sr) >= THRESHOLD
+        bext = read_bext(session.root / take.path)
+        assert bext.description.startswith(f"SYNTHETIC ADR cue {take.cue_id} | voice MAYA | "
+                                           f"{first.consent_id} | adr {__version__}")
+        assert read_provenance(session.root / take.path) == p.fields()
+    # a new consent (still covering the session): the JSON follows, the audio stands
+    from adr.voice.voicefile import update_consent
+
+    stamp = (session.root / takes[0].path).stat().st_mtime_ns
+    wider = consent_for("MAYA", productions=("reel", "reel-2"))
+    update_consent(root / "MAYA", wider)
+    again = render_session(session, voices_root=root)
+    assert again[0].provenance.consent_id == wider.consent_id
+    assert (session.root / again[0].path).stat().st_mtime_ns == stamp

@@ -296,6 +296,9 @@ class Take:
         What the take says.
     mode : str
         ``"script"`` (text from the cue sheet) or ``"blind"`` (text recognized).
+    provenance : adr.core.consent.Provenance or None
+        What the take says about itself (synthetic, voice, consent, adr version, date,
+        watermark); None only for takes rendered before adr recorded it.
     """
 
     cue_id: str
@@ -306,10 +309,18 @@ class Take:
     sample_rate: int
     text: str = ""
     mode: str = "script"
+    provenance: Any = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["provenance"] = None if self.provenance is None else self.provenance.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Take:
-        return strict_from_dict(cls, data)
+        from adr.core.consent import Provenance
+
+        d = dict(data)
+        if d.get("provenance") is not None:
+            d["provenance"] = Provenance.from_dict(d["provenance"])
+        return strict_from_dict(cls, d)

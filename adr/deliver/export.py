@@ -16,6 +16,15 @@ Under ``sessions/NAME/deliverables/``::
     export.json           what was done per cue (repair mode, timing, gain) and the stem's
                           loudness; also the record that makes a rerun skip finished work
 
+Consent and provenance (issue #12): before anything is written, every take's provenance is
+checked (:func:`adr.core.consent.check_scope`: the session among its consent's productions,
+its use covered, not expired; with ``voices_root``, also against the voice's current consent
+and seal). A take without provenance (rendered by an adr before issue #12) is refused. Every
+per-cue BWF says it is synthetic in its bext description (``SYNTHETIC ADR cue ...``) and iXML
+(``ADR_PROVENANCE``); the stem's description names its synthetic cues; the cue sheet CSV/HTML
+gain ``synthetic``/``voice``/``consent_id`` columns; OTIO clips carry the provenance under
+``metadata["adr"]``, and each EDL event a ``* ADR SYNTHETIC`` comment.
+
 Per-cue files are at the production's level (scene-matched, not normalized), so a partial
 repair keeps the production samples outside the replaced spans bit for bit. Cues without a
 render keep production audio in the stem. Each output carries a key of its inputs; a rerun
@@ -23,7 +32,8 @@ rewrites only outputs whose inputs changed (or that were deleted or touched), an
 outputs are rewritten only when their content changes. All writes are atomic.
 
 CLI contract: ``adr export SESSION [--spec -24|-23|-27] [--repair auto|partial|whole]`` is
-``export_session(load_session(SESSION), spec=..., repair=..., progress=TqdmProgress())``;
+``export_session(load_session(SESSION), spec=..., repair=..., voices_root=<--voices>,
+progress=TqdmProgress())``;
 it raises :class:`adr.core.errors.AdrError` for every user error (no cues, no renders, a stale
 or missing render, unknown spec or repair mode).
 """
@@ -31,6 +41,7 @@ or missing render, unknown spec or repair mode).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import unicodedata
@@ -43,7 +54,6 @@ from typing import Any
 
 import numpy as np
 
-from adr.core.cache import cache_key
 from adr.core.errors import AdrError
 from adr.core.fsio import read_json, write_text
 from adr.core.names import child_path
@@ -62,14 +72,12 @@ from adr.deliver.export_stem import build_stem, dialog_spans
 from adr.deliver.loudness import StemLoudness, loudness_spec
 from adr.deliver.stem_loudness import normalize_stem
 from adr.deliver.timeline import cue_sheet_html, session_timeline
-from adr.ingest.lock import session_lock
 from adr.ingest.session import Session
 
 __all__ = ["EXPORT_FORMAT_VERSION", "CueDelivery", "ExportResult", "export_session",
-           "cue_time_reference", "picture_samples", "load_takes"]
+           "cue_time_reference", "picture_samples", "load_takes", "check_consent"]
 
 EXPORT_FORMAT_VERSION = 1
-_KEY_DIGITS = 20  # hex digits of the export keys (adr.core.cache.cache_key)
 _SR = DELIVERY_RATE
 _TONE_WINDOW = 10.0  # seconds either side of a cue searched for room tone
 
@@ -189,6 +197,10 @@ def _stat(path: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns]
 
 
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
 def _ascii(text: str, limit: int) -> str:
     s = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return " ".join(s.split())[:limit]
@@ -203,10 +215,12 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def _ixml(session: Session, track: str, take: str, note: str, time_reference: int) -> str:
+def _ixml(session: Session, track: str, take: str, note: str, time_reference: int,
+          provenance: dict[str, str] | None = None) -> str:
     from adr.ingest.bwf import make_ixml
 
-    root = ET.fromstring(make_ixml([track], project=session.name, take=take, note=note).split("\n", 1)[1])
+    root = ET.fromstring(make_ixml([track], project=session.name, take=take, note=note,
+                                   provenance=provenance).split("\n", 1)[1])
     rate = session.frame_rate
     speed = ET.SubElement(root, "SPEED")
     for tag, value in (("MASTER_SPEED", f"{rate.rate.numerator}/{rate.rate.denominator}"),
@@ -224,14 +238,66 @@ def _ixml(session: Session, track: str, take: str, note: str, time_reference: in
 
 def _write_wav(session: Session, path: Path, samples: np.ndarray, time_reference: int,
                description: str, track: str, take: str, note: str, history: str,
-               gain: float = 1.0) -> None:
+               gain: float = 1.0, provenance: dict[str, str] | None = None) -> None:
     from adr.ingest.bwf import BextInfo, write_bwf
 
     bext = BextInfo.now(_ascii(description, 256), time_reference,
                         originator_reference=_ascii(f"{session.name}-{take}", 32),
                         coding_history=f"A=PCM,F={_SR},W=24,M=mono,T={_ascii(history, 60)}\r\n")
     write_bwf(path, samples, _SR, bext=bext, bits=24, gain=gain,
-              ixml=_ixml(session, _ascii(track, 64), _ascii(take, 64), _ascii(note, 200), time_reference))
+              ixml=_ixml(session, _ascii(track, 64), _ascii(take, 64), _ascii(note, 200),
+                         time_reference, provenance))
+
+
+def _marked_csv(text: str, cues: Sequence[Cue], provs: dict[str, dict[str, str]]) -> str:
+    """The cue sheet CSV with ``synthetic``, ``voice`` and ``consent_id`` columns."""
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(text)))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*rows[0], "synthetic", "voice", "consent_id"])
+    for cue, row in zip(cues, rows[1:]):
+        p = provs.get(cue.id)
+        writer.writerow([*row, "yes" if p else "no", p["VOICE"] if p else "",
+                         p["CONSENT_ID"] if p else ""])
+    return out.getvalue()
+
+
+def check_consent(session: Session, cues: Sequence[Cue], takes: dict[str, Take],
+                  voices_root: str | Path | None = None) -> None:
+    """Refuse to deliver a take its consent does not cover (module docstring).
+
+    Raises
+    ------
+    AdrError
+        A take without provenance (naming its JSON), or one outside its consent (naming the
+        voice and the rule).
+    """
+    from adr.core.consent import check_scope
+    from adr.voice.voicefile import VOICE_FILE, load_consent
+
+    current: dict[str, Any] = {}
+    for cue in cues:
+        take = takes.get(cue.id)
+        if take is None:
+            continue
+        prov = take.provenance
+        if prov is None:
+            raise AdrError(child_path(session.renders_dir, cue.id, ".json", "cue id"),
+                           f"take of cue {cue.id} has no provenance (rendered before adr "
+                           "recorded consent and marked takes); render it again: adr render "
+                           f"{session.name} --cue {cue.id} --force")
+        check_scope(prov.consent, voice=take.actor, session=session.name, use=prov.use,
+                    cue=cue.id)
+        if voices_root is not None:
+            folder = child_path(voices_root, take.actor, kind="actor id")
+            if (folder / VOICE_FILE).is_file():
+                if take.actor not in current:
+                    current[take.actor] = load_consent(folder)[0]
+                check_scope(current[take.actor], voice=take.actor, session=session.name,
+                            use=prov.use, cue=cue.id)
 
 
 # --------------------------------------------------------------------------- export
@@ -244,6 +310,7 @@ def export_session(
     options: ConformOptions | None = None,
     denoise: str = "dfn3",
     progress: ProgressHook | None = None,
+    voices_root: str | Path | None = None,
 ) -> ExportResult:
     """Conform every rendered cue and write the deliverables (see the module docstring).
 
@@ -260,26 +327,16 @@ def export_session(
         Denoiser for the production guide track (:func:`adr.analysis.denoise.denoise` method).
     progress : callable, optional
         Receives :class:`adr.core.progress.ProgressEvent` per cue (stage ``"export"``).
+    voices_root : path, optional
+        Folder of enrolled voices: a take's voice found there is checked against its current
+        consent too (revoked, narrowed, expired or tampered since the render).
 
     Raises
     ------
     AdrError
-        No cue sheet, no rendered cue, a bad take, an unknown spec or repair mode.
+        No cue sheet, no rendered cue, a bad take, a take without provenance or outside its
+        consent, an unknown spec or repair mode (all before anything is written).
     """
-    with session_lock(session.root, "export"):  # re-entrant: the CLI holds it too
-        return _export_session_locked(session, spec=spec, repair=repair, options=options,
-                                      denoise=denoise, progress=progress)
-
-
-def _export_session_locked(
-    session: Session,
-    *,
-    spec: str = "-24",
-    repair: str = "auto",
-    options: ConformOptions | None = None,
-    denoise: str = "dfn3",
-    progress: ProgressHook | None = None,
-) -> ExportResult:
     progress = progress or null_progress
     stem_spec = loudness_spec(spec)
     opts = dataclasses.replace(options or ConformOptions(), repair=repair)
@@ -287,6 +344,7 @@ def _export_session_locked(
     if not cues:
         raise AdrError(session.cues_path, "no cues; import a cue sheet (adr cues import)")
     takes = load_takes(session, cues)
+    check_consent(session, cues, takes, voices_root)
     out = session.deliverables_dir
     manifest_path = out / "export.json"
     try:
@@ -307,10 +365,9 @@ def _export_session_locked(
         progress(ProgressEvent("export", i, len(todo), "cue", {"cue": cue.id}))
         take = takes[cue.id]
         analysis_path = child_path(session.analysis_dir, cue.id, ".json", "cue id")
-        key = cache_key({**base, "take": take.to_dict(), "audio": _stat(session.root / take.path),
-                         "cue": {k: v for k, v in cue.to_dict().items() if k != "status"},
-                         "analysis": _stat(analysis_path) if analysis_path.exists() else None},
-                        length=_KEY_DIGITS)
+        key = _digest({**base, "take": take.to_dict(), "audio": _stat(session.root / take.path),
+                       "cue": {k: v for k, v in cue.to_dict().items() if k != "status"},
+                       "analysis": _stat(analysis_path) if analysis_path.exists() else None})
         rel = f"deliverables/adr/{cue.id}.wav"
         path = session.root / rel
         tr_in, tr_out = cue_time_reference(session, cue.start), cue_time_reference(session, cue.end)
@@ -322,10 +379,12 @@ def _export_session_locked(
                 production = _read_production(session)
             line, conform = _conform_cue(session, cue, take, production, tr_in - tr0, tr_out - tr0,
                                          cues, opts, denoise)
+            prov = take.provenance
             _write_wav(session, path, line, tr_in,
-                       f"ADR cue {cue.id} | {cue.character} ({take.actor or cue.actor}) | {cue.text}",
+                       prov.bext_description(cue.id, f"{cue.character} | {cue.text}"),
                        f"ADR {cue.id} {take.actor or cue.actor}", cue.id, cue.text,
-                       f"adr conform {conform.mode}")
+                       f"adr conform {conform.mode}, synthetic voice {take.actor}",
+                       provenance=prov.fields())
             written.append(rel)
         keys[rel] = {"key": key, "stat": _stat(path), "conform": conform.to_dict()}
         deliveries[cue.id] = CueDelivery(cue.id, session.to_timecode(cue.start),
@@ -337,9 +396,9 @@ def _export_session_locked(
     stem_rel = f"deliverables/{session.name}_dialog.wav"
     stem_path = session.root / stem_rel
     n_stem = picture_samples(session)
-    stem_key = cache_key({**base, "spec": stem_spec.to_dict(), "n": n_stem,
-                          "cues": sorted((r, k["key"]) for r, k in keys.items()),
-                          "dialog": [[c.id, c.start, c.end] for c in cues]}, length=_KEY_DIGITS)
+    stem_key = _digest({**base, "spec": stem_spec.to_dict(), "n": n_stem,
+                        "cues": sorted((r, k["key"]) for r, k in keys.items()),
+                        "dialog": [[c.id, c.start, c.end] for c in cues]})
     prev = old_cues.get(stem_rel)
     if prev and prev.get("key") == stem_key and stem_path.is_file() and prev.get("stat") == _stat(stem_path):
         loud = StemLoudness.from_dict(prev["loudness"])
@@ -349,20 +408,26 @@ def _export_session_locked(
         stem = build_stem(session, production, deliveries.values(), n_stem, tr0)
         production = None
         loud, gain = normalize_stem(stem, _SR, stem_spec, dialog=dialog_spans(session, cues))
-        _write_wav(session, stem_path, stem, tr0, f"Dialog stem {session.name} ({stem_spec.description})",
+        synthetic = [c.id for c in cues if deliveries[c.id].file]
+        _write_wav(session, stem_path, stem, tr0,
+                   f"Dialog stem {session.name} ({stem_spec.description}); contains "
+                   f"{len(synthetic)} SYNTHETIC ADR lines: {' '.join(synthetic)}",
                    "Dialog", "stem", f"dialog stem {stem_spec.description}", f"adr stem {stem_spec.name}",
                    gain)
         written.append(stem_rel)
     keys[stem_rel] = {"key": stem_key, "stat": _stat(stem_path), "loudness": loud.to_dict()}
 
     files = {cid: (d.file, d.conform.mode) for cid, d in deliveries.items() if d.file and d.conform}
-    otio_text, edls = session_timeline(session, cues, files, stem_path.name)
+    provs = {cid: takes[cid].provenance.fields() for cid in files}
+    otio_text, edls = session_timeline(session, cues, files, stem_path.name, provs)
     delivered = [dataclasses.replace(c, status="delivered") if deliveries[c.id].file else c for c in cues]
     from adr.ingest.cues import cues_to_csv
 
     texts = {f"deliverables/{session.name}.otio": otio_text,
-             f"deliverables/{session.name}_cues.csv": cues_to_csv(delivered, session.timecode),
-             f"deliverables/{session.name}_cues.html": cue_sheet_html(session, delivered, files)}
+             f"deliverables/{session.name}_cues.csv": _marked_csv(
+                 cues_to_csv(delivered, session.timecode), delivered, provs),
+             f"deliverables/{session.name}_cues.html": cue_sheet_html(session, delivered, files,
+                                                                     provs)}
     for n, edl in enumerate(edls, start=1):
         texts[f"deliverables/{session.name}{'' if n == 1 else f'_A{n}'}.edl"] = edl
     for rel, text in texts.items():

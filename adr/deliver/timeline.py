@@ -3,7 +3,10 @@
 The OTIO timeline starts at the session's start timecode (``global_start_time``) and has a
 picture track, the production audio track and the ADR track(s): one clip per delivered cue
 at its record timecode, pointing at the cue's Broadcast WAV (absolute ``file://`` URLs), with
-the cue's metadata under ``metadata["adr"]``. Overlapping cues go to further ADR tracks.
+the cue's metadata under ``metadata["adr"]`` (with ``"synthetic": True`` and the take's
+provenance: voice, consent id, adr version, date, watermark). Overlapping cues go to further
+ADR tracks. Each EDL event of a synthetic line is followed by a ``* ADR SYNTHETIC ...``
+comment, and the printable cue sheet has a Synthetic column.
 
 The EDL of each ADR track is written by the ``otio-cmx3600-adapter`` from a timeline whose
 ADR track starts at 00:00:00:00, so record timecodes are the cues' timecodes; source
@@ -41,7 +44,9 @@ def lanes(items: Sequence[tuple[int, int, Any]]) -> list[list[tuple[int, int, An
 
 
 def session_timeline(session: Session, cues: Sequence[Cue], delivered: Mapping[str, tuple[str, str]],
-                     stem_name: str = "") -> tuple[str, list[str]]:
+                     stem_name: str = "",
+                     provenance: Mapping[str, Mapping[str, str]] | None = None,
+                     ) -> tuple[str, list[str]]:
     """The session's OTIO timeline (JSON) and one CMX 3600 EDL per ADR lane.
 
     Parameters
@@ -53,6 +58,8 @@ def session_timeline(session: Session, cues: Sequence[Cue], delivered: Mapping[s
         Per-cue files (relative to the session folder) of the delivered cues.
     stem_name : str
         File name of the dialog stem, recorded in the timeline's metadata.
+    provenance : mapping of cue id to dict, optional
+        The delivered takes' provenance (:meth:`adr.core.consent.Provenance.fields`).
 
     Returns
     -------
@@ -105,12 +112,16 @@ def session_timeline(session: Session, cues: Sequence[Cue], delivered: Mapping[s
                 clip.metadata["cmx_3600"] = {"reel": re.sub(r"[^A-Za-z0-9_]", "", c.id)[:8] or "ADR"}
                 clip.metadata["adr"] = {"cue_id": c.id, "character": c.character, "actor": c.actor,
                                         "text": c.text, "repair": mode}
+                prov = (provenance or {}).get(c.id)
+                if prov:
+                    clip.metadata["adr"].update(synthetic=True, provenance=dict(prov))
                 t.append(clip)
             pos = b
         tl.tracks.append(track)
         edl_tl = schema.Timeline(name=f"{session.name} {track.name}")
         edl_tl.tracks.extend([edl_track, schema.Track(name="V", kind=schema.TrackKind.Video)])
-        edls.append(_edl_text(otio.adapters.write_to_string(edl_tl, "cmx_3600", rate=fps), session))
+        edl = _edl_text(otio.adapters.write_to_string(edl_tl, "cmx_3600", rate=fps), session)
+        edls.append(_mark_edl(edl, [c for _, _, c in lane], provenance or {}))
     return otio.adapters.write_to_string(tl, "otio_json"), edls
 
 
@@ -131,17 +142,43 @@ def _edl_text(text: str, session: Session) -> str:
     return "\n".join(out) + "\n"
 
 
-def cue_sheet_html(session: Session, cues: Sequence[Cue], delivered: Mapping[str, tuple[str, str]]) -> str:
-    """The ADR cue sheet as a printable HTML page (``delivered``: as for :func:`session_timeline`)."""
+def _mark_edl(text: str, events: Sequence[Cue], provenance: Mapping[str, Mapping[str, str]]) -> str:
+    """Add a ``* ADR SYNTHETIC ...`` comment after the lines of each synthetic event
+    (events in order: the n-th event line is ``events[n]``)."""
+    out: list[str] = []
+    pending = ""
+    n = 0
+    for ln in text.splitlines():
+        if re.match(r"^\d{3}\s", ln):
+            if pending:
+                out.append(pending)
+            prov = provenance.get(events[n].id) if n < len(events) else None
+            pending = (f"* ADR SYNTHETIC VOICE {prov['VOICE']} {prov['CONSENT_ID']} "
+                       f"ADR {prov['ADR_VERSION']}") if prov else ""
+            n += 1
+        out.append(ln)
+    if pending:
+        out.append(pending)
+    return "\n".join(out) + "\n"
+
+
+def cue_sheet_html(session: Session, cues: Sequence[Cue], delivered: Mapping[str, tuple[str, str]],
+                   provenance: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """The ADR cue sheet as a printable HTML page (``delivered``, ``provenance``: as for
+    :func:`session_timeline`); a Synthetic column names each synthetic line's voice and consent."""
     esc = html.escape
     rows = []
     for c in cues:
         file, mode = delivered.get(c.id, ("", "production"))
+        prov = (provenance or {}).get(c.id)
+        synthetic = f"SYNTHETIC: voice {prov['VOICE']}, {prov['CONSENT_ID']}" if prov else "no"
         rows.append("<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in (
             c.id, c.character, c.actor, session.to_timecode(c.start), session.to_timecode(c.end),
-            f"{c.duration:.2f}", c.text, c.reason, c.notes, c.status, mode, file)) + "</tr>")
+            f"{c.duration:.2f}", c.text, c.reason, c.notes, c.status, mode, synthetic, file))
+            + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("Cue", "Character", "Actor", "TC in", "TC out", "Dur (s)",
-                                            "Line", "Reason", "Notes", "Status", "Delivered", "File"))
+                                            "Line", "Reason", "Notes", "Status", "Delivered",
+                                            "Synthetic", "File"))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>ADR cue sheet - {esc(session.name)}</title>
 <style>

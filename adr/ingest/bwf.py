@@ -35,6 +35,8 @@ __all__ = [
     "list_chunks",
     "make_ixml",
     "ixml_track_names",
+    "ixml_provenance",
+    "read_provenance",
 ]
 
 _BEXT_FMT = "<256s32s32s10s8sIIH64s190s"  # EBU Tech 3285 v1: 602 bytes before CodingHistory
@@ -369,19 +371,29 @@ def read_ixml(path: str | Path) -> str | None:
 # --- iXML track names ------------------------------------------------------------------------
 
 def make_ixml(track_names: list[str] | tuple[str, ...], *, project: str = "", scene: str = "",
-              take: str = "", note: str = "") -> str:
+              take: str = "", note: str = "",
+              provenance: dict[str, str] | None = None) -> str:
     """A minimal iXML document naming the tracks of a polyphonic file.
 
     Parameters
     ----------
     track_names : sequence of str, length C
         Name of each interleaved channel, in order.
+    provenance : dict of str to str, optional
+        A synthetic line's provenance (:meth:`adr.core.consent.Provenance.fields`: keys such
+        as ``SYNTHETIC``, ``VOICE``, ``CONSENT_ID``), written as an ``ADR_PROVENANCE``
+        element (iXML readers keep unknown elements) and as the ``USER`` text.
     """
     root = ET.Element("BWFXML")
     ET.SubElement(root, "IXML_VERSION").text = "1.61"
     for tag, value in (("PROJECT", project), ("SCENE", scene), ("TAKE", take), ("NOTE", note)):
         if value:
             ET.SubElement(root, tag).text = value
+    if provenance:
+        ET.SubElement(root, "USER").text = "; ".join(f"{k}={v}" for k, v in provenance.items())
+        block = ET.SubElement(root, "ADR_PROVENANCE")
+        for key, value in provenance.items():
+            ET.SubElement(block, key).text = value
     tracks = ET.SubElement(root, "TRACK_LIST")
     ET.SubElement(tracks, "TRACK_COUNT").text = str(len(track_names))
     for i, name in enumerate(track_names, start=1):
@@ -416,3 +428,21 @@ def ixml_track_names(ixml: str, num_channels: int) -> tuple[str, ...] | None:
     if not names:
         return None
     return tuple(names.get(i, str(i)) for i in range(1, num_channels + 1))
+
+
+def ixml_provenance(ixml: str) -> dict[str, str] | None:
+    """The ``ADR_PROVENANCE`` element of an iXML document as a dict, or None."""
+    try:
+        root = ET.fromstring(ixml.strip().lstrip("\ufeff"))
+    except ET.ParseError:
+        return None
+    block = root.find("ADR_PROVENANCE")
+    if block is None:
+        return None
+    return {child.tag: (child.text or "") for child in block}
+
+
+def read_provenance(path: str | Path) -> dict[str, str] | None:
+    """The provenance adr wrote into a WAV's iXML (``{"SYNTHETIC": "TRUE", ...}``), or None."""
+    text = read_ixml(path)
+    return None if text is None else ixml_provenance(text)

@@ -19,9 +19,15 @@
    actors with) and ``enrollment.json`` (this result and the key of its inputs). A rerun with
    the same inputs finds the key and returns at once.
 
-CLI contract: ``adr enroll ACTOR --audio F... [--text T...] [--video V...] [--quality Q]
-[--fresh]`` is ``enroll_actor(ACTOR, F, texts=T (a single value as is), video_paths=V,
-voices_root=<--voices>, quality=Q, progress=<hook>, resume=not fresh)`` then
+Consent: ``enroll_actor`` refuses to start without the actor's consent record
+(:class:`adr.core.consent.ConsentRecord`, for this actor id); it is stored in ``voice.json``
+under the voice's seal. A rerun with another record reuses the training and replaces the
+record (the old one goes to the voice's consent history).
+
+CLI contract: ``adr enroll ACTOR --audio F... --consent FILE [--text T...] [--video V...]
+[--quality Q] [--fresh]`` is ``enroll_actor(ACTOR, F, consent=read_consent(FILE), texts=T (a
+single value as is), video_paths=V, voices_root=<--voices>, quality=Q, progress=<hook>,
+resume=not fresh)`` then
 ``print(result.summary())``; ``adr enroll ACTOR --check ...`` is ``report = check_material(F,
 T, actor=ACTOR)``, ``print(report.summary())``, ``report.raise_for_refusals()``. Errors are
 :class:`AdrError` (one line, exit 2); Ctrl-C leaves a checkpoint that the rerun resumes.
@@ -31,6 +37,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from adr.core.cache import cache_key
+from adr.core.consent import ConsentRecord
 from adr.core.errors import AdrError
 from adr.core.fsio import ensure_dir, read_json, write_json
 from adr.core.names import is_valid_name
@@ -90,6 +98,7 @@ class EnrollResult:
     utterances: int = 0
     held_back: tuple[str, ...] = ()
     reused: bool = False
+    consent_id: str = ""
 
     def summary(self) -> str:
         """One line for people, then one per line dropped (``file@start: why``)."""
@@ -100,6 +109,7 @@ class EnrollResult:
         return (f"{self.actor}: voice {'up to date' if self.reused else 'trained'} in "
                 f"{self.voice_dir} ({r.minutes:.2f} min, {self.utterances} lines, {r.steps} "
                 f"steps, {r.train_seconds:.0f} s{m})"
+                + (f"\n  consent {self.consent_id}" if self.consent_id else "")
                 + "".join(f"\n  dropped {d}" for d in dropped))
 
     def to_dict(self) -> dict[str, Any]:
@@ -210,6 +220,10 @@ def _voiced_loudness(features: Sequence[Any]) -> float | None:
     return round(float(np.median(v)), 2) if v.size else None
 
 
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _sha(path: Path) -> str:
     from adr.voice.voicefile import sha256_file
 
@@ -217,11 +231,12 @@ def _sha(path: Path) -> str:
 
 
 def _finished(folder: Path, key: str) -> EnrollResult | None:
-    from adr.voice.voicefile import MODEL_FILE, RESTORER_FILE, VOICE_FILE
+    from adr.voice.voicefile import MODEL_FILE, RESTORER_FILE, VOICE_FILE, load_consent
 
     try:
         data = read_json(folder / "enrollment.json")
         meta = read_json(folder / VOICE_FILE)
+        load_consent(folder)  # an edited voice.json is not reused
         model_sha, restorer = meta.get("model_sha256"), meta.get("restorer")
         if data.get("key") != key or not (folder / "voiceprint.json").is_file() or \
                 (model_sha is None and restorer is None) or \
@@ -309,6 +324,7 @@ def enroll_actor(
     engine: str = "restorer",
     restorer_config: Any = None,
     restorer_train_config: Any = None,
+    consent: ConsentRecord | None = None,
 ) -> EnrollResult:
     """Enroll an actor (``adr enroll``); see the module docstring for the steps.
 
@@ -344,6 +360,8 @@ def enroll_actor(
     restorer_config, restorer_train_config : RestorerConfig, RestorerTrainConfig, optional
         Override the restorer (its donor voice and median F0 are set from the material)
         and its preset (:func:`adr.voice.train_restorer.restorer_preset` of ``quality``).
+    consent : ConsentRecord
+        The actor's consent (required; its ``actor`` must be ``actor``).
 
     Returns
     -------
@@ -352,7 +370,8 @@ def enroll_actor(
     Raises
     ------
     AdrError
-        Bad actor id, refused material (one line naming the file or actor), no usable line.
+        Bad actor id, no consent or consent for another actor, refused material (one line
+        naming the file or actor), no usable line.
     """
     from adr.analysis.phonemes import PHONES
     from adr.analysis.speakers import make_voiceprint
@@ -364,6 +383,11 @@ def enroll_actor(
 
     if not is_valid_name(actor) or actor == "unknown":
         raise AdrError(actor, "actor id must be 1-64 letters, digits, '.', '_' or '-'")
+    if consent is None:
+        raise AdrError(actor, "no consent record: a voice is the actor's likeness; give the "
+                       "actor's consent (adr enroll --consent FILE, or the --consent-* flags)")
+    if consent.actor != actor:
+        raise AdrError(actor, f"the consent record is for actor {consent.actor}, not {actor}")
     paths = [Path(p) for p in audio_paths]
     if not paths:
         raise AdrError(actor, "no enrollment audio given")
@@ -380,12 +404,15 @@ def enroll_actor(
     report = progress or null_progress
     folder, hashes = Path(voices_root) / actor, [_sha(p) for p in paths]
     vshas = [None if v is None else _sha(Path(v)) for v in videos]
-    key = cache_key((ENROLL_VERSION, actor, hashes, given, vshas, vc.to_dict(), tc.to_dict(),
-                     whisper_model, limits.to_dict(), engine,
-                     None if rc is None else [rc.to_dict(), rtc.to_dict()]))
+    key = _key(ENROLL_VERSION, actor, hashes, given, vshas, vc.to_dict(), tc.to_dict(),
+               whisper_model, limits.to_dict(), engine,
+               None if rc is None else [rc.to_dict(), rtc.to_dict()])
     done = _finished(folder, key) if resume else None
     if done is not None:
-        return done
+        from adr.voice.voicefile import update_consent
+
+        update_consent(folder, consent)  # a new record replaces the old one (history kept)
+        return dataclasses.replace(done, consent_id=consent.consent_id)
     cache_dir = ensure_dir(folder / ".train" / "files")
 
     # material and transcripts (cached per file)
@@ -393,7 +420,7 @@ def enroll_actor(
     for i, (path, sha, text, video) in enumerate(zip(paths, hashes, given, videos)):
         report(ProgressEvent("enroll: read", i, len(paths), "file", {"file": path.name}))
         fm, x16, xm, regions = inspect_file(path, vc.sample_rate)
-        cpath = cache_dir / f"{cache_key((sha, text, vshas[i], vc.sample_rate, whisper_model), length=24)}.json"
+        cpath = cache_dir / f"{_key(sha, text, vshas[i], vc.sample_rate, whisper_model)[:24]}.json"
         data = read_json(cpath) if sha and cpath.is_file() else {}
         if "language" in data:
             fm = dataclasses.replace(fm, **data["language"])
@@ -473,13 +500,13 @@ def enroll_actor(
         loudness_db=_voiced_loudness([ex.features for _, ex, _, _ in train]))
 
     # save: voice, voiceprint, enrollment.json (written last: marks the enrollment finished)
-    save_voice(folder, model, vc, record, restorer)
+    save_voice(folder, model, vc, record, restorer, consent=consent)
     speech = [x for _, _, x, _ in lines if len(x) >= 0.5 * RATE] or [lines[0][2]]
     picks = sorted({int(i) for i in np.linspace(0, len(speech) - 1, min(20, len(speech)))})
     vp = make_voiceprint(actor, [speech[i] for i in picks], RATE)
     write_json(folder / "voiceprint.json", vp.to_dict())
     result = EnrollResult(actor, str(folder), material, record, len(lines),
-                          tuple(name for name, _, _, _ in held))
+                          tuple(name for name, _, _, _ in held), consent_id=consent.consent_id)
     write_json(folder / "enrollment.json", {"format_version": ENROLL_VERSION, "key": key,
                                             "result": result.to_dict()})
     return result

@@ -8,7 +8,13 @@ A voice is a folder with two files, each written atomically:
 * since format 2, optionally ``restorer.safetensors``: the actor's speech restorer
   (:mod:`adr.voice.restorer`), described in ``voice.json`` under ``"restorer"`` (its config
   and the file's SHA-256). A voice with a restorer renders through it; format-1 voices
-  (harmonic-plus-noise model only) still load and render as before.
+  (harmonic-plus-noise model only) still load and render as before;
+* the actor's consent (:class:`~adr.core.consent.ConsentRecord`) under ``"consent"``, the
+  records it replaced under ``"consent_history"``, and ``"seal"``: the SHA-256 of the rest of
+  ``voice.json`` (which holds the tensor files' SHA-256), so editing the consent, the record
+  or a tensor file by hand invalidates the voice. A voice made before consent was recorded
+  (no ``"consent"``, no ``"seal"``) still loads, but :func:`adr.core.consent.check_scope`
+  refuses to render with it until ``adr voice consent ACTOR --update FILE`` gives it one.
 
 Loading is strict: a missing or unexpected tensor, a wrong shape, an unknown format version
 or a corrupt file raises :class:`~adr.core.errors.AdrError` naming the file.
@@ -17,13 +23,16 @@ or a corrupt file raises :class:`~adr.core.errors.AdrError` naming the file.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from adr.core.cache import sha256_file
+from adr.core.consent import ConsentRecord, consent_changes
 from adr.core.errors import AdrError
 from adr.core.fsio import atomic_path, ensure_dir, read_json, write_json
 from adr.core.types import strict_from_dict
@@ -40,6 +49,11 @@ __all__ = [
     "LoadedVoice",
     "save_voice",
     "load_voice",
+    "load_consent",
+    "consent_history",
+    "describe_voice",
+    "update_consent",
+    "voice_seal",
     "sha256_file",
 ]
 
@@ -49,6 +63,15 @@ READABLE_FORMATS = (1, 2)
 MODEL_FILE = "model.safetensors"
 RESTORER_FILE = "restorer.safetensors"
 VOICE_FILE = "voice.json"
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -132,6 +155,109 @@ class LoadedVoice:
     config: VoiceConfig
     record: EnrollmentRecord
     restorer: Restorer | None = None
+    consent: ConsentRecord | None = None
+    seal: str = ""
+
+
+def voice_seal(meta: dict[str, Any]) -> str:
+    """SHA-256 of a voice description's canonical JSON without its ``"seal"`` key."""
+    body = {k: v for k, v in meta.items() if k != "seal"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=True).encode()).hexdigest()
+
+
+def _check_seal(meta: dict[str, Any], meta_path: Path) -> ConsentRecord | None:
+    """The voice's consent after checking the seal (None for a voice without consent)."""
+    if "consent" not in meta and "seal" not in meta:
+        return None
+    if "seal" not in meta or meta["seal"] != voice_seal(meta):
+        raise AdrError(meta_path, "the voice description was edited after it was written "
+                       "(its seal does not match): consent or record tampered; re-enroll "
+                       "the actor or restore the original voice.json")
+    if "consent" not in meta:
+        raise AdrError(meta_path, "sealed voice without a consent record (tampered)")
+    try:
+        consent = ConsentRecord.from_dict(meta["consent"])
+    except (ValueError, TypeError) as exc:
+        raise AdrError(meta_path, f"invalid consent record ({exc})") from None
+    actor = (meta.get("record") or {}).get("actor")
+    if consent.actor != actor:
+        raise AdrError(meta_path, f"the consent record is for actor {consent.actor}, the "
+                       f"voice is {actor}")
+    return consent
+
+
+def _read_meta(folder: Path) -> tuple[dict[str, Any], Path]:
+    meta_path = folder / VOICE_FILE
+    if not meta_path.is_file() and not folder.is_dir():
+        raise AdrError(folder, "no enrolled voice here; run adr enroll")
+    meta = read_json(meta_path)
+    if not isinstance(meta, dict):
+        raise AdrError(meta_path, "not a voice description")
+    return meta, meta_path
+
+
+def load_consent(directory: str | Path) -> tuple[ConsentRecord | None, str]:
+    """A voice's consent and seal, read from ``voice.json`` alone (no tensors loaded).
+
+    Returns
+    -------
+    consent : ConsentRecord or None
+        None for a voice enrolled before consent was recorded.
+    seal : str
+        The voice's seal (``""`` without consent).
+
+    Raises
+    ------
+    AdrError
+        Naming ``voice.json``: missing, unreadable, or edited after it was written.
+    """
+    meta, meta_path = _read_meta(Path(directory))
+    consent = _check_seal(meta, meta_path)
+    return consent, str(meta.get("seal", ""))
+
+
+def consent_history(directory: str | Path) -> list[dict[str, Any]]:
+    """The records a voice's consent replaced, oldest first (``{"consent", "replaced"}``)."""
+    meta, meta_path = _read_meta(Path(directory))
+    _check_seal(meta, meta_path)
+    return list(meta.get("consent_history", []))
+
+
+def update_consent(directory: str | Path, consent: ConsentRecord) -> list[str]:
+    """Replace a voice's consent (``adr voice consent ACTOR --update FILE``).
+
+    The old record goes to ``"consent_history"`` with the date it was replaced, and the
+    voice is sealed again. Works on a voice enrolled before consent was recorded.
+
+    Returns
+    -------
+    list of str
+        What changed, one phrase per field (empty: nothing; the voice is not rewritten).
+
+    Raises
+    ------
+    AdrError
+        A tampered voice, or a record for another actor.
+    """
+    folder = Path(directory)
+    meta, meta_path = _read_meta(folder)
+    old = _check_seal(meta, meta_path)
+    actor = (meta.get("record") or {}).get("actor")
+    if consent.actor != actor:
+        raise AdrError(meta_path, f"the consent record is for actor {consent.actor}, this "
+                       f"voice is {actor}; nothing changed")
+    changes = consent_changes(old, consent)
+    if not changes:
+        return []
+    if old is not None:
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        meta["consent_history"] = [*meta.get("consent_history", []),
+                                   {"consent": old.to_dict(), "replaced": now}]
+    meta["consent"] = consent.to_dict()
+    meta["seal"] = voice_seal(meta)
+    write_json(meta_path, meta)
+    return changes
 
 
 def _save_tensors(module: torch.nn.Module, path: Path) -> None:
@@ -180,6 +306,7 @@ def _load_tensors(module: torch.nn.Module, path: Path, expected_hash: str | None
 def save_voice(
     directory: str | Path, model: VoiceModel | None, config: VoiceConfig,
     record: EnrollmentRecord, restorer: Restorer | None = None,
+    consent: ConsentRecord | None = None,
 ) -> Path:
     """Write ``model.safetensors`` and ``voice.json`` into ``directory``.
 
@@ -194,6 +321,9 @@ def save_voice(
     record : EnrollmentRecord
     restorer : Restorer, optional
         The actor's restorer (written to ``restorer.safetensors``).
+    consent : ConsentRecord, optional
+        The actor's consent (``adr enroll`` always gives one); the voice is then sealed.
+        A different consent already in the folder goes to the history.
 
     Returns
     -------
@@ -204,7 +334,19 @@ def save_voice(
         raise ValueError("save_voice: a voice needs a model or a restorer")
     if model is not None and config != model.config:
         raise ValueError("save_voice: config differs from model.config")
+    if consent is not None and consent.actor != record.actor:
+        raise AdrError(record.actor, f"the consent record is for actor {consent.actor}")
     folder = ensure_dir(directory)
+    history: list[dict[str, Any]] = []
+    if consent is not None and (folder / VOICE_FILE).is_file():
+        try:  # keep the consent this voice had before (a re-enrollment)
+            old_meta = read_json(folder / VOICE_FILE)
+            old = _check_seal(old_meta, folder / VOICE_FILE)
+            history = list(old_meta.get("consent_history", []))
+            if old is not None and old != consent:
+                history.append({"consent": old.to_dict(), "replaced": record.date})
+        except (AdrError, AttributeError, TypeError):
+            history = []
     meta: dict[str, Any] = {
         "format_version": VOICEFILE_FORMAT_VERSION,
         "config": config.to_dict(),
@@ -221,6 +363,11 @@ def save_voice(
                             "sha256": sha256_file(folder / RESTORER_FILE)}
     else:
         (folder / RESTORER_FILE).unlink(missing_ok=True)
+    if consent is not None:
+        meta["consent"] = consent.to_dict()
+        if history:
+            meta["consent_history"] = history
+        meta["seal"] = voice_seal(meta)
     write_json(folder / VOICE_FILE, meta)
     return folder
 
@@ -246,7 +393,7 @@ def load_voice(directory: str | Path) -> LoadedVoice:
                        f"{', '.join(map(str, READABLE_FORMATS))}); re-enroll the actor")
     allowed = {"format_version", "config", "record", "model_sha256"}
     if version >= 2:
-        allowed.add("restorer")
+        allowed |= {"restorer", "consent", "consent_history", "seal"}
     extra = set(meta) - allowed
     if extra or "config" not in meta or "record" not in meta:
         raise AdrError(meta_path, "unexpected or missing fields in the voice description")
@@ -257,6 +404,7 @@ def load_voice(directory: str | Path) -> LoadedVoice:
         rconfig = RestorerConfig.from_dict(rmeta["config"]) if rmeta is not None else None
     except (ValueError, TypeError, KeyError) as exc:
         raise AdrError(meta_path, f"invalid voice description ({exc})") from None
+    consent = _check_seal(meta, meta_path)
     model = None
     if version == 1 or "model_sha256" in meta or (folder / MODEL_FILE).exists():
         model = VoiceModel(config)
@@ -267,4 +415,53 @@ def load_voice(directory: str | Path) -> LoadedVoice:
     if rconfig is not None:
         restorer = Restorer(rconfig)
         _load_tensors(restorer, folder / RESTORER_FILE, rmeta.get("sha256"))
-    return LoadedVoice(model=model, config=config, record=record, restorer=restorer)
+    return LoadedVoice(model=model, config=config, record=record, restorer=restorer,
+                       consent=consent, seal=str(meta.get("seal", "")))
+
+
+def describe_voice(directory: str | Path) -> str:
+    """``adr voice info``: the voice's engine, material, training, metrics and consent.
+
+    Reads ``voice.json`` only (the seal is checked; tensors are not loaded).
+
+    Raises
+    ------
+    AdrError
+        No voice, or a tampered one.
+    """
+    folder = Path(directory)
+    meta, meta_path = _read_meta(folder)
+    consent = _check_seal(meta, meta_path)
+    try:
+        record = EnrollmentRecord.from_dict(meta["record"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise AdrError(meta_path, f"invalid voice description ({exc})") from None
+    engine = "restorer" if meta.get("restorer") else "harmonic-plus-noise (format 1 engine)"
+    lines = [f"voice {record.actor}: {folder} (format {meta.get('format_version')}, "
+             f"{engine})",
+             f"  enrolled  {record.date or '-'}; preset {record.preset}, {record.steps} steps, "
+             f"{record.train_seconds:.0f} s training, {record.minutes:.2f} min of speech"]
+    lines += [f"  material  {s.path} ({s.seconds:.1f} s, sha256 {s.sha256[:12]})"
+              for s in record.sources]
+    if record.metrics:
+        lines.append("  metrics   " + ", ".join(f"{k} {v:.3g}" for k, v in
+                                                record.metrics.items()))
+    if consent is None:
+        lines.append(f"  consent   NONE: this voice cannot render until it has one "
+                     f"(adr voice consent {record.actor} --update FILE)")
+    else:
+        c = consent
+        lines += [f"  consent   {c.consent_id} (voice sealed {str(meta['seal'])[:12]})",
+                  f"            {c.name}, granted by {c.granted_by} on {c.granted_on}, "
+                  f"expires {c.expires}",
+                  f"            productions {', '.join(c.productions)}; uses "
+                  f"{', '.join(c.uses)}"]
+        if c.reference or c.note:
+            lines.append(f"            {'; '.join(x for x in (c.reference, c.note) if x)}")
+        for h in meta.get("consent_history", []):
+            try:
+                old = ConsentRecord.from_dict(h["consent"]).consent_id
+            except (ValueError, TypeError, KeyError):
+                old = "(unreadable record)"
+            lines.append(f"  replaced  {old} on {h.get('replaced', '?')}")
+    return "\n".join(lines)

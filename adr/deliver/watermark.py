@@ -1,0 +1,281 @@
+"""adr's inaudible watermark: PerthNet (``resemble-perth``), its weights from its wheel.
+
+PerthNet (implicit) hides a watermark in the magnitude spectrum below 2 kHz of 32 kHz audio
+and detects it with a confidence in [0, 1]. This module is the one place that touches it:
+
+* the checkpoint shipped in the ``resemble-perth`` wheel is loaded with
+  ``torch.load(..., weights_only=True)`` (no pickled code runs); if that fails, adr refuses
+  (:class:`~adr.core.errors.AdrError` naming the file) rather than fall back to a full unpickle;
+* :func:`embed` marks a take: the audio is resampled to 32 kHz, marked, and only the
+  difference (the watermark) is resampled back and added to the original, so the take's
+  samples above 2 kHz (and its band above 11 kHz) stay as rendered;
+* :func:`detect` gives one confidence for a clip, :func:`detect_windows` one per window
+  (``adr verify`` on a long stem: per second).
+
+The model is loaded once per process and run without gradients on the CPU.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adr.core.errors import AdrError, check_mono
+
+__all__ = ["WATERMARK", "THRESHOLD", "LONG_FILE", "embed", "detect", "detect_windows",
+           "WindowScore", "Verdict", "verify_file", "checkpoint_path"]
+
+#: Name of the watermark in a take's provenance.
+WATERMARK = "perth-implicit"
+#: Detection confidence at or above which audio carries the watermark.
+THRESHOLD = 0.5
+_RATE = 32000
+_BLOCK = 30.0  # seconds marked per call (bounds memory on long takes)
+_LOCK = threading.Lock()
+_NET: Any = None
+
+
+def checkpoint_path() -> Path:
+    """The PerthNet checkpoint inside the installed ``resemble-perth`` package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("perth")
+    if spec is None or not spec.submodule_search_locations:
+        raise AdrError("resemble-perth", "not installed; the watermark needs it (pip install "
+                       "resemble-perth==1.0.1, or run scripts/setup.sh)")
+    base = Path(next(iter(spec.submodule_search_locations)))
+    return base / "perth_net" / "pretrained" / "implicit" / "perth_net_250000.pth.tar"
+
+
+def _net() -> Any:
+    """PerthNet with the wheel's weights, loaded weights-only, eval mode (cached)."""
+    global _NET
+    with _LOCK:
+        if _NET is not None:
+            return _NET
+        import pickle
+        import warnings
+
+        import torch
+        import yaml
+
+        with warnings.catch_warnings():  # perth's __init__ imports pkg_resources
+            warnings.simplefilter("ignore", UserWarning)
+            from perth.perth_net.perth_net_implicit.config import PerthConfig
+            from perth.perth_net.perth_net_implicit.model.perth_net import PerthNet
+
+        ckpt = checkpoint_path()
+        hp_file = ckpt.parent / "hparams.yaml"
+        try:
+            hp = PerthConfig(**yaml.safe_load(hp_file.read_text(encoding="utf-8")))
+        except (OSError, yaml.YAMLError, TypeError) as exc:
+            raise AdrError(hp_file, f"unreadable watermark settings ({exc})") from None
+        try:
+            state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as exc:
+            raise AdrError(ckpt, "the watermark checkpoint does not load weights-only (it "
+                           f"would run pickled code); refusing it ({str(exc)[:120]})") from None
+        net = PerthNet(hp)
+        try:
+            net.load_state_dict(state["model"], strict=True)
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise AdrError(ckpt, f"the watermark checkpoint does not fit PerthNet "
+                           f"({str(exc)[:120]})") from None
+        _NET = net.eval()
+        return _NET
+
+
+def _resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    from adr.analysis.denoise import resample
+
+    return x if sr_in == sr_out else resample(x, sr_in, sr_out).astype(np.float32)
+
+
+def embed(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mark ``audio`` with adr's watermark.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (N,)
+        Mono audio in [-1, 1].
+    sample_rate : int
+
+    Returns
+    -------
+    np.ndarray, shape (N,), float32
+        ``audio`` plus the watermark (below 2 kHz); silent audio comes back unchanged.
+    """
+    import torch
+
+    x = check_mono(audio, "watermark", sample_rate)
+    if not x.size or float(np.max(np.abs(x))) < 1e-6:
+        return x.copy()
+    net = _net()
+    low = _resample(x, sample_rate, _RATE)
+    mark = np.zeros_like(low)
+    step = int(_BLOCK * _RATE)
+    with torch.inference_mode():
+        for a in range(0, len(low), step):
+            seg = torch.from_numpy(np.ascontiguousarray(low[a:a + step]))
+            mag, phase = net.ap.signal_to_magphase(seg)
+            marked, _ = net.encoder(mag[None])
+            y = net.ap.magphase_to_signal(marked[0], phase).numpy()
+            n = min(len(y), len(seg))
+            mark[a:a + n] = y[:n] - low[a:a + n]
+    back = _resample(mark, _RATE, sample_rate)
+    out = x.copy()
+    n = min(len(out), len(back))
+    out[:n] += back[:n]
+    return out.astype(np.float32)
+
+
+def _confidences(segments: list[np.ndarray]) -> list[float]:
+    import torch
+
+    net = _net()
+    out = []
+    with torch.inference_mode():
+        for seg in segments:
+            if len(seg) < 2048 or float(np.max(np.abs(seg))) < 1e-5:
+                out.append(0.0)
+                continue
+            mag, _ = net.ap.signal_to_magphase(torch.from_numpy(np.ascontiguousarray(seg)))
+            out.append(float(net.decoder(mag[None])[0].clip(0.0, 1.0)))
+    return out
+
+
+def detect(audio: np.ndarray, sample_rate: int) -> float:
+    """Confidence in [0, 1] that ``audio`` (N,) carries adr's watermark (>= THRESHOLD: yes)."""
+    x = check_mono(audio, "watermark", sample_rate)
+    return _confidences([_resample(x, sample_rate, _RATE)])[0]
+
+
+@dataclass(frozen=True)
+class WindowScore:
+    """Detection on one window: ``start``/``end`` seconds, ``confidence`` in [0, 1]."""
+
+    start: float
+    end: float
+    confidence: float
+
+    @property
+    def marked(self) -> bool:
+        return self.confidence >= THRESHOLD
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "confidence": self.confidence}
+
+
+def detect_windows(audio: np.ndarray, sample_rate: int, *, window: float = 2.0,
+                   hop: float = 1.0) -> list[WindowScore]:
+    """Detection per window (``window`` s every ``hop`` s) over a long file.
+
+    Returns
+    -------
+    list of WindowScore
+        In time order; the last window ends at the end of the audio.
+    """
+    x = _resample(check_mono(audio, "watermark", sample_rate), sample_rate, _RATE)
+    w, h = int(window * _RATE), int(hop * _RATE)
+    starts = list(range(0, max(1, len(x) - w + h), h)) or [0]
+    segs = [x[a:a + w] for a in starts]
+    return [WindowScore(a / _RATE, min(len(x), a + w) / _RATE, c)
+            for a, c in zip(starts, _confidences(segs))]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``adr verify`` on one file.
+
+    Attributes
+    ----------
+    path : str
+    seconds : float
+        Length of the audio.
+    confidence : float
+        Detection over the whole file (the highest window's for a long file).
+    windows : tuple of WindowScore
+        Per second (2 s windows every 1 s) for files longer than :data:`LONG_FILE`; else ().
+    provenance : dict of str to str or None
+        What the file's iXML says (adr's ``ADR_PROVENANCE``), if anything.
+    """
+
+    path: str
+    seconds: float
+    confidence: float
+    windows: tuple[WindowScore, ...] = ()
+    provenance: dict[str, str] | None = None
+
+    @property
+    def marked(self) -> bool:
+        return self.confidence >= THRESHOLD
+
+    def spans(self) -> list[tuple[float, float]]:
+        """Marked stretches (start, end) in seconds, windows merged."""
+        out: list[list[float]] = []
+        for w in self.windows:
+            if w.marked:
+                if out and w.start <= out[-1][1]:
+                    out[-1][1] = max(out[-1][1], w.end)
+                else:
+                    out.append([w.start, w.end])
+        return [(a, b) for a, b in out]
+
+    def summary(self) -> str:
+        """One line: whether the file carries adr's watermark, where, and its iXML claim."""
+        if self.windows:
+            n = sum(w.marked for w in self.windows)
+            spans = ", ".join(f"{_hms(a)}-{_hms(b)}" for a, b in self.spans()[:12])
+            more = " ..." if len(self.spans()) > 12 else ""
+            found = (f"adr watermark in {n} of {len(self.windows)} one-second windows: "
+                     f"{spans}{more}" if n else "no adr watermark in any one-second window")
+        else:
+            found = (f"adr watermark FOUND (confidence {self.confidence:.2f})" if self.marked
+                     else f"no adr watermark (confidence {self.confidence:.2f})")
+        claim = ""
+        if self.provenance:
+            p = self.provenance
+            claim = (f"; iXML says SYNTHETIC voice {p.get('VOICE', '?')}, "
+                     f"{p.get('CONSENT_ID', '?')}, adr {p.get('ADR_VERSION', '?')}")
+        return f"{self.path}: {found} ({self.seconds:.1f} s){claim}"
+
+
+#: Files longer than this (seconds) are verified per second.
+LONG_FILE = 12.0
+
+
+def _hms(t: float) -> str:
+    t = int(t)
+    return f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
+
+
+def verify_file(path: str | Path) -> Verdict:
+    """Whether audio file ``path`` carries adr's watermark (``adr verify``).
+
+    Raises
+    ------
+    AdrError
+        Naming the file: missing, unreadable, not audio.
+    """
+    from adr.ingest.media import read_audio
+
+    p = Path(path)
+    audio = read_audio(p, sample_rate=_RATE).mono()
+    prov = None
+    if p.suffix.lower() in (".wav", ".bwf"):
+        from adr.ingest.bwf import read_provenance
+
+        try:
+            prov = read_provenance(p)
+        except AdrError:
+            prov = None
+    seconds = len(audio) / _RATE
+    if seconds > LONG_FILE:
+        windows = tuple(detect_windows(audio, _RATE))
+        conf = max((w.confidence for w in windows), default=0.0)
+        return Verdict(str(p), seconds, conf, windows, prov)
+    return Verdict(str(p), seconds, detect(audio, _RATE), (), prov)
