@@ -41,7 +41,6 @@ or missing render, unknown spec or repair mode).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import unicodedata
@@ -54,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from adr.core.cache import cache_key
 from adr.core.errors import AdrError
 from adr.core.fsio import read_json, write_text
 from adr.core.names import child_path
@@ -78,6 +78,7 @@ __all__ = ["EXPORT_FORMAT_VERSION", "CueDelivery", "ExportResult", "export_sessi
            "cue_time_reference", "picture_samples", "load_takes", "check_consent"]
 
 EXPORT_FORMAT_VERSION = 1
+_KEY_DIGITS = 20  # hex digits of the export keys (adr.core.cache.cache_key)
 _SR = DELIVERY_RATE
 _TONE_WINDOW = 10.0  # seconds either side of a cue searched for room tone
 
@@ -195,10 +196,6 @@ def load_takes(session: Session, cues: Sequence[Cue]) -> dict[str, Take]:
 def _stat(path: Path) -> list[int]:
     st = path.stat()
     return [st.st_size, st.st_mtime_ns]
-
-
-def _digest(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def _ascii(text: str, limit: int) -> str:
@@ -365,9 +362,10 @@ def export_session(
         progress(ProgressEvent("export", i, len(todo), "cue", {"cue": cue.id}))
         take = takes[cue.id]
         analysis_path = child_path(session.analysis_dir, cue.id, ".json", "cue id")
-        key = _digest({**base, "take": take.to_dict(), "audio": _stat(session.root / take.path),
-                       "cue": {k: v for k, v in cue.to_dict().items() if k != "status"},
-                       "analysis": _stat(analysis_path) if analysis_path.exists() else None})
+        key = cache_key({**base, "take": take.to_dict(), "audio": _stat(session.root / take.path),
+                         "cue": {k: v for k, v in cue.to_dict().items() if k != "status"},
+                         "analysis": _stat(analysis_path) if analysis_path.exists() else None},
+                        length=_KEY_DIGITS)
         rel = f"deliverables/adr/{cue.id}.wav"
         path = session.root / rel
         tr_in, tr_out = cue_time_reference(session, cue.start), cue_time_reference(session, cue.end)
@@ -396,9 +394,9 @@ def export_session(
     stem_rel = f"deliverables/{session.name}_dialog.wav"
     stem_path = session.root / stem_rel
     n_stem = picture_samples(session)
-    stem_key = _digest({**base, "spec": stem_spec.to_dict(), "n": n_stem,
-                        "cues": sorted((r, k["key"]) for r, k in keys.items()),
-                        "dialog": [[c.id, c.start, c.end] for c in cues]})
+    stem_key = cache_key({**base, "spec": stem_spec.to_dict(), "n": n_stem,
+                          "cues": sorted((r, k["key"]) for r, k in keys.items()),
+                          "dialog": [[c.id, c.start, c.end] for c in cues]}, length=_KEY_DIGITS)
     prev = old_cues.get(stem_rel)
     if prev and prev.get("key") == stem_key and stem_path.is_file() and prev.get("stat") == _stat(stem_path):
         loud = StemLoudness.from_dict(prev["loudness"])

@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from adr.core.cache import cache_key
 from adr.core.consent import ConsentRecord
 from adr.core.errors import AdrError
 from adr.core.fsio import ensure_dir, read_json, write_json
@@ -218,10 +217,6 @@ def _voiced_loudness(features: Sequence[Any]) -> float | None:
     """Median loudness (dBFS) of the voiced frames of some FrameFeatures."""
     v = np.concatenate([f.loudness[f.voiced > 0] for f in features])
     return round(float(np.median(v)), 2) if v.size else None
-
-
-def _key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _sha(path: Path) -> str:
@@ -404,9 +399,9 @@ def enroll_actor(
     report = progress or null_progress
     folder, hashes = Path(voices_root) / actor, [_sha(p) for p in paths]
     vshas = [None if v is None else _sha(Path(v)) for v in videos]
-    key = _key(ENROLL_VERSION, actor, hashes, given, vshas, vc.to_dict(), tc.to_dict(),
-               whisper_model, limits.to_dict(), engine,
-               None if rc is None else [rc.to_dict(), rtc.to_dict()])
+    key = cache_key((ENROLL_VERSION, actor, hashes, given, vshas, vc.to_dict(), tc.to_dict(),
+                     whisper_model, limits.to_dict(), engine,
+                     None if rc is None else [rc.to_dict(), rtc.to_dict()]))
     done = _finished(folder, key) if resume else None
     if done is not None:
         from adr.voice.voicefile import update_consent
@@ -420,7 +415,7 @@ def enroll_actor(
     for i, (path, sha, text, video) in enumerate(zip(paths, hashes, given, videos)):
         report(ProgressEvent("enroll: read", i, len(paths), "file", {"file": path.name}))
         fm, x16, xm, regions = inspect_file(path, vc.sample_rate)
-        cpath = cache_dir / f"{_key(sha, text, vshas[i], vc.sample_rate, whisper_model)[:24]}.json"
+        cpath = cache_dir / f"{cache_key((sha, text, vshas[i], vc.sample_rate, whisper_model), length=24)}.json"
         data = read_json(cpath) if sha and cpath.is_file() else {}
         if "language" in data:
             fm = dataclasses.replace(fm, **data["language"])

@@ -44,8 +44,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from adr.core.cache import cache_key, sha256_file
 from adr.core.errors import AdrError
 from adr.core.fsio import read_json, write_json
 from adr.core.names import check_not_source, child_path
@@ -370,10 +369,10 @@ def _render_key(analysis_path: Path, voice_dir: Path, cue: Any, text: str, mode:
     from adr.voice.voicefile import VOICE_FILE
 
     voice = read_json(voice_dir / VOICE_FILE)
-    payload = [RENDER_VERSION, hashlib.sha256(analysis_path.read_bytes()).hexdigest(),
+    payload = [RENDER_VERSION, sha256_file(analysis_path),
                voice.get("model_sha256"), (voice.get("restorer") or {}).get("sha256"),
                cue.start, cue.end, text, mode]
-    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+    return cache_key(payload)
 
 
 def line_use(line: LineAnalysis, text: str) -> str:

@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from adr.core.cache import sha256_file
 from adr.core.consent import ConsentRecord, consent_changes
 from adr.core.errors import AdrError
 from adr.core.fsio import atomic_path, ensure_dir, read_json, write_json
@@ -63,15 +64,6 @@ READABLE_FORMATS = (1, 2)
 MODEL_FILE = "model.safetensors"
 RESTORER_FILE = "restorer.safetensors"
 VOICE_FILE = "voice.json"
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
