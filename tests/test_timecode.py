@@ -14,12 +14,12 @@ from adr.core.timecode import (
     format_timecodes,
     frames_per_day,
     frames_to_samples,
-    frames_to_seconds,
     parse_timecode,
     parse_timecodes,
+    picture_frames_to_seconds,
     samples_to_frames,
     samples_to_timecode,
-    seconds_to_frames,
+    seconds_to_picture_frames,
     seconds_to_timecode,
     timecode_to_samples,
     timecode_to_seconds,
@@ -164,10 +164,10 @@ def test_samples_and_seconds() -> None:
     assert samples_to_frames(1601, ntsc) == 0
     assert samples_to_frames(1602, ntsc) == 1
     assert samples_to_frames(8008, ntsc) == 5
-    assert frames_to_seconds(30000, ntsc) == 1001.0
-    assert seconds_to_frames(1001.0, ntsc) == 30000
-    assert seconds_to_frames(0.5 / 25 - 1e-9, FrameRate.parse("25")) == 0
-    assert seconds_to_frames(0.5 / 25 + 1e-9, FrameRate.parse("25")) == 1
+    assert picture_frames_to_seconds(30000, ntsc) == 1001.0
+    assert seconds_to_picture_frames(1001.0, ntsc) == 30000
+    assert seconds_to_picture_frames(0.5 / 25 - 1e-9, FrameRate.parse("25")) == 0
+    assert seconds_to_picture_frames(0.5 / 25 + 1e-9, FrameRate.parse("25")) == 1
     assert seconds_to_timecode(3603.6, NDF23) == "01:00:00:00"
     # A day of frames at 23.976 converts without drift.
     day = frames_per_day(NDF23)

@@ -3,7 +3,9 @@
 Time in the public API is always seconds (float). Code that needs an index into an audio
 buffer or a feature sequence converts through these helpers, so rounding is done the same
 way everywhere (to the nearest index; ties away from zero are irrelevant at these scales).
-Picture frames and SMPTE timecode live in :mod:`adr.core.timecode`.
+Frames here are analysis frames of a float period (``seconds_to_frames(t, frame_period)``);
+picture frames at exact rational rates and SMPTE timecode live in :mod:`adr.core.timecode`
+(``seconds_to_picture_frames(t, rate)``).
 """
 
 from __future__ import annotations

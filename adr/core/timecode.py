@@ -40,8 +40,8 @@ __all__ = [
     "format_timecode",
     "timecode_to_seconds",
     "seconds_to_timecode",
-    "frames_to_seconds",
-    "seconds_to_frames",
+    "picture_frames_to_seconds",
+    "seconds_to_picture_frames",
     "frames_to_samples",
     "samples_to_frames",
     "timecode_to_samples",
@@ -258,24 +258,24 @@ def format_timecode(frames: int, rate: FrameRate) -> str:
     return f"{h:02d}:{mi:02d}:{sec:02d}{sep}{f:02d}"
 
 
-def frames_to_seconds(frames: int, rate: FrameRate) -> float:
+def picture_frames_to_seconds(frames: int, rate: FrameRate) -> float:
     """Time in seconds of frame ``frames`` (exactly ``frames / rate``, then rounded to float)."""
     return float(Fraction(int(frames)) / rate.rate)
 
 
-def seconds_to_frames(seconds: float, rate: FrameRate) -> int:
+def seconds_to_picture_frames(seconds: float, rate: FrameRate) -> int:
     """Nearest frame to a time in seconds (ties round up)."""
     return math.floor(Fraction(seconds) * rate.rate + Fraction(1, 2))
 
 
 def timecode_to_seconds(s: str, rate: FrameRate) -> float:
     """Seconds since midnight of timecode ``s`` (real time: frames / rate)."""
-    return frames_to_seconds(parse_timecode(s, rate), rate)
+    return picture_frames_to_seconds(parse_timecode(s, rate), rate)
 
 
 def seconds_to_timecode(seconds: float, rate: FrameRate) -> str:
     """Timecode of the frame nearest to ``seconds`` since midnight."""
-    return format_timecode(seconds_to_frames(seconds, rate), rate)
+    return format_timecode(seconds_to_picture_frames(seconds, rate), rate)
 
 
 def frames_to_samples(frames: int, rate: FrameRate, sample_rate: int = 48000) -> int:

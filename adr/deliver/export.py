@@ -59,7 +59,7 @@ from adr.core.fsio import read_json, write_text
 from adr.core.names import child_path
 from adr.core.progress import ProgressEvent, ProgressHook, null_progress
 from adr.core.timebase import DELIVERY_RATE
-from adr.core.timecode import frames_to_samples, seconds_to_frames
+from adr.core.timecode import frames_to_samples, seconds_to_picture_frames
 from adr.core.types import Cue, Take, strict_from_dict
 from adr.deliver.conform import (
     CONFORM_VERSION,
@@ -72,7 +72,6 @@ from adr.deliver.export_stem import build_stem, dialog_spans
 from adr.deliver.loudness import StemLoudness, loudness_spec
 from adr.deliver.stem_loudness import normalize_stem
 from adr.deliver.timeline import cue_sheet_html, session_timeline
-from adr.ingest.lock import session_lock
 from adr.ingest.session import Session
 
 __all__ = ["EXPORT_FORMAT_VERSION", "CueDelivery", "ExportResult", "export_session",
@@ -160,7 +159,7 @@ def cue_time_reference(session: Session, seconds: float) -> int:
 
 def picture_samples(session: Session) -> int:
     """Length of the picture in 48 kHz samples (frame count / rate, rounded once)."""
-    frames = seconds_to_frames(session.picture.duration, session.frame_rate)
+    frames = seconds_to_picture_frames(session.picture.duration, session.frame_rate)
     return frames_to_samples(frames, session.frame_rate, _SR)
 
 
@@ -335,22 +334,6 @@ def export_session(
         No cue sheet, no rendered cue, a bad take, a take without provenance or outside its
         consent, an unknown spec or repair mode (all before anything is written).
     """
-    with session_lock(session.root, "export"):  # re-entrant: the CLI holds it too
-        return _export_session_locked(session, spec=spec, repair=repair, options=options,
-                                      denoise=denoise, progress=progress,
-                                      voices_root=voices_root)
-
-
-def _export_session_locked(
-    session: Session,
-    *,
-    spec: str = "-24",
-    repair: str = "auto",
-    options: ConformOptions | None = None,
-    denoise: str = "dfn3",
-    progress: ProgressHook | None = None,
-    voices_root: str | Path | None = None,
-) -> ExportResult:
     progress = progress or null_progress
     stem_spec = loudness_spec(spec)
     opts = dataclasses.replace(options or ConformOptions(), repair=repair)

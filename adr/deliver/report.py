@@ -199,7 +199,7 @@ def write_report(session: Session, *, progress: ProgressHook | None = None,
     """
     from adr.analysis.analyze import load_analysis
     from adr.analysis.prosody import extract_prosody
-    from adr.core.timecode import seconds_to_frames
+    from adr.core.timecode import seconds_to_picture_frames
     from adr.ingest.media import read_audio
     from adr.ingest.video import read_frame
 
@@ -230,7 +230,7 @@ def write_report(session: Session, *, progress: ProgressHook | None = None,
                   if repair_rel and (session.root / repair_rel).is_file() else None)
         media: list[str] = []
         if frames:
-            index = seconds_to_frames((cue.start + cue.end) / 2, session.frame_rate)
+            index = seconds_to_picture_frames((cue.start + cue.end) / 2, session.frame_rate)
             _save_frame(read_frame(session.picture.path, index), out / f"{name}_frame.png")
             media.append(f'<img class="frame" src="{name}_frame.png" alt="picture frame">')
         columns = [("production (before)", prod)]

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from adr.core.timecode import FrameRate, format_timecode, parse_timecode, seconds_to_frames
+from adr.core.timecode import FrameRate, format_timecode, parse_timecode, seconds_to_picture_frames
 from adr.core.types import Cue
 from adr.ingest.session import Session
 
@@ -73,7 +73,7 @@ def session_timeline(session: Session, cues: Sequence[Cue], delivered: Mapping[s
     rate = session.frame_rate
     fps = float(rate.rate)
     start = session.timecode.start_frame
-    frames = seconds_to_frames(session.picture.duration, rate)
+    frames = seconds_to_picture_frames(session.picture.duration, rate)
 
     def rt(v: float) -> Any:
         return opentime.RationalTime(v, fps)
@@ -95,7 +95,7 @@ def session_timeline(session: Session, cues: Sequence[Cue], delivered: Mapping[s
     items = []
     for cid in delivered:
         c = by_id[cid]
-        items.append((seconds_to_frames(c.start, rate), seconds_to_frames(c.end, rate), c))
+        items.append((seconds_to_picture_frames(c.start, rate), seconds_to_picture_frames(c.end, rate), c))
     edls = []
     for n, lane in enumerate(lanes(items), start=1):
         track = schema.Track(name="ADR" if n == 1 else f"ADR {n}", kind=schema.TrackKind.Audio)
