@@ -69,6 +69,24 @@ def test_model_maps_inputs_to_mel_frames(rng: np.random.Generator) -> None:
         RestorerInputs(x.donor_mel, x.take_mel[:, :5], x.reliability, x.f0, x.voiced, x.loudness)
 
 
+def test_noisy_mel_input_is_optional_and_keeps_older_configs(rng: np.random.Generator) -> None:
+    """``use_noisy`` adds the undenoised mel as 80 more channels; configs without it write
+    the dict older voices wrote (their files, keys and checkpoints stay valid)."""
+    assert "use_noisy" not in TINY.to_dict()
+    noisy_cfg = dataclasses.replace(TINY, use_noisy=True)
+    assert RestorerConfig.from_dict(noisy_cfg.to_dict()) == noisy_cfg
+    x = _inputs(rng, 21)
+    assert x.tensor(noisy_cfg).shape == (noisy_cfg.in_channels, 21) == (3 * 80 + 4, 21)
+    loud = rng.normal(-3, 2, (80, 21)).astype(np.float32)
+    with_noisy = dataclasses.replace(x, noisy_mel=loud)
+    a, b = x.tensor(noisy_cfg).numpy(), with_noisy.tensor(noisy_cfg).numpy()
+    np.testing.assert_array_equal(a[:160], b[:160])  # donor and take unchanged
+    assert not np.allclose(a[160:240], b[160:240])  # the noisy mel is what differs
+    assert with_noisy.crop(3, 5).noisy_mel.shape == (80, 5)
+    mel = Restorer(noisy_cfg).eval().restore(with_noisy)
+    assert mel.shape == (80, 21) and np.all(np.isfinite(mel))
+
+
 def test_training_lowers_the_loss_and_resumes_identically(rng: np.random.Generator,
                                                           tmp_path: Path) -> None:
     examples = _examples(rng)

@@ -30,6 +30,7 @@ from adr.voice.evidence import (
     controls_on_grid,
     fit_frames,
     line_frames,
+    noisy_mel,
     take_evidence,
 )
 from adr.voice.restorer import RestorerConfig
@@ -152,10 +153,12 @@ def restorer_examples(lines: Sequence[CleanLine], config: RestorerConfig,
                 except AdrError:
                     continue
             else:
-                take, rel, _ = take_evidence(noisy, ln.sample_rate, n, denoised=den)
+                take, rel, gain_db = take_evidence(noisy, ln.sample_rate, n, denoised=den)
                 f0, voiced, energy = controls_on_grid(pros, ln.start, n)
-                ex = dataclasses.replace(base, take_mel=take, reliability=rel, f0=f0,
-                                         voiced=voiced, loudness=energy)
+                ex = dataclasses.replace(
+                    base, take_mel=take, reliability=rel, f0=f0, voiced=voiced, loudness=energy,
+                    noisy_mel=noisy_mel(noisy, ln.sample_rate, n, gain_db)
+                    if config.use_noisy else None)
             out.append(RestorerExample(ex, target.astype(np.float32)))
     report(ProgressEvent("enroll: damage", len(lines), len(lines), "line"))
     return out

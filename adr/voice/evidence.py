@@ -22,8 +22,8 @@ import numpy as np
 from adr.core.types import Prosody
 from adr.voice.vocoder import MEL, MelSpec, log_mel, mel_frames
 
-__all__ = ["REFERENCE_LEVEL_DB", "active_level_db", "RELIABILITY_MID_DB", "take_evidence", "controls_on_grid", "fit_frames", "line_frames",
-           "frame_times"]
+__all__ = ["REFERENCE_LEVEL_DB", "active_level_db", "RELIABILITY_MID_DB", "take_evidence",
+           "noisy_mel", "controls_on_grid", "fit_frames", "line_frames", "frame_times"]
 
 #: Level (dBFS over active frames) every take and every training target is scaled to.
 REFERENCE_LEVEL_DB = -26.0
@@ -103,6 +103,16 @@ def take_evidence(noisy: np.ndarray, sample_rate: int, n_frames: int, *,
     rel = 1.0 / (1.0 + np.exp(-(snr_db - RELIABILITY_MID_DB) / _RELIABILITY_SLOPE_DB))
     return (fit_frames(take, n_frames).astype(np.float32),
             fit_frames(rel, n_frames).astype(np.float32), gain_db)
+
+
+def noisy_mel(noisy: np.ndarray, sample_rate: int, n_frames: int, gain_db: float) -> np.ndarray:
+    """Log-mel (n_mels, n_frames), float32, of the production line before denoising,
+    scaled by ``gain_db`` (the take's gain from :func:`take_evidence`)."""
+    from adr.analysis.denoise import resample
+
+    x = np.asarray(noisy, dtype=np.float32) * np.float32(10.0 ** (gain_db / 20.0))
+    return fit_frames(log_mel(resample(x, sample_rate, MEL.sample_rate)).numpy(),
+                      n_frames).astype(np.float32)
 
 
 def controls_on_grid(prosody: Prosody, start: float, n_frames: int

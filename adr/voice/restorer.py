@@ -9,6 +9,8 @@ reads
 * the **take**: the denoised production line's log-mel frames and a per-frame reliability
   (local SNR of the denoiser's output against what it removed, 0..1): how the actor said
   it, where it survived;
+* optionally (``use_noisy``) the production line's own log-mel before denoising, so the
+  network can judge for itself what the denoiser removed;
 * the line's log F0, voicing and loudness,
 
 and predicts the actor's clean log-mel frames, which the universal HiFi-GAN
@@ -55,6 +57,9 @@ class RestorerConfig:
         Conv kernel size (odd).
     use_take : bool
         Whether the denoised take's mel and reliability are inputs (else donor only).
+    use_noisy : bool
+        Whether the production line's mel before denoising is an input too (with
+        ``use_take``).
     donor : str
         The built-in synthesizer voice the restorer was trained with (:mod:`adr.voice.donor`);
         render uses the same one.
@@ -74,6 +79,7 @@ class RestorerConfig:
     layers: int = 8
     kernel_size: int = 5
     use_take: bool = True
+    use_noisy: bool = False
     donor: str = "JOE"
     f0_median: float = 0.0
     high_band: tuple[tuple[float, ...], ...] = ()
@@ -92,14 +98,17 @@ class RestorerConfig:
 
     @property
     def in_channels(self) -> int:
-        """Input channels: donor mel, (take mel), controls."""
-        return self.n_mels * (2 if self.use_take else 1) + N_CONTROLS
+        """Input channels: donor mel, (take mel), (noisy mel), controls."""
+        return self.n_mels * (1 + int(self.use_take) + int(self.use_take and self.use_noisy)) \
+            + N_CONTROLS
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["high_band"] = [list(r) for r in self.high_band]
         if not self.high_band and not self.high_band_top_hz:  # as older voices wrote it
             del d["high_band"], d["high_band_top_hz"]
+        if not self.use_noisy:  # as older voices wrote it
+            del d["use_noisy"]
         return d
 
     @classmethod
@@ -125,6 +134,9 @@ class RestorerInputs:
         Voicing, 0..1.
     loudness : np.ndarray, shape (T,)
         Frame level in dB (about -80 .. 0).
+    noisy_mel : np.ndarray, shape (n_mels, T), optional
+        Log-mel of the production line before denoising, at the take's gain (``None``:
+        the take's own, as for a clean line).
     """
 
     donor_mel: np.ndarray
@@ -133,10 +145,13 @@ class RestorerInputs:
     f0: np.ndarray
     voiced: np.ndarray
     loudness: np.ndarray
+    noisy_mel: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         t = self.donor_mel.shape[-1]
-        for name in ("take_mel", "reliability", "f0", "voiced", "loudness"):
+        names = ("take_mel", "reliability", "f0", "voiced", "loudness") + \
+            (("noisy_mel",) if self.noisy_mel is not None else ())
+        for name in names:
             if np.shape(getattr(self, name))[-1] != t:
                 raise ValueError(f"RestorerInputs: {name} has {np.shape(getattr(self, name))[-1]} "
                                  f"frames, donor_mel {t}")
@@ -149,7 +164,8 @@ class RestorerInputs:
         """Frames ``[first, first + count)``."""
         s = slice(first, first + count)
         return RestorerInputs(self.donor_mel[:, s], self.take_mel[:, s], self.reliability[s],
-                              self.f0[s], self.voiced[s], self.loudness[s])
+                              self.f0[s], self.voiced[s], self.loudness[s],
+                              None if self.noisy_mel is None else self.noisy_mel[:, s])
 
     def tensor(self, config: RestorerConfig) -> torch.Tensor:
         """Network input, shape (in_channels, T), float32."""
@@ -162,6 +178,9 @@ class RestorerInputs:
         if config.use_take:
             rel = np.asarray(self.reliability)[None, :]
             parts.append(rel * (self.take_mel - _MEL_CENTRE) / _MEL_SCALE)
+            if config.use_noisy:
+                noisy = self.take_mel if self.noisy_mel is None else self.noisy_mel
+                parts.append((noisy - _MEL_CENTRE) / _MEL_SCALE)
         parts.append(controls)
         return torch.from_numpy(np.concatenate(parts).astype(np.float32))
 

@@ -13,7 +13,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from adr.core.types import Prosody, Word
-from adr.voice.evidence import controls_on_grid, fit_frames, frame_times, line_frames, take_evidence
+from adr.voice.evidence import (
+    controls_on_grid,
+    fit_frames,
+    frame_times,
+    line_frames,
+    noisy_mel,
+    take_evidence,
+)
 from adr.voice.restorer import Restorer, RestorerConfig, RestorerInputs
 from adr.voice.vocoder import MEL, load_vocoder, log_mel
 
@@ -71,14 +78,18 @@ def line_inputs(text: str, words: Sequence[Word], phones: Sequence, prosody: Pro
     donor = donor_line(text, alignment, prosody, start, end, MEL.sample_rate,
                        donor=config.donor, median_f0=config.f0_median or None, cue_id=cue_id)
     donor_mel = fit_frames(log_mel(donor.audio).numpy(), n)
+    noisy = None
     if audio is not None and config.use_take:
-        take_mel, rel, _ = take_evidence(audio, sample_rate, n, denoised=denoised)
+        take_mel, rel, gain_db = take_evidence(audio, sample_rate, n, denoised=denoised)
         rel = distrust_spans(rel, start, distrust)
+        if config.use_noisy:
+            noisy = noisy_mel(audio, sample_rate, n, gain_db)
     else:
         take_mel = np.full((MEL.n_mels, n), MEL.log_floor, dtype=np.float32)
         rel = np.zeros(n, dtype=np.float32)
     f0, voiced, energy = controls_on_grid(prosody, start, n)
-    return RestorerInputs(donor_mel.astype(np.float32), take_mel, rel, f0, voiced, energy)
+    return RestorerInputs(donor_mel.astype(np.float32), take_mel, rel, f0, voiced, energy,
+                          noisy)
 
 
 def speak(restorer: Restorer, inputs: RestorerInputs) -> np.ndarray:
