@@ -260,7 +260,8 @@ def _timing_path(plan: VoicePlan, root: Path) -> Path:
 def enroll_voices(plans: Sequence[VoicePlan], preset: str, *, root: Path = VOICES_DIR,
                   log: Callable[[str], None] | None = None, voice_config: Any = None,
                   train_config: Any = None, limits: MaterialLimits = BENCH_LIMITS,
-                  engine: str = "restorer") -> VoiceBank:
+                  engine: str = "restorer", restorer_config: Any = None,
+                  restorer_train_config: Any = None) -> VoiceBank:
     """Enroll (or reuse) every planned voice; a voice that cannot be enrolled is reported,
     and its lines keep the production audio.
 
@@ -276,6 +277,9 @@ def enroll_voices(plans: Sequence[VoicePlan], preset: str, *, root: Path = VOICE
     engine : str
         The voice engine (``"restorer"`` or ``"ddsp"``). The enrollment key includes it, so
         switching engines retrains; give each engine its own ``root`` to keep both cached.
+    restorer_config, restorer_train_config : optional
+        Passed to :func:`adr.voice.enroll.enroll_actor` (an ablation's restorer; give it its
+        own ``root``).
     """
     from adr.core.progress import ProgressEvent
     from adr.voice.enroll import enroll_actor
@@ -299,7 +303,9 @@ def enroll_voices(plans: Sequence[VoicePlan], preset: str, *, root: Path = VOICE
             res = enroll_actor(plan.name, list(plan.files), texts=list(plan.texts),
                                voices_root=Path(root) / plan.speaker, quality=preset,
                                progress=hook, voice_config=voice_config,
-                               train_config=train_config, limits=limits, engine=engine)
+                               train_config=train_config, limits=limits, engine=engine,
+                               restorer_config=restorer_config,
+                               restorer_train_config=restorer_train_config)
         except AdrError as exc:
             say(f"bench: voice {plan.speaker}/{plan.name} not enrolled: {exc}")
             infos.append(VoiceInfo(plan, str(plan.folder(root)), preset, error=str(exc)))

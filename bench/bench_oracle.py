@@ -273,6 +273,29 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ablation_configs(restorer: Sequence[str], train: Sequence[str], preset: str
+                     ) -> tuple[Any, Any]:
+    """``FIELD=VALUE`` overrides as a RestorerConfig (over the default) and a
+    RestorerTrainConfig (over ``preset``); ``None`` for each without overrides."""
+    from adr.voice.restorer import RestorerConfig
+    from adr.voice.train_restorer import restorer_preset
+
+    def parse(items: Sequence[str], base: Any) -> Any:
+        if not items:
+            return None
+        fields = {f.name: f for f in dataclasses.fields(base)}
+        out = {}
+        for item in items:
+            name, _, value = item.partition("=")
+            if name not in fields:
+                raise SystemExit(f"bench_oracle: {type(base).__name__} has no field {name!r}")
+            kind = type(getattr(base, name))
+            out[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        return dataclasses.replace(base, **out)
+
+    return parse(restorer, RestorerConfig()), parse(train, restorer_preset(preset))
+
+
 def parse_conditions(text: str) -> list[str]:
     """``"10,0,-5"`` -> condition names ``["10 dB", "0 dB", "-5 dB"]`` (``clean`` allowed)."""
     known = {c.name for c in CONDITIONS}
@@ -291,6 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--preset", default="fast", help="voice training preset")
     ap.add_argument("--engine", default="restorer", choices=("restorer", "ddsp"),
                     help="voice engine (each keeps its own voice cache and results files)")
+    ap.add_argument("--restorer", action="append", default=[], metavar="FIELD=VALUE",
+                    help="a RestorerConfig field for the voices (repeatable; e.g. use_noisy=true)")
+    ap.add_argument("--restorer-train", action="append", default=[], metavar="FIELD=VALUE",
+                    help="a RestorerTrainConfig field over the preset (repeatable)")
+    ap.add_argument("--tag", default="", help="names this ablation's voice cache and results")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT, help="results path without suffix")
@@ -298,6 +326,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.engine != "ddsp" and args.out == OUT:
         args.out = OUT.with_name(f"{OUT.name}_{args.engine}")
+    if args.tag and args.out.name.startswith(OUT.name):
+        args.out = args.out.with_name(f"{args.out.name}-{args.tag}")
+    rconf, rtrain = ablation_configs(args.restorer, args.restorer_train, args.preset)
     if args.render_only:
         write_text(args.out.with_suffix(".md"), markdown(read_json(args.out.with_suffix(".json"))))
         return 0
@@ -332,13 +363,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     voices_root = VOICES_DIR if args.engine == "ddsp" else VOICES_DIR.with_name(
         f"voices-{args.engine}")
-    bank = enroll_voices(plans, args.preset, log=log, root=voices_root, engine=args.engine)
+    if args.tag:
+        voices_root = voices_root.with_name(f"{voices_root.name}-{args.tag}")
+    bank = enroll_voices(plans, args.preset, log=log, root=voices_root, engine=args.engine,
+                         restorer_config=rconf, restorer_train_config=rtrain)
     enroll_s = time.perf_counter() - t0
     warm_up(MEASURES)
     report: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "git_commit": git_commit(),
         "machine": machine, "conditions": conds, "lines_per_speaker": args.lines,
         "speakers": list(SPEAKERS), "utterances": chosen, "voice_preset": args.preset, "engine": args.engine,
+        "restorer_options": args.restorer, "restorer_train_options": args.restorer_train,
         "voices": [v.to_dict() for v in bank.infos], "enroll_seconds": round(enroll_s, 1),
         "seed": args.seed, "lines": [ln.to_dict() for ln in bench.lines]}
 
