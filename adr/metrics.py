@@ -21,20 +21,18 @@ boundaries          :func:`boundary_errors` (seconds)             lower
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from adr.analysis.denoise import resample
 from adr.analysis.dnsmos import Dnsmos
 from adr.core.errors import AdrError, check_mono
-from adr.core.types import strict_from_dict
+from adr.core.records import Record
 
 __all__ = [
     "METRIC_RATE",
@@ -65,17 +63,8 @@ _GROSS_RATIO = 0.2  # gross pitch error: more than 20 % off (the usual GPE thres
 _embedding_cache: dict[str, np.ndarray] = {}
 
 
-class _Record:
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Any:
-        return strict_from_dict(cls, data)
-
-
 @dataclass(frozen=True)
-class WordErrors(_Record):
+class WordErrors(Record):
     """Word-level edit counts of a hypothesis against a reference (after normalization).
 
     ``rate`` is ``(substitutions + deletions + insertions) / words``; summing ``errors`` and
@@ -99,7 +88,7 @@ class WordErrors(_Record):
 
 
 @dataclass(frozen=True)
-class F0Metrics(_Record):
+class F0Metrics(Record):
     """Pitch of a test line against a reference line, frame by frame (10 ms).
 
     Attributes
@@ -121,7 +110,7 @@ class F0Metrics(_Record):
 
 
 @dataclass(frozen=True)
-class BoundaryError(_Record):
+class BoundaryError(Record):
     """Absolute timing error of boundaries (word or phone starts/ends), in seconds."""
 
     median: float

@@ -52,6 +52,7 @@ from adr.core.errors import AdrError
 from adr.core.fsio import read_json, write_json
 from adr.core.names import child_path
 from adr.core.progress import ProgressEvent, ProgressHook, null_progress
+from adr.core.records import Record
 from adr.core.timebase import seconds_to_samples
 from adr.core.types import Cue, Prosody, strict_from_dict
 from adr.ingest.lock import session_lock
@@ -96,7 +97,7 @@ _KEY_DIGITS = 16
 
 
 @dataclass(frozen=True)
-class AnalysisOptions:
+class AnalysisOptions(Record):
     """Choices for ``adr analyze``.
 
     Attributes
@@ -118,9 +119,6 @@ class AnalysisOptions:
     lips: bool = True
     dnsmos: bool = False
     denoise: str = "dfn3"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True, eq=False)

@@ -12,12 +12,12 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from adr.core.records import Record
 from adr.core.timebase import seconds_to_frames
-from adr.core.types import LipTrack, strict_from_dict
+from adr.core.types import LipTrack
 
 __all__ = ["SHUTTER", "AvOffset", "estimate_av_offset", "speech_envelope"]
 
@@ -28,7 +28,7 @@ SHUTTER = 0.5
 
 
 @dataclass(frozen=True)
-class AvOffset:
+class AvOffset(Record):
     """Audio-minus-picture offset: positive ``offset_seconds`` means the audio is late.
 
     ``confidence`` is in [0, 1] (0: no face, no speech or no clear correlation peak);
@@ -44,13 +44,6 @@ class AvOffset:
         """``track`` with its ``av_offset``/``av_confidence`` set from this estimate."""
         return dataclasses.replace(track, av_offset=self.offset_seconds,
                                    av_confidence=self.confidence)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AvOffset:
-        return strict_from_dict(cls, data)
 
 
 # --------------------------------------------------------------------------- audio/video offset

@@ -60,13 +60,13 @@ absolute error 1.6 / 0.6 / 0.8 / 1.9 dB at 20 / 10 / 0 / -5 dB (the residual-onl
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from adr.core.errors import AdrError
+from adr.core.records import Record
 from adr.core.timebase import samples_to_seconds, seconds_to_samples
 from adr.core.types import strict_from_dict
 
@@ -83,7 +83,7 @@ _CTF_RIDGE = 1e-3
 
 
 @dataclass(frozen=True)
-class DamageThresholds:
+class DamageThresholds(Record):
     """When a line counts as damaged.
 
     Attributes
@@ -114,16 +114,9 @@ class DamageThresholds:
     burst_max: float = 2.0
     local_window: float = 1.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DamageThresholds:
-        return strict_from_dict(cls, data)
-
 
 @dataclass(frozen=True)
-class DamageSpan:
+class DamageSpan(Record):
     """A localized stretch of damage.
 
     Attributes
@@ -144,13 +137,6 @@ class DamageSpan:
     @property
     def duration(self) -> float:
         return self.end - self.start
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DamageSpan:
-        return strict_from_dict(cls, data)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from adr.core.errors import AdrError, check_mono
-from adr.core.types import strict_from_dict
+from adr.core.records import Record
 
 __all__ = ["DNSMOS_RATE", "Dnsmos", "score"]
 
@@ -40,7 +40,7 @@ _lock = threading.Lock()
 
 
 @dataclass(frozen=True)
-class Dnsmos:
+class Dnsmos(Record):
     """DNSMOS estimates on a 1-5 scale.
 
     Attributes
@@ -55,13 +55,6 @@ class Dnsmos:
     sig: float
     bak: float
     p808: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ovrl": self.ovrl, "sig": self.sig, "bak": self.bak, "p808": self.p808}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Dnsmos:
-        return strict_from_dict(cls, data)
 
 
 def _session(name: str) -> Any:

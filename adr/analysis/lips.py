@@ -21,6 +21,7 @@ import numpy as np
 
 from adr.core.errors import AdrError
 from adr.core.progress import ProgressEvent, ProgressHook
+from adr.core.records import Record
 from adr.core.timebase import frames_to_seconds, seconds_to_frames
 from adr.core.types import LipTrack, strict_from_dict
 
@@ -34,7 +35,7 @@ _OUTER, _INNER_TOP, _INNER_BOTTOM = (48, 54), (61, 62, 63), (67, 66, 65)
 
 
 @dataclass(frozen=True)
-class FaceBox:
+class FaceBox(Record):
     """A face rectangle in pixels (``right``/``bottom`` exclusive)."""
 
     left: float
@@ -53,13 +54,6 @@ class FaceBox:
     @property
     def center(self) -> tuple[float, float]:
         return (0.5 * (self.left + self.right), 0.5 * (self.top + self.bottom))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FaceBox:
-        return strict_from_dict(cls, data)
 
 
 @dataclass(frozen=True)
@@ -93,18 +87,11 @@ class MouthShape:
 
 
 @dataclass(frozen=True)
-class TimeSpan:
+class TimeSpan(Record):
     """A time range ``[start, end)`` in seconds from the session start."""
 
     start: float
     end: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TimeSpan:
-        return strict_from_dict(cls, data)
 
 
 @dataclass(frozen=True)

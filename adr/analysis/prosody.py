@@ -27,16 +27,15 @@ number of frames is ``round(duration / frame_period)``. Energy is the RMS level 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from adr.core.errors import AdrError
+from adr.core.records import Record
 from adr.core.timebase import seconds_to_frames, seconds_to_samples
-from adr.core.types import Phone, Prosody, strict_from_dict
+from adr.core.types import Phone, Prosody
 
 __all__ = [
     "PLAIN",
@@ -57,7 +56,7 @@ _SILENCE_SYMBOLS = frozenset({"", "sil", "sp", "spn", "pau", "_", "SIL", "<sil>"
 
 
 @dataclass(frozen=True)
-class PraatSettings:
+class PraatSettings(Record):
     """Thresholds and path-finder costs of Praat's autocorrelation pitch tracker."""
 
     silence_threshold: float = 0.05
@@ -65,14 +64,6 @@ class PraatSettings:
     octave_cost: float = 0.05
     octave_jump_cost: float = 0.6
     voiced_unvoiced_cost: float = 0.2
-
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PraatSettings:
-        return strict_from_dict(cls, data)
 
 
 #: Praat's default settings (the benchmark's reference and "plain" baseline).

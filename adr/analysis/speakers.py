@@ -31,6 +31,7 @@ import numpy as np
 
 from adr.analysis.speaker_damage import decide_print
 from adr.core.errors import AdrError
+from adr.core.records import Record
 from adr.core.types import strict_from_dict
 
 __all__ = [
@@ -60,7 +61,6 @@ VOICEPRINT_VERSION = 2
 DEFAULT_MARGIN = 0.02
 #: RT60s (seconds) of the synthetic rooms each enrollment utterance is also embedded in.
 ENROLL_ROOMS: tuple[float, ...] = ()
-
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,7 +120,7 @@ class Voiceprint:
 
 
 @dataclass(frozen=True)
-class SpeakerMatch:
+class SpeakerMatch(Record):
     """The identification of one line.
 
     Attributes
@@ -143,10 +143,6 @@ class SpeakerMatch:
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "scores": dict(self.scores)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SpeakerMatch:
-        return strict_from_dict(cls, data)
 
 
 def _check(audio: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -15,7 +15,6 @@ So the default is no denoising; pass ``denoise="dfn3"`` for very noisy material.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from adr.core.errors import AdrError, check_mono
+from adr.core.records import Record
 from adr.core.timebase import frames_to_seconds, seconds_to_frames
-from adr.core.types import strict_from_dict
 
 __all__ = ["VAD_SAMPLE_RATE", "VAD_FRAME_PERIOD", "Region", "speech_probability", "speech_regions",
            "stream_speech_regions"]
@@ -45,7 +44,7 @@ _lock = threading.Lock()
 
 
 @dataclass(frozen=True)
-class Region:
+class Region(Record):
     """A stretch of speech.
 
     Attributes
@@ -63,13 +62,6 @@ class Region:
     @property
     def duration(self) -> float:
         return self.end - self.start
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Region:
-        return strict_from_dict(cls, data)
 
 
 def _model() -> Any:

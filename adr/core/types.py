@@ -1,7 +1,8 @@
 """Typed records that flow between the pipeline stages.
 
-Every stage takes and returns these frozen dataclasses, never bare dicts or tuples. Each has
-``to_dict`` (JSON-ready) and ``from_dict`` (strict: unknown or missing keys raise). Time is
+Every stage takes and returns these frozen dataclasses, never bare dicts or tuples. Each is a
+:class:`adr.core.records.Record`: ``to_dict`` (JSON-ready) and ``from_dict`` (strict: unknown
+or missing keys raise). Time is
 in seconds from the start of the session's media (the picture's first frame); convert it to
 samples or frames only through :mod:`adr.core.timebase` and :mod:`adr.core.timecode`.
 
@@ -13,11 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from adr.core.names import is_valid_name
+from adr.core.records import Record, strict_from_dict
 
 __all__ = [
     "CUE_STATUSES",
@@ -30,37 +32,12 @@ __all__ = [
     "strict_from_dict",
 ]
 
-T = TypeVar("T")
-
 #: The states of a cue on an ADR cue sheet, in workflow order.
 CUE_STATUSES = ("pending", "flagged", "analyzed", "rendered", "approved", "rejected", "delivered")
 
 
-def strict_from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Build dataclass ``cls`` from ``data``, refusing unknown and missing required keys.
-
-    Raises
-    ------
-    ValueError
-        If ``data`` has keys ``cls`` does not define, or lacks a key without a default.
-    """
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = set(data) - names
-    if unknown:
-        raise ValueError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}")
-    required = {
-        f.name
-        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    }
-    missing = required - set(data)
-    if missing:
-        raise ValueError(f"{cls.__name__}: missing field(s) {sorted(missing)}")
-    return cls(**data)
-
-
 @dataclass(frozen=True)
-class Cue:
+class Cue(Record):
     """One line on the ADR cue sheet.
 
     Attributes
@@ -111,16 +88,9 @@ class Cue:
         """Length of the line in seconds."""
         return self.end - self.start
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Cue:
-        return strict_from_dict(cls, data)
-
 
 @dataclass(frozen=True)
-class Phone:
+class Phone(Record):
     """One phone with its timing, in seconds from the session start.
 
     ``symbol`` is an IPA phone as phonemizer (espeak-ng) writes it; ``word`` is the index of
@@ -132,29 +102,15 @@ class Phone:
     end: float
     word: int = -1
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Phone:
-        return strict_from_dict(cls, data)
-
 
 @dataclass(frozen=True)
-class Word:
+class Word(Record):
     """One word with its timing and the recognizer's or aligner's confidence in [0, 1]."""
 
     text: str
     start: float
     end: float
     confidence: float = 1.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Word:
-        return strict_from_dict(cls, data)
 
 
 def _array_field() -> Any:

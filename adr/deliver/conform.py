@@ -31,7 +31,6 @@ CLI contract: none; ``adr export`` (:func:`adr.deliver.export.export_session`) c
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from collections.abc import Sequence
@@ -41,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from adr.core.errors import AdrError
+from adr.core.records import Record
 from adr.core.timebase import seconds_to_samples
 from adr.core.types import Phone, Word, strict_from_dict
 from adr.deliver.loudness import production_loudness, speech_loudness
@@ -59,7 +59,7 @@ _NOTE = re.compile(r"\brepair\s*[:=]\s*(partial|whole)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class ConformOptions:
+class ConformOptions(Record):
     """Choices for conforming takes (see the module docstring).
 
     ``repair`` is ``"auto"``, ``"partial"`` or ``"whole"``; ``snap`` is ``"word"`` or
@@ -83,13 +83,6 @@ class ConformOptions:
             raise AdrError(self.repair, f"unknown repair mode (choose from {', '.join(REPAIR_MODES)})")
         if self.snap not in ("word", "phone"):
             raise AdrError(self.snap, "snap must be 'word' or 'phone'")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ConformOptions:
-        return strict_from_dict(cls, data)
 
 
 @dataclass(frozen=True)

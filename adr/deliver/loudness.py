@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from adr.core.errors import AdrError
+from adr.core.records import Record
 from adr.core.types import strict_from_dict
 
 __all__ = [
@@ -74,7 +75,7 @@ _MAX_GAIN_DB = 40.0
 
 
 @dataclass(frozen=True)
-class LoudnessSpec:
+class LoudnessSpec(Record):
     """A loudness delivery spec.
 
     Attributes
@@ -96,13 +97,6 @@ class LoudnessSpec:
     gating: str
     true_peak: float
     description: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LoudnessSpec:
-        return strict_from_dict(cls, data)
 
 
 SPECS: dict[str, LoudnessSpec] = {

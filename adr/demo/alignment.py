@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from adr.core.errors import AdrError
+from adr.core.records import Record
 from adr.core.timebase import samples_to_seconds
-from adr.core.types import Phone, Word, strict_from_dict
+from adr.core.types import Phone, Word
 from adr.demo.text import tokens
 
 __all__ = ["FESTIVAL_TO_IPA", "TimedPhone", "Alignment", "festival_alignment", "pad_before",
@@ -43,7 +44,7 @@ FESTIVAL_TO_IPA: dict[str, str] = {
 _PIPER_JOIN = {"aɪ", "aʊ", "eɪ", "oʊ", "ɔɪ", "tʃ", "dʒ", "əʊ"}
 _PIPER_STRESS = {"ˈ", "ˌ"}
 @dataclass(frozen=True)
-class TimedPhone:
+class TimedPhone(Record):
     """A phone of an utterance with the synthesizer's own label.
 
     Attributes
@@ -67,13 +68,6 @@ class TimedPhone:
     def to_phone(self, offset: float = 0.0) -> Phone:
         """The :class:`adr.core.types.Phone`, shifted by ``offset`` seconds."""
         return Phone(self.symbol, self.start + offset, self.end + offset, self.word)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TimedPhone:
-        return strict_from_dict(cls, data)
 
 
 @dataclass(frozen=True)

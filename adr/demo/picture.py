@@ -15,7 +15,6 @@ the start timecode with an ``ffmpeg`` remux (``-c copy -timecode``).
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import numpy as np
 from adr.analysis.avsync import SHUTTER
 from adr.core.errors import AdrError
 from adr.core.fsio import atomic_path
+from adr.core.records import Record
 from adr.core.timebase import frames_to_seconds, seconds_to_frames
 from adr.core.types import Phone, strict_from_dict
 
@@ -50,7 +50,7 @@ VISEME_OPENNESS: dict[str, float] = {
 
 
 @dataclass(frozen=True)
-class Look:
+class Look(Record):
     """How an actor's shot is framed and graded.
 
     Attributes
@@ -72,9 +72,6 @@ class Look:
     mirror: bool
     gain: tuple[float, float, float]
     saturation: float = 1.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Look:

@@ -15,16 +15,14 @@ Everything here is a pure function of arrays and a seeded ``numpy.random.Generat
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from adr.analysis.rooms import lowpass as _lowpass
 from adr.analysis.rooms import room_impulse_response
+from adr.core.records import Record
 from adr.core.timebase import seconds_to_samples
-from adr.core.types import strict_from_dict
 
 __all__ = [
     "NOISE_KINDS",
@@ -48,7 +46,7 @@ NOISE_KINDS = ("clean", "generator", "wind", "traffic", "babble", "door", "dog")
 
 
 @dataclass(frozen=True)
-class Condition:
+class Condition(Record):
     """Recording condition of one line.
 
     Attributes
@@ -70,13 +68,6 @@ class Condition:
             raise ValueError(f"unknown noise kind {self.kind!r}")
         if (self.kind == "clean") != (self.snr_db is None):
             raise ValueError("a clean line has no SNR target, a noisy one needs one")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Condition:
-        return strict_from_dict(cls, data)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

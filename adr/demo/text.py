@@ -12,20 +12,18 @@ never returns one of them (:func:`enrollment_sentences` filters them out).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from adr.core.types import strict_from_dict
+from adr.core.records import Record
 
 __all__ = ["ScriptLine", "SCENE_LINES", "SentenceGenerator", "enrollment_sentences", "tokens"]
 
 
 @dataclass(frozen=True)
-class ScriptLine:
+class ScriptLine(Record):
     """One scripted line of the demo scene.
 
     Attributes
@@ -38,13 +36,6 @@ class ScriptLine:
 
     character: str
     text: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ScriptLine:
-        return strict_from_dict(cls, data)
 
 
 #: The scene: a night exterior on a rooftop, three crew members waiting for a helicopter shot.

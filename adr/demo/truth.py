@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adr.core.records import Record
 from adr.core.types import Cue, Phone, Word, strict_from_dict
 
 __all__ = ["LineTruth", "GroundTruth", "ActorInfo", "DemoProduction"]
@@ -137,7 +138,7 @@ class GroundTruth:
 
 
 @dataclass(frozen=True)
-class ActorInfo:
+class ActorInfo(Record):
     """One enrolled actor of the demo.
 
     Attributes
@@ -163,13 +164,6 @@ class ActorInfo:
     enrollment_dir: str
     num_utterances: int
     enrollment_seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ActorInfo:
-        return strict_from_dict(cls, data)
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from adr.core.errors import AdrError
+from adr.core.records import Record
 from adr.core.timebase import samples_to_seconds
-from adr.core.types import strict_from_dict
 from adr.demo.alignment import (
     FESTIVAL_TO_IPA,
     Alignment,
@@ -51,7 +51,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Voice:
+class Voice(Record):
     """A synthetic actor's voice.
 
     Attributes
@@ -73,13 +73,6 @@ class Voice:
     name: str
     sample_rate: int
     description: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Voice:
-        return strict_from_dict(cls, data)
 
 
 #: The demo's three actors.

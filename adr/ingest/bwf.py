@@ -11,20 +11,19 @@ chunks, RF64 ``ds64`` sizes, truncated or garbage files raise :class:`AdrError`)
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import re
 import struct
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 
 from adr.core.errors import AdrError
 from adr.core.fsio import atomic_path
-from adr.core.types import strict_from_dict
+from adr.core.records import Record
 
 __all__ = [
     "BextInfo",
@@ -49,7 +48,7 @@ _BLOCK_FRAMES = 1 << 18  # frames converted per write, bounds memory for long fi
 
 
 @dataclass(frozen=True)
-class BextInfo:
+class BextInfo(Record):
     """The Broadcast Audio Extension (``bext``) fields.
 
     Attributes
@@ -108,13 +107,6 @@ class BextInfo:
                    origination_time=t.strftime("%H:%M:%S"), time_reference=int(time_reference),
                    coding_history=coding_history)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BextInfo:
-        return strict_from_dict(cls, data)
-
     def pack(self) -> bytes:
         """The chunk payload (without the chunk header or pad byte).
 
@@ -162,19 +154,12 @@ class BextInfo:
 
 
 @dataclass(frozen=True)
-class RiffChunk:
+class RiffChunk(Record):
     """One chunk of a RIFF file: its id, payload offset and payload size in bytes."""
 
     id: str
     offset: int
     size: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RiffChunk:
-        return strict_from_dict(cls, data)
 
 
 # --- writing -------------------------------------------------------------------------------

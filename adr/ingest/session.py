@@ -25,8 +25,9 @@ import tomli_w
 from adr.core.errors import AdrError
 from adr.core.fsio import atomic_path, ensure_dir
 from adr.core.names import check_not_source, is_valid_name
+from adr.core.records import Record
 from adr.core.timecode import FrameRate, format_timecode, parse_timecode
-from adr.core.types import Cue, strict_from_dict
+from adr.core.types import Cue
 from adr.ingest.cues import TimecodeMap, check_cues, read_cues, write_cues
 from adr.ingest.probe import check_container, check_lengths, check_picture_timing, probe_audio
 from adr.ingest.video import probe_picture
@@ -45,7 +46,7 @@ SUBFOLDERS = ("cues", "analysis", "renders", "deliverables")
 
 
 @dataclass(frozen=True)
-class MediaRef:
+class MediaRef(Record):
     """A source media file the session reads (never writes).
 
     Attributes
@@ -73,10 +74,6 @@ class MediaRef:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MediaRef:
-        return strict_from_dict(cls, data)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from adr.core.errors import AdrError
+from adr.core.records import Record
 from adr.core.timebase import seconds_to_samples
 from adr.core.types import strict_from_dict
 
@@ -46,7 +47,7 @@ TextsArg = str | Path | Sequence[str | Path | None] | Mapping[str, str] | None
 
 
 @dataclass(frozen=True)
-class MaterialLimits:
+class MaterialLimits(Record):
     """Where material is refused (``min_minutes``, ``max_clipping`` as a fraction,
     ``min_snr_db``, ``min_language_probability`` of a non-English language) or warned
     about (``thin_minutes``, ``min_coverage`` as a fraction)."""
@@ -57,13 +58,6 @@ class MaterialLimits:
     min_snr_db: float = 15.0
     min_coverage: float = 0.8
     min_language_probability: float = 0.8
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MaterialLimits:
-        return strict_from_dict(cls, data)
 
 
 @dataclass(frozen=True)

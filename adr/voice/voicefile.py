@@ -36,6 +36,7 @@ from adr.core.cache import sha256_file
 from adr.core.consent import ConsentRecord, consent_changes
 from adr.core.errors import AdrError
 from adr.core.fsio import atomic_path, ensure_dir, read_json, write_json
+from adr.core.records import Record
 from adr.core.types import strict_from_dict
 from adr.voice.restorer import Restorer, RestorerConfig
 from adr.voice.voice_model import VoiceConfig, VoiceModel
@@ -67,19 +68,12 @@ VOICE_FILE = "voice.json"
 
 
 @dataclass(frozen=True)
-class SourceFile:
+class SourceFile(Record):
     """One recording used for enrollment."""
 
     path: str
     sha256: str
     seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SourceFile:
-        return strict_from_dict(cls, data)
 
 
 @dataclass(frozen=True)
