@@ -155,6 +155,17 @@ def _metrics(cue: Cue, line: Any, conform: dict[str, Any] | None) -> list[tuple[
     return rows
 
 
+def _provenance(session: Session, cue_id: str) -> Any:
+    """The provenance of a cue's take (None without one, or if unreadable)."""
+    from adr.core.types import Take
+
+    path = child_path(session.renders_dir, cue_id, ".json", "cue id")
+    try:
+        return Take.from_dict(read_json(path)).provenance if path.is_file() else None
+    except (AdrError, KeyError, TypeError, ValueError):
+        return None
+
+
 def _safe(cue_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", cue_id)
 
@@ -259,8 +270,16 @@ def write_report(session: Session, *, progress: ProgressHook | None = None,
                 players.append(f'<figure><figcaption>{label}</figcaption><audio controls '
                                f'preload="metadata" src="{name}_{label}.wav"></audio></figure>')
         rows = _metrics(cue, line, delivered.get("conform"))
+        prov = _provenance(session, cue.id) if render is not None else None
+        if prov is not None:  # a synthetic line says so (issue #12)
+            c = prov.consent
+            rows.insert(0, ("SYNTHETIC", f"{prov.label()}; consent of {c.name} granted by "
+                                         f"{c.granted_by} on {c.granted_on}, uses "
+                                         f"{', '.join(c.uses)}, expires {c.expires}"))
         table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
         status = "rendered" if render is not None else "production only (no render)"
+        if prov is not None:
+            status = f"SYNTHETIC line rendered by voice {prov.voice}"
         sections.append(f"""<section class="cue" id="cue-{esc(name)}">
 <h2>Cue {esc(cue.id)} &mdash; {esc(cue.character or cue.actor)}
 <small>{esc(session.to_timecode(cue.start))} &ndash; {esc(session.to_timecode(cue.end))}, {esc(status)}</small></h2>

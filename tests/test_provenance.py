@@ -1,0 +1,120 @@
+"""Every synthetic line says so (issue #12): deliverables read back, ``adr verify``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from deliver_session import Built, build, provenance, speech
+
+from adr.cli import main
+from adr.core.errors import AdrError
+from adr.deliver.export import ExportResult, export_session
+from adr.deliver.report import write_report
+from adr.ingest.bwf import read_bext, read_provenance
+from adr.ingest.session import Session, load_session
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return build(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def copy(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Session:
+    dst = tmp_path_factory.mktemp("prov") / "reel"
+    shutil.copytree(built.session.root, dst)
+    return load_session(dst)
+
+
+@pytest.fixture(scope="module")
+def exported(copy: Session) -> ExportResult:
+    return export_session(copy, spec="-24")
+
+
+def test_deliverables_mark_synthetic_lines(copy: Session, exported: ExportResult) -> None:
+    prov = provenance("KAL")
+    root, name = copy.root, copy.name
+    for cue in ("101", "102"):
+        wav = root / "deliverables" / "adr" / f"{cue}.wav"
+        desc = read_bext(wav).description
+        assert desc.startswith(f"SYNTHETIC ADR cue {cue} | voice KAL | {prov.consent_id} | "
+                               "adr 0.1.0 | 2026-12-06T10:00:00Z")
+        assert read_provenance(wav) == prov.fields()
+    stem = read_bext(root / exported.stem).description
+    assert "contains 2 SYNTHETIC ADR lines: 101 102" in stem
+    rows = list(csv.DictReader(io.StringIO((root / "deliverables" / f"{name}_cues.csv")
+                                           .read_text())))
+    assert [(r["cue_id"], r["synthetic"], r["voice"], r["consent_id"]) for r in rows] == [
+        ("101", "yes", "KAL", prov.consent_id), ("102", "yes", "KAL", prov.consent_id),
+        ("103", "no", "", "")]
+    page = (root / "deliverables" / f"{name}_cues.html").read_text()
+    assert page.count(f"SYNTHETIC: voice KAL, {prov.consent_id}") == 2
+    otio = json.loads((root / "deliverables" / f"{name}.otio").read_text())
+    clips = [c for t in otio["tracks"]["children"] if t["name"].startswith("ADR")
+             for c in t["children"] if c["OTIO_SCHEMA"].startswith("Clip")]
+    assert len(clips) == 2
+    for c in clips:
+        assert c["metadata"]["adr"]["synthetic"] is True
+        assert c["metadata"]["adr"]["provenance"] == prov.fields()
+    edl = (root / "deliverables" / f"{name}.edl").read_text()
+    marks = [ln for ln in edl.splitlines() if ln.startswith("* ADR SYNTHETIC")]
+    assert marks == [f"* ADR SYNTHETIC VOICE KAL {prov.consent_id} ADR 0.1.0"] * 2
+    report = write_report(copy, frames=False).read_text()
+    assert report.count("SYNTHETIC line rendered by voice KAL") == 2
+    assert report.count(f"SYNTHETIC voice KAL, {prov.consent_id}") == 2
+
+
+def test_export_rechecks_the_voice_and_refuses_old_takes(copy: Session,
+                                                         exported: ExportResult,
+                                                         tmp_path: Path) -> None:
+    import torch
+    from consent_data import consent_for
+
+    from adr.analysis.phonemes import PHONES
+    from adr.voice.voice_model import VoiceConfig, VoiceModel
+    from adr.voice.voicefile import EnrollmentRecord, save_voice
+
+    cfg = VoiceConfig(phone_inventory=PHONES, hidden=8, conv_layers=1, n_harmonics=4,
+                      n_noise_bands=3, phone_dim=4, gru=False)
+    torch.manual_seed(0)
+    save_voice(tmp_path / "KAL", VoiceModel(cfg).eval(), cfg, EnrollmentRecord(actor="KAL"),
+               consent=consent_for("KAL", productions=("elsewhere",)))  # narrowed since
+    before = {p: p.stat().st_mtime_ns for p in copy.deliverables_dir.rglob("*") if p.is_file()}
+    with pytest.raises(AdrError, match="voice KAL: consent .* does not cover session 'reel'"):
+        export_session(copy, voices_root=tmp_path)
+    take = json.loads((copy.renders_dir / "101.json").read_text())
+    take["provenance"] = None  # rendered by an adr before issue #12
+    (copy.renders_dir / "101.json").write_text(json.dumps(take))
+    with pytest.raises(AdrError, match="no provenance .* adr render reel --cue 101 --force"):
+        export_session(copy)
+    after = {p: p.stat().st_mtime_ns for p in copy.deliverables_dir.rglob("*") if p.is_file()}
+    assert after == before  # nothing written
+
+
+def test_verify_per_file_and_per_second(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from adr.deliver.watermark import embed
+
+    rng = np.random.default_rng(0)
+    (voice, _, _), = speech(["Nobody moves until I say so, roll sound."])  # festival, 48 kHz
+    voice = np.pad(voice, (0, max(0, 48000 * 3 - len(voice))))[:48000 * 3]
+    voice = (voice + 0.003 * rng.standard_normal(len(voice))).astype(np.float32)
+    sf.write(tmp_path / "marked.wav", embed(voice, 48000), 48000, subtype="PCM_24")
+    sf.write(tmp_path / "plain.wav", voice, 48000, subtype="PCM_24")
+    long = np.concatenate([voice] * 2 + [embed(voice, 48000)] + [voice] * 2)  # 15 s
+    sf.write(tmp_path / "stem.wav", long, 48000, subtype="PCM_24")
+    assert main(["verify", str(tmp_path / "marked.wav"), str(tmp_path / "plain.wav"),
+                 str(tmp_path / "stem.wav"), "--seconds"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "marked.wav: adr watermark FOUND" in out[0]
+    assert "plain.wav: no adr watermark" in out[1]
+    assert "stem.wav: adr watermark in" in out[2] and "00:00:0" in out[2]
+    marked = [float(ln.split()[0]) for ln in out[3:] if "MARKED" in ln]
+    assert marked and 4.0 <= min(marked) and max(marked) <= 9.0  # around 6-9 s only
+    assert main(["verify", str(tmp_path / "none.wav")]) == 2
