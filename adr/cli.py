@@ -122,6 +122,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
+    from adr.core.names import child_path
+
+    child_path(args.voices, args.actor, kind="actor id")  # the names rule, before any work
     check_text_args(args.text)
     texts = args.text[0] if args.text and len(args.text) == 1 else args.text
     if args.check:

@@ -723,6 +723,7 @@ def _analyze_session_locked(
     from adr.ingest.media import MonoSource
 
     progress = progress or null_progress
+    session.check_audio()  # gone, replaced or cut short since the session was made
     # the production mixed to mono at the analysis rate, read from the file as each line
     # needs it (a long reel is streamed once, never held: memory does not grow with it)
     audio = MonoSource(session.audio[0].path, ANALYSIS_RATE)

@@ -21,7 +21,7 @@ from adr.core.fsio import read_json
 from adr.core.timebase import seconds_to_samples
 from adr.core.types import Take
 
-__all__ = ["check_take_audio", "take_is_current", "take_samples"]
+__all__ = ["check_take_file", "check_take_audio", "take_is_current", "take_samples"]
 
 #: Below this peak a take is silent.
 SILENT_PEAK = 1e-5
@@ -122,3 +122,30 @@ def take_is_current(take: Take, wav: Path, meta: Path, key_file: Path, key: str)
         return False
     return (int(info.samplerate) == int(take.sample_rate) and info.channels == 1
             and int(info.frames) == take_samples(take))
+
+
+def check_take_file(take: Take, wav: Path) -> None:
+    """Refuse a take WAV that does not hold the take whole (one line naming the file).
+
+    Raises
+    ------
+    AdrError
+        ``wav`` does not read as audio, is not mono at the take's rate, or holds fewer (or
+        more) samples than the take spans (a copy cut short, a render interrupted by
+        another tool).
+    """
+    import soundfile as sf
+
+    again = f"render it again (adr render --cue {take.cue_id} --force)"
+    try:
+        info = sf.info(str(wav))
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AdrError(wav, f"the rendered take does not read as audio ({exc}); {again}") from None
+    if int(info.samplerate) != int(take.sample_rate) or info.channels != 1:
+        raise AdrError(wav, f"the rendered take is {info.channels} channel(s) at "
+                            f"{info.samplerate} Hz, not mono at {take.sample_rate} Hz; {again}")
+    want = take_samples(take)
+    if int(info.frames) != want:
+        what = "cut short" if info.frames < want else "longer than its cue"
+        raise AdrError(wav, f"the rendered take is {what} ({info.frames} of {want} samples); "
+                            f"{again}")

@@ -57,6 +57,7 @@ from adr.core.cache import cache_key
 from adr.core.errors import AdrError
 from adr.core.fsio import read_json, write_text
 from adr.core.names import child_path
+from adr.core.outputs import check_take_file
 from adr.core.progress import ProgressEvent, ProgressHook, null_progress
 from adr.core.timebase import DELIVERY_RATE
 from adr.core.timecode import frames_to_samples, seconds_to_picture_frames
@@ -171,8 +172,8 @@ def load_takes(session: Session, cues: Sequence[Cue]) -> dict[str, Take]:
     Raises
     ------
     AdrError
-        Invalid take file, missing audio, a take that no longer matches its cue, or no
-        rendered cue at all.
+        Invalid take file, a take path that is not ``renders/<cue>.wav``, missing or cut-short
+        audio, a take that no longer matches its cue, or no rendered cue at all.
     """
     takes: dict[str, Take] = {}
     for cue in cues:
@@ -183,10 +184,15 @@ def load_takes(session: Session, cues: Sequence[Cue]) -> dict[str, Take]:
             take = Take.from_dict(read_json(path))
         except (ValueError, TypeError) as exc:
             raise AdrError(path, f"invalid take file ({exc})") from None
-        if not (session.root / take.path).is_file():
-            raise AdrError(session.root / take.path, "rendered audio is missing; run adr render")
+        wav = child_path(session.renders_dir, cue.id, ".wav", "cue id")
+        if (session.root / take.path).resolve() != wav.resolve():  # names are data, not paths
+            raise AdrError(path, f"take path {take.path!r} is not renders/{cue.id}.wav; render "
+                                 f"it again (adr render --cue {cue.id} --force)")
+        if not wav.is_file():
+            raise AdrError(wav, "rendered audio is missing; run adr render")
         if abs(take.start - cue.start) > 1e-3 or abs(take.end - cue.end) > 1e-3:
             raise AdrError(path, f"render of cue {cue.id} is out of date (the cue moved); run adr render")
+        check_take_file(take, wav)  # a take cut short is named, not found "silent" later
         takes[cue.id] = take
     if not takes:
         raise AdrError(session.renders_dir, "no rendered cues; run adr render")
@@ -335,6 +341,7 @@ def export_session(
         consent, an unknown spec or repair mode (all before anything is written).
     """
     progress = progress or null_progress
+    session.check_audio()  # gone, replaced or cut short since the session was made
     stem_spec = loudness_spec(spec)
     opts = dataclasses.replace(options or ConformOptions(), repair=repair)
     cues = session.read_cues()

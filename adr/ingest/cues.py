@@ -92,7 +92,12 @@ def read_cues(path: str | Path, tc: TimecodeMap) -> list[Cue]:
         text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise AdrError(p, "cue sheet not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except IsADirectoryError:
+        raise AdrError(p, "is a folder, not a cue sheet (give the CSV file)") from None
+    except UnicodeDecodeError as exc:
+        raise AdrError(p, f"cannot read cue sheet: not UTF-8 text (byte {exc.start}); "
+                          "save it as CSV (UTF-8)") from None
+    except OSError as exc:
         raise AdrError(p, f"cannot read cue sheet ({exc})") from None
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]

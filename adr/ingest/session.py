@@ -169,17 +169,50 @@ class Session:
         """The session's registered source media (picture and audio): never written."""
         return (Path(self.picture.path),) + tuple(Path(a.path) for a in self.audio)
 
+    def check_audio(self) -> None:
+        """Refuse production audio that is gone or not the file the session was made with.
+
+        A file whose size differs from the size recorded in ``session.toml`` was replaced or
+        cut short (a copy interrupted) after the checks of ``adr session new``: analysing it
+        would report its lines as silent, far from the cause.
+
+        Raises
+        ------
+        AdrError
+            Naming the file: not found, or changed since the session was made.
+        """
+        for ref in self.audio:
+            p = Path(ref.path)
+            try:
+                size = p.stat().st_size
+            except FileNotFoundError:
+                raise AdrError(p, "file not found (the session's production audio; put it "
+                                  "back or make a new session)") from None
+            except OSError as exc:
+                raise AdrError(p, f"cannot read ({exc.strerror or exc})") from None
+            if ref.size and size != ref.size:
+                raise AdrError(p, f"changed since the session was made ({size} bytes, was "
+                                  f"{ref.size}): replaced or cut short; restore it or make a "
+                                  "new session (adr session new)")
+
     def export_cues(self, out: str | Path) -> Path:
         """Write the session's cue sheet to ``out`` (atomically); never onto a source file.
 
         Raises
         ------
         AdrError
-            ``out`` is a folder or one of the session's source media files.
+            ``out`` is a folder, one of the session's source media files, or inside the
+            session's own folder (``session.toml``, the cue sheet, analyses, renders; its
+            ``deliverables`` folder is allowed).
         """
         path = check_not_source(out, self.source_paths)
         if path.is_dir():
             raise AdrError(path, "is a folder; give a file name for the cue sheet")
+        inside = path.resolve()
+        root = self.root.resolve()
+        if inside.is_relative_to(root) and not inside.is_relative_to(root / "deliverables"):
+            raise AdrError(path, "is one of the session's own files (adr keeps its state "
+                                 "there); write the cue sheet outside the session folder")
         return write_cues(path, self.read_cues(), self.timecode)
 
     def import_cues(self, csv_path: str | Path) -> list[Cue]:

@@ -476,8 +476,9 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
         actor = cue.actor or (line.speaker.actor if line.speaker.actor != "unknown" else "")
         voice_dir = child_path(voices_root, actor, kind="actor id")
         if not actor or not (voice_dir / VOICE_FILE).is_file():
-            raise AdrError(f"cue {cue.id}", f"no enrolled voice for actor "
-                           f"{actor or 'unknown'}; run adr enroll")
+            where = f"no enrolled voice in {voice_dir}" if actor else \
+                f"no actor (the cue sheet names none and none was identified; voices in {voices_root})"
+            raise AdrError(f"cue {cue.id}", f"{where}; run adr enroll")
         heard = line.transcript.text.strip() or line.text
         text = (cue.text.strip() or line.text) if mode == "script" else heard
         take_mode = "script" if mode == "script" and cue.text.strip() else "blind"
