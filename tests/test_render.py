@@ -259,7 +259,8 @@ def test_render_session_errors(session, voices: Path) -> None:
     session.write_cues(cues)
     with pytest.raises(AdrError) as err:
         render_session(session, voices_root=voices)
-    assert str(err.value) == "cue 101: no enrolled voice for actor NOBODY; run adr enroll"
+    assert str(err.value) == (f"cue 101: no enrolled voice for actor NOBODY ({voices / 'NOBODY'} "
+                              "has no voice.json); run adr enroll")
     assert not list(session.renders_dir.glob("*.wav"))  # checked before rendering anything
 
 

@@ -29,7 +29,9 @@ Per-cue files are at the production's level (scene-matched, not normalized), so 
 repair keeps the production samples outside the replaced spans bit for bit. Cues without a
 render keep production audio in the stem. Each output carries a key of its inputs; a rerun
 rewrites only outputs whose inputs changed (or that were deleted or touched), and text
-outputs are rewritten only when their content changes. All writes are atomic.
+outputs are rewritten only when their content changes. All writes are atomic. Each
+per-cue file is recorded in ``export.json`` as soon as it is written, so an interrupted
+export (Ctrl-C) keeps its finished cues and a rerun continues with the rest.
 
 CLI contract: ``adr export SESSION [--spec -24|-23|-27] [--repair auto|partial|whole]`` is
 ``export_session(load_session(SESSION), spec=..., repair=..., voices_root=<--voices>,
@@ -392,6 +394,8 @@ def export_session(
                        provenance=prov.fields())
             written.append(rel)
         keys[rel] = {"key": key, "stat": _stat(path), "conform": conform.to_dict()}
+        if written and written[-1] == rel:  # kept at once: a rerun after Ctrl-C resumes here
+            _save_progress(manifest_path, old, {**old_cues, **keys})
         deliveries[cue.id] = CueDelivery(cue.id, session.to_timecode(cue.start),
                                          session.to_timecode(cue.end), rel, tr_in, conform)
     progress(ProgressEvent("export", len(todo), len(todo), "cue"))
@@ -445,6 +449,18 @@ def export_session(
     if _write_if_changed(manifest_path, json.dumps(record, indent=1, ensure_ascii=False) + "\n"):
         written.append("deliverables/export.json")
     return dataclasses.replace(result, written=tuple(written))
+
+
+def _save_progress(path: Path, old: dict[str, Any], keys: dict[str, Any]) -> None:
+    """Record the per-cue files finished so far in ``export.json`` (atomically).
+
+    The previous record's other entries are kept until the run's own record replaces them
+    at the end; each entry is trusted only while its key and the file's size and time
+    match, so a stale one is simply redone.
+    """
+    record = dict(old) if old.get("format_version") == EXPORT_FORMAT_VERSION else {}
+    record.update({"format_version": EXPORT_FORMAT_VERSION, "keys": keys})
+    write_text(path, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
 
 
 def _read_production(session: Session) -> np.ndarray:

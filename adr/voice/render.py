@@ -476,8 +476,9 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
         actor = cue.actor or (line.speaker.actor if line.speaker.actor != "unknown" else "")
         voice_dir = child_path(voices_root, actor, kind="actor id")
         if not actor or not (voice_dir / VOICE_FILE).is_file():
-            where = f"no enrolled voice in {voice_dir}" if actor else \
-                f"no actor (the cue sheet names none and none was identified; voices in {voices_root})"
+            where = (f"no enrolled voice for actor {actor} ({voice_dir} has no voice.json)"
+                     if actor else "no enrolled voice for actor unknown (the cue sheet names "
+                     f"none and no voice in {voices_root} matched)")
             raise AdrError(f"cue {cue.id}", f"{where}; run adr enroll")
         heard = line.transcript.text.strip() or line.text
         text = (cue.text.strip() or line.text) if mode == "script" else heard
