@@ -1,5 +1,5 @@
-"""Faults (issue #11 item 6): a real SIGINT at several points of render, export and enroll,
-then a rerun that finishes and equals an uninterrupted run (analyze: test_bad_inputs).
+"""Faults (issue #11 item 6): a real SIGINT at several points of analyze, render, export and
+enroll, then a rerun that finishes and equals an uninterrupted run.
 
 Each test runs the stage once uninterrupted on one copy, and on another copy delivers
 SIGINT to this process (``signal.raise_signal``: Python's own handler turns it into
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+from test_bad_inputs import media  # noqa: F401  (the fixture: generated picture and audio)
 from test_enroll import speech  # noqa: F401  (the fixture: ten festival sentences)
 
 from adr.core.progress import ProgressEvent
@@ -48,6 +49,45 @@ def _consent(actor: str) -> dict[str, Any]:
 
 def _samples(path: Path) -> np.ndarray:
     return sf.read(str(path), dtype="float64")[0]
+
+
+# --------------------------------------------------------------------------- analyze
+
+@pytest.mark.parametrize("saved", [1, 3], ids=["after the first line", "after the last line"])
+def test_analyze_sigint_resumes_equal(media, tmp_path: Path, saved: int,  # noqa: F811
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGINT after the first line is saved, and after the last (before the scene pass and
+    the cue sheet): the rerun analyses only what is missing and equals an uninterrupted run
+    (the analysis stages are the deterministic stand-ins of test_bad_inputs)."""
+    from test_bad_inputs import _analysis_files, _fake_stages
+
+    from adr.analysis.analyze import AnalysisOptions, analyze_session
+    from adr.ingest.session import create_session
+
+    calls: list[str] = []
+    _fake_stages(monkeypatch, calls)
+    options = AnalysisOptions(lips=False)
+    made = {}
+    for name in ("ref", "cut"):
+        made[name] = create_session(name, media["picture"], [media["wav"]], root=tmp_path)
+        made[name].import_cues(media["csv"])
+    analyze_session(made["ref"], voices_root=tmp_path / "v", options=options)
+
+    def hook(event: ProgressEvent) -> None:
+        if event.info and event.info.get("saved") and event.done == saved:
+            signal.raise_signal(signal.SIGINT)
+
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        analyze_session(made["cut"], voices_root=tmp_path / "v", options=options, progress=hook)
+    cut = made["cut"]
+    assert len(list(cut.analysis_dir.glob("*.json"))) == saved
+    assert not (cut.root / LOCK_NAME).exists()
+    calls.clear()
+    analyze_session(cut, voices_root=tmp_path / "v", options=options)
+    assert calls == ["101", "102", "103"][saved:]
+    assert _analysis_files(cut) == _analysis_files(made["ref"])
+    assert [c.status for c in cut.read_cues()] == [c.status for c in made["ref"].read_cues()]
 
 
 # --------------------------------------------------------------------------- render
