@@ -380,3 +380,27 @@ def test_takes_carry_provenance_and_the_watermark(session, tmp_path: Path) -> No
     again = render_session(session, voices_root=root)
     assert again[0].provenance.consent_id == wider.consent_id
     assert (session.root / again[0].path).stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("consent, message", [
+    ({"productions": ("other*",)}, "does not cover session 'reel'"),
+    ({"granted_on": "2020-01-01", "expires": "2021-12-31"}, "expired on 2021-12-31"),
+    ("tampered", "tampered"),
+])
+def test_cli_render_outside_the_consent_is_one_line_exit_2(
+        session, tmp_path: Path, capsys: pytest.CaptureFixture, consent, message) -> None:
+    from adr.cli import main
+
+    root = tmp_path / "v"
+    _consented_voices(root, **(consent if isinstance(consent, dict) else {}))
+    if consent == "tampered":
+        meta_path = root / "MAYA" / "voice.json"
+        meta = json.loads(meta_path.read_text())
+        meta["consent"]["uses"] = ["replace", "edit", "new"]
+        meta_path.write_text(json.dumps(meta))
+    code = main(["-q", "--sessions", str(tmp_path / "sessions"), "--voices", str(root),
+                 "render", "reel"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert err[0].startswith("adr: error: ") and "Traceback" not in err[0]
+    assert not list(session.renders_dir.glob("*.wav"))
