@@ -177,3 +177,15 @@ def test_cli_enroll_without_consent_and_voice_commands(tmp_path: Path,
     assert "Maya Lind, granted by Maya Lind on 2026-03-01" in out and "replaced  consent-" in out
     assert main(base + ["voice", "info", "NOBODY"]) == 2
     assert "no enrolled voice" in capsys.readouterr().err
+
+
+def test_demo_writes_consent_records_for_its_synthetic_actors(tmp_path: Path) -> None:
+    from adr.workflow import DEMO_SESSION, demo_consent
+
+    path = demo_consent(tmp_path, "KAL", "Ray", "festival:voice_kal_diphone")
+    c = read_consent(path)
+    assert c.actor == "KAL" and "synthetic" in c.name and c.uses == ("replace", "edit")
+    check_scope(c, voice="KAL", session=DEMO_SESSION, use="edit")
+    stamp = path.stat().st_mtime_ns
+    assert demo_consent(tmp_path, "KAL", "Ray", "x") == path  # written once
+    assert path.stat().st_mtime_ns == stamp
