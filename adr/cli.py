@@ -221,13 +221,18 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from adr.deliver.c2pa_sign import NO_KEY_NOTE, key_from_env
     from adr.deliver.export import export_session
     from adr.ingest.session import load_session
 
     s = load_session(args.session, root=args.sessions)
+    c2pa_key = key_from_env()
+    if c2pa_key is None and not args.quiet:
+        print(f"adr: note: {NO_KEY_NOTE}", file=sys.stderr)
     with session_lock(s.root, "export"):
         result = export_session(s, spec=args.spec, repair=args.repair,
-                                progress=_progress(args), voices_root=args.voices)
+                                progress=_progress(args), voices_root=args.voices,
+                                c2pa_key=c2pa_key)
     loud = result.stem_loudness
     print(f"{len(result.cues)} cue(s) delivered; stem {result.stem}: {loud.after:.1f} "
           f"({result.spec}), true peak {loud.true_peak:.1f} dBTP; "

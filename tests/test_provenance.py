@@ -15,6 +15,7 @@ from deliver_session import Built, build, provenance, speech
 
 from adr.cli import main
 from adr.core.errors import AdrError
+from adr.deliver.c2pa_sign import C2paKey
 from adr.deliver.export import ExportResult, export_session
 from adr.deliver.report import write_report
 from adr.ingest.bwf import read_bext, read_provenance
@@ -118,3 +119,59 @@ def test_verify_per_file_and_per_second(tmp_path: Path, capsys: pytest.CaptureFi
     marked = [float(ln.split()[0]) for ln in out[3:] if "MARKED" in ln]
     assert marked and 4.0 <= min(marked) and max(marked) <= 9.0  # around 6-9 s only
     assert main(["verify", str(tmp_path / "none.wav")]) == 2
+
+
+def _test_key(folder: Path) -> C2paKey:
+    """A throwaway ES256 certificate chain made by openssl (skips without openssl)."""
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl missing")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
+
+    run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key")
+    run("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "30", "-subj",
+        "/CN=adr test CA/O=adr tests", "-out", "ca.pem", "-addext",
+        "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ee.key")
+    run("pkcs8", "-topk8", "-nocrypt", "-in", "ee.key", "-out", "ee.pk8")
+    run("req", "-new", "-key", "ee.key", "-subj", "/CN=adr signer/O=adr post", "-out", "ee.csr")
+    (folder / "ee.ext").write_text("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,"
+                                   "digitalSignature\nextendedKeyUsage=emailProtection\n")
+    run("x509", "-req", "-in", "ee.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "30", "-sha256", "-extfile", "ee.ext", "-out", "ee.pem")
+    (folder / "chain.pem").write_bytes((folder / "ee.pem").read_bytes()
+                                       + (folder / "ca.pem").read_bytes())
+    return C2paKey(str(folder / "chain.pem"), str(folder / "ee.pk8"))
+
+
+def test_c2pa_credentials_on_the_deliverables(built: Built, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("c2pa")
+    from adr.deliver.c2pa_sign import key_from_env, read_credentials
+
+    key = _test_key(tmp_path)
+    assert key_from_env({}) is None
+    assert key_from_env({"ADR_C2PA_CERT": key.cert, "ADR_C2PA_KEY": key.key}) == key
+    with pytest.raises(AdrError, match="ADR_C2PA_KEY: is not set"):
+        key_from_env({"ADR_C2PA_CERT": key.cert})
+    dst = tmp_path / "reel"
+    shutil.copytree(built.session.root, dst)
+    s = load_session(dst)
+    result = export_session(s, c2pa_key=key)
+    prov = provenance("KAL")
+    wav = dst / "deliverables" / "adr" / "101.wav"
+    creds = read_credentials(wav)
+    assert creds["source_type"] == "trainedAlgorithmicMedia"
+    assert creds["provenance"] == prov.fields() and creds["common_name"] == "adr signer"
+    assert not [c for c in creds["validation"] if "mismatch" in c]  # the file is as signed
+    assert read_bext(wav).description.startswith("SYNTHETIC ADR cue 101")  # bext kept
+    stem = read_credentials(dst / result.stem)
+    assert stem["source_type"] == "compositeWithTrainedAlgorithmicMedia"
+    assert stem["provenance"] == {"SYNTHETIC_CUES": "101 102"}
+    assert export_session(s, c2pa_key=key).written == ()  # a rerun keeps the signed files
+    assert main(["verify", str(wav)]) == 0
+    assert "C2PA trainedAlgorithmicMedia signed by adr signer" in capsys.readouterr().out
+    assert read_credentials(dst / "renders" / "101.wav") is None

@@ -23,7 +23,9 @@ and seal). A take without provenance (rendered by an adr before issue #12) is re
 per-cue BWF says it is synthetic in its bext description (``SYNTHETIC ADR cue ...``) and iXML
 (``ADR_PROVENANCE``); the stem's description names its synthetic cues; the cue sheet CSV/HTML
 gain ``synthetic``/``voice``/``consent_id`` columns; OTIO clips carry the provenance under
-``metadata["adr"]``, and each EDL event a ``* ADR SYNTHETIC`` comment.
+``metadata["adr"]``, and each EDL event a ``* ADR SYNTHETIC`` comment. With a signing key
+(``c2pa_key``; the CLI reads it from ``ADR_C2PA_CERT``/``ADR_C2PA_KEY``), every per-cue BWF
+and the stem get a signed C2PA manifest (:mod:`adr.deliver.c2pa_sign`).
 
 Per-cue files are at the production's level (scene-matched, not normalized), so a partial
 repair keeps the production samples outside the replaced spans bit for bit. Cues without a
@@ -316,6 +318,7 @@ def export_session(
     denoise: str = "dfn3",
     progress: ProgressHook | None = None,
     voices_root: str | Path | None = None,
+    c2pa_key: Any = None,
 ) -> ExportResult:
     """Conform every rendered cue and write the deliverables (see the module docstring).
 
@@ -335,6 +338,8 @@ def export_session(
     voices_root : path, optional
         Folder of enrolled voices: a take's voice found there is checked against its current
         consent too (revoked, narrowed, expired or tampered since the render).
+    c2pa_key : adr.deliver.c2pa_sign.C2paKey, optional
+        Sign the per-cue BWFs and the stem with C2PA content credentials.
 
     Raises
     ------
@@ -360,7 +365,8 @@ def export_session(
     old_cues = old.get("keys", {}) if old.get("format_version") == EXPORT_FORMAT_VERSION else {}
     prod_ref = {**session.audio[0].to_dict(), "stat": _stat(Path(session.audio[0].path))}
     base = {"v": [EXPORT_FORMAT_VERSION, CONFORM_VERSION], "prod": prod_ref, "options": opts.to_dict(),
-            "denoise": denoise, "tc": [str(session.frame_rate), session.start_timecode]}
+            "denoise": denoise, "tc": [str(session.frame_rate), session.start_timecode],
+            "c2pa": None if c2pa_key is None else c2pa_key.identity()}
     written: list[str] = []
     production: np.ndarray | None = None
     deliveries: dict[str, CueDelivery] = {}
@@ -392,6 +398,11 @@ def export_session(
                        f"ADR {cue.id} {take.actor or cue.actor}", cue.id, cue.text,
                        f"adr conform {conform.mode}, synthetic voice {take.actor}",
                        provenance=prov.fields())
+            if c2pa_key is not None:
+                from adr.deliver.c2pa_sign import sign_wav
+
+                sign_wav(path, c2pa_key, prov.fields(), title=f"{session.name} ADR {cue.id}",
+                         adr_version=prov.adr_version)
             written.append(rel)
         keys[rel] = {"key": key, "stat": _stat(path), "conform": conform.to_dict()}
         if written and written[-1] == rel:  # kept at once: a rerun after Ctrl-C resumes here
@@ -423,6 +434,13 @@ def export_session(
                    f"{len(synthetic)} SYNTHETIC ADR lines: {' '.join(synthetic)}",
                    "Dialog", "stem", f"dialog stem {stem_spec.description}", f"adr stem {stem_spec.name}",
                    gain)
+        if c2pa_key is not None:
+            from adr import __version__
+            from adr.deliver.c2pa_sign import sign_wav
+
+            sign_wav(stem_path, c2pa_key, {"SYNTHETIC_CUES": " ".join(synthetic)},
+                     title=f"{session.name} dialog stem", composite=True,
+                     adr_version=__version__)
         written.append(stem_rel)
     keys[stem_rel] = {"key": stem_key, "stat": _stat(stem_path), "loudness": loud.to_dict()}
 

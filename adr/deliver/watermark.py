@@ -226,6 +226,8 @@ class Verdict:
         Per second (2 s windows every 1 s) for files longer than :data:`LONG_FILE`; else ().
     provenance : dict of str to str or None
         What the file's iXML says (adr's ``ADR_PROVENANCE``), if anything.
+    credentials : dict or None
+        The file's C2PA manifest (:func:`adr.deliver.c2pa_sign.read_credentials`), if any.
     """
 
     path: str
@@ -233,6 +235,7 @@ class Verdict:
     confidence: float
     windows: tuple[WindowScore, ...] = ()
     provenance: dict[str, str] | None = None
+    credentials: dict[str, Any] | None = None
 
     @property
     def marked(self) -> bool:
@@ -265,6 +268,11 @@ class Verdict:
             p = self.provenance
             claim = (f"; iXML says SYNTHETIC voice {p.get('VOICE', '?')}, "
                      f"{p.get('CONSENT_ID', '?')}, adr {p.get('ADR_VERSION', '?')}")
+        if self.credentials:
+            c = self.credentials
+            checks = ", ".join(c["validation"]) or "valid"
+            claim += (f"; C2PA {c['source_type'] or 'manifest'} signed by "
+                      f"{c['common_name'] or '?'} ({c['issuer'] or '?'}; {checks})")
         return f"{self.path}: {found} ({self.seconds:.1f} s){claim}"
 
 
@@ -289,7 +297,7 @@ def verify_file(path: str | Path) -> Verdict:
 
     p = Path(path)
     audio = read_audio(p, sample_rate=_RATE).mono()
-    prov = None
+    prov, creds = None, None
     if p.suffix.lower() in (".wav", ".bwf"):
         from adr.ingest.bwf import read_provenance
 
@@ -297,9 +305,15 @@ def verify_file(path: str | Path) -> Verdict:
             prov = read_provenance(p)
         except AdrError:
             prov = None
+        try:
+            from adr.deliver.c2pa_sign import read_credentials
+
+            creds = read_credentials(p)
+        except ImportError:  # c2pa-python not installed: no credentials to show
+            creds = None
     seconds = len(audio) / _RATE
     if seconds > LONG_FILE:
         windows = tuple(detect_windows(audio, _RATE))
         conf = max((w.confidence for w in windows), default=0.0)
-        return Verdict(str(p), seconds, conf, windows, prov)
-    return Verdict(str(p), seconds, detect(audio, _RATE), (), prov)
+        return Verdict(str(p), seconds, conf, windows, prov, creds)
+    return Verdict(str(p), seconds, detect(audio, _RATE), (), prov, creds)
