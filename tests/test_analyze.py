@@ -247,7 +247,12 @@ def test_demo_scene_flags_and_av(tmp_path_factory: pytest.TempPathFactory) -> No
         assert ln.av is not None and abs(ln.av.offset_seconds) < 2 / prod.fps
         assert ln.lips is not None and ln.lips.report.face_frames > 0.9 * ln.lips.report.num_frames
     assert len(false_flags) <= 1, false_flags
-    assert {ln.speaker.actor for ln in lines} - {"unknown"} <= {a.actor for a in prod.actors}
+    # identification: never the wrong actor, and most lines named (IER 0.10 measured,
+    # bench/bench_speakers.py); a run where every line is "unknown" fails
+    named = [(ln.cue.id, ln.speaker.actor, truth[ln.cue.id].actor) for ln in lines
+             if ln.speaker.actor != "unknown"]
+    assert all(got == want for _, got, want in named), named
+    assert len(named) >= 0.6 * len(lines), named
     assert dataclasses.asdict(lines[0].cue)["id"] == prod.cues[0].id
 
 

@@ -294,13 +294,15 @@ def test_adr_render_runs_in_a_tiny_voice(kal_case):
     assert [s.name for s in default_systems(bank)] == [
         "noisy input", "noisereduce", "DeepFilterNet3", "adr render (script mode)",
         "adr render (blind mode)", "clean original"]
-    rows = bench_run.run_bench(bench, systems, ("pesq", "f0"))
+    rows = bench_run.run_bench(bench, systems, ("pesq", "stoi", "f0"))
     for r, s in zip(rows, systems):
         assert r["system"] == s.name
         if s.name.startswith("adr"):
             assert "adr_fallback" not in r, r
             assert r["adr_analyze_seconds"] > 0 and r["adr_voice"].endswith("tiny")
-            assert r["stoi"] is None if "stoi" in r else True
+            assert "stoi" not in r, r  # a re-spoken take is not sample-aligned: no STOI
+        else:
+            assert 0.0 < r["stoi"] <= 1.0, r  # the aligned noisy input is measured
     assert systems[1].last_info["adr_text_source"] == "script"
     assert systems[2].last_info["adr_text_source"] == "recognized"
     assert rows[1]["pesq"] is not None and rows[2]["f0_corr"] is not None

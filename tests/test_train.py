@@ -135,3 +135,17 @@ def test_time_budget_ends_training_early(tmp_path: Path) -> None:
     assert training_state(tmp_path)["step"] == 1
     assert learning_rate(budget, 10, elapsed=1.0) == pytest.approx(
         budget.learning_rate * budget.min_lr_ratio)
+
+
+def test_training_lowers_the_loss(tmp_path: Path) -> None:
+    """Fifteen steps on two tones (deterministic: seeded): the loss of the last steps is well
+    below that of the first (5.5 -> 4.8 when measured); a model that does not learn, or a
+    loss that does not reach the weights, fails."""
+    losses: list[float] = []
+    cfg = TrainConfig(**{**TINY.to_dict(), "steps": 15, "checkpoint_every": 15,
+                         "learning_rate": 5e-3, "warmup_steps": 2})
+    train_voice(make_examples(), CFG, cfg, tmp_path,
+                progress=lambda e: losses.append(float(e.info["loss"])))
+    assert len(losses) == 15 and all(np.isfinite(losses))
+    first, last = float(np.mean(losses[:3])), float(np.mean(losses[-3:]))
+    assert last < 0.9 * first, (first, last)

@@ -89,10 +89,23 @@ def test_parameter_count_of_default_config() -> None:
 
 
 def test_loudness_definition_matches_features() -> None:
+    """The model's loudness feature is Prosody.energy's definition (analysis), sampled at the
+    model's frame centres, and is the RMS level in dBFS."""
+    from adr.analysis.prosody import frame_energy_db
+    from adr.core.timebase import seconds_to_samples
+
     cfg = tiny_config()
-    t = np.arange(cfg.sample_rate) / cfg.sample_rate
-    db = loudness_db(0.1 * np.sin(2 * np.pi * 200 * t), cfg.sample_rate, cfg.frame_period)
-    assert len(db) == round(cfg.sample_rate / cfg.hop_length)
+    sr, fp = cfg.sample_rate, cfg.frame_period
+    t = np.arange(sr) / sr
+    steady = loudness_db(0.1 * np.sin(2 * np.pi * 200 * t), sr, fp)
+    assert len(steady) == round(sr / cfg.hop_length)
+    np.testing.assert_allclose(steady[3:-3], 20 * np.log10(0.1 / np.sqrt(2)), atol=0.05)
+    rising = (0.02 + 0.3 * t) * np.sin(2 * np.pi * 200 * t)
+    db = loudness_db(rising, sr, fp)
+    assert np.all(np.diff(db[3:-3]) > 0)
+    # analysis frames are centred on i * fp, the model's on (i + 0.5) * fp
+    ref = frame_energy_db(rising[seconds_to_samples(fp / 2, sr):], sr, len(db), frame_period=fp)
+    np.testing.assert_allclose(db[3:-3], ref[3:-3], atol=0.05)
 
 
 def test_harmonic_distribution_starts_at_the_configured_tilt() -> None:
