@@ -202,8 +202,8 @@ def f0_errors(line: Any, truth: Any, prod: Any) -> tuple[int, int, int, int]:
 def scene_lips(session: Any) -> Any:
     """The scene's lip track (:class:`adr.analysis.lips.LipResult`) that ``adr analyze`` cached in
     ``analysis/scene/lips.json``."""
-    from adr.analysis.analyze import _stitch
     from adr.analysis.lips import LipResult
+    from adr.analysis.scene import _stitch
 
     blocks = read_json(session.analysis_dir / "scene" / "lips.json")["blocks"]
     return _stitch([LipResult.from_dict(b["lips"]) for b in blocks])
@@ -215,7 +215,8 @@ def shifted_av(session: Any, lines: list[Any], shifts: tuple[float, ...], fps: f
 
     The scene is denoised once (one stretch over all lines) and the denoised audio shifted.
     """
-    from adr.analysis.analyze import _denoise_lines, _window, scene_av_offset
+    from adr.analysis.line import _denoise_lines, _window
+    from adr.analysis.scene import scene_av_offset
     from adr.ingest.media import read_audio
 
     audio = read_audio(session.audio[0].path, sample_rate=RATE).mono()

@@ -10,7 +10,7 @@ loudness-normalized dialog stem, 48 kHz/24-bit BWF whose sample 0 is the picture
 Three sources of the scene are measured the same way: ``production`` (the noisy production
 audio), ``delivered`` (the dialog stem read back) and ``clean`` (the demo's dry lines at their
 true offsets: the ceiling). Each cue window (the session's cue, frame-snapped, with the
-analysis's context) is denoised as ``adr analyze`` does (:func:`adr.analysis.analyze._denoise_lines`)
+analysis's context) is denoised as ``adr analyze`` does (:func:`adr.analysis.line._denoise_lines`)
 and
 
 - force-aligned to the cue's text with :func:`adr.analysis.align.align` (so the production measure is
@@ -166,7 +166,7 @@ def measure_source(audio: np.ndarray, cues: Sequence[Any], truths: dict[str, Any
     Returns the lines' timings (cue order) and cue id -> (window start s, denoised audio).
     """
     from adr.analysis.align import align
-    from adr.analysis.analyze import _denoise_lines, _segment, _window
+    from adr.analysis.line import _denoise_lines, _segment, _window
 
     duration = len(audio) / RATE
     windows = [_window(c, duration, context) for c in cues]

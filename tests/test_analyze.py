@@ -171,8 +171,9 @@ def test_rerun_with_same_inputs_touches_nothing(analyzed: dict, media: dict,
     def boom(*args, **kwargs):
         raise AssertionError("recomputed")
 
-    for name in ("_prepare", "_recognize", "_finish", "scene_av_offset"):
+    for name in ("_prepare", "_recognize", "_finish"):
         monkeypatch.setattr(A, name, boom)
+    monkeypatch.setattr("adr.analysis.scene.scene_av_offset", boom)
     monkeypatch.setattr("adr.analysis.lips.track_lips", boom)
     again = analyze_session(s, voices_root=media["voices"])
     assert [ln.to_dict() for ln in again] == [ln.to_dict() for ln in analyzed["lines"]]
