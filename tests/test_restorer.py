@@ -87,6 +87,23 @@ def test_noisy_mel_input_is_optional_and_keeps_older_configs(rng: np.random.Gene
     assert mel.shape == (80, 21) and np.all(np.isfinite(mel))
 
 
+def test_take_dropout_trains_on_lines_without_their_take(rng: np.random.Generator,
+                                                          tmp_path: Path) -> None:
+    """With ``take_dropout`` some crops withhold the take (as a line rendered without
+    audio); configs without it keep the training dict older voices wrote."""
+    assert "take_dropout" not in STEPS.to_dict()
+    x = _inputs(rng, 12)
+    bare = x.without_take()
+    assert not bare.reliability.any() and np.all(bare.take_mel == MEL.log_floor)
+    np.testing.assert_array_equal(bare.donor_mel, x.donor_mel)
+    with pytest.raises(ValueError, match="take_dropout"):
+        dataclasses.replace(STEPS, take_dropout=1.0)
+    tc = dataclasses.replace(STEPS, take_dropout=0.5)
+    assert RestorerTrainConfig.from_dict(tc.to_dict()) == tc
+    model = train_restorer(_examples(rng), TINY, tc, tmp_path / "drop")
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
 def test_training_lowers_the_loss_and_resumes_identically(rng: np.random.Generator,
                                                           tmp_path: Path) -> None:
     examples = _examples(rng)

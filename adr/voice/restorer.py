@@ -167,6 +167,15 @@ class RestorerInputs:
                               self.f0[s], self.voiced[s], self.loudness[s],
                               None if self.noisy_mel is None else self.noisy_mel[:, s])
 
+    def without_take(self) -> RestorerInputs:
+        """The same line with the take withheld, as :func:`adr.voice.speak.line_inputs`
+        builds it without audio: take mel at the silence floor, reliability 0."""
+        from adr.voice.vocoder import MEL
+
+        return RestorerInputs(self.donor_mel, np.full_like(self.take_mel, MEL.log_floor),
+                              np.zeros_like(self.reliability), self.f0, self.voiced,
+                              self.loudness)
+
     def tensor(self, config: RestorerConfig) -> torch.Tensor:
         """Network input, shape (in_channels, T), float32."""
         f0 = np.asarray(self.f0, dtype=np.float64)

@@ -63,6 +63,10 @@ class RestorerTrainConfig:
     donor_from_damage : bool
         Each damaged copy's donor follows the copy's own forced alignment (as at render)
         rather than the clean line's. False in voices trained before it existed.
+    take_dropout : float
+        Share of training crops whose take is withheld (reliability 0, take and noisy mel
+        at the silence floor), so the restorer learns to speak from the donor and the
+        prosody alone where the take tells nothing.
     checkpoint_every, keep_checkpoints : int
     seed : int
     format_version : int
@@ -77,6 +81,7 @@ class RestorerTrainConfig:
     grad_clip: float = 2.0
     damaged_copies: int = 3
     donor_from_damage: bool = False
+    take_dropout: float = 0.0
     checkpoint_every: int = 250
     keep_checkpoints: int = 2
     seed: int = 0
@@ -86,11 +91,16 @@ class RestorerTrainConfig:
         if self.format_version != RESTORER_TRAIN_VERSION:
             raise ValueError(f"RestorerTrainConfig: unknown format_version {self.format_version}")
         if min(self.steps, self.batch_size, self.crop_frames, self.checkpoint_every,
-               self.keep_checkpoints) < 1 or self.damaged_copies < 0:
-            raise ValueError("RestorerTrainConfig: sizes must be >= 1 (damaged_copies >= 0)")
+               self.keep_checkpoints) < 1 or self.damaged_copies < 0 \
+                or not 0.0 <= self.take_dropout < 1.0:
+            raise ValueError("RestorerTrainConfig: sizes must be >= 1 (damaged_copies >= 0, "
+                             "0 <= take_dropout < 1)")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not self.take_dropout:  # as older voices wrote it
+            del d["take_dropout"]
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RestorerTrainConfig:
@@ -196,6 +206,8 @@ def train_restorer(examples: Sequence[RestorerExample], config: RestorerConfig,
         step, elapsed0 = int(state["step"]), float(state["elapsed_seconds"])
 
     xs = [ex.inputs.tensor(config) for ex in examples]  # each (C, T)
+    bare = [ex.inputs.without_take().tensor(config) for ex in examples] \
+        if tc.take_dropout > 0 else xs
     ys = [torch.from_numpy(np.asarray(ex.target, dtype=np.float32)) for ex in examples]
     lengths = np.array([x.shape[-1] for x in xs], dtype=np.float64)
     weights = lengths / lengths.sum()
@@ -209,6 +221,8 @@ def train_restorer(examples: Sequence[RestorerExample], config: RestorerConfig,
         xb, yb = [], []
         for k in rng.choice(len(xs), size=tc.batch_size, p=weights):
             x, y = xs[int(k)], ys[int(k)]
+            if tc.take_dropout > 0 and rng.random() < tc.take_dropout:
+                x = bare[int(k)]
             a = int(rng.integers(0, max(1, x.shape[-1] - crop + 1)))
             xc, yc = x[:, a:a + crop], y[:, a:a + crop]
             pad = crop - xc.shape[-1]
