@@ -35,6 +35,7 @@ import soundfile as sf
 from deliver_session import provenance
 
 import adr.analysis.analyze as analyze_mod
+import adr.analysis.line as line_mod
 from adr.cli import main
 from adr.core.errors import AdrError
 from adr.core.types import Phone, Prosody, Take, Word
@@ -428,9 +429,9 @@ def _fake_stages(monkeypatch: pytest.MonkeyPatch, calls: list[str]) -> None:
     def prepare(cues, audio, sr, options, errors):
         works = []
         for c in cues:
-            t0, t1 = analyze_mod._window(c, len(audio) / sr, options.context)
-            seg = analyze_mod._segment(audio, sr, t0, t1)
-            works.append(analyze_mod._Work(c, t0, seg, seg, {"denoise": 0.0}))
+            t0, t1 = line_mod._window(c, len(audio) / sr, options.context)
+            seg = line_mod._segment(audio, sr, t0, t1)
+            works.append(line_mod._Work(c, t0, seg, seg, {"denoise": 0.0}))
         return works
 
     def finish(w, sr, voiceprints, options):
