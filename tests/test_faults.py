@@ -198,6 +198,9 @@ def test_export_interrupted_resumes_equal(built, tmp_path: Path, point: int,
 
     ref = _copy_session(built.session, tmp_path / "ref")
     cut = _copy_session(built.session, tmp_path / "cut")
+    for s in (ref, cut):  # from scratch (test_export exports the shared session in place)
+        shutil.rmtree(s.deliverables_dir)
+        s.deliverables_dir.mkdir()
     whole = export_session(ref)
     cues = [c.cue_id for c in whole.cues]
     assert cues == ["101", "102"]
