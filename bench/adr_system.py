@@ -38,6 +38,22 @@ from adr.core.fsio import read_json, write_json
 from adr.voice.material import MaterialLimits
 from bench.conditions import BenchLine, BenchSet
 
+#: Sessions the benchmark's voices may render (bench_delivery, bench_scaling, the demo).
+BENCH_PRODUCTIONS = ("bench*", "delivery", "reel*", "demo")
+
+
+def bench_consent(actor: str, speaker: str = "") -> Any:
+    """The consent record a benchmark voice is enrolled with (issue #12): research corpus
+    speakers (their licences allow research use) and the demo's synthesizers; only the
+    benchmark's own sessions, never delivered."""
+    from adr.core.consent import ConsentRecord
+
+    return ConsentRecord(actor=actor, name=f"benchmark voice {speaker or actor}",
+                         granted_by="research corpus licence / synthetic demo voice",
+                         granted_on="2026-01-01", productions=BENCH_PRODUCTIONS,
+                         uses=("replace", "edit"), expires="2099-12-31",
+                         note="benchmark only; not for delivery")
+
 __all__ = [
     "ADR_KEYS",
     "VOICES_DIR",
@@ -305,7 +321,8 @@ def enroll_voices(plans: Sequence[VoicePlan], preset: str, *, root: Path = VOICE
                                progress=hook, voice_config=voice_config,
                                train_config=train_config, limits=limits, engine=engine,
                                restorer_config=restorer_config,
-                               restorer_train_config=restorer_train_config)
+                               restorer_train_config=restorer_train_config,
+                               consent=bench_consent(plan.name, plan.speaker))
         except AdrError as exc:
             say(f"bench: voice {plan.speaker}/{plan.name} not enrolled: {exc}")
             infos.append(VoiceInfo(plan, str(plan.folder(root)), preset, error=str(exc)))

@@ -101,7 +101,10 @@ def main() -> dict[str, Any]:
     enroll_paths, held = _material()
     given = enrollment_sentences(SEED, N_ENROLL + N_HELD)[:N_ENROLL]
     t0 = time.perf_counter()
+    from bench.adr_system import bench_consent
+
     result = enroll_actor("MAYA", enroll_paths, texts=given, voices_root=WORK / "voices",
+                          consent=bench_consent("MAYA"),
                           restorer_train_config=RestorerTrainConfig(steps=800,
                                                                     damaged_copies=1))
     enroll_s = time.perf_counter() - t0

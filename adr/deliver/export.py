@@ -296,15 +296,15 @@ def check_consent(session: Session, cues: Sequence[Cue], takes: dict[str, Take],
                            f"take of cue {cue.id} has no provenance (rendered before adr "
                            "recorded consent and marked takes); render it again: adr render "
                            f"{session.name} --cue {cue.id} --force")
-        check_scope(prov.consent, voice=take.actor, session=session.name, use=prov.use,
+        check_scope(prov.consent, voice=prov.voice, session=session.name, use=prov.use,
                     cue=cue.id)
         if voices_root is not None:
             folder = child_path(voices_root, take.actor, kind="actor id")
             if (folder / VOICE_FILE).is_file():
                 if take.actor not in current:
                     current[take.actor] = load_consent(folder)[0]
-                check_scope(current[take.actor], voice=take.actor, session=session.name,
-                            use=prov.use, cue=cue.id)
+                check_scope(current[take.actor], voice=prov.voice, session=session.name,
+                            use=prov.use, cue=cue.id)  # a voice swapped since: another actor
 
 
 # --------------------------------------------------------------------------- export

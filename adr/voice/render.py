@@ -488,7 +488,9 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
         if actor not in consents:
             consents[actor] = load_consent(voice_dir)[0]  # the seal is checked here
         use = line_use(line, text)
-        check_scope(consents[actor], voice=actor, session=session.name, use=use, cue=cue.id)
+        consent = consents[actor]  # sealed with the voice: its actor is the voice's own id
+        check_scope(consent, voice=consent.actor if consent else actor, session=session.name,
+                    use=use, cue=cue.id)
         plan.append((cue, dataclasses.replace(line, cue=cue), actor, voice_dir, text, take_mode,
                      use))
     voices: dict[str, LoadedVoice] = {}
@@ -503,7 +505,8 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
         analysis = child_path(session.analysis_dir, cue.id, ".json", "cue id")
         key = _render_key(analysis, voice_dir, cue, text, mode)
         consent = consents[actor]
-        prov = Provenance(actor, consent, consent.consent_id, use, __version__, now, WATERMARK)
+        prov = Provenance(consent.actor, consent, consent.consent_id, use, __version__, now,
+                          WATERMARK)
         old = _stored_provenance(meta)
         if old is not None and dataclasses.replace(old, date=now) == prov:
             prov = old  # the same provenance: keep its date
