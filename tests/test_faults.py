@@ -5,7 +5,9 @@ Each test runs the stage once uninterrupted on one copy, and on another copy del
 SIGINT to this process (``signal.raise_signal``: Python's own handler turns it into
 ``KeyboardInterrupt``, as Ctrl-C does) from the progress hook at a chosen point. The
 interrupted copy must keep what was finished (and release the session lock); the rerun must
-redo only the rest and end equal to the uninterrupted run. Tiny models throughout.
+redo only the rest and end equal to the uninterrupted run. Tiny models throughout; the
+enroll points and export's second point are marked slow (the fast suite keeps one point of
+each other stage).
 """
 
 from __future__ import annotations
@@ -188,7 +190,8 @@ def _export_state(s: Session) -> dict[str, Any]:
     return record
 
 
-@pytest.mark.parametrize("point", [1, 2], ids=["after the first cue", "before the stem"])
+@pytest.mark.parametrize("point", [1, pytest.param(2, marks=pytest.mark.slow)],
+                         ids=["after the first cue", "before the stem"])
 def test_export_interrupted_resumes_equal(built, tmp_path: Path, point: int,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Each per-cue BWF is recorded as it is written: Ctrl-C keeps it, the rerun conforms
@@ -238,7 +241,7 @@ def speech_files(speech: dict) -> list[Path]:  # noqa: F811
 
 
 _ENROLL_POINTS = [
-    pytest.param("train voice", 2, id="while training"),
+    pytest.param("train voice", 2, id="while training", marks=pytest.mark.slow),
     pytest.param("enroll: align", 2, id="while aligning", marks=pytest.mark.slow),
     pytest.param("enroll: evaluate", 0, id="while evaluating", marks=pytest.mark.slow),
 ]

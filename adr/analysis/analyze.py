@@ -54,7 +54,7 @@ from adr.analysis.scene import _add_lips, _same_lips, _with_lips, scene_av_offse
 from adr.analysis.speakers import Voiceprint
 from adr.core.cache import cache_key
 from adr.core.errors import AdrError
-from adr.core.fsio import read_json, write_json
+from adr.core.fsio import ensure_dir, read_json, write_json
 from adr.core.names import child_path
 from adr.core.progress import ProgressEvent, ProgressHook, null_progress
 from adr.core.types import Cue
@@ -140,6 +140,7 @@ def _analyze_session_locked(
 
     progress = progress or null_progress
     session.check_audio()  # gone, replaced or cut short since the session was made
+    ensure_dir(session.analysis_dir)  # an unusable output folder is refused before the work
     # the production mixed to mono at the analysis rate, read from the file as each line
     # needs it (a long reel is streamed once, never held: memory does not grow with it)
     audio = MonoSource(session.audio[0].path, ANALYSIS_RATE)
