@@ -10,7 +10,12 @@ Pipeline (each step measured on corpus speech under real noise, bench/bench_pros
    to the speaker's quantile range was tried and made things worse: it loses creak.)
 3. Octave-jump correction of what the path finder lets through: a stretch of at most 0.1 s
    that jumps about an octave away from the voiced F0 it touches is halved or doubled.
-4. Voicing cleanup: voiced runs shorter than 30 ms are dropped, unvoiced gaps up to 20 ms
+4. FCPE fills the gaps (issue #9, ``tracker="praat+fcpe"``): on the frames Praat
+   leaves unvoiced, the pretrained FCPE network (:mod:`adr.analysis.pitch_model`, weights in
+   the ``torchfcpe`` wheel) gives F0 and voicing. In noise Praat drops a quarter of the voiced
+   frames at -5 dB, and the voice interpolates F0 through them; FCPE hears voicing there.
+   ``tracker="praat"`` (the default) skips this step; ``"fcpe"``/``"swift"`` a network alone.
+5. Voicing cleanup: voiced runs shorter than 30 ms are dropped, unvoiced gaps up to 20 ms
    inside voiced speech are filled (F0 interpolated in log frequency).
 
 Measured (bench/results_prosody.json; 10 corpus lines x 9 real noises; reference: Praat on
@@ -18,7 +23,9 @@ the clean line): F0 correlation plain Praat -> this pipeline 0.94 -> 0.97 at 10 
 0.76 -> 0.92 at 0 dB, 0.74 -> 0.95 at -5 dB; gross errors 5.6 % -> 1.5 % at 0 dB; voicing
 error 26 % -> 8 % at 0 dB, 39 % -> 14 % at -5 dB. On clean lines the pipeline differs from
 plain Praat by 0.8 % gross errors and 6 % voicing decisions (it is stricter about voicing).
-torchcrepe was not tried.
+(Those figures are for steps 1-3 and 5. The trackers compared, with FCPE and SwiftF0 alone and
+Praat + FCPE, are in bench/results_prosody_estimators.md and docs/decisions.md; torchcrepe was
+not tried.)
 
 Frames are aligned exactly: frame ``i`` is centred at ``start + i * frame_period`` and the
 number of frames is ``round(duration / frame_period)``. Energy is the RMS level of the
@@ -40,6 +47,8 @@ from adr.core.types import Phone, Prosody
 __all__ = [
     "PLAIN",
     "ROBUST",
+    "TRACKERS",
+    "DEFAULT_TRACKER",
     "PraatSettings",
     "extract_prosody",
     "praat_f0",
@@ -70,6 +79,14 @@ class PraatSettings(Record):
 PLAIN = PraatSettings(0.03, 0.45, 0.01, 0.35, 0.14)
 #: Settings tuned on denoised corpus speech under real noise (bench/bench_prosody.py).
 ROBUST = PraatSettings()
+
+#: F0 trackers :func:`extract_prosody` can run: ``"praat"`` (tuned Praat with the octave-jump
+#: repair), the pretrained networks of :mod:`adr.analysis.pitch_model` (``"fcpe"``,
+#: ``"swift"``) and ``"praat+fcpe"``: Praat's F0 where Praat hears voicing, FCPE's F0 and
+#: voicing on the frames Praat leaves unvoiced.
+TRACKERS = ("praat+fcpe", "praat", "fcpe", "swift")
+#: The default tracker (bench/results_prosody_estimators.md, docs/decisions.md).
+DEFAULT_TRACKER = "praat"
 
 
 def _check(audio: np.ndarray, sample_rate: int, where: str) -> np.ndarray:
@@ -282,6 +299,7 @@ def extract_prosody(
     f0_ceiling: float = 500.0,
     denoise: str = "dfn3",
     denoised: np.ndarray | None = None,
+    tracker: str = DEFAULT_TRACKER,
 ) -> Prosody:
     """Frame-wise F0, voicing and energy of a (possibly noisy) line.
 
@@ -303,6 +321,11 @@ def extract_prosody(
     denoised : np.ndarray, shape (N,), optional
         ``audio`` already denoised (by a caller that denoises each line once for several
         stages); used as is instead of running ``denoise``.
+    tracker : str
+        F0 tracker run on the denoised line (:data:`TRACKERS`): ``"praat"`` (the default:
+        Praat with ``ROBUST`` settings and the octave-jump repair), ``"praat+fcpe"`` (Praat's
+        F0 on the frames Praat calls voiced, FCPE's F0 and voicing on the others), ``"fcpe"``
+        or ``"swift"`` (a network alone). Voicing cleanup follows every tracker.
 
     Returns
     -------
@@ -311,6 +334,8 @@ def extract_prosody(
         ``start + i * frame_period``.
     """
     x = _check(audio, sample_rate, "prosody")
+    if tracker not in TRACKERS:
+        raise AdrError(tracker, f"unknown F0 tracker (known: {', '.join(TRACKERS)})")
     if not 0 < f0_floor < f0_ceiling:
         raise AdrError(f"{f0_floor}..{f0_ceiling}", "F0 range must satisfy 0 < floor < ceiling")
     if frame_period <= 0:
@@ -325,11 +350,24 @@ def extract_prosody(
         from adr.analysis.denoise import denoise as run_denoise
 
         x = run_denoise(x.astype(np.float32), sample_rate, method=denoise).astype(np.float64)
-    f0, voiced = praat_f0(
-        x, sample_rate, n, frame_period=frame_period, f0_floor=f0_floor, f0_ceiling=f0_ceiling,
-        settings=ROBUST,
-    )
-    f0 = fix_octave_jumps(f0, voiced, frame_period=frame_period)
+    if tracker.startswith("praat"):
+        f0, voiced = praat_f0(
+            x, sample_rate, n, frame_period=frame_period, f0_floor=f0_floor,
+            f0_ceiling=f0_ceiling, settings=ROBUST,
+        )
+        f0 = fix_octave_jumps(f0, voiced, frame_period=frame_period)
+    if tracker != "praat":
+        from adr.analysis.pitch_model import model_f0
+
+        net = "fcpe" if tracker == "praat+fcpe" else tracker
+        mf, mv, _ = model_f0(
+            x, sample_rate, n, model=net, frame_period=frame_period, f0_floor=f0_floor,
+            f0_ceiling=f0_ceiling,
+        )
+        if tracker == "praat+fcpe":  # fill what Praat leaves unvoiced
+            f0, voiced = np.where(voiced, f0, mf), voiced | mv
+        else:
+            f0, voiced = mf, mv
     f0, voiced = clean_voicing(f0, voiced)
     energy = frame_energy_db(x, sample_rate, n, frame_period=frame_period)
     return Prosody(
