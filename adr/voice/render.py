@@ -496,7 +496,7 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
     voices: dict[str, LoadedVoice] = {}
     takes, rendered = [], set()
     keys_dir = session.renders_dir / ".keys"
-    production: np.ndarray | None = None  # read once, when a restorer voice needs it
+    production: Any = None  # the production (MonoSource), opened when a restorer voice needs it
     for i, (cue, line, actor, voice_dir, text, take_mode, use) in enumerate(plan):
         report(ProgressEvent("render", i, len(plan), "line", {"cue": cue.id}))
         wav = check_not_source(child_path(session.renders_dir, cue.id, ".wav", "cue id"),
@@ -525,11 +525,11 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
                 voices[actor] = load_voice(voice_dir)
             clip = None
             if voices[actor].restorer is not None:
-                if production is None:
-                    from adr.ingest.media import read_audio
+                if production is None:  # read slice by slice: a long reel is never held
+                    from adr.ingest.media import MonoSource
 
-                    production = read_audio(session.audio[0].path,
-                                            sample_rate=_PRODUCTION_RATE).mono()
+                    session.check_audio()
+                    production = MonoSource(session.audio[0].path, _PRODUCTION_RATE)
                 a = seconds_to_samples(cue.start, _PRODUCTION_RATE)
                 clip = production[a:seconds_to_samples(cue.end, _PRODUCTION_RATE)]
             out = render_line(line, voices[actor], text=text, audio=clip,
