@@ -62,7 +62,8 @@ class RestorerTrainConfig:
         Damaged copies made of every clean line (besides the clean line itself).
     donor_from_damage : bool
         Each damaged copy's donor follows the copy's own forced alignment (as at render)
-        rather than the clean line's. False in voices trained before it existed.
+        rather than the clean line's. Off in every preset: measured, it taught the restorer
+        to distrust the donor and made noisy lines far less intelligible (docs/decisions.md).
     take_dropout : float
         Share of training crops whose take is withheld (reliability 0, take and noisy mel
         at the silence floor), so the restorer learns to speak from the donor and the
@@ -108,10 +109,9 @@ class RestorerTrainConfig:
 
 
 _PRESETS = {
-    "fast": RestorerTrainConfig(steps=2000, damaged_copies=2, donor_from_damage=True),
-    "default": RestorerTrainConfig(steps=4000, damaged_copies=3, donor_from_damage=True),
-    "best": RestorerTrainConfig(steps=12000, batch_size=12, damaged_copies=6,
-                                donor_from_damage=True),
+    "fast": RestorerTrainConfig(steps=2000, damaged_copies=2),
+    "default": RestorerTrainConfig(steps=4000, damaged_copies=3),
+    "best": RestorerTrainConfig(steps=12000, batch_size=12, damaged_copies=6),
 }
 
 
