@@ -175,3 +175,24 @@ def test_c2pa_credentials_on_the_deliverables(built: Built, tmp_path: Path,
     assert main(["verify", str(wav)]) == 0
     assert "C2PA trainedAlgorithmicMedia signed by adr signer" in capsys.readouterr().out
     assert read_credentials(dst / "renders" / "101.wav") is None
+
+
+def test_watermark_checkpoint_must_load_weights_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pickle
+
+    import torch
+
+    from adr.deliver import watermark
+
+    seen: dict[str, object] = {}
+
+    def refuse(path: object, **kwargs: object) -> None:
+        seen.update(kwargs)
+        raise pickle.UnpicklingError("Weights only load failed: GLOBAL builtins.eval")
+
+    monkeypatch.setattr(watermark, "_NET", None)
+    monkeypatch.setattr(torch, "load", refuse)
+    with pytest.raises(AdrError, match="does not load weights-only .* refusing it") as err:
+        watermark.embed(np.ones(48000, np.float32) * 0.1, 48000)
+    assert err.value.where == str(watermark.checkpoint_path())
+    assert seen.get("weights_only") is True
