@@ -77,6 +77,7 @@ from adr.deliver.export_stem import build_stem, dialog_spans
 from adr.deliver.loudness import StemLoudness, loudness_spec
 from adr.deliver.stem_loudness import normalize_stem
 from adr.deliver.timeline import cue_sheet_html, session_timeline
+from adr.ingest.lock import session_lock
 from adr.ingest.session import Session
 
 __all__ = ["EXPORT_FORMAT_VERSION", "CueDelivery", "ExportResult", "export_session",
@@ -347,6 +348,23 @@ def export_session(
         No cue sheet, no rendered cue, a bad take, a take without provenance or outside its
         consent, an unknown spec or repair mode (all before anything is written).
     """
+    with session_lock(session.root, "export"):  # re-entrant: the CLI holds it too
+        return _export_session_locked(session, spec=spec, repair=repair, options=options,
+                                      denoise=denoise, progress=progress,
+                                      voices_root=voices_root, c2pa_key=c2pa_key)
+
+
+def _export_session_locked(
+    session: Session,
+    *,
+    spec: str = "-24",
+    repair: str = "auto",
+    options: ConformOptions | None = None,
+    denoise: str = "dfn3",
+    progress: ProgressHook | None = None,
+    voices_root: str | Path | None = None,
+    c2pa_key: Any = None,
+) -> ExportResult:
     progress = progress or null_progress
     session.check_audio()  # gone, replaced or cut short since the session was made
     stem_spec = loudness_spec(spec)

@@ -447,6 +447,17 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
         (no consent, another session, a text edit, expired, tampered): all checked before
         anything is rendered.
     """
+    from adr.ingest.lock import session_lock
+
+    with session_lock(session.root, "render"):  # re-entrant: the CLI holds it too
+        return _render_session_locked(session, voices_root=voices_root, cue_ids=cue_ids,
+                                      mode=mode, progress=progress, force=force)
+
+
+def _render_session_locked(session: Session, *, voices_root: str | Path = "voices",
+                           cue_ids: Sequence[str] | None = None, mode: str = "script",
+                           progress: ProgressHook | None = None,
+                           force: bool = False) -> list[Take]:
     from adr import __version__
     from adr.analysis.analyze import load_analysis
     from adr.analysis.phonemes import normalize_text
