@@ -367,7 +367,7 @@ def align(
 
 
 def _frame_time(frame: float, start: float) -> float:
-    return start + frames_to_seconds(frame, FRAME_PERIOD)  # type: ignore[arg-type]
+    return start + frames_to_seconds(frame, FRAME_PERIOD)
 
 
 def _broad_class(symbol: str) -> str:

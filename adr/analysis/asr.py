@@ -479,14 +479,14 @@ def transcribe_lines(
                 if not text:
                     continue
                 mid = 0.5 * (w.start + w.end)
-                k = int(np.argmin([0.0 if a <= mid < b else min(abs(mid - a), abs(mid - b))
-                                   for a, b in spans]))
-                a, b = spans[k]
-                if not a - gap / 2 <= mid < b + gap / 2:
+                k = int(np.argmin([0.0 if s0 <= mid < s1 else min(abs(mid - s0), abs(mid - s1))
+                                   for s0, s1 in spans]))
+                s0, s1 = spans[k]
+                if not s0 - gap / 2 <= mid < s1 + gap / 2:
                     continue
                 start = lines[idx[k]][1]
-                t0 = float(start + np.clip(w.start - a, 0.0, b - a))
-                t1 = float(start + np.clip(w.end - a, 0.0, b - a))
+                t0 = float(start + np.clip(w.start - s0, 0.0, s1 - s0))
+                t1 = float(start + np.clip(w.end - s0, 0.0, s1 - s0))
                 words[k].append(Word(text, t0, max(t0, t1),
                                      float(np.clip(w.probability, 0.0, 1.0))))
                 raw[k].append(w.word if raw[k] else w.word.lstrip())

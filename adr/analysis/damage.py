@@ -261,7 +261,7 @@ def find_spans(
                 sustained[a:b] = True
             elif sustained[a:b].any():  # the onset or end of sustained noise
                 continue
-            noise_db = float(_db(np.mean(10 ** (level[a:b] / 10))))
+            noise_db = float(_db(float(np.mean(10 ** (level[a:b] / 10)))))
             spans.append(DamageSpan(start + t0, start + t1, kind, round(speech_db - noise_db, 1)))
     return sorted(spans, key=lambda sp: sp.start)
 
@@ -398,7 +398,7 @@ def assess(
         reasons.append(f"SNR {snr:.1f} dB")
     dnsmos_low = (scores is not None and th.dnsmos_ovrl is not None
                   and scores["ovrl"] < th.dnsmos_ovrl)
-    if dnsmos_low:
+    if dnsmos_low and scores is not None:
         reasons.append(f"DNSMOS {scores['ovrl']:.2f}")
     bursts = [s for s in spans if s.kind == "burst"]
     for s in spans:

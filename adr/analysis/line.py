@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -23,7 +23,13 @@ from adr.core.errors import AdrError
 from adr.core.timebase import seconds_to_samples
 from adr.core.types import Cue
 
+if TYPE_CHECKING:
+    from adr.ingest.media import MonoSource
+
 __all__ = ["analyze_line"]
+
+#: The production audio at the analysis rate: in memory, or read from its file as sliced.
+AudioSource = Union[np.ndarray, "MonoSource"]
 
 #: Seconds of audio before a line that the denoiser runs over first (its state settles).
 _DENOISE_PREROLL = 0.5
@@ -39,7 +45,7 @@ def _window(cue: Cue, duration: float, context: float) -> tuple[float, float]:
     return max(0.0, cue.start - context), min(duration, cue.end + context)
 
 
-def _segment(audio: np.ndarray, sample_rate: int, t0: float, t1: float) -> np.ndarray:
+def _segment(audio: AudioSource, sample_rate: int, t0: float, t1: float) -> np.ndarray:
     return audio[seconds_to_samples(t0, sample_rate):seconds_to_samples(t1, sample_rate)]
 
 
@@ -63,7 +69,7 @@ class _Work:
     notes: list[str] = field(default_factory=list)
 
 
-def _denoise_lines(audio: np.ndarray, sample_rate: int, windows: Sequence[tuple[float, float]],
+def _denoise_lines(audio: AudioSource, sample_rate: int, windows: Sequence[tuple[float, float]],
                    method: str) -> list[np.ndarray]:
     """Each window ``(t0, t1)`` of ``audio`` denoised, shape (N_i,).
 
@@ -100,7 +106,7 @@ def _denoise_lines(audio: np.ndarray, sample_rate: int, windows: Sequence[tuple[
     return out
 
 
-def _prepare(cues: Sequence[Cue], audio: np.ndarray, sample_rate: int,
+def _prepare(cues: Sequence[Cue], audio: AudioSource, sample_rate: int,
              options: AnalysisOptions, errors: dict[str, AdrError]) -> list[_Work]:
     """Cut the lines, refuse silent ones, denoise them (once), refuse lines without speech."""
     from adr.analysis.vad import speech_probability

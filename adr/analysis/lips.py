@@ -433,7 +433,7 @@ def track_lips(
             faces = [f for f, _ in _detect(gray, min_face)]
             n_faces, max_faces = len(faces), max(max_faces, len(faces))
             chosen = _choose(faces, gray.shape, box) if faces else None
-            if chosen is not None and shape.valid and _iou(chosen, box) < 0.3:
+            if chosen is not None and box is not None and shape.valid and _iou(chosen, box) < 0.3:
                 chosen = None  # the detector missed the tracked face: keep following it
             if chosen is not None:
                 cpts = _landmarks(gray, chosen)
@@ -467,8 +467,8 @@ def track_lips(
         num_frames=len(rows), face_frames=int(face.sum()),
         multi_face_frames=int(np.sum(face & (arr[:, 3] > 1))), max_faces=max_faces,
         detections=detections, track_losses=losses, lost_spans=_spans(~face, t0, period))
-    faces = np.where(face, arr[:, 3], 0).astype(np.int16)
-    return LipResult(track, report, np.array(boxes, dtype=np.float32).reshape(-1, 4), faces,
+    counts = np.where(face, arr[:, 3], 0).astype(np.int16)
+    return LipResult(track, report, np.array(boxes, dtype=np.float32).reshape(-1, 4), counts,
                      np.array(events, dtype=np.uint8))
 
 

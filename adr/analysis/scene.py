@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from adr.analysis.avsync import AvOffset
-from adr.analysis.line import _denoise_lines, _window
+from adr.analysis.line import AudioSource, _denoise_lines, _window
 from adr.analysis.lips import LipResult
 from adr.analysis.result import (
     ANALYSIS_FORMAT_VERSION,
@@ -188,14 +188,15 @@ def _with_lips(line: LineAnalysis, scene: LipResult | None, av: AvOffset | None,
 
 
 def _same_lips(a: LineAnalysis, b: LineAnalysis) -> bool:
-    da = None if a.lips is None else a.lips.to_dict()
-    db = None if b.lips is None else b.lips.to_dict()
-    return (da == db and (a.av is None) == (b.av is None)
-            and (a.av is None or a.av.to_dict() == b.av.to_dict()) and a.warnings == b.warnings)
+    def plain(x: Any) -> Any:
+        return None if x is None else x.to_dict()
+
+    return (plain(a.lips) == plain(b.lips) and plain(a.av) == plain(b.av)
+            and a.warnings == b.warnings)
 
 
 def _add_lips(session: Session, done: Sequence[Cue], results: dict[str, LineAnalysis],
-              denoised: dict[str, tuple[float, np.ndarray]], audio: np.ndarray,
+              denoised: dict[str, tuple[float, np.ndarray]], audio: AudioSource,
               options: AnalysisOptions, progress: ProgressHook) -> None:
     """Put the scene's lip track slices and its A/V offset into ``results`` (in place)."""
     clock = time.perf_counter()

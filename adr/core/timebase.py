@@ -39,6 +39,6 @@ def seconds_to_frames(seconds: float, frame_period: float) -> int:
     return int(math.floor(seconds / frame_period + 0.5))
 
 
-def frames_to_seconds(frames: int, frame_period: float) -> float:
-    """Time in seconds of an analysis-frame index."""
+def frames_to_seconds(frames: float, frame_period: float) -> float:
+    """Time in seconds of an analysis-frame index (or a fractional frame position)."""
     return frames * frame_period

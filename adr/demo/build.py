@@ -17,6 +17,7 @@ and whose files all exist.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -220,7 +221,7 @@ def build_demo(out_dir: Path, *, quick: bool = False, fps: int = 25,
         jobs = {pool.submit(_stage, root, f"enroll-{a}",
                             _key(_VERSION, "enroll", a, enroll_seconds, seeds[a],
                                  VOICES[a].to_dict()),
-                            lambda a=a: _enroll(root, a, enroll_seconds, seeds[a])): a
+                            functools.partial(_enroll, root, a, enroll_seconds, seeds[a])): a
                 for a in order}
         for job in as_completed(jobs):
             digests[jobs[job]] = job.result()

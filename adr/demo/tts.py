@@ -214,12 +214,12 @@ def _piper_voice(align: bool) -> tuple[Any, Any]:
     its text, so every build of the demo gives the same samples. Returns ``(voice, graph)``;
     ``graph`` is None without ``onnx`` (then renditions vary from run to run).
     """
+    onnx: Any = None
     try:
         import onnx
     except ImportError:
         if align:
             raise AdrError("onnx", "package onnx is needed for piper phone timing") from None
-        onnx = None
     with _piper_lock:
         if "joe" not in _piper_cache:
             try:

@@ -185,14 +185,14 @@ def session_lock(folder: str | Path, command: str) -> Iterator[LockHolder]:
     ident = str(root.resolve())
     with _held_guard:
         entry = _held.get(ident)
-        mine = (entry is not None and entry[2] == threading.get_ident()
-                and entry[3] == os.getpid())
-        if mine:
+        mine = False
+        if entry is not None and entry[2] == threading.get_ident() and entry[3] == os.getpid():
             held = read_holder(path)
             mine = held is not None and held.token == entry[0].token
             if mine:
                 entry[1] += 1
-    if mine:  # re-entered by the thread that holds it (the CLI around a library call)
+    if mine and entry is not None:  # re-entered by the thread that holds it (the CLI
+        # around a library call)
         try:
             yield entry[0]
         finally:

@@ -164,7 +164,7 @@ def probe_picture(path: str | Path, *, frame_rate: FrameRate | None = None) -> P
             if raw not in STANDARD_RATES:
                 raise AdrError(p, f"unsupported frame rate {float(raw):.4g} fps; give the frame "
                                   f"rate (supported: {', '.join(str(FrameRate(r)) for r in STANDARD_RATES)})")
-            drop = bool(container_tc) and container_tc[8:9] in (";", ",", ".")
+            drop = container_tc is not None and container_tc[8:9] in (";", ",", ".")
             rate = FrameRate(raw, drop and raw in (Fraction(30000, 1001), Fraction(60000, 1001)))
         try:
             num_frames = _count_frames(container, video, rate.rate)

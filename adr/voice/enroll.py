@@ -200,7 +200,8 @@ def _transcribe(fm: FileMaterial, x16: np.ndarray, regions: list,
     """Whisper per utterance; the file's language is that of most of its speech."""
     from adr.analysis.asr import transcribe
 
-    utts, langs = [], {}
+    utts: list[dict] = []
+    langs: dict[str, list[Any]] = {}
     for a, b in _split(regions, x16):
         tr = transcribe(_cut(x16, RATE, a, b), model=whisper, language=None, start=a)
         lang = langs.setdefault(tr.language, [0.0, []])
@@ -287,7 +288,8 @@ def _train_ddsp(train: Sequence[tuple], held: Sequence[tuple], vc: Any, tc: Any,
     report = progress or null_progress
     model = train_voice([ex for _, ex, _, _ in train], vc, tc, ckpt, progress=progress,
                         resume=resume)
-    sr, scores = vc.sample_rate, {}
+    sr = vc.sample_rate
+    scores: dict[str, list[float]] = {}
     refs = [train[int(i)][1].audio for i in np.linspace(0, len(train) - 1, min(10, len(train)))]
     for k, (_, ex, _, _) in enumerate(held):
         report(ProgressEvent("enroll: evaluate", k, len(held), "line"))
@@ -401,7 +403,7 @@ def enroll_actor(
     vshas = [None if v is None else _sha(Path(v)) for v in videos]
     key = cache_key((ENROLL_VERSION, actor, hashes, given, vshas, vc.to_dict(), tc.to_dict(),
                      whisper_model, limits.to_dict(), engine,
-                     None if rc is None else [rc.to_dict(), rtc.to_dict()]))
+                     None if rc is None or rtc is None else [rc.to_dict(), rtc.to_dict()]))
     done = _finished(folder, key) if resume else None
     if done is not None:
         from adr.voice.voicefile import update_consent
@@ -411,7 +413,8 @@ def enroll_actor(
     cache_dir = ensure_dir(folder / ".train" / "files")
 
     # material and transcripts (cached per file)
-    files, work = [], []
+    files: list[FileMaterial] = []
+    work: list[dict[str, Any]] = []
     for i, (path, sha, text, video) in enumerate(zip(paths, hashes, given, videos)):
         report(ProgressEvent("enroll: read", i, len(paths), "file", {"file": path.name}))
         fm, x16, xm, regions = inspect_file(path, vc.sample_rate)
@@ -469,8 +472,11 @@ def enroll_actor(
     for old in (folder / ".train").glob("ckpt-*"):
         if old != ckpt or not resume:
             shutil.rmtree(old, ignore_errors=True)
-    model, restorer = None, None
+    model: Any = None
+    restorer: Any = None
     if engine == "restorer":
+        if rc is None or rtc is None:
+            raise AdrError(actor, "the restorer engine needs its configurations")
         from adr.voice.bandext import profile_from_files, with_profile
         from adr.voice.enroll_restorer import clean_line, train_actor_restorer
 

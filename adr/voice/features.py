@@ -203,12 +203,12 @@ def _phone_track(
     if len(ordered):
         k = np.searchsorted(starts, centres, side="right") - 1  # last phone starting <= centre
         inside = (k >= 0) & (centres < ends[np.clip(k, 0, None)])
-        for t in np.nonzero(inside)[0]:
-            p = ordered[k[t]]
-            ids[t] = index.get(p.symbol, unknown)
+        for f in np.nonzero(inside)[0]:
+            p = ordered[k[f]]
+            ids[f] = index.get(p.symbol, unknown)
             d = max(p.end - p.start, 1e-6)
-            pos[t] = np.clip((centres[t] - p.start) / d, 0.0, 1.0)
-            dur[t] = d
+            pos[f] = np.clip((centres[f] - p.start) / d, 0.0, 1.0)
+            dur[f] = d
     # frames outside every phone: position and duration within their run of silence
     t = 0
     while t < len(centres):

@@ -75,6 +75,9 @@ class MelLoss(nn.Module):
     n_fft, hop, n_mels : int
     """
 
+    fbank: torch.Tensor  # (F, n_mels), a buffer
+    window: torch.Tensor  # (n_fft,), a buffer
+
     def __init__(self, sample_rate: int, n_fft: int = 1024, hop: int = 256,
                  n_mels: int = 80) -> None:
         super().__init__()

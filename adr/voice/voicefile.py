@@ -400,7 +400,7 @@ def load_voice(directory: str | Path) -> LoadedVoice:
     restorer = None
     if rconfig is not None:
         restorer = Restorer(rconfig)
-        _load_tensors(restorer, folder / RESTORER_FILE, rmeta.get("sha256"))
+        _load_tensors(restorer, folder / RESTORER_FILE, (rmeta or {}).get("sha256"))
     return LoadedVoice(model=model, config=config, record=record, restorer=restorer,
                        consent=consent, seal=str(meta.get("seal", "")))
 
