@@ -124,3 +124,30 @@ def test_rejects_bad_input() -> None:
         extract_prosody(np.zeros((2, 10)), 16000)
     with pytest.raises(AdrError):
         extract_prosody(np.zeros(1000), 16000, f0_floor=300, f0_ceiling=200)
+
+
+@pytest.mark.parametrize("tracker", ["praat+fcpe", "praat", "fcpe", "swift"])
+def test_trackers_follow_vowel_contour_in_noise(tracker: str) -> None:
+    from test_pitch_model import contour, vowel
+
+    f0 = contour()
+    x = vowel(f0)
+    noise = np.random.default_rng(5).standard_normal(len(x))
+    x = (x + noise * np.sqrt(np.mean(x**2) / np.mean(noise**2) / 10 ** 0.5)).astype(np.float32)
+    p = extract_prosody(x, 16000, denoise="none", tracker=tracker)  # 5 dB white noise
+    truth = f0[np.minimum(np.arange(p.num_frames) * 160, len(f0) - 1)]
+    mid = slice(10, p.num_frames - 10)
+    assert p.voiced[mid].mean() > 0.95
+    v = p.voiced[mid]
+    cents = 1200 * np.abs(np.log2(p.f0[mid][v] / truth[mid][v]))
+    assert np.median(cents) < 20
+    assert np.mean(cents > 50) < 0.02
+    assert np.all(p.f0[~p.voiced] == 0)
+
+
+def test_default_tracker_and_unknown_tracker() -> None:
+    from adr.analysis.prosody import DEFAULT_TRACKER, TRACKERS
+
+    assert DEFAULT_TRACKER == "praat+fcpe" and DEFAULT_TRACKER in TRACKERS
+    with pytest.raises(AdrError):
+        extract_prosody(np.zeros(1600, dtype=np.float32), 16000, denoise="none", tracker="crepe")

@@ -10,11 +10,11 @@ Pipeline (each step measured on corpus speech under real noise, bench/bench_pros
    to the speaker's quantile range was tried and made things worse: it loses creak.)
 3. Octave-jump correction of what the path finder lets through: a stretch of at most 0.1 s
    that jumps about an octave away from the voiced F0 it touches is halved or doubled.
-4. FCPE fills the gaps (issue #9, ``tracker="praat+fcpe"``): on the frames Praat
+4. FCPE fills the gaps (issue #9, the default ``tracker="praat+fcpe"``): on the frames Praat
    leaves unvoiced, the pretrained FCPE network (:mod:`adr.analysis.pitch_model`, weights in
    the ``torchfcpe`` wheel) gives F0 and voicing. In noise Praat drops a quarter of the voiced
    frames at -5 dB, and the voice interpolates F0 through them; FCPE hears voicing there.
-   ``tracker="praat"`` (the default) skips this step; ``"fcpe"``/``"swift"`` a network alone.
+   ``tracker="praat"`` is the tracker before issue #9; ``"fcpe"``/``"swift"`` a network alone.
 5. Voicing cleanup: voiced runs shorter than 30 ms are dropped, unvoiced gaps up to 20 ms
    inside voiced speech are filled (F0 interpolated in log frequency).
 
@@ -86,7 +86,7 @@ ROBUST = PraatSettings()
 #: voicing on the frames Praat leaves unvoiced.
 TRACKERS = ("praat+fcpe", "praat", "fcpe", "swift")
 #: The default tracker (bench/results_prosody_estimators.md, docs/decisions.md).
-DEFAULT_TRACKER = "praat"
+DEFAULT_TRACKER = "praat+fcpe"
 
 
 def _check(audio: np.ndarray, sample_rate: int, where: str) -> np.ndarray:
@@ -322,10 +322,11 @@ def extract_prosody(
         ``audio`` already denoised (by a caller that denoises each line once for several
         stages); used as is instead of running ``denoise``.
     tracker : str
-        F0 tracker run on the denoised line (:data:`TRACKERS`): ``"praat"`` (the default:
-        Praat with ``ROBUST`` settings and the octave-jump repair), ``"praat+fcpe"`` (Praat's
-        F0 on the frames Praat calls voiced, FCPE's F0 and voicing on the others), ``"fcpe"``
-        or ``"swift"`` (a network alone). Voicing cleanup follows every tracker.
+        F0 tracker run on the denoised line (:data:`TRACKERS`): ``"praat+fcpe"`` (the
+        default: Praat's F0 on the frames Praat calls voiced, FCPE's F0 and voicing on the
+        others), ``"praat"`` (Praat with ``ROBUST`` settings and the octave-jump repair: the
+        tracker before issue #9), ``"fcpe"`` or ``"swift"`` (a network alone). Voicing
+        cleanup follows every tracker.
 
     Returns
     -------
