@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adr.analysis import asr
+from adr.analysis import asr, whisper_models
 from adr.analysis.asr import Transcript, resolve_whisper_model, transcribe
 from adr.core.errors import AdrError
 from adr.core.types import Word
@@ -48,11 +48,11 @@ def test_join_parts_verifies_and_is_atomic(tmp_path: Path) -> None:
     blob = _fake_ct2()
     parts, meta = _parts(tmp_path, blob)
     target = tmp_path / "cache" / "base"
-    assert asr._join_parts(parts, meta, target) == target
+    assert whisper_models._join_parts(parts, meta, target) == target
     assert (target / "model.bin").read_bytes() == blob
     assert (target / ".adr-verified").read_text().startswith("sha256 ")
     assert [p.name for p in target.parent.iterdir()] == ["base"]  # no temporary left behind
-    asr._join_parts(parts, meta, target)  # second call: already there
+    whisper_models._join_parts(parts, meta, target)  # second call: already there
 
 
 def test_join_parts_refuses_a_broken_model(tmp_path: Path) -> None:
@@ -60,7 +60,7 @@ def test_join_parts_refuses_a_broken_model(tmp_path: Path) -> None:
     parts, meta = _parts(tmp_path, blob[:-5])  # truncated
     target = tmp_path / "cache" / "base"
     with pytest.raises(AdrError, match="joining"):
-        asr._join_parts(parts, meta, target)
+        whisper_models._join_parts(parts, meta, target)
     assert not target.exists() and list(target.parent.iterdir()) == []
 
 
@@ -95,7 +95,7 @@ def test_default_resolves_to_shipped_base(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("ADR_WHISPER_MODEL", raising=False)
     path = Path(resolve_whisper_model())
     assert path.name == "base" and (path / ".adr-verified").is_file()
-    asr._check_ct2_model(path / "model.bin")
+    whisper_models._check_ct2_model(path / "model.bin")
     assert (path / "model.bin").stat().st_size == 2 * 72_608_766
 
 

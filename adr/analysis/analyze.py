@@ -13,17 +13,16 @@ write). The cue sheet gets each line's status, actor and reason for replacement.
 How the work is shared (each expensive step runs once):
 
 - **Denoising**: each line (with ``context`` seconds either side) is denoised once
-  (DeepFilterNet3, :mod:`adr.analysis.denoise`); the aligner, the pitch tracker, the speaker encoder
-  and the damage assessment all take that one denoised signal.
+  (DeepFilterNet3, :mod:`adr.analysis.denoise`); the aligner, the pitch tracker, the
+  speaker encoder and the damage assessment all take that one denoised signal.
 - **Recognition**: Whisper reads 30 s windows, so the session's lines are packed into
-  windows (:func:`adr.analysis.asr.transcribe_lines`): one decoder pass per ~6 lines instead of one
-  (or two, with language identification) per line.
+  windows (:func:`adr.analysis.asr.transcribe_lines`): one decoder pass per ~6 lines
+  instead of one (or two, with language identification) per line.
 - **Lips**: the picture is tracked once per session over the cues' time ranges (one model
   load; cached in ``analysis/scene/lips.json``). The audio/video offset is estimated once for
   the whole scene: every line's denoised speech envelope against the mouth track over all
-  cues together (``analysis/scene/av.json``); each line stores that offset. Per-line
-  estimates on 3 s were fragile (a competing correlation peak half a second away in one clip
-  of six, bench/results_lips.json).
+  cues together (``analysis/scene/av.json``); each line stores that offset (why:
+  docs/decisions.md, "lips: one A/V offset per scene").
 
 Errors: a cue that cannot be analyzed (silent, no speech, not English ...) does not stop the
 others; after the rest are written, :class:`AdrError` names the cue(s). A picture without a

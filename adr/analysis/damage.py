@@ -2,60 +2,30 @@
 
 The line is split into a speech estimate and a noise estimate with the denoiser
 (:mod:`adr.analysis.denoise`, DeepFilterNet3 by default) and a reverberation model:
-
-- ``residual = line - denoised`` is what the denoiser removed. On production dialogue that
-  is not only noise: DeepFilterNet3 also removes most of the room's reverberation (on the
-  demo's rooms, RT60 0.2-0.5 s, 4-8 dB of the dialogue's power), which is part of the
-  production sound, not damage. Counting it as noise made every reverberant line read
-  0-6 dB SNR, however clean.
-- So the part of the residual that is predictable from the denoised speech is moved back
-  to the speech: per STFT band (32 ms windows, 16 ms hop) the residual is regressed on the
-  current and the previous 15 frames (0-240 ms) of the denoised speech (complex least
-  squares, a convolutive transfer function as in WPE dereverberation). What it explains is
-  reverberation (and denoiser distortion); what it cannot explain is noise, which is
-  independent of the speech. (It also explains the little noise that leaks through the
-  denoiser, so very noisy lines read a few dB high.)
-
-From these:
+``residual = line - denoised`` is what the denoiser removed, and the part of it that is
+predictable from the denoised speech (per STFT band, 32 ms windows, 16 ms hop: complex least
+squares on the current and previous 15 frames of the denoised speech, a convolutive transfer
+function as in WPE dereverberation) is reverberation and goes back to the speech
+(:func:`separate_reverberation`); the rest is noise. From these:
 
 - **SNR**: active speech level of the speech estimate (mean power of its 20 ms blocks within
   40 dB of the loudest) over the mean power of the noise estimate, in dB.
 - **Damage spans**: the noise level is tracked in 20 ms frames (10 ms hop). A **burst** is a
   run at least ``jump_db`` above the *local* noise floor (20th percentile of the level in the
   surrounding ``local_window`` seconds, and at least the line's floor) that comes within
-  ``span_snr_db`` of the speech level and lasts at most ``burst_max`` seconds: a sudden event
-  (door, bark, bump), not a slow swell of the background (a passing car, a gust), which
-  raises the local floor with it. A **noise** span is a run longer than ``burst_max`` at
-  least ``jump_db`` above the line's floor (sustained noise over part of the line).
-- **DNSMOS** (optional, ``dnsmos=True``; 1-3 s per call): Microsoft's non-intrusive MOS
-  (:func:`adr.analysis.dnsmos.score`, the benchmark's computation too), as
-  ``{"ovrl": .., "sig": .., "bak": .., "p808": ..}``.
-  Reported, and not part of the default flag rule: it scores voice quality as much as noise
-  (the demo's clean synthetic lines score OVRL 1.3-2.8, its 10 dB lines 1.1-2.5).
+  ``span_snr_db`` of the speech level and lasts at most ``burst_max`` seconds (door, bark,
+  bump; not a slow swell of the background, which raises the local floor with it). A
+  **noise** span is a run longer than ``burst_max`` at least ``jump_db`` above the line's
+  floor (sustained noise over part of the line).
+- **DNSMOS** (optional, ``dnsmos=True``): :func:`adr.analysis.dnsmos.score` (the benchmark's
+  computation too), as ``{"ovrl": .., "sig": .., "bak": .., "p808": ..}``; reported, not
+  part of the default flag rule.
 
 **Flag rule** (:class:`DamageThresholds`): a line needs replacement when its estimated SNR
-is below 7 dB or it has a burst (or, if ``dnsmos_ovrl`` is set, DNSMOS OVRL below it).
-Lines a dialogue editor keeps and cleans start at about 10 dB; lines at 0 dB and below are
-lost. As the estimator sees them (three builds of the demo production, as built and remixed
-at clean/10/0/-5 dB; bench/bench_analysis.py, bench/results_analysis.json), 10 dB lines read
-8.3-13 dB (it reads 1-2 dB low there) and 0 dB lines -0.3 to 5.6 dB (babble, which the
-denoiser partly keeps as speech, reads highest): 7 dB is the middle of that gap. A burst of at
-least 80 ms within 6 dB of the speech level is audible under any line (shorter clicks are
-a de-click job, not a reason to re-voice a line). With "needs replacement" = 0 dB or below,
-or a door or a dog: precision 1.00 and recall 1.00 in every condition of the benchmarked
-build. At 60 ms, 60-70 ms of clean reverberant speech that DeepFilterNet3 dropped (a piper
-line in the most reverberant room, RT60 0.4 s; the scene's first line, whose denoiser had
-little pre-roll) read as bursts on 2 of 6 clean lines of one build; 80 ms loses no burst on
-the corpus lines below (recall 0.97 at either length). Clean reverberant lines read 13-20 dB.
-The denoiser must have settled before the line (:mod:`adr.analysis.analyze` denoises a scene's lines
-in one pass with a pre-roll): cut right at the first word, DeepFilterNet3's fresh state moved
-the estimate by several dB and produced false bursts at the line's start; one fresh state per line (with 0.5-2 s of pre-roll) gave
-8-14 false flags on the same 88 lines.
-On real speech (bench/bench_damage.py, bench/results_damage.json: 10 corpus lines under real
-noise at clean/20/10/0/-5 dB, half with a 0 dB burst over speech, no added room; "needs
-replacement" below 7 dB or with a burst): precision 1.00, recall 0.97; SNR estimate mean
-absolute error 1.6 / 0.6 / 0.8 / 1.9 dB at 20 / 10 / 0 / -5 dB (the residual-only estimate:
-4.4 / 0.7 / 1.0 / 1.8 dB); bursts found on 10/10 clean lines and 8/10 at 10 dB.
+is below ``snr_db`` (7 dB) or it has a burst (or, if ``dnsmos_ovrl`` is set, DNSMOS OVRL
+below it). The denoiser must have settled before the line: callers denoise with a pre-roll
+(:mod:`adr.analysis.line`). Why these numbers, and what was measured: docs/decisions.md,
+"damage: SNR with reverberation given back to the speech, flag below 7 dB or a burst".
 """
 
 from __future__ import annotations

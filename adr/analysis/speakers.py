@@ -1,22 +1,15 @@
 """Actor identification: which enrolled actor speaks a line, or ``"unknown"``.
 
-Embeddings come from Resemblyzer's GE2E speaker encoder (256-d, weights inside the
-``resemblyzer`` wheel) by default, or from a pyannote.audio embedding model when ``model`` is
-the path of a local checkpoint (nothing is downloaded). An actor's :class:`Voiceprint` is the
-normalized mean of their utterance embeddings; :func:`identify` scores a line against every
-voiceprint by cosine similarity and answers ``"unknown"`` when the best score is below
-``threshold`` or too close to the runner-up (``margin``). The default threshold and margin were
-calibrated on the corpus (bench/bench_speakers.py, bench/results_speakers.json).
-
-Production lines are noisy and reverberant and are denoised before they are embedded, which
-moves them away from a voiceprint made of clean lines: with such voiceprints (format 1, 0.75)
-the demo's lines scored 0.66-0.74 against their own actor and came out "unknown". Voiceprints
-of format 2 (the default, :mod:`adr.analysis.speaker_damage`) are also enrolled through
-damaged, denoised copies of the enrollment lines and carry their own threshold (0.76-0.84),
-calibrated on held-out copies. bench/bench_speakers.py: demo production lines IER 0.71 ->
-0.10 with no impostor accepted; corpus lines in the corpus's measured rooms stay at IER
-0.6-0.8 (the GE2E encoder confuses them even closed-set). Format-1 files still load and are
-judged against :data:`DEFAULT_THRESHOLD`.
+Embeddings come from :mod:`adr.analysis.speaker_encoder` (GE2E by default, or a local
+pyannote.audio checkpoint). An actor's :class:`Voiceprint` is the normalized mean of their
+utterance embeddings; :func:`identify` scores a line against every voiceprint by cosine
+similarity and answers ``"unknown"`` when the best score is below the voiceprint's threshold
+or too close to the runner-up (:data:`DEFAULT_MARGIN`). Voiceprints of format 2 (the
+default, :mod:`adr.analysis.speaker_damage`) are also enrolled through damaged, denoised
+copies of the enrollment lines and carry their own threshold, calibrated on held-out copies;
+format-1 files (clean mean, no threshold) still load and are judged against
+:data:`DEFAULT_THRESHOLD`. Measurements: docs/decisions.md, "speakers: voiceprints enrolled
+through damaged copies, with their own threshold".
 """
 
 from __future__ import annotations
