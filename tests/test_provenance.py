@@ -48,6 +48,12 @@ def test_deliverables_mark_synthetic_lines(copy: Session, exported: ExportResult
         assert desc.startswith(f"SYNTHETIC ADR cue {cue} | voice KAL | {prov.consent_id} | "
                                "adr 0.1.0 | 2026-12-06T10:00:00Z")
         assert read_provenance(wav) == prov.fields()
+    from adr.deliver.watermark import THRESHOLD, detect
+
+    for d in exported.cues:  # marked after conforming (102's take is time-stretched)
+        if d.conform.mode == "whole":
+            audio, sr = sf.read(str(root / d.file), dtype="float32")
+            assert detect(audio, sr) >= THRESHOLD, d.cue_id
     stem = read_bext(root / exported.stem).description
     assert "contains 2 SYNTHETIC ADR lines: 101 102" in stem
     rows = list(csv.DictReader(io.StringIO((root / "deliverables" / f"{name}_cues.csv")
