@@ -330,29 +330,34 @@ def test_oracle_swap_takes_only_the_named_features():
 
     from bench.bench_oracle import SWAPS, swap
 
+    def features(name):  # SWAPS values: (alignment, prosody, with the take)
+        alignment, prosody, _take = SWAPS[name]
+        return alignment, prosody
+
+    assert SWAPS["noisy"][2] and not SWAPS["noisy, donor only"][2]
     clean = make_line(word_len=0.22)
     noisy0 = make_line(word_len=0.18)
     noisy = dataclasses.replace(noisy0, prosody=dataclasses.replace(
         noisy0.prosody, energy=noisy0.prosody.energy - 12.0, f0=noisy0.prosody.f0 * 1.5))
     assert noisy.alignment != clean.alignment
-    al = swap(noisy, clean, *SWAPS["oracle alignment"])
+    al = swap(noisy, clean, *features("oracle alignment"))
     assert al.alignment == clean.alignment and al.prosody is noisy.prosody
-    loud = swap(noisy, clean, *SWAPS["oracle loudness"])
+    loud = swap(noisy, clean, *features("oracle loudness"))
     assert loud.alignment == noisy.alignment
     np.testing.assert_array_equal(loud.prosody.energy, clean.prosody.energy)
     np.testing.assert_array_equal(loud.prosody.f0, noisy.prosody.f0)
-    pitch = swap(noisy, clean, *SWAPS["oracle f0+voicing"])
+    pitch = swap(noisy, clean, *features("oracle f0+voicing"))
     np.testing.assert_array_equal(pitch.prosody.f0, clean.prosody.f0)
     np.testing.assert_array_equal(pitch.prosody.voiced, clean.prosody.voiced)
     np.testing.assert_array_equal(pitch.prosody.energy, noisy.prosody.energy)
-    both = swap(noisy, clean, *SWAPS["oracle all"])
+    both = swap(noisy, clean, *features("oracle all"))
     assert both.alignment == clean.alignment and both.cue == noisy.cue
     assert both.transcript is noisy.transcript
     np.testing.assert_array_equal(both.prosody.energy, clean.prosody.energy)
-    same = swap(noisy, clean, *SWAPS["noisy"])
+    same = swap(noisy, clean, *features("noisy"))
     assert same.alignment is noisy.alignment and same.prosody is noisy.prosody
     short = dataclasses.replace(clean, prosody=dataclasses.replace(
         clean.prosody, f0=clean.prosody.f0[:-1], voiced=clean.prosody.voiced[:-1],
         energy=clean.prosody.energy[:-1]))
     with pytest.raises(ValueError, match="grids differ"):
-        swap(noisy, short, *SWAPS["oracle loudness"])
+        swap(noisy, short, *features("oracle loudness"))

@@ -223,3 +223,17 @@ def test_controls_on_the_mel_grid() -> None:
     hz, voiced, energy = controls_on_grid(p, 1.0, n)
     assert hz.shape == voiced.shape == energy.shape == (n,)
     assert np.all((hz >= 100) & (hz <= 130))  # interpolated through unvoiced frames
+
+
+def test_takes_and_targets_share_the_reference_gain(rng: np.random.Generator) -> None:
+    """Training targets and render takes are scaled by one rule: active level to the
+    reference, silence left alone (no +60 dB on a noise floor)."""
+    from adr.voice.evidence import REFERENCE_LEVEL_DB, reference_gain_db
+
+    sr = 16000
+    tone = (0.01 * np.sin(2 * np.pi * 220 * np.arange(sr) / sr)).astype(np.float32)
+    g = reference_gain_db(tone, sr)
+    assert abs(active_level_db(tone * np.float32(10 ** (g / 20)), sr) - REFERENCE_LEVEL_DB) < 0.1
+    assert reference_gain_db(np.zeros(sr, np.float32), sr) == 0.0
+    _, _, gain = take_evidence(tone, sr, 20, denoised=tone)
+    assert gain == pytest.approx(g)

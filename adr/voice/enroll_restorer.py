@@ -25,12 +25,11 @@ import numpy as np
 from adr.core.progress import ProgressEvent, ProgressHook, null_progress
 from adr.core.types import Phone, Prosody, Word
 from adr.voice.evidence import (
-    REFERENCE_LEVEL_DB,
-    active_level_db,
     controls_on_grid,
     fit_frames,
     line_frames,
     noisy_mel,
+    reference_gain_db,
     take_evidence,
 )
 from adr.voice.restorer import RestorerConfig
@@ -90,8 +89,8 @@ def actor_f0_median(lines: Sequence[CleanLine]) -> float:
 
 
 def _scaled(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    level = active_level_db(audio, sample_rate)
-    gain = 10.0 ** (np.clip(REFERENCE_LEVEL_DB - level, -40, 60) / 20.0) if level > -120 else 1.0
+    """``audio`` at the reference level (as :func:`take_evidence` scales a take)."""
+    gain = 10.0 ** (reference_gain_db(audio, sample_rate) / 20.0)
     return (np.asarray(audio, dtype=np.float32) * np.float32(gain)).astype(np.float32)
 
 

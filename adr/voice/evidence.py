@@ -22,8 +22,8 @@ import numpy as np
 from adr.core.types import Prosody
 from adr.voice.vocoder import MEL, MelSpec, log_mel, mel_frames
 
-__all__ = ["REFERENCE_LEVEL_DB", "active_level_db", "RELIABILITY_MID_DB", "take_evidence",
-           "noisy_mel", "controls_on_grid", "fit_frames", "line_frames", "frame_times"]
+__all__ = ["REFERENCE_LEVEL_DB", "active_level_db", "reference_gain_db", "RELIABILITY_MID_DB",
+           "take_evidence", "noisy_mel", "controls_on_grid", "fit_frames", "line_frames", "frame_times"]
 
 #: Level (dBFS over active frames) every take and every training target is scaled to.
 REFERENCE_LEVEL_DB = -26.0
@@ -61,6 +61,13 @@ def active_level_db(audio: np.ndarray, sample_rate: int) -> float:
     return float(10.0 * np.log10(np.mean(power[power >= top * 1e-3])))
 
 
+def reference_gain_db(audio: np.ndarray, sample_rate: int) -> float:
+    """Gain (dB) that brings ``audio`` (N,) to :data:`REFERENCE_LEVEL_DB` over its active
+    frames, within -40..+60 dB; 0 for silence (nothing to scale)."""
+    level = active_level_db(audio, sample_rate)
+    return float(np.clip(REFERENCE_LEVEL_DB - level, -40, 60)) if level > -120 else 0.0
+
+
 def take_evidence(noisy: np.ndarray, sample_rate: int, n_frames: int, *,
                   denoised: np.ndarray | None = None, method: str = "dfn3"
                   ) -> tuple[np.ndarray, np.ndarray, float]:
@@ -83,7 +90,7 @@ def take_evidence(noisy: np.ndarray, sample_rate: int, n_frames: int, *,
         Of the denoised line scaled to :data:`REFERENCE_LEVEL_DB`.
     reliability : np.ndarray, shape (n_frames,), float32, in [0, 1]
     gain_db : float
-        The gain that scaling applied (the take's level is ``REFERENCE_LEVEL_DB - gain_db``).
+        The gain that scaling applied (:func:`reference_gain_db` of the denoised line).
     """
     from adr.analysis.denoise import denoise, resample
 
@@ -91,7 +98,7 @@ def take_evidence(noisy: np.ndarray, sample_rate: int, n_frames: int, *,
     d = denoise(x, sample_rate, method=method) if denoised is None else \
         np.asarray(denoised, dtype=np.float32)
     n = min(len(x), len(d))
-    gain_db = float(np.clip(REFERENCE_LEVEL_DB - active_level_db(d[:n], sample_rate), -40, 60))
+    gain_db = reference_gain_db(d[:n], sample_rate)
     g = np.float32(10.0 ** (gain_db / 20.0))
     x22 = resample(x[:n] * g, sample_rate, MEL.sample_rate)
     d22 = resample(d[:n] * g, sample_rate, MEL.sample_rate)
