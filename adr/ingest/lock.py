@@ -12,6 +12,11 @@ The lock is re-entrant within one thread: the library calls (``analyze_session``
 the CLI, which takes it around them, does not deadlock; the file is removed when the
 outermost holder leaves. Another thread of the same process is refused like another process.
 
+A batch (``adr batch``, :mod:`adr.film.batch`) holds the locks of its reels in its driver
+process and runs its units in worker processes: a unit enters :func:`joined_lock` with the
+driver's token, which checks that the lock file still holds that token and lets the library
+calls inside take the lock re-entrantly; it never creates or removes the file.
+
 The lock is created with ``O_CREAT | O_EXCL`` (atomic on local and NFSv3+ file systems);
 a stale lock is first renamed aside (only one taker wins the rename) and checked to be the
 one judged stale before a new lock is created.
@@ -40,7 +45,7 @@ from typing import Any
 from adr.core.errors import AdrError
 from adr.core.fsio import disk_full_error
 
-__all__ = ["LOCK_NAME", "LockHolder", "read_holder", "session_lock"]
+__all__ = ["LOCK_NAME", "LockHolder", "joined_lock", "read_holder", "session_lock"]
 
 LOCK_NAME = ".lock"
 #: Locks this process holds: resolved folder -> [holder, depth, thread id, pid].
@@ -225,3 +230,35 @@ def session_lock(folder: str | Path, command: str) -> Iterator[LockHolder]:
                 del _held[ident]
         if (held := read_holder(path)) is not None and held.token == me.token:
             path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def joined_lock(folder: str | Path, token: str) -> Iterator[LockHolder]:
+    """Work under the lock of session ``folder`` that another process holds with ``token``.
+
+    Used by the units of a batch: the batch's driver holds the lock (:func:`session_lock`)
+    while its workers write; inside this block, :func:`session_lock` on the same folder (the
+    library calls) re-enters instead of refusing. The lock file is left as it is.
+
+    Raises
+    ------
+    AdrError
+        The lock file no longer holds ``token`` (the batch ended or its lock was taken over).
+    """
+    root = Path(folder)
+    path = root / LOCK_NAME
+    holder = read_holder(path)
+    if holder is None or holder.token != token:
+        raise AdrError(root, "the batch that started this work no longer holds the session "
+                       f"lock ({path}); run the batch again")
+    ident = str(root.resolve())
+    with _held_guard:
+        if ident in _held:
+            raise AdrError(root, "session lock already held in this process")
+        _held[ident] = [holder, 1, threading.get_ident(), os.getpid()]
+    try:
+        yield holder
+    finally:
+        with _held_guard:
+            if _held.get(ident, [None])[0] is holder:
+                del _held[ident]
