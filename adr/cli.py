@@ -401,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="write the HTML review report of a session")
     rp.add_argument("session")
     rp.set_defaults(func=cmd_report)
+    from adr.film.cli import add_commands  # adr project, adr batch (issue #13)
+
+    add_commands(sub)
     return p
 
 

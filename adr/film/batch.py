@@ -1,0 +1,541 @@
+"""``adr batch FILM``: every pending unit of a film's work as Ray tasks, on one machine or a
+Ray cluster.
+
+The units (:mod:`adr.film.units`): one actor's enrollment; one reel's analysis in chunks of
+cues, then its scene pass; one cue's render, then the reel's cue sheet; one reel's export.
+Each is a Ray task that reads and writes the session and voice folders as the single
+command does, so a killed batch resumes where it stopped, a rerun finds everything current,
+and batches and single commands mix. The order is Ray's: a task gets the results of the
+tasks it needs as arguments (analysis needs every enrollment, since actor identification
+reads every voiceprint; a render needs its reel's scene pass and the enrollments; the reel's
+cue sheet needs its renders; the export needs the cue sheet). The driver waits on whatever
+finishes first (``ray.wait``) and plans a reel's renders once its analysis says which cues are
+flagged: no sleeps, no polling.
+
+The driver holds the session lock of every reel for the whole batch (``adr analyze`` in
+another shell is refused meanwhile); units work under it (:func:`adr.ingest.lock.joined_lock`).
+On Ctrl-C the driver cancels what is running, releases the locks and exits 130; finished
+units are kept. A worker (or node) that dies is retried by Ray (``max_retries``).
+
+Ray is imported here only, inside :func:`run_batch`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adr.core.errors import AdrError
+from adr.core.progress import ProgressEvent, ProgressHook, null_progress
+from adr.core.records import Record
+from adr.film.project import Project
+from adr.film.units import UnitResult
+
+__all__ = ["STAGES", "MEMORY", "BatchSummary", "run_batch"]
+
+STAGES = ("enroll", "analyze", "render", "export")
+_GIB = 1024**3
+#: Memory each unit declares to Ray (bytes): the peak resident memory measured per unit
+#: on the demo (bench/bench_batch.py), rounded up. Capped at the largest node's memory.
+MEMORY = {
+    "enroll": 3.0 * _GIB,
+    "analyze": 2.5 * _GIB,
+    "scene": 2.0 * _GIB,
+    "render": 2.5 * _GIB,
+    "settle": 1.0 * _GIB,
+    "export": 2.5 * _GIB,
+}
+#: How the stages are shown (progress bars and the summary) and what they count.
+_BARS = {
+    "enroll": ("batch enroll", "actor"),
+    "analyze": ("batch analyze", "line"),
+    "render": ("batch render", "take"),
+    "export": ("batch export", "reel"),
+}
+
+
+@dataclass(frozen=True)
+class BatchSummary(Record):
+    """What a batch did: one :class:`UnitResult` per unit that ran, and the totals."""
+
+    film: str
+    stages: tuple[str, ...]
+    units: tuple[UnitResult, ...]
+    seconds: float
+    cpus: float
+    nodes: int
+    address: str = ""
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "film": self.film,
+            "stages": list(self.stages),
+            "units": [u.to_dict() for u in self.units],
+            "seconds": self.seconds,
+            "cpus": self.cpus,
+            "nodes": self.nodes,
+            "address": self.address,
+            "skipped": dict(self.skipped),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BatchSummary:
+        d = dict(data)
+        d["stages"] = tuple(d["stages"])
+        d["units"] = tuple(UnitResult.from_dict(u) for u in d["units"])
+        return cls(**d)
+
+    @property
+    def failed(self) -> list[UnitResult]:
+        return [u for u in self.units if u.status == "failed"]
+
+    def count(self, stage: str, status: str) -> int:
+        return sum(1 for u in self.units if u.stage == stage and u.status == status)
+
+    def summary(self) -> str:
+        """A few lines: per stage what was done, found current, failed; then the failures."""
+        cpu = sum(u.cpu_seconds for u in self.units)
+        where = self.address or "local Ray"
+        lines = [
+            f"batch {self.film}: {len(self.units)} unit(s) in {self.seconds:.1f} s "
+            f"({cpu:.1f} s CPU in the units) on {self.nodes} node(s), {self.cpus:g} CPU(s) "
+            f"({where})"
+        ]
+        for stage in ("enroll", "analyze", "scene", "render", "settle", "export"):
+            units = [u for u in self.units if u.stage == stage]
+            skipped = self.skipped.get(stage, 0)
+            if not units and not skipped:
+                continue
+            parts = [
+                f"{self.count(stage, s)} {s}"
+                for s in ("done", "current", "failed", "blocked")
+                if self.count(stage, s)
+            ]
+            if skipped:
+                parts.append(f"{skipped} already done (not run)")
+            items = sum(u.items for u in units)
+            secs = sum(u.seconds for u in units)
+            lines.append(f"  {stage:<8} {', '.join(parts)}; {items} item(s), {secs:.1f} s of work")
+        for u in self.failed:
+            lines.append(
+                f"  FAILED {u.stage} {u.reel + ' ' if u.reel else ''}{u.unit}: "
+                f"{u.where}: {u.problem}"
+            )
+        return "\n".join(lines)
+
+    def raise_for_failures(self) -> None:
+        """Raise the first failure as one :class:`AdrError` (naming how many more)."""
+        failed = self.failed
+        if failed:
+            first = failed[0]
+            more = f" (and {len(failed) - 1} more failed unit(s))" if len(failed) > 1 else ""
+            raise AdrError(first.where, first.problem + more)
+
+
+def _stages(stage: str) -> tuple[str, ...]:
+    if stage == "all":
+        return STAGES
+    if stage not in STAGES:
+        raise AdrError(stage, f"unknown batch stage: use one of {', '.join(STAGES)} or all")
+    return (stage,)
+
+
+@dataclass
+class _Reel:
+    name: str
+    root: Path
+    session: Any
+    token: str = ""
+    chunks: list[list[str]] = field(default_factory=list)
+    analysed: bool = True  # nothing of its analysis to do in this batch
+
+
+def _plan_reels(project: Project, names: Sequence[str], sessions_root: Path) -> list[_Reel]:
+    from adr.ingest.session import load_session
+
+    where = project.path or project.film
+    out = []
+    for name in names:
+        if name not in project.reels:
+            raise AdrError(
+                where, f"no reel {name!r} in the project (reels: {', '.join(project.reels)})"
+            )
+        root = sessions_root / name
+        if not (root / "session.toml").is_file():
+            raise AdrError(
+                where, f"reel {name}: no session {root} (make it with adr session new {name})"
+            )
+        out.append(_Reel(name, root, load_session(root)))
+    return out
+
+
+def _analysis_options(project: Project, override: Any) -> Any:
+    from adr.analysis.result import AnalysisOptions
+
+    if override is not None:
+        return override
+    o = project.options
+    return AnalysisOptions(whisper_model=o.whisper_model or None, lips=o.lips, dnsmos=o.dnsmos)
+
+
+def _plan_analysis(
+    reel: _Reel, voices_root: Path, options: Any, chunk: int, enrolling: bool
+) -> None:
+    """Which cues of ``reel`` to analyse, in chunks; ``analysed`` when nothing is due."""
+    from adr.film.units import plan_chunks, stale_lines
+
+    s = reel.session
+    cues = s.read_cues()
+    if not cues:  # no cue sheet: speech regions become the cues, in the scene unit
+        reel.analysed = False
+        return
+    stale = {c.id for c in cues} if enrolling else set(stale_lines(s, voices_root, options))
+    todo = [c for c in cues if c.id in stale]
+    reel.chunks = plan_chunks(todo, s.audio[0].duration, options.context, chunk)
+    scene_done = not options.lips or (s.analysis_dir / "scene" / "av.json").is_file()
+    reel.analysed = not todo and scene_done and all(c.status != "pending" for c in cues)
+
+
+def _check_cast(project: Project, actors: Sequence[str]) -> None:
+    """Material and consent of the actors to enroll, before any work (one-line errors)."""
+    from adr.core.consent import read_consent
+
+    for actor in actors:
+        member = project.member(actor)
+        project.audio_files(member)
+        read_consent(project.resolve(member.consent))
+
+
+def run_batch(
+    project: Project,
+    stage: str = "all",
+    *,
+    sessions_root: str | Path = "sessions",
+    voices_root: str | Path = "voices",
+    reels: Sequence[str] | None = None,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    progress: ProgressHook | None = None,
+    enroll_overrides: dict[str, Any] | None = None,
+    analysis_options: Any = None,
+    max_retries: int = 3,
+) -> BatchSummary:
+    """Run a film's pending work as Ray tasks (``adr batch``); see the module docstring.
+
+    Parameters
+    ----------
+    project : Project
+        The film (:func:`adr.film.project.load_project`).
+    stage : str
+        ``"enroll"``, ``"analyze"``, ``"render"``, ``"export"`` or ``"all"``.
+    sessions_root, voices_root : path
+        Used unless the project file names its own folders.
+    reels : sequence of str, optional
+        Only these reels (default: all of the project's).
+    address : str, optional
+        An existing Ray cluster (``ray start --head`` prints it; ``"auto"``: the one on this
+        machine). Default: a local Ray instance with one worker per core, ended afterwards.
+        When Ray is already initialised in this process, that instance is used.
+    num_cpus : int, optional
+        CPUs of the local instance (default: the machine's cores).
+    progress : callable, optional
+        Progress hook: one stage per bar (``"batch enroll"`` ... ) with counts.
+    enroll_overrides : dict, optional
+        Extra keyword arguments of :func:`adr.voice.enroll.enroll_actor` (model and training
+        configs; tests use tiny ones).
+    analysis_options : AnalysisOptions, optional
+        Instead of the project's options.
+    max_retries : int
+        Times Ray reruns a unit whose worker died.
+
+    Returns
+    -------
+    BatchSummary
+        Every unit's result; failures are in it (``raise_for_failures``), not raised.
+
+    Raises
+    ------
+    AdrError
+        Before any work: an unknown stage or reel, a reel without session, an actor without
+        material or consent; a session in use by another writer.
+    """
+    report = progress or null_progress
+    stages = _stages(stage)
+    sessions = project.sessions_root(sessions_root).resolve()
+    voices = project.voices_root(voices_root).resolve()
+    plan = _plan_reels(project, list(reels) if reels else list(project.reels), sessions)
+    skipped: dict[str, int] = {}
+    enroll = []
+    if "enroll" in stages:
+        enroll = [c.actor for c in project.cast if not (voices / c.actor / "voice.json").is_file()]
+        skipped["enroll"] = len(project.cast) - len(enroll)
+        _check_cast(project, enroll)
+    options = _analysis_options(project, analysis_options)
+    from adr.ingest.lock import session_lock
+
+    with contextlib.ExitStack() as locks:
+        for reel in plan:
+            reel.token = locks.enter_context(session_lock(reel.root, "batch")).token
+        if "analyze" in stages:
+            for reel in plan:
+                _plan_analysis(reel, voices, options, project.options.chunk, bool(enroll))
+            skipped["scene"] = sum(1 for r in plan if r.analysed)
+        driver = _Driver(
+            project, stages, plan, voices, options, report, enroll_overrides or {}, max_retries
+        )
+        return driver.run(enroll, address, num_cpus, skipped)
+
+
+class _Driver:
+    """Submits the units as Ray tasks and follows them (one instance per batch)."""
+
+    def __init__(
+        self,
+        project: Project,
+        stages: tuple[str, ...],
+        reels: list[_Reel],
+        voices: Path,
+        options: Any,
+        report: ProgressHook,
+        overrides: dict[str, Any],
+        max_retries: int,
+    ) -> None:
+        self.project, self.stages, self.reels = project, stages, reels
+        self.voices, self.options, self.report = str(voices), options, report
+        self.overrides, self.max_retries = overrides, max_retries
+        self.pending: dict[Any, tuple[str, str, int]] = {}  # ref -> (stage, reel, items)
+        self.results: list[UnitResult] = []
+        self.done = {s: 0 for s in STAGES}
+        self.total = {s: 0 for s in STAGES}
+        self.unplanned: set[str] = set()  # reels whose renders wait for their analysis
+        self.enroll_refs: list[Any] = []
+        self.tasks: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------- Ray
+    def _start(self, address: str | None, num_cpus: int | None) -> bool:
+        import ray
+
+        if ray.is_initialized():
+            return False
+        kwargs: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "configure_logging": False,
+        }
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
+        return True
+
+    def _remote(self) -> None:
+        import ray
+
+        from adr.film import units
+
+        biggest = max(
+            (n.get("Resources", {}).get("memory", 0.0) for n in ray.nodes() if n.get("Alive")),
+            default=0.0,
+        )
+        for stage, fn in (
+            ("enroll", units.enroll_unit),
+            ("analyze", units.analyze_unit),
+            ("scene", units.scene_unit),
+            ("render", units.render_unit),
+            ("settle", units.settle_unit),
+            ("export", units.export_unit),
+        ):
+            memory = int(min(MEMORY[stage], biggest)) if biggest else int(MEMORY[stage])
+            self.tasks[stage] = ray.remote(fn).options(
+                num_cpus=1, memory=memory, max_retries=self.max_retries, name=f"adr {stage}"
+            )
+
+    def _submit(self, stage: str, reel: str, items: int, *args: Any) -> Any:
+        ref = self.tasks[stage].remote(*args)
+        self.pending[ref] = (stage, reel, items)
+        return ref
+
+    # ----------------------------------------------------------------- progress
+    def _show(self, stage: str) -> None:
+        if self.total[stage]:
+            label, unit = _BARS[stage]
+            self.report(
+                ProgressEvent(
+                    label,
+                    self.done[stage],
+                    self.total[stage],
+                    unit,
+                    {"running": sum(1 for s, _, _ in self.pending.values() if s == stage)},
+                )
+            )
+
+    # ----------------------------------------------------------------- planning
+    def _plan_renders(self, reel: _Reel, upstream: list[Any]) -> None:
+        """Submit the reel's renders, its cue sheet pass and its export."""
+        project, o = self.project, self.project.options
+        self.unplanned.discard(reel.name)
+        settle = None
+        if "render" in self.stages:
+            cues = [c for c in reel.session.read_cues() if c.status in ("flagged", "rendered")]
+            refs = [
+                self._submit(
+                    "render",
+                    reel.name,
+                    1,
+                    str(reel.root),
+                    reel.token,
+                    c.id,
+                    self.voices,
+                    o.mode,
+                    *upstream,
+                    *self.enroll_refs,
+                )
+                for c in cues
+            ]
+            self.total["render"] = self._render_total() + len(refs)
+            settle = self._submit(
+                "settle",
+                reel.name,
+                0,
+                str(reel.root),
+                reel.token,
+                self.voices,
+                o.mode,
+                *upstream,
+                *refs,
+            )
+            self._show("render")
+        if "export" in self.stages:
+            after = [settle] if settle is not None else list(upstream)
+            self._submit(
+                "export",
+                reel.name,
+                1,
+                str(reel.root),
+                reel.token,
+                self.voices,
+                project.options.spec,
+                project.options.repair,
+                *after,
+            )
+            self._show("export")
+
+    def _render_total(self) -> int:
+        """Takes submitted so far plus, for reels still in analysis, their cues (at most)."""
+        submitted = self.done["render"] + sum(
+            1 for s, _, _ in self.pending.values() if s == "render"
+        )
+        waiting = sum(len(r.session.read_cues()) for r in self.reels if r.name in self.unplanned)
+        return submitted + waiting
+
+    # ----------------------------------------------------------------- run
+    def run(
+        self, enroll: list[str], address: str | None, num_cpus: int | None, skipped: dict[str, int]
+    ) -> BatchSummary:
+        import ray
+
+        clock = time.perf_counter()
+        started = self._start(address, num_cpus)
+        try:
+            self._remote()
+            resources = ray.cluster_resources()
+            nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+            for actor in enroll:
+                self.enroll_refs.append(
+                    self._submit("enroll", "", 1, self.project, actor, self.voices, self.overrides)
+                )
+            self.total["enroll"] = len(enroll)
+            self._show("enroll")
+            scenes: dict[Any, _Reel] = {}
+            later = "render" in self.stages or "export" in self.stages
+            for reel in self.reels:
+                if "analyze" in self.stages and not reel.analysed:
+                    chunks = [
+                        self._submit(
+                            "analyze",
+                            reel.name,
+                            len(c),
+                            str(reel.root),
+                            reel.token,
+                            c,
+                            self.voices,
+                            self.options,
+                            *self.enroll_refs,
+                        )
+                        for c in reel.chunks
+                    ]
+                    self.total["analyze"] += sum(len(c) for c in reel.chunks)
+                    scene = self._submit(
+                        "scene",
+                        reel.name,
+                        0,
+                        str(reel.root),
+                        reel.token,
+                        self.voices,
+                        self.options,
+                        *chunks,
+                        *self.enroll_refs,
+                    )
+                    scenes[scene] = reel
+                    if later:
+                        self.unplanned.add(reel.name)
+            self.total["export"] = len(self.reels) if "export" in self.stages else 0
+            self._show("analyze")
+            for reel in self.reels:
+                if later and reel.name not in self.unplanned:
+                    self._plan_renders(reel, list(self.enroll_refs))
+            while self.pending:
+                ready, _ = ray.wait(list(self.pending), num_returns=1)
+                ref = ready[0]
+                stage, reel_name, items = self.pending.pop(ref)
+                result = self._result(ref, stage, reel_name)
+                self.results.append(result)
+                bar = {"scene": "analyze", "settle": "render"}.get(stage, stage)
+                self.done[bar] += items if stage != "scene" else 0
+                if ref in scenes and later:
+                    self._plan_renders(scenes.pop(ref), [ref])
+                self._show(bar)
+        except BaseException:
+            for ref in self.pending:  # Ctrl-C or a driver error: stop the running units
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+            raise
+        finally:
+            if started:
+                ray.shutdown()
+        return BatchSummary(
+            self.project.film,
+            self.stages,
+            tuple(self.results),
+            time.perf_counter() - clock,
+            float(resources.get("CPU", 0.0)),
+            nodes,
+            address or "",
+            skipped,
+        )
+
+    def _result(self, ref: Any, stage: str, reel: str) -> UnitResult:
+        """The unit's result; a crash (not a user error) becomes a failed result."""
+        import ray
+
+        try:
+            value = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+            return UnitResult(
+                stage,
+                reel,
+                "?",
+                "failed",
+                where=f"{stage} {reel}".strip(),
+                problem=lines[-1] if lines else type(exc).__name__,
+            )
+        if not isinstance(value, UnitResult):
+            raise TypeError(f"unit {stage} returned {type(value).__name__}")
+        return value
