@@ -134,10 +134,11 @@ def render(analysis: Any, voice: Any, sr: int, n: int, audio: np.ndarray | None)
     return np.pad(y[:n], (0, max(0, n - len(y)))).astype(np.float32)
 
 
-def choose(bench_utts: Sequence[Any], per_speaker: int) -> list[str]:
+def choose(bench_utts: Sequence[Any], per_speaker: int,
+           speakers: Sequence[str] = SPEAKERS) -> list[str]:
     """Utterance ids: per speaker, ``run.py --full``'s lines first, then corpus order."""
     out = []
-    for spk in SPEAKERS:
+    for spk in speakers:
         mine = [u.id for u in bench_utts if u.id.startswith(spk) and u.text.strip()]
         first = [i for i in FULL_LINES if i in mine]
         out += (first + [i for i in mine if i not in first])[:per_speaker]
@@ -316,6 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--lines", type=int, default=2, help="utterances per speaker (default 2)")
     ap.add_argument("--conditions", default="10,0,-5",
                     help="comma-separated SNRs in dB and/or 'clean' (write --conditions=-5,0)")
+    ap.add_argument("--speakers", default=",".join(SPEAKERS),
+                    help=f"comma-separated speakers (default {','.join(SPEAKERS)})")
     ap.add_argument("--preset", default="fast", help="voice training preset")
     ap.add_argument("--engine", default="restorer", choices=("restorer", "ddsp"),
                     help="voice engine (each keeps its own voice cache and results files)")
@@ -354,9 +357,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     conds = parse_conditions(args.conditions)
     machine, t_start = machine_info(), time.perf_counter()
     utterances = load_corpus(root)
-    chosen = choose(utterances, args.lines)
+    speakers = [v.strip() for v in args.speakers.split(",") if v.strip()]
+    if not set(speakers) <= set(SPEAKERS):
+        log(f"bench_oracle: unknown speaker(s) {sorted(set(speakers) - set(SPEAKERS))} "
+            f"(of {list(SPEAKERS)})")
+        return 2
+    chosen = choose(utterances, args.lines, speakers)
     # voices leave out at least run.py --full's 3 lines per speaker: its cached fast-full voices
-    held = choose(utterances, max(args.lines, 3))
+    held = choose(utterances, max(args.lines, 3), speakers)
     bench = build_set(utterances, chosen, [c for c in CONDITIONS if c.name in conds],
                       root=root, seed=args.seed)
     by_id = {u.id: u for u in utterances}
@@ -379,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "git_commit": git_commit(),
         "machine": machine, "conditions": conds, "lines_per_speaker": args.lines,
-        "speakers": list(SPEAKERS), "utterances": chosen, "voice_preset": args.preset, "engine": args.engine,
+        "speakers": speakers, "utterances": chosen, "voice_preset": args.preset, "engine": args.engine,
         "restorer_options": args.restorer, "restorer_train_options": args.restorer_train,
         "voices": [v.to_dict() for v in bank.infos], "enroll_seconds": round(enroll_s, 1),
         "seed": args.seed, "lines": [ln.to_dict() for ln in bench.lines]}

@@ -87,6 +87,24 @@ def test_noisy_mel_input_is_optional_and_keeps_older_configs(rng: np.random.Gene
     assert mel.shape == (80, 21) and np.all(np.isfinite(mel))
 
 
+def test_residual_restorer_starts_from_the_take_where_reliable_and_the_donor_elsewhere(
+        rng: np.random.Generator) -> None:
+    """An untrained residual restorer gives back the take on reliable frames and the
+    script's donor on frames the take lost; the flag is absent from older configs."""
+    assert "residual" not in TINY.to_dict()
+    cfg = dataclasses.replace(TINY, residual=True)
+    assert RestorerConfig.from_dict(cfg.to_dict()) == cfg
+    x = _inputs(rng, 24)
+    rel = np.zeros(24, np.float32)
+    rel[12:] = 1.0
+    x = dataclasses.replace(x, reliability=rel)
+    mel = Restorer(cfg).eval().restore(x)
+    np.testing.assert_allclose(mel[:, :12], x.donor_mel[:, :12], atol=1e-4)
+    np.testing.assert_allclose(mel[:, 12:], x.take_mel[:, 12:], atol=1e-4)
+    donor_only = Restorer(dataclasses.replace(cfg, use_take=False)).eval().restore(x)
+    np.testing.assert_allclose(donor_only, x.donor_mel, atol=1e-4)
+
+
 def test_take_dropout_trains_on_lines_without_their_take(rng: np.random.Generator,
                                                           tmp_path: Path) -> None:
     """With ``take_dropout`` some crops withhold the take (as a line rendered without

@@ -60,6 +60,11 @@ class RestorerConfig:
     use_noisy : bool
         Whether the production line's mel before denoising is an input too (with
         ``use_take``).
+    residual : bool
+        The network predicts a correction to a prior instead of the whole mel: per frame the
+        take where it is reliable and the donor where it is not (``r * take + (1 - r) *
+        donor``; the donor alone without ``use_take``). Its output layer starts at zero, so
+        an untrained restorer already says the script's words where the take lost them.
     donor : str
         The built-in synthesizer voice the restorer was trained with (:mod:`adr.voice.donor`);
         render uses the same one.
@@ -80,6 +85,7 @@ class RestorerConfig:
     kernel_size: int = 5
     use_take: bool = True
     use_noisy: bool = False
+    residual: bool = False
     donor: str = "JOE"
     f0_median: float = 0.0
     high_band: tuple[tuple[float, ...], ...] = ()
@@ -107,8 +113,9 @@ class RestorerConfig:
         d["high_band"] = [list(r) for r in self.high_band]
         if not self.high_band and not self.high_band_top_hz:  # as older voices wrote it
             del d["high_band"], d["high_band_top_hz"]
-        if not self.use_noisy:  # as older voices wrote it
-            del d["use_noisy"]
+        for flag in ("use_noisy", "residual"):  # as older voices wrote them: off, absent
+            if not d[flag]:
+                del d[flag]
         return d
 
     @classmethod
@@ -218,13 +225,29 @@ class Restorer(nn.Module):
         self.blocks = nn.ModuleList(
             _Block(config.hidden, config.kernel_size, 2 ** (i % 4)) for i in range(config.layers))
         self.out = nn.Conv1d(config.hidden, config.n_mels, 1)
+        if config.residual:
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
+
+    def prior(self, x: torch.Tensor) -> torch.Tensor:
+        """The mel a residual restorer corrects, normalized: (B, in_channels, T) ->
+        (B, n_mels, T); the take's channels already carry the reliability ``r``."""
+        n = self.config.n_mels
+        donor = x[:, :n]  # (B, n_mels, T)
+        if not self.config.use_take:
+            return donor
+        r = x[:, -1:]  # (B, 1, T): the reliability control
+        return x[:, n:2 * n] + (1.0 - r) * donor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, in_channels, T)
         h = self.inp(x)  # (B, hidden, T)
         for block in self.blocks:
             h = block(h)
-        return self.out(h) * _MEL_SCALE + _MEL_CENTRE  # (B, n_mels, T)
+        y = self.out(h)  # (B, n_mels, T), normalized
+        if self.config.residual:
+            y = y + self.prior(x)
+        return y * _MEL_SCALE + _MEL_CENTRE  # (B, n_mels, T)
 
     @torch.inference_mode()
     def restore(self, inputs: RestorerInputs) -> np.ndarray:
