@@ -253,9 +253,14 @@ def joined_lock(folder: str | Path, token: str) -> Iterator[LockHolder]:
                        f"lock ({path}); run the batch again")
     ident = str(root.resolve())
     with _held_guard:
-        if ident in _held:
+        mine = _held.get(ident)
+        if mine is None:
+            _held[ident] = [holder, 1, threading.get_ident(), os.getpid()]
+    if mine is not None:  # this process holds it already (the driver itself): nothing to add
+        if mine[0].token != token:
             raise AdrError(root, "session lock already held in this process")
-        _held[ident] = [holder, 1, threading.get_ident(), os.getpid()]
+        yield mine[0]
+        return
     try:
         yield holder
     finally:
