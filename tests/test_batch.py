@@ -551,7 +551,7 @@ def test_batch_resumes_after_sigint(film: dict, serial: Path, ray_local, tmp_pat
     with the serial run's deliverables."""
     from adr.film.batch import run_batch
 
-    project = _setup(film, tmp_path)
+    _setup(film, tmp_path)
     shutil.copytree(serial / "voices", tmp_path / "voices")  # the voice: enrolled already
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     cmd = [
