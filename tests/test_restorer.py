@@ -28,16 +28,20 @@ from adr.voice.voicefile import (
 )
 
 TINY = RestorerConfig(hidden=8, layers=2, kernel_size=3)
-STEPS = RestorerTrainConfig(steps=4, batch_size=2, crop_frames=16, warmup_steps=1,
-                            checkpoint_every=2, damaged_copies=0)
+STEPS = RestorerTrainConfig(
+    steps=4, batch_size=2, crop_frames=16, warmup_steps=1, checkpoint_every=2, damaged_copies=0
+)
 
 
 def _inputs(rng: np.random.Generator, t: int = 40) -> RestorerInputs:
-    return RestorerInputs(rng.normal(-5, 2, (80, t)).astype(np.float32),
-                          rng.normal(-5, 2, (80, t)).astype(np.float32),
-                          rng.uniform(0, 1, t).astype(np.float32),
-                          np.full(t, 120.0, np.float32), np.ones(t, np.float32),
-                          rng.normal(-30, 5, t).astype(np.float32))
+    return RestorerInputs(
+        rng.normal(-5, 2, (80, t)).astype(np.float32),
+        rng.normal(-5, 2, (80, t)).astype(np.float32),
+        rng.uniform(0, 1, t).astype(np.float32),
+        np.full(t, 120.0, np.float32),
+        np.ones(t, np.float32),
+        rng.normal(-30, 5, t).astype(np.float32),
+    )
 
 
 def _examples(rng: np.random.Generator) -> list[RestorerExample]:
@@ -88,7 +92,8 @@ def test_noisy_mel_input_is_optional_and_keeps_older_configs(rng: np.random.Gene
 
 
 def test_residual_restorer_starts_from_the_take_where_reliable_and_the_donor_elsewhere(
-        rng: np.random.Generator) -> None:
+    rng: np.random.Generator,
+) -> None:
     """An untrained residual restorer gives back the take on reliable frames and the
     script's donor on frames the take lost; the flag is absent from older configs."""
     assert "residual" not in TINY.to_dict()
@@ -105,8 +110,9 @@ def test_residual_restorer_starts_from_the_take_where_reliable_and_the_donor_els
     np.testing.assert_allclose(donor_only, x.donor_mel, atol=1e-4)
 
 
-def test_take_dropout_trains_on_lines_without_their_take(rng: np.random.Generator,
-                                                          tmp_path: Path) -> None:
+def test_take_dropout_trains_on_lines_without_their_take(
+    rng: np.random.Generator, tmp_path: Path
+) -> None:
     """With ``take_dropout`` some crops withhold the take (as a line rendered without
     audio); configs without it keep the training dict older voices wrote."""
     assert "take_dropout" not in STEPS.to_dict()
@@ -122,13 +128,15 @@ def test_take_dropout_trains_on_lines_without_their_take(rng: np.random.Generato
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def test_training_lowers_the_loss_and_resumes_identically(rng: np.random.Generator,
-                                                          tmp_path: Path) -> None:
+def test_training_lowers_the_loss_and_resumes_identically(
+    rng: np.random.Generator, tmp_path: Path
+) -> None:
     examples = _examples(rng)
     losses: list[float] = []
     cfg = dataclasses.replace(STEPS, steps=60, checkpoint_every=30, learning_rate=1e-2)
-    train_restorer(examples, TINY, cfg, tmp_path / "a",
-                   progress=lambda ev: losses.append(ev.info["loss"]))
+    train_restorer(
+        examples, TINY, cfg, tmp_path / "a", progress=lambda ev: losses.append(ev.info["loss"])
+    )
     assert len(losses) == 60
     assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
     # interrupted after the step-2 checkpoint, then resumed: the same weights as one run
@@ -255,3 +263,39 @@ def test_takes_and_targets_share_the_reference_gain(rng: np.random.Generator) ->
     assert reference_gain_db(np.zeros(sr, np.float32), sr) == 0.0
     _, _, gain = take_evidence(tone, sr, 20, denoised=tone)
     assert gain == pytest.approx(g)
+
+
+def test_base_restorer_round_trip_and_fine_tune_start(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """A saved base loads strictly, and a restorer trained from it starts from its weights;
+    a base of another architecture or with damaged weights is refused naming the file."""
+    from safetensors.torch import load_file, save_file
+
+    from adr.voice.base_restorer import load_base, save_base
+
+    model = Restorer(TINY)
+    weights, described = save_base(
+        tmp_path / "base", model, training={"steps": 0}, data={"speakers": {}}
+    )
+    base = load_base(tmp_path / "base")
+    assert base.config.hidden == TINY.hidden and base.info["training"] == {"steps": 0}
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(base.state[k], v)
+    # zero steps of fine-tuning would be the base itself: one step moves off it, not far
+    tc = dataclasses.replace(STEPS, steps=1, base=str(tmp_path / "base"))
+    assert RestorerTrainConfig.from_dict(tc.to_dict()) == tc and "base" not in STEPS.to_dict()
+    tuned = train_restorer(_examples(rng), TINY, tc, tmp_path / "work")
+    w0, w1 = model.inp.weight.detach(), tuned.inp.weight.detach()
+    assert 0 < float((w0 - w1).abs().max()) < 0.1
+    wide = dataclasses.replace(TINY, hidden=12)
+    with pytest.raises(AdrError, match="architecture"):
+        train_restorer(_examples(rng), wide, dataclasses.replace(tc, steps=1), tmp_path / "work2")
+    state = load_file(str(weights))
+    state["inp.weight"] = state["inp.weight"] * float("nan")
+    save_file(state, str(weights))
+    with pytest.raises(AdrError, match="not finite"):
+        load_base(tmp_path / "base")
+    described.write_text('{"format_version": 9}')
+    with pytest.raises(AdrError, match="base.json"):
+        load_base(tmp_path / "base")

@@ -31,8 +31,7 @@ from torch import nn
 
 from adr.core.types import strict_from_dict
 
-__all__ = ["RESTORER_FORMAT_VERSION", "RestorerConfig", "Restorer", "RestorerInputs",
-           "N_CONTROLS"]
+__all__ = ["RESTORER_FORMAT_VERSION", "RestorerConfig", "Restorer", "RestorerInputs", "N_CONTROLS"]
 
 RESTORER_FORMAT_VERSION = 1
 #: Control channels: log F0 (centred), voiced, loudness (relative to the line's 95th
@@ -105,8 +104,10 @@ class RestorerConfig:
     @property
     def in_channels(self) -> int:
         """Input channels: donor mel, (take mel), (noisy mel), controls."""
-        return self.n_mels * (1 + int(self.use_take) + int(self.use_take and self.use_noisy)) \
+        return (
+            self.n_mels * (1 + int(self.use_take) + int(self.use_take and self.use_noisy))
             + N_CONTROLS
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -156,12 +157,15 @@ class RestorerInputs:
 
     def __post_init__(self) -> None:
         t = self.donor_mel.shape[-1]
-        names = ("take_mel", "reliability", "f0", "voiced", "loudness") + \
-            (("noisy_mel",) if self.noisy_mel is not None else ())
+        names = ("take_mel", "reliability", "f0", "voiced", "loudness") + (
+            ("noisy_mel",) if self.noisy_mel is not None else ()
+        )
         for name in names:
             if np.shape(getattr(self, name))[-1] != t:
-                raise ValueError(f"RestorerInputs: {name} has {np.shape(getattr(self, name))[-1]} "
-                                 f"frames, donor_mel {t}")
+                raise ValueError(
+                    f"RestorerInputs: {name} has {np.shape(getattr(self, name))[-1]} "
+                    f"frames, donor_mel {t}"
+                )
 
     @property
     def num_frames(self) -> int:
@@ -170,18 +174,29 @@ class RestorerInputs:
     def crop(self, first: int, count: int) -> RestorerInputs:
         """Frames ``[first, first + count)``."""
         s = slice(first, first + count)
-        return RestorerInputs(self.donor_mel[:, s], self.take_mel[:, s], self.reliability[s],
-                              self.f0[s], self.voiced[s], self.loudness[s],
-                              None if self.noisy_mel is None else self.noisy_mel[:, s])
+        return RestorerInputs(
+            self.donor_mel[:, s],
+            self.take_mel[:, s],
+            self.reliability[s],
+            self.f0[s],
+            self.voiced[s],
+            self.loudness[s],
+            None if self.noisy_mel is None else self.noisy_mel[:, s],
+        )
 
     def without_take(self) -> RestorerInputs:
         """The same line with the take withheld, as :func:`adr.voice.speak.line_inputs`
         builds it without audio: take mel at the silence floor, reliability 0."""
         from adr.voice.vocoder import MEL
 
-        return RestorerInputs(self.donor_mel, np.full_like(self.take_mel, MEL.log_floor),
-                              np.zeros_like(self.reliability), self.f0, self.voiced,
-                              self.loudness)
+        return RestorerInputs(
+            self.donor_mel,
+            np.full_like(self.take_mel, MEL.log_floor),
+            np.zeros_like(self.reliability),
+            self.f0,
+            self.voiced,
+            self.loudness,
+        )
 
     def tensor(self, config: RestorerConfig) -> torch.Tensor:
         """Network input, shape (in_channels, T), float32."""
@@ -205,8 +220,9 @@ class _Block(nn.Module):
     def __init__(self, channels: int, kernel: int, dilation: int) -> None:
         super().__init__()
         self.norm = nn.GroupNorm(1, channels)
-        self.conv = nn.Conv1d(channels, channels, kernel, padding=dilation * (kernel // 2),
-                              dilation=dilation)
+        self.conv = nn.Conv1d(
+            channels, channels, kernel, padding=dilation * (kernel // 2), dilation=dilation
+        )
         self.mix = nn.Conv1d(channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -220,14 +236,17 @@ class Restorer(nn.Module):
     def __init__(self, config: RestorerConfig) -> None:
         super().__init__()
         self.config = config
-        self.inp = nn.Conv1d(config.in_channels, config.hidden, config.kernel_size,
-                             padding=config.kernel_size // 2)
+        self.inp = nn.Conv1d(
+            config.in_channels, config.hidden, config.kernel_size, padding=config.kernel_size // 2
+        )
         self.blocks = nn.ModuleList(
-            _Block(config.hidden, config.kernel_size, 2 ** (i % 4)) for i in range(config.layers))
+            _Block(config.hidden, config.kernel_size, 2 ** (i % 4)) for i in range(config.layers)
+        )
         self.out = nn.Conv1d(config.hidden, config.n_mels, 1)
         if config.residual:
             nn.init.zeros_(self.out.weight)
-            nn.init.zeros_(self.out.bias)
+            if self.out.bias is not None:
+                nn.init.zeros_(self.out.bias)
 
     def prior(self, x: torch.Tensor) -> torch.Tensor:
         """The mel a residual restorer corrects, normalized: (B, in_channels, T) ->
@@ -237,7 +256,7 @@ class Restorer(nn.Module):
         if not self.config.use_take:
             return donor
         r = x[:, -1:]  # (B, 1, T): the reliability control
-        return x[:, n:2 * n] + (1.0 - r) * donor
+        return x[:, n : 2 * n] + (1.0 - r) * donor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, in_channels, T)

@@ -35,8 +35,13 @@ from adr.voice.train import (
     save_checkpoint,
 )
 
-__all__ = ["RESTORER_TRAIN_VERSION", "RestorerTrainConfig", "RestorerExample",
-           "restorer_preset", "train_restorer"]
+__all__ = [
+    "RESTORER_TRAIN_VERSION",
+    "RestorerTrainConfig",
+    "RestorerExample",
+    "restorer_preset",
+    "train_restorer",
+]
 
 RESTORER_TRAIN_VERSION = 1
 _LATEST = "latest.json"
@@ -68,6 +73,10 @@ class RestorerTrainConfig:
         Share of training crops whose take is withheld (reliability 0, take and noisy mel
         at the silence floor), so the restorer learns to speak from the donor and the
         prosody alone where the take tells nothing.
+    base : str
+        A base restorer to start from (:mod:`adr.voice.base_restorer`: the shipped one's
+        name or a path; empty: random initialization). Its architecture must equal the
+        restorer's.
     checkpoint_every, keep_checkpoints : int
     seed : int
     format_version : int
@@ -83,6 +92,7 @@ class RestorerTrainConfig:
     damaged_copies: int = 3
     donor_from_damage: bool = False
     take_dropout: float = 0.0
+    base: str = ""
     checkpoint_every: int = 250
     keep_checkpoints: int = 2
     seed: int = 0
@@ -91,16 +101,29 @@ class RestorerTrainConfig:
     def __post_init__(self) -> None:
         if self.format_version != RESTORER_TRAIN_VERSION:
             raise ValueError(f"RestorerTrainConfig: unknown format_version {self.format_version}")
-        if min(self.steps, self.batch_size, self.crop_frames, self.checkpoint_every,
-               self.keep_checkpoints) < 1 or self.damaged_copies < 0 \
-                or not 0.0 <= self.take_dropout < 1.0:
-            raise ValueError("RestorerTrainConfig: sizes must be >= 1 (damaged_copies >= 0, "
-                             "0 <= take_dropout < 1)")
+        if (
+            min(
+                self.steps,
+                self.batch_size,
+                self.crop_frames,
+                self.checkpoint_every,
+                self.keep_checkpoints,
+            )
+            < 1
+            or self.damaged_copies < 0
+            or not 0.0 <= self.take_dropout < 1.0
+        ):
+            raise ValueError(
+                "RestorerTrainConfig: sizes must be >= 1 (damaged_copies >= 0, "
+                "0 <= take_dropout < 1)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         if not self.take_dropout:  # as older voices wrote it
             del d["take_dropout"]
+        if not self.base:
+            del d["base"]
         return d
 
     @classmethod
@@ -150,9 +173,30 @@ def _lr(tc: RestorerTrainConfig, step: int) -> float:
     return tc.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-def train_restorer(examples: Sequence[RestorerExample], config: RestorerConfig,
-                   train_config: RestorerTrainConfig, work_dir: str | Path, *,
-                   progress: ProgressHook | None = None, resume: bool = True) -> Restorer:
+def _start_from_base(model: Restorer, name: str) -> None:
+    """Load the base restorer ``name``'s weights into ``model`` (same architecture)."""
+    from adr.voice.base_restorer import load_base, same_architecture
+
+    base = load_base(name)
+    if not same_architecture(base.config, model.config):
+        raise AdrError(
+            base.path,
+            "the base restorer's architecture differs from the voice's "
+            "(hidden, layers, kernel, inputs); enroll without it or "
+            "with a matching --restorer config",
+        )
+    model.load_state_dict(base.state, strict=True)
+
+
+def train_restorer(
+    examples: Sequence[RestorerExample],
+    config: RestorerConfig,
+    train_config: RestorerTrainConfig,
+    work_dir: str | Path,
+    *,
+    progress: ProgressHook | None = None,
+    resume: bool = True,
+) -> Restorer:
     """Train a restorer, checkpointing into ``work_dir``.
 
     Parameters
@@ -186,6 +230,8 @@ def train_restorer(examples: Sequence[RestorerExample], config: RestorerConfig,
     with torch.random.fork_rng():
         torch.manual_seed(tc.seed)
         model = Restorer(config)
+    if tc.base:
+        _start_from_base(model, tc.base)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.learning_rate, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(tc.seed + 1)
     rng = np.random.default_rng(tc.seed)
@@ -194,20 +240,26 @@ def train_restorer(examples: Sequence[RestorerExample], config: RestorerConfig,
     if loaded is not None:
         state, tensors = loaded
         where = work / _LATEST
-        if state.get("restorer_config") != config.to_dict() or \
-                state.get("train_config") != tc.to_dict():
-            raise AdrError(where, "checkpoint was made with other settings; start again "
-                           "(adr enroll --fresh)")
+        if (
+            state.get("restorer_config") != config.to_dict()
+            or state.get("train_config") != tc.to_dict()
+        ):
+            raise AdrError(
+                where, "checkpoint was made with other settings; start again (adr enroll --fresh)"
+            )
         if state.get("data_fingerprint") != fingerprint:
-            raise AdrError(where, "checkpoint was made from other training data; start again "
-                           "(adr enroll --fresh)")
+            raise AdrError(
+                where,
+                "checkpoint was made from other training data; start again (adr enroll --fresh)",
+            )
         restore_checkpoint(model, opt, gen, state, tensors, where)
         rng.bit_generator.state = state["numpy_rng"]
         step, elapsed0 = int(state["step"]), float(state["elapsed_seconds"])
 
     xs = [ex.inputs.tensor(config) for ex in examples]  # each (C, T)
-    bare = [ex.inputs.without_take().tensor(config) for ex in examples] \
-        if tc.take_dropout > 0 else xs
+    bare = (
+        [ex.inputs.without_take().tensor(config) for ex in examples] if tc.take_dropout > 0 else xs
+    )
     ys = [torch.from_numpy(np.asarray(ex.target, dtype=np.float32)) for ex in examples]
     lengths = np.array([x.shape[-1] for x in xs], dtype=np.float64)
     weights = lengths / lengths.sum()
@@ -224,7 +276,7 @@ def train_restorer(examples: Sequence[RestorerExample], config: RestorerConfig,
             if tc.take_dropout > 0 and rng.random() < tc.take_dropout:
                 x = bare[int(k)]
             a = int(rng.integers(0, max(1, x.shape[-1] - crop + 1)))
-            xc, yc = x[:, a:a + crop], y[:, a:a + crop]
+            xc, yc = x[:, a : a + crop], y[:, a : a + crop]
             pad = crop - xc.shape[-1]
             if pad > 0:
                 xc = torch.nn.functional.pad(xc, (0, pad))
@@ -242,16 +294,29 @@ def train_restorer(examples: Sequence[RestorerExample], config: RestorerConfig,
         if not math.isfinite(loss_value):
             raise AdrError(str(work), f"training diverged at step {step} (loss {loss_value})")
         if step % tc.checkpoint_every == 0 or step == tc.steps:
-            state = {"format_version": RESTORER_TRAIN_VERSION, "step": step,
-                     "loss": loss_value,
-                     "elapsed_seconds": round(elapsed0 + time.perf_counter() - t0, 3),
-                     "restorer_config": config.to_dict(), "train_config": tc.to_dict(),
-                     "data_fingerprint": fingerprint, "numpy_rng": rng.bit_generator.state,
-                     "param_groups": opt.state_dict()["param_groups"]}
-            save_checkpoint(work, step, checkpoint_tensors(model, opt, gen), state,
-                            tc.keep_checkpoints)
+            state = {
+                "format_version": RESTORER_TRAIN_VERSION,
+                "step": step,
+                "loss": loss_value,
+                "elapsed_seconds": round(elapsed0 + time.perf_counter() - t0, 3),
+                "restorer_config": config.to_dict(),
+                "train_config": tc.to_dict(),
+                "data_fingerprint": fingerprint,
+                "numpy_rng": rng.bit_generator.state,
+                "param_groups": opt.state_dict()["param_groups"],
+            }
+            save_checkpoint(
+                work, step, checkpoint_tensors(model, opt, gen), state, tc.keep_checkpoints
+            )
         if progress is not None:
-            progress(ProgressEvent("train restorer", step, tc.steps, "step",
-                                   {"loss": round(loss_value, 4), "lr": lr}))
+            progress(
+                ProgressEvent(
+                    "train restorer",
+                    step,
+                    tc.steps,
+                    "step",
+                    {"loss": round(loss_value, 4), "lr": lr},
+                )
+            )
     model.eval()
     return model
