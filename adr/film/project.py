@@ -282,16 +282,17 @@ def _types(data: dict[str, Any], where: Path) -> None:
     want(data.get("cast", []), list, "cast")
     for i, c in enumerate(data.get("cast", [])):
         want(c, dict, f"cast[{i}]")
-        for key, kind in (
+        fields: tuple[tuple[str, type | tuple[type, ...]], ...] = (
             ("actor", str),
             ("consent", str),
             ("text", str),
             ("quality", str),
             ("steps", int),
             ("audio", (str, list)),
-        ):
+        )
+        for key, expected in fields:
             if key in c:
-                want(c[key], kind, f"cast[{i}].{key}")
+                want(c[key], expected, f"cast[{i}].{key}")
 
 
 def load_project(film: str | Path, folder: str | Path = "projects") -> Project:

@@ -172,13 +172,13 @@ def project_status(
             )
         )
     actors = []
-    for c in project.cast:
-        voice = _json(voices / c.actor / "voice.json")
+    for member in project.cast:
+        voice = _json(voices / member.actor / "voice.json")
         record = voice.get("record") or voice.get("enrollment") or {}
-        n, f, r, rs = per_actor[c.actor]
+        n, f, r, rs = per_actor[member.actor]
         actors.append(
             ActorStatus(
-                c.actor,
+                member.actor,
                 bool(voice),
                 float(record.get("minutes", 0.0) or 0.0),
                 int(n),
