@@ -447,7 +447,9 @@ def ray_local():
     ray = pytest.importorskip("ray")
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        from adr.film.batch import start_ray
+
+        start_ray(num_cpus=2)  # retries a start-up slowed by a loaded machine
     os.environ["ADR_RAY_LOADED"] = "1"
     yield ray
     if started:

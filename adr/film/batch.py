@@ -36,7 +36,7 @@ from adr.core.records import Record
 from adr.film.project import Project
 from adr.film.units import UnitResult
 
-__all__ = ["STAGES", "MEMORY", "BatchSummary", "run_batch"]
+__all__ = ["STAGES", "MEMORY", "BatchSummary", "run_batch", "start_ray"]
 
 STAGES = ("enroll", "analyze", "render", "export")
 _GIB = 1024**3
@@ -292,6 +292,31 @@ def run_batch(
         return driver.run(enroll, address, num_cpus, skipped)
 
 
+def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Connect to Ray (``address``) or start a local instance; False when this process is
+    already connected (then nothing is started)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "configure_logging": False,
+    }
+    if not address:
+        kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
+    for attempt in range(3):  # a loaded machine can miss Ray's 30 s node start-up wait
+        try:
+            ray.init(address=address, **kwargs)
+            return True
+        except Exception as exc:  # Ray raises a bare Exception when the node times out
+            ray.shutdown()
+            if "timed out during startup" not in str(exc) or attempt == 2:
+                raise AdrError(address or "ray", f"Ray did not start ({exc})") from exc
+    return True
+
+
 class _Driver:
     """Submits the units as Ray tasks and follows them (one instance per batch)."""
 
@@ -318,22 +343,6 @@ class _Driver:
         self.tasks: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- Ray
-    def _start(self, address: str | None, num_cpus: int | None) -> bool:
-        import ray
-
-        if ray.is_initialized():
-            return False
-        kwargs: dict[str, Any] = {
-            "include_dashboard": False,
-            "log_to_driver": False,
-            "configure_logging": False,
-        }
-        if address:
-            ray.init(address=address, **kwargs)
-        else:
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
-        return True
-
     def _remote(self) -> None:
         import ray
 
@@ -441,7 +450,7 @@ class _Driver:
         import ray
 
         clock = time.perf_counter()
-        started = self._start(address, num_cpus)
+        started = start_ray(address, num_cpus)
         try:
             self._remote()
             resources = ray.cluster_resources()
