@@ -327,7 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--restorer-train", action="append", default=[], metavar="FIELD=VALUE",
                     help="a RestorerTrainConfig field over the preset (repeatable)")
     ap.add_argument("--variants", default="",
-                    help="comma-separated variants to render (default: all; e.g. noisy)")
+                    help="variants to render, separated by commas, or by semicolons when a "
+                    "name holds a comma (default: all; e.g. 'noisy;noisy, donor only')")
     ap.add_argument("--tag", default="", help="names this ablation's voice cache and results")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--seed", type=int, default=0)
@@ -395,7 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def save(rows: list[dict[str, Any]]) -> None:
         write_json(args.out.with_suffix(".json"), {**report, "rows": rows, "partial": True})
 
-    wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
+    sep = ";" if ";" in args.variants else ","  # some variant names hold a comma
+    wanted = [v.strip() for v in args.variants.split(sep) if v.strip()]
     unknown = [v for v in wanted if v not in VARIANTS]
     if unknown:
         log(f"bench_oracle: unknown variant(s) {unknown} (one of {list(VARIANTS)})")

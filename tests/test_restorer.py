@@ -96,9 +96,11 @@ def test_residual_restorer_starts_from_the_take_where_reliable_and_the_donor_els
 ) -> None:
     """An untrained residual restorer gives back the take on reliable frames and the
     script's donor on frames the take lost; the flag is absent from older configs."""
-    assert "residual" not in TINY.to_dict()
     cfg = dataclasses.replace(TINY, residual=True)
-    assert RestorerConfig.from_dict(cfg.to_dict()) == cfg
+    assert RestorerConfig().residual and RestorerConfig.from_dict(cfg.to_dict()) == cfg
+    older = {k: v for k, v in cfg.to_dict().items() if k != "residual"}  # before the flag
+    assert not RestorerConfig.from_dict(older).residual
+    assert "residual" not in dataclasses.replace(cfg, residual=False).to_dict()
     x = _inputs(rng, 24)
     rel = np.zeros(24, np.float32)
     rel[12:] = 1.0

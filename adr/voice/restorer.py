@@ -64,6 +64,7 @@ class RestorerConfig:
         take where it is reliable and the donor where it is not (``r * take + (1 - r) *
         donor``; the donor alone without ``use_take``). Its output layer starts at zero, so
         an untrained restorer already says the script's words where the take lost them.
+        On by default; a config without the key (voices enrolled before it) is off.
     donor : str
         The built-in synthesizer voice the restorer was trained with (:mod:`adr.voice.donor`);
         render uses the same one.
@@ -84,7 +85,7 @@ class RestorerConfig:
     kernel_size: int = 5
     use_take: bool = True
     use_noisy: bool = False
-    residual: bool = False
+    residual: bool = True
     donor: str = "JOE"
     f0_median: float = 0.0
     high_band: tuple[tuple[float, ...], ...] = ()
@@ -121,7 +122,9 @@ class RestorerConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RestorerConfig:
-        return strict_from_dict(cls, dict(data))
+        d = dict(data)
+        d.setdefault("residual", False)  # written only when on; older voices predate it
+        return strict_from_dict(cls, d)
 
 
 @dataclass(frozen=True, eq=False)
