@@ -282,8 +282,8 @@ def test_base_restorer_round_trip_and_fine_tune_start(
     )
     base = load_base(tmp_path / "base")
     assert base.config.hidden == TINY.hidden and base.info["training"] == {"steps": 0}
-    for k, v in model.state_dict().items():
-        torch.testing.assert_close(base.state[k], v)
+    for k, v in model.state_dict().items():  # stored as float16
+        torch.testing.assert_close(base.state[k], v, atol=1e-3, rtol=1e-3)
     # zero steps of fine-tuning would be the base itself: one step moves off it, not far
     tc = dataclasses.replace(STEPS, steps=1, base=str(tmp_path / "base"))
     assert RestorerTrainConfig.from_dict(tc.to_dict()) == tc and "base" not in STEPS.to_dict()

@@ -119,7 +119,7 @@ def load_base(name: str | Path) -> BaseRestorer:
     except (KeyError, TypeError, ValueError) as exc:
         raise AdrError(described, f"base restorer description does not parse ({exc})") from None
     try:
-        state = load_file(str(weights))
+        state = {k: v.to(torch.float32) for k, v in load_file(str(weights)).items()}
     except (SafetensorError, OSError) as exc:
         raise AdrError(weights, f"base restorer weights do not load ({exc})") from None
     model = Restorer(config)
@@ -141,7 +141,8 @@ def save_base(
 ) -> tuple[Path, Path]:
     """Write ``model`` as a base restorer at ``path`` (a stem; suffixes are added).
 
-    The weights are stored as float32, the per-actor config fields at their defaults.
+    The weights are stored as float16 (a starting point: half the size, and fine-tuning
+    runs in float32), the per-actor config fields at their defaults.
     Both files are written atomically; returns their paths.
     """
     from safetensors.torch import save_file
@@ -150,7 +151,7 @@ def save_base(
     config = dataclasses.replace(
         RestorerConfig(), **{f: getattr(model.config, f) for f in _ARCHITECTURE}
     )
-    state = {k: v.detach().to(torch.float32).contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
     with atomic_path(weights) as tmp:
         save_file(
             state,
