@@ -42,8 +42,16 @@ _API = {
 }
 
 __all__ = [
-    "AdrError", "__version__", "create_session", "load_session", "enroll_actor",
-    "analyze_session", "render_session", "export_session", "write_report", "respeak",
+    "AdrError",
+    "__version__",
+    "create_session",
+    "load_session",
+    "enroll_actor",
+    "analyze_session",
+    "render_session",
+    "export_session",
+    "write_report",
+    "respeak",
     "load_voice",
 ]
 

@@ -32,8 +32,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from adr.workflow import run_demo
 
     result = run_demo(
-        Path(args.out), quick=args.quick, sessions_root=args.sessions, voices_root=args.voices,
-        progress=_progress(args), log=_log(args),
+        Path(args.out),
+        quick=args.quick,
+        sessions_root=args.sessions,
+        voices_root=args.voices,
+        progress=_progress(args),
+        log=_log(args),
     )
     print(result.summary())
     return 0
@@ -43,11 +47,17 @@ def cmd_session_new(args: argparse.Namespace) -> int:
     from adr.ingest.session import create_session
 
     s = create_session(
-        args.name, args.picture, args.audio or (), frame_rate=args.fps,
-        start_timecode=args.start_tc, root=args.sessions,
+        args.name,
+        args.picture,
+        args.audio or (),
+        frame_rate=args.fps,
+        start_timecode=args.start_tc,
+        root=args.sessions,
     )
-    print(f"created {s.root} ({s.frame_rate} fps, starts {s.start_timecode}, "
-          f"{s.duration:.2f} s, {len(s.audio)} audio file(s))")
+    print(
+        f"created {s.root} ({s.frame_rate} fps, starts {s.start_timecode}, "
+        f"{s.duration:.2f} s, {len(s.audio)} audio file(s))"
+    )
     if not args.quiet:
         for warning in s.warnings:
             print(f"adr: warning: {warning}", file=sys.stderr)
@@ -60,16 +70,20 @@ def cmd_session_info(args: argparse.Namespace) -> int:
     s = load_session(args.session, root=args.sessions)
     cues = s.read_cues()
     print(f"session {s.name}: {s.root}")
-    print(f"  picture  {s.picture.path} ({s.duration:.2f} s, {s.frame_rate} fps, "
-          f"start {s.start_timecode})")
+    print(
+        f"  picture  {s.picture.path} ({s.duration:.2f} s, {s.frame_rate} fps, "
+        f"start {s.start_timecode})"
+    )
     for a in s.audio:
         print(f"  audio    {a.path} ({a.duration:.2f} s, {a.sample_rate} Hz, {a.channels} ch)")
     for warning in s.warnings:
         print(f"  warning  {warning}")
     print(f"  cues     {len(cues)} ({s.cues_path})")
     for c in cues:
-        print(f"    {c.id:<8} {s.to_timecode(c.start)}  {s.to_timecode(c.end)}  "
-              f"{c.character or '-':<10} {c.status:<9} {c.text[:60]}")
+        print(
+            f"    {c.id:<8} {s.to_timecode(c.start)}  {s.to_timecode(c.end)}  "
+            f"{c.character or '-':<10} {c.status:<9} {c.text[:60]}"
+        )
     return 0
 
 
@@ -102,19 +116,27 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from adr.ingest.session import load_session
 
     s = load_session(args.session, root=args.sessions)
-    options = AnalysisOptions(whisper_model=args.whisper_model, lips=not args.no_lips,
-                              dnsmos=args.dnsmos)
+    options = AnalysisOptions(
+        whisper_model=args.whisper_model, lips=not args.no_lips, dnsmos=args.dnsmos
+    )
     if args.whisper_model:  # an unknown or unreachable model fails now, not after denoising
         from adr.analysis.asr import load_model
 
         load_model(args.whisper_model)
     with session_lock(s.root, "analyze"):
-        lines = analyze_session(s, voices_root=args.voices, cue_ids=args.cue or None,
-                                options=options, progress=_progress(args))
+        lines = analyze_session(
+            s,
+            voices_root=args.voices,
+            cue_ids=args.cue or None,
+            options=options,
+            progress=_progress(args),
+        )
     for line in lines:
         flag = "FLAGGED" if line.damage.flagged else "ok"
-        print(f"{line.cue.id:<8} {line.speaker.actor:<10} {flag:<8} SNR {line.damage.snr_db:5.1f} dB"
-              f"  {line.text_source:<10} {line.text[:50]}")
+        print(
+            f"{line.cue.id:<8} {line.speaker.actor:<10} {flag:<8} SNR {line.damage.snr_db:5.1f} dB"
+            f"  {line.text_source:<10} {line.text[:50]}"
+        )
         for warning in line.warnings:
             print(f"         warning: {warning}")
     print(f"analysis of {len(lines)} line(s) in {s.analysis_dir}; cue sheet {s.cues_path}")
@@ -137,16 +159,32 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     from adr.voice.enroll import enroll_actor
 
     consent = _consent_arg(args)  # before any work: no consent, no voice
-    result = enroll_actor(args.actor, args.audio, texts=texts, video_paths=args.video,
-                          voices_root=args.voices, quality=args.quality,
-                          progress=_progress(args), resume=not args.fresh, engine=args.engine,
-                          consent=consent)
+    result = enroll_actor(
+        args.actor,
+        args.audio,
+        texts=texts,
+        video_paths=args.video,
+        voices_root=args.voices,
+        quality=args.quality,
+        progress=_progress(args),
+        resume=not args.fresh,
+        engine=args.engine,
+        consent=consent,
+    )
     print(result.summary())
     return 0
 
 
-_CONSENT_FLAGS = ("name", "granted_by", "granted_on", "productions", "uses", "expires", "note",
-                  "reference")
+_CONSENT_FLAGS = (
+    "name",
+    "granted_by",
+    "granted_on",
+    "productions",
+    "uses",
+    "expires",
+    "note",
+    "reference",
+)
 
 
 def _consent_arg(args: argparse.Namespace):  # -> ConsentRecord
@@ -155,22 +193,30 @@ def _consent_arg(args: argparse.Namespace):  # -> ConsentRecord
 
     from adr.core.consent import ConsentRecord, read_consent
 
-    flags = {k: getattr(args, f"consent_{k}") for k in _CONSENT_FLAGS
-             if getattr(args, f"consent_{k}") is not None}
+    flags = {
+        k: getattr(args, f"consent_{k}")
+        for k in _CONSENT_FLAGS
+        if getattr(args, f"consent_{k}") is not None
+    }
     if args.consent and flags:
         raise AdrError("--consent", "give a consent file or the --consent-* flags, not both")
     if args.consent:
         return read_consent(args.consent)
     if not flags:
-        raise AdrError(args.actor, "no consent record: a voice is the actor's likeness; give "
-                       "the actor's consent with --consent FILE (TOML or JSON) or the "
-                       "--consent-* flags; nothing was done")
+        raise AdrError(
+            args.actor,
+            "no consent record: a voice is the actor's likeness; give "
+            "the actor's consent with --consent FILE (TOML or JSON) or the "
+            "--consent-* flags; nothing was done",
+        )
     flags.setdefault("granted_on", dt.datetime.now(dt.UTC).date().isoformat())
     flags.setdefault("uses", ["replace"])
     for k in ("name", "granted_by", "productions", "expires"):
         if k not in flags:
-            raise AdrError(f"--consent-{k.replace('_', '-')}", "missing (needed with the "
-                           "other --consent-* flags)")
+            raise AdrError(
+                f"--consent-{k.replace('_', '-')}",
+                "missing (needed with the other --consent-* flags)",
+            )
     try:
         return ConsentRecord(actor=args.actor, **flags)
     except (ValueError, TypeError) as exc:
@@ -196,8 +242,10 @@ def cmd_voice_consent(args: argparse.Namespace) -> int:
     if not changes:
         print(f"voice {args.actor}: consent unchanged ({consent.consent_id})")
         return 0
-    print(f"voice {args.actor}: consent {consent.consent_id} recorded; the previous record is "
-          "kept in the voice's history")
+    print(
+        f"voice {args.actor}: consent {consent.consent_id} recorded; the previous record is "
+        "kept in the voice's history"
+    )
     for c in changes:
         print(f"  {c}")
     return 0
@@ -210,12 +258,18 @@ def cmd_render(args: argparse.Namespace) -> int:
     s = load_session(args.session, root=args.sessions)
     require_analysis(s, args.cue)
     with session_lock(s.root, "render"):
-        takes = render_session(s, voices_root=args.voices, cue_ids=args.cue or None,
-                               mode="blind" if args.blind else "script",
-                               progress=_progress(args), force=args.force)
+        takes = render_session(
+            s,
+            voices_root=args.voices,
+            cue_ids=args.cue or None,
+            mode="blind" if args.blind else "script",
+            progress=_progress(args),
+            force=args.force,
+        )
     for t in takes:
-        print(f"{t.cue_id:<8} {t.actor:<10} {s.to_timecode(t.start)}-{s.to_timecode(t.end)}  "
-              f"{t.path}")
+        print(
+            f"{t.cue_id:<8} {t.actor:<10} {s.to_timecode(t.start)}-{s.to_timecode(t.end)}  {t.path}"
+        )
     print(f"{len(takes)} take(s) in {s.renders_dir}")
     return 0
 
@@ -230,13 +284,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     if c2pa_key is None and not args.quiet:
         print(f"adr: note: {NO_KEY_NOTE}", file=sys.stderr)
     with session_lock(s.root, "export"):
-        result = export_session(s, spec=args.spec, repair=args.repair,
-                                progress=_progress(args), voices_root=args.voices,
-                                c2pa_key=c2pa_key)
+        result = export_session(
+            s,
+            spec=args.spec,
+            repair=args.repair,
+            progress=_progress(args),
+            voices_root=args.voices,
+            c2pa_key=c2pa_key,
+        )
     loud = result.stem_loudness
-    print(f"{len(result.cues)} cue(s) delivered; stem {result.stem}: {loud.after:.1f} "
-          f"({result.spec}), true peak {loud.true_peak:.1f} dBTP; "
-          f"{len(result.written)} file(s) written in {s.deliverables_dir}")
+    print(
+        f"{len(result.cues)} cue(s) delivered; stem {result.stem}: {loud.after:.1f} "
+        f"({result.spec}), true peak {loud.true_peak:.1f} dBTP; "
+        f"{len(result.written)} file(s) written in {s.deliverables_dir}"
+    )
     return 0
 
 
@@ -248,8 +309,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(verdict.summary())
         if args.seconds:
             for w in verdict.windows:
-                print(f"  {w.start:8.1f} s  {'MARKED' if w.marked else '-':<6}  "
-                      f"{w.confidence:.2f}")
+                print(f"  {w.start:8.1f} s  {'MARKED' if w.marked else '-':<6}  {w.confidence:.2f}")
     return 0
 
 
@@ -278,15 +338,26 @@ def build_parser() -> argparse.ArgumentParser:
         "actor's own voice, in sync with picture.",
     )
     p.add_argument("--version", action="version", version=f"adr {__version__}")
-    p.add_argument("--sessions", default="sessions", help="folder of sessions (default: ./sessions)")
-    p.add_argument("--voices", default="voices", help="folder of enrolled voices (default: ./voices)")
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="no progress bars or warnings: print only results and errors")
+    p.add_argument(
+        "--sessions", default="sessions", help="folder of sessions (default: ./sessions)"
+    )
+    p.add_argument(
+        "--voices", default="voices", help="folder of enrolled voices (default: ./voices)"
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bars or warnings: print only results and errors",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     d = sub.add_parser("demo", help="build the built-in demo production and run the pipeline on it")
-    d.add_argument("--out", default="sessions/demo-production",
-                   help="where to build the demo media (default: sessions/demo-production)")
+    d.add_argument(
+        "--out",
+        default="sessions/demo-production",
+        help="where to build the demo media (default: sessions/demo-production)",
+    )
     d.add_argument("--quick", action="store_true", help="smaller enrollment sets (for a fast look)")
     d.set_defaults(func=cmd_demo)
 
@@ -295,11 +366,16 @@ def build_parser() -> argparse.ArgumentParser:
     n = ss.add_parser("new", help="create sessions/NAME for a picture and its production audio")
     n.add_argument("name")
     n.add_argument("--picture", required=True, help="picture file (mov, mp4, mxf, mpg, avi)")
-    n.add_argument("--audio", action="append", help="production audio file (repeatable); "
-                   "default: the picture's own audio")
+    n.add_argument(
+        "--audio",
+        action="append",
+        help="production audio file (repeatable); default: the picture's own audio",
+    )
     n.add_argument("--fps", help="frame rate override: 23.976, 24, 25, 29.97, 29.97df, 30")
-    n.add_argument("--start-tc", help="timecode of the first frame (default: from the picture, "
-                   "else 01:00:00:00)")
+    n.add_argument(
+        "--start-tc",
+        help="timecode of the first frame (default: from the picture, else 01:00:00:00)",
+    )
     n.set_defaults(func=cmd_session_new)
     i = ss.add_parser("info", help="show a session and its cues")
     i.add_argument("session")
@@ -316,46 +392,83 @@ def build_parser() -> argparse.ArgumentParser:
     ce.add_argument("out", nargs="?")
     ce.set_defaults(func=cmd_cues_export)
 
-    a = sub.add_parser("analyze", help="transcribe, align, measure prosody, identify the actor, "
-                       "track the lips and flag damage for each cue of a session")
+    a = sub.add_parser(
+        "analyze",
+        help="transcribe, align, measure prosody, identify the actor, "
+        "track the lips and flag damage for each cue of a session",
+    )
     a.add_argument("session")
     a.add_argument("--cue", action="append", help="only this cue id (repeatable)")
-    a.add_argument("--whisper-model", help="Whisper model: a path or a hub name "
-                   "(default: the offline model shipped with adr's dependencies)")
+    a.add_argument(
+        "--whisper-model",
+        help="Whisper model: a path or a hub name "
+        "(default: the offline model shipped with adr's dependencies)",
+    )
     a.add_argument("--no-lips", action="store_true", help="skip the lip track")
-    a.add_argument("--dnsmos", action="store_true", help="also score each line with DNSMOS "
-                   "(1-3 s per line; reported, not used to flag)")
+    a.add_argument(
+        "--dnsmos",
+        action="store_true",
+        help="also score each line with DNSMOS (1-3 s per line; reported, not used to flag)",
+    )
     a.set_defaults(func=cmd_analyze)
 
-    e = sub.add_parser("enroll", help="check an actor's clean recordings and train their "
-                       "voice model into voices/ACTOR")
+    e = sub.add_parser(
+        "enroll",
+        help="check an actor's clean recordings and train their voice model into voices/ACTOR",
+    )
     e.add_argument("actor")
     e.add_argument("--audio", nargs="+", required=True, help="clean recordings of the actor")
-    e.add_argument("--text", nargs="+", help="what is said: one transcript file (TSV "
-                   "'file<TAB>text' or one line per audio file), or one text file per audio "
-                   "file; default: recognized by Whisper")
+    e.add_argument(
+        "--text",
+        nargs="+",
+        help="what is said: one transcript file (TSV "
+        "'file<TAB>text' or one line per audio file), or one text file per audio "
+        "file; default: recognized by Whisper",
+    )
     e.add_argument("--video", nargs="+", help="picture of the recordings, for the lips (optional)")
-    e.add_argument("--quality", choices=("fast", "default", "best"), default="default",
-                   help="training preset, in steps: fast (2000), default (4000), best (12000)")
-    e.add_argument("--engine", choices=("restorer", "ddsp"), default="restorer",
-                   help="voice model: the speech restorer (default) or the format-1 "
-                   "harmonic-plus-noise model")
-    e.add_argument("--consent", metavar="FILE", help="the actor's consent record (TOML or "
-                   "JSON: actor, name, granted_by, granted_on, productions, uses, expires, "
-                   "note); required unless given with the --consent-* flags")
+    e.add_argument(
+        "--quality",
+        choices=("fast", "default", "best"),
+        default="default",
+        help="training preset, in steps: fast (2000), default (4000), best (12000)",
+    )
+    e.add_argument(
+        "--engine",
+        choices=("restorer", "ddsp"),
+        default="restorer",
+        help="voice model: the speech restorer (default) or the format-1 harmonic-plus-noise model",
+    )
+    e.add_argument(
+        "--consent",
+        metavar="FILE",
+        help="the actor's consent record (TOML or "
+        "JSON: actor, name, granted_by, granted_on, productions, uses, expires, "
+        "note); required unless given with the --consent-* flags",
+    )
     e.add_argument("--consent-name", help="consent: the person whose voice it is")
     e.add_argument("--consent-granted-by", help="consent: who granted it")
     e.add_argument("--consent-granted-on", help="consent: date granted (default: today)")
-    e.add_argument("--consent-productions", nargs="+", metavar="PATTERN",
-                   help="consent: session names covered (patterns, e.g. 'nightshift-*')")
-    e.add_argument("--consent-uses", nargs="+", choices=("replace", "edit", "new"),
-                   help="consent: uses covered (default: replace)")
+    e.add_argument(
+        "--consent-productions",
+        nargs="+",
+        metavar="PATTERN",
+        help="consent: session names covered (patterns, e.g. 'nightshift-*')",
+    )
+    e.add_argument(
+        "--consent-uses",
+        nargs="+",
+        choices=("replace", "edit", "new"),
+        help="consent: uses covered (default: replace)",
+    )
     e.add_argument("--consent-expires", help="consent: last day covered (YYYY-MM-DD)")
     e.add_argument("--consent-note", help="consent: a free note")
     e.add_argument("--consent-reference", help="consent: the agreement's reference")
     e.add_argument("--check", action="store_true", help="only check the material and report")
-    e.add_argument("--fresh", action="store_true", help="start training again instead of "
-                   "resuming from the last checkpoint")
+    e.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start training again instead of resuming from the last checkpoint",
+    )
     e.set_defaults(func=cmd_enroll)
 
     v = sub.add_parser("voice", help="inspect an enrolled voice or update its consent")
@@ -363,39 +476,62 @@ def build_parser() -> argparse.ArgumentParser:
     vi = vs.add_parser("info", help="show a voice's material, training, metrics and consent")
     vi.add_argument("actor")
     vi.set_defaults(func=cmd_voice_info)
-    vc = vs.add_parser("consent", help="replace a voice's consent record (the old one is "
-                       "kept in its history)")
+    vc = vs.add_parser(
+        "consent", help="replace a voice's consent record (the old one is kept in its history)"
+    )
     vc.add_argument("actor")
-    vc.add_argument("--update", required=True, metavar="FILE",
-                    help="the new consent record (TOML or JSON)")
+    vc.add_argument(
+        "--update", required=True, metavar="FILE", help="the new consent record (TOML or JSON)"
+    )
     vc.set_defaults(func=cmd_voice_consent)
 
-    r = sub.add_parser("render", help="re-speak the session's flagged cues in the actors' "
-                       "voices into renders/")
+    r = sub.add_parser(
+        "render", help="re-speak the session's flagged cues in the actors' voices into renders/"
+    )
     r.add_argument("session")
-    r.add_argument("--cue", action="append", help="only this cue id (repeatable; default: "
-                   "every flagged cue)")
-    r.add_argument("--blind", action="store_true", help="speak the recognized text instead "
-                   "of the cue sheet's")
+    r.add_argument(
+        "--cue", action="append", help="only this cue id (repeatable; default: every flagged cue)"
+    )
+    r.add_argument(
+        "--blind", action="store_true", help="speak the recognized text instead of the cue sheet's"
+    )
     r.add_argument("--force", action="store_true", help="render again even if up to date")
     r.set_defaults(func=cmd_render)
 
-    x = sub.add_parser("export", help="conform the renders to picture and write the "
-                       "deliverables (BWF per cue, dialog stem, OTIO/EDL, cue sheet)")
+    x = sub.add_parser(
+        "export",
+        help="conform the renders to picture and write the "
+        "deliverables (BWF per cue, dialog stem, OTIO/EDL, cue sheet)",
+    )
     x.add_argument("session")
-    x.add_argument("--spec", default="-24", help="dialog stem loudness: -24 (ATSC A/85), "
-                   "-23 (EBU R128) or -27 (dialog-gated) (default: -24)")
-    x.add_argument("--repair", choices=("auto", "partial", "whole"), default="auto",
-                   help="replace only the damaged spans, or whole lines (default: auto, "
-                   "per cue)")
+    x.add_argument(
+        "--spec",
+        default="-24",
+        help="dialog stem loudness: -24 (ATSC A/85), "
+        "-23 (EBU R128) or -27 (dialog-gated) (default: -24)",
+    )
+    x.add_argument(
+        "--repair",
+        choices=("auto", "partial", "whole"),
+        default="auto",
+        help="replace only the damaged spans, or whole lines (default: auto, per cue)",
+    )
     x.set_defaults(func=cmd_export)
 
-    vf = sub.add_parser("verify", help="tell whether audio files carry adr's watermark "
-                        "(per file; per second on files longer than 12 s)")
-    vf.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, MP3, "
-                    "AAC, a picture's audio ...)")
-    vf.add_argument("--seconds", action="store_true", help="print every one-second window "
-                    "of a long file")
+    vf = sub.add_parser(
+        "verify",
+        help="tell whether audio files carry adr's watermark "
+        "(per file; per second on files longer than 12 s)",
+    )
+    vf.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="audio files (WAV, FLAC, MP3, AAC, a picture's audio ...)",
+    )
+    vf.add_argument(
+        "--seconds", action="store_true", help="print every one-second window of a long file"
+    )
     vf.set_defaults(func=cmd_verify)
 
     rp = sub.add_parser("report", help="write the HTML review report of a session")
@@ -421,12 +557,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         # a full disk met outside adr's own atomic writes (a library writing a cache ...)
-        print(f"adr: error: {disk_full_error(exc.filename or Path.cwd() / '?')}",
-              file=sys.stderr)
+        print(f"adr: error: {disk_full_error(exc.filename or Path.cwd() / '?')}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("adr: interrupted; finished work is kept, run the same command again to resume",
-              file=sys.stderr)
+        print(
+            "adr: interrupted; finished work is kept, run the same command again to resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     finally:
         if getattr(args, "bars", None) is not None:

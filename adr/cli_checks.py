@@ -41,8 +41,11 @@ def check_text_args(values: Sequence[str] | None) -> None:
     for value in values or ():
         if looks_like_path(value) and not Path(value).is_file():
             what = "is a folder, not a text file" if Path(value).is_dir() else "text file not found"
-            raise AdrError(value, f"{what} (--text takes transcript files, or the spoken "
-                                  "text itself for a single audio file)")
+            raise AdrError(
+                value,
+                f"{what} (--text takes transcript files, or the spoken "
+                "text itself for a single audio file)",
+            )
 
 
 def require_analysis(session: Session, cue_ids: Sequence[str] | None) -> None:
@@ -55,11 +58,15 @@ def require_analysis(session: Session, cue_ids: Sequence[str] | None) -> None:
         return
     cues = session.read_cues()
     if not cues:
-        raise AdrError(session.root, "the session has no cues yet; run adr analyze first "
-                                     "(or import a cue sheet with adr cues import)")
+        raise AdrError(
+            session.root,
+            "the session has no cues yet; run adr analyze first "
+            "(or import a cue sheet with adr cues import)",
+        )
     if all(c.status == "pending" for c in cues):
-        raise AdrError(session.root, f"none of the {len(cues)} cue(s) is analysed yet; "
-                                     "run adr analyze first")
+        raise AdrError(
+            session.root, f"none of the {len(cues)} cue(s) is analysed yet; run adr analyze first"
+        )
 
 
 def silence_warnings(quiet: bool) -> None:

@@ -168,8 +168,11 @@ def normalize_for_wer(text: str) -> str:
     t = unicodedata.normalize("NFKC", text).lower()
     t = t.replace("\u2019", "'").replace("\u2018", "'").replace("%", " percent")
     t = re.sub(r"(?<=\d),(?=\d{3})", "", t)  # 1,000 -> 1000
-    t = re.sub(r"\d+", lambda m: " " + _number_words(int(m.group())) + " "
-               if len(m.group()) < 10 else m.group(), t)
+    t = re.sub(
+        r"\d+",
+        lambda m: " " + _number_words(int(m.group())) + " " if len(m.group()) < 10 else m.group(),
+        t,
+    )
     t = re.sub(r"[^\w' ]+", " ", t)
     words = []
     for w in t.split():

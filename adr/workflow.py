@@ -37,7 +37,9 @@ def demo_consent(folder: Path, actor: str, character: str, voice: str) -> Path:
 
     path = folder / "consent.toml"
     if not path.is_file():
-        write_text(path, f'''# Consent record of a demo actor: a synthesizer ({voice}), no real person.
+        write_text(
+            path,
+            f'''# Consent record of a demo actor: a synthesizer ({voice}), no real person.
 actor = "{actor}"
 name = "{character} (synthetic demo voice {voice})"
 granted_by = "adr demo"
@@ -46,7 +48,8 @@ productions = ["{DEMO_SESSION}"]
 uses = ["replace", "edit"]
 expires = 2099-12-31
 note = "written by adr demo for its synthetic actors"
-''')
+''',
+        )
     return path
 
 
@@ -69,7 +72,11 @@ class DemoResult:
     steps: tuple[str, ...] = field(default_factory=tuple)
 
     def summary(self) -> str:
-        lines = ["adr demo: done", f"  production  {self.production}", f"  session     {self.session}"]
+        lines = [
+            "adr demo: done",
+            f"  production  {self.production}",
+            f"  session     {self.session}",
+        ]
         lines += [f"  - {s}" for s in self.steps]
         return "\n".join(lines)
 
@@ -117,24 +124,36 @@ def run_demo(
         say(f"adr demo: {message}")
 
     prod = build_demo(Path(out), quick=quick, progress=progress)
-    step(f"production built: {len(prod.cues)} lines, {len(prod.actors)} actors, "
-         f"picture {prod.picture}")
+    step(
+        f"production built: {len(prod.cues)} lines, {len(prod.actors)} actors, "
+        f"picture {prod.picture}"
+    )
     budget = QUICK_TRAIN_SECONDS if quick else DEMO_TRAIN_SECONDS
     train_config = dataclasses.replace(preset("fast"), max_seconds=budget)
     restorer_train = dataclasses.replace(
-        restorer_preset("fast"), steps=QUICK_RESTORER_STEPS if quick else DEMO_RESTORER_STEPS)
+        restorer_preset("fast"), steps=QUICK_RESTORER_STEPS if quick else DEMO_RESTORER_STEPS
+    )
     for info in prod.actors:
         folder = prod.enrollment_dir(info.actor)
         consent = read_consent(demo_consent(folder, info.actor, info.character, info.voice))
-        result = enroll_actor(info.actor, sorted(folder.glob("*.wav")),
-                              texts=folder / "transcript.tsv", voices_root=voices_root,
-                              quality="fast", train_config=train_config,
-                              restorer_train_config=restorer_train, progress=progress,
-                              consent=consent)
+        result = enroll_actor(
+            info.actor,
+            sorted(folder.glob("*.wav")),
+            texts=folder / "transcript.tsv",
+            voices_root=voices_root,
+            quality="fast",
+            train_config=train_config,
+            restorer_train_config=restorer_train,
+            progress=progress,
+            consent=consent,
+        )
         step(f"voice enrolled: {result.summary()}")
 
     session = create_session(
-        DEMO_SESSION, prod.picture, [prod.production_audio], root=sessions_root,
+        DEMO_SESSION,
+        prod.picture,
+        [prod.production_audio],
+        root=sessions_root,
         exist_ok=True,
     )
     if not session.cues_path.exists():
@@ -143,15 +162,19 @@ def run_demo(
 
     lines = analyze_session(session, voices_root=voices_root, progress=progress)
     flagged = [line.cue.id for line in lines if line.damage.flagged]
-    step(f"analysis: {len(lines)} lines in {session.analysis_dir}; "
-         f"{len(flagged)} flagged for replacement ({', '.join(flagged) or 'none'})")
+    step(
+        f"analysis: {len(lines)} lines in {session.analysis_dir}; "
+        f"{len(flagged)} flagged for replacement ({', '.join(flagged) or 'none'})"
+    )
     takes = render_session(session, voices_root=voices_root, progress=progress)
     step(f"renders: {len(takes)} takes in {session.renders_dir}")
     if takes:
         exported = export_session(session, progress=progress)
         delivered = sum(1 for c in exported.cues if c.file)
-        step(f"deliverables: {delivered} Broadcast WAVs, dialog stem, OTIO/EDL and "
-             f"cue sheet in {session.deliverables_dir}")
+        step(
+            f"deliverables: {delivered} Broadcast WAVs, dialog stem, OTIO/EDL and "
+            f"cue sheet in {session.deliverables_dir}"
+        )
     page = write_report(session, progress=progress)
     step(f"review report: {page}  (open it in a browser)")
     return DemoResult(production=prod.root, session=session.root, steps=tuple(steps))

@@ -100,8 +100,9 @@ def festival_say(text: str, voice: str) -> tuple[np.ndarray, Truth]:
 """
         scm = CACHE / f"{key}.scm"
         scm.write_text(script)
-        out = subprocess.run(["festival", "-b", str(scm)], capture_output=True, text=True,
-                             check=True, timeout=120).stdout
+        out = subprocess.run(
+            ["festival", "-b", str(scm)], capture_output=True, text=True, check=True, timeout=120
+        ).stdout
         seg.write_text(out)
     words: list[str] = []
     phones: list[list[tuple[str, float, float]]] = []
@@ -121,8 +122,9 @@ def load_mono(path: Path) -> np.ndarray:
     return resample(x[:, 0], sr, SR)
 
 
-def make_condition(speech: np.ndarray, cond: str, noise: np.ndarray, rir: np.ndarray,
-                   rng: np.random.Generator) -> np.ndarray:
+def make_condition(
+    speech: np.ndarray, cond: str, noise: np.ndarray, rir: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Pad, reverberate (``room*`` conditions ; direct path kept at t=0) and add noise at
     an SNR measured over the speech."""
     from scipy.signal import fftconvolve
@@ -151,8 +153,9 @@ def _match(true_ph: list[tuple[str, float, float]], pred_ph: list) -> list[tuple
     c[:, 0], c[0, :] = np.arange(n + 1), np.arange(m + 1)
     for i in range(1, n + 1):
         for j in range(1, m + 1):
-            c[i, j] = min(c[i - 1, j - 1] + (a[i - 1] not in b[j - 1]), c[i - 1, j] + 1,
-                          c[i, j - 1] + 1)
+            c[i, j] = min(
+                c[i - 1, j - 1] + (a[i - 1] not in b[j - 1]), c[i - 1, j] + 1, c[i, j - 1] + 1
+            )
     pairs, i, j = [], n, m
     while i > 0 and j > 0:
         if c[i, j] == c[i - 1, j - 1] + (a[i - 1] not in b[j - 1]):
@@ -165,8 +168,9 @@ def _match(true_ph: list[tuple[str, float, float]], pred_ph: list) -> list[tuple
     return pairs[::-1]
 
 
-def boundary_errors(truth: Truth, al: aligner.Alignment, offset: float
-                    ) -> tuple[list[float], list[float]]:
+def boundary_errors(
+    truth: Truth, al: aligner.Alignment, offset: float
+) -> tuple[list[float], list[float]]:
     """Absolute word and phone boundary errors in seconds (starts and ends)."""
     if len(al.words) != len(truth.words):
         return [], []
@@ -184,8 +188,11 @@ def _stats(errs: list[float]) -> dict[str, float]:
     if not errs:
         return {"median_ms": float("nan"), "p90_ms": float("nan"), "n": 0}
     e = np.asarray(errs) * 1000
-    return {"median_ms": round(float(np.median(e)), 1), "p90_ms": round(float(np.percentile(e, 90)), 1),
-            "n": int(len(e))}
+    return {
+        "median_ms": round(float(np.median(e)), 1),
+        "p90_ms": round(float(np.percentile(e, 90)), 1),
+        "n": int(len(e)),
+    }
 
 
 def wer(ref: str, hyp: str) -> float:
@@ -201,19 +208,27 @@ def summarize(acc: dict, sentences: list, out_path: str) -> dict:
     for cond, row in acc.items():
         results[cond] = {}
         for name, r in row.items():
-            out: dict[str, object] = {"word_boundary": _stats(r["word"]),
-                                      "rtf": round(float(np.mean(r["rtf"])), 3)}
+            out: dict[str, object] = {
+                "word_boundary": _stats(r["word"]),
+                "rtf": round(float(np.mean(r["rtf"])), 3),
+            }
             if "phone" in r:
                 out["phone_boundary"] = _stats(r["phone"])
                 out["mean_confidence"] = round(float(np.mean(r["conf"])), 3)
             if "wer" in r:
                 out["wer"] = round(float(np.mean(r["wer"])), 3)
             results[cond][name] = out
-    meta = {"sentences": len(sentences), "voices": sorted({v for v, _ in sentences}),
-            "noises": NOISES, "rir": RIR, "pad_s": PAD, "cpu_threads": 2,
-            "note": "timings on a shared 2-core machine: noisy",
-            "load_avg_1min": round(os.getloadavg()[0], 1),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    meta = {
+        "sentences": len(sentences),
+        "voices": sorted({v for v, _ in sentences}),
+        "noises": NOISES,
+        "rir": RIR,
+        "pad_s": PAD,
+        "cpu_threads": 2,
+        "note": "timings on a shared 2-core machine: noisy",
+        "load_avg_1min": round(os.getloadavg()[0], 1),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
     write_json(out_path, {"meta": meta, "results": results})
     return results
 
@@ -230,7 +245,7 @@ def main() -> None:
     models = [] if args.quick else ["tiny.en", "base"]
     rng = np.random.default_rng(7)
     rir = load_mono(CORPUS / RIR)
-    rir = rir[int(np.argmax(np.abs(rir))):]
+    rir = rir[int(np.argmax(np.abs(rir))) :]
     rir = rir / np.sqrt(np.sum(rir**2))
     noises = [load_mono(CORPUS / p) for p in NOISES]
     acc: dict[str, dict[str, dict[str, list[float]]]] = {}
@@ -247,8 +262,9 @@ def main() -> None:
                 el = time.perf_counter() - t0
                 we, pe = boundary_errors(truth, al, PAD)
                 for name in [fe] + (["auto"] if fe == auto else []):
-                    r = row.setdefault(f"align:{name}",
-                                       {"word": [], "phone": [], "rtf": [], "conf": []})
+                    r = row.setdefault(
+                        f"align:{name}", {"word": [], "phone": [], "rtf": [], "conf": []}
+                    )
                     r["word"] += we
                     r["phone"] += pe
                     r["rtf"].append(el / dur)
@@ -274,8 +290,10 @@ def main() -> None:
             wb = r["word_boundary"]
             pb = r.get("phone_boundary")
             ps = f"{pb['median_ms']}/{pb['p90_ms']}" if pb else "-"
-            print(f"| {cond} | {name} | {wb['median_ms']}/{wb['p90_ms']} | {ps} | "
-                  f"{r.get('wer', '-')} | {r['rtf']} |")
+            print(
+                f"| {cond} | {name} | {wb['median_ms']}/{wb['p90_ms']} | {ps} | "
+                f"{r.get('wer', '-')} | {r['rtf']} |"
+            )
 
 
 if __name__ == "__main__":

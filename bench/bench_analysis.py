@@ -5,9 +5,9 @@ analyzed as built (``demo``: its own mix of clean, 20, 15, 10, 5, 0 and -5 dB li
 door and a dog) and remixed at one SNR for every line (``clean``, ``10 dB``, ``0 dB``,
 ``-5 dB``): the same reverberant dialogue, each line's noise kind (the two clean lines get
 traffic and babble) scaled with the demo's own mixer (:func:`adr.demo.scene.mix_production`,
-same seed). Each condition runs twice through :func:`adr.analysis.analyze.analyze_session`, in a fresh
-session: **script** mode (the cue sheet carries the text) and **blind** mode (no text: the
-line is recognized).
+same seed). Each condition runs twice through :func:`adr.analysis.analyze.analyze_session`,
+in a fresh session: **script** mode (the cue sheet carries the text) and **blind** mode (no
+text: the line is recognized).
 
 Measured per condition and mode:
 
@@ -19,8 +19,9 @@ Measured per condition and mode:
 - F0 gross error rate (voiced in both, more than 20 % off) and voicing error (frames where
   voicing differs) of the analysis prosody against Praat on the dry line, over the cue span;
 - actor identification error rate (pyannote.metrics through
-  :func:`adr.analysis.speakers.identification_error_rate`; voiceprints made from the demo's enrollment
-  sets with :func:`adr.analysis.speakers.make_voiceprint`; ``unknown`` counts as an error);
+  :func:`adr.analysis.speakers.identification_error_rate`; voiceprints made from the demo's
+  enrollment sets with :func:`adr.analysis.speakers.make_voiceprint`; ``unknown`` counts as an
+  error);
 - A/V offset error (truth: 0, the picture is drawn from the lines' phone timing) of the
   scene-wide estimate, and of the estimate with the audio shifted by -3 and +2 frames;
 - damage flags: precision and recall against "needs replacement" = the line's SNR is 0 dB or
@@ -62,8 +63,13 @@ from adr.core.fsio import read_json, write_json, write_text  # noqa: E402
 
 RATE = 16_000
 #: Condition name -> SNR for every line (None: clean; "demo": the production as built).
-CONDITIONS: dict[str, Any] = {"demo": "demo", "clean": None, "10 dB": 10.0, "0 dB": 0.0,
-                              "-5 dB": -5.0}
+CONDITIONS: dict[str, Any] = {
+    "demo": "demo",
+    "clean": None,
+    "10 dB": 10.0,
+    "0 dB": 0.0,
+    "-5 dB": -5.0,
+}
 MODES = ("script", "blind")
 #: Noise kind given to the demo's clean lines when a condition adds noise to every line.
 FILL = {0: "traffic", 5: "babble"}
@@ -84,24 +90,34 @@ def remix(prod: Any, snr_db: float | None) -> Any:
     from adr.demo.tts import Alignment
 
     root, gt = prod.root, prod.ground_truth
-    als = [Alignment.from_dict(read_json(root / "scene" / "lines" / f"{ln.cue_id}.json"))
-           for ln in gt.lines]
+    als = [
+        Alignment.from_dict(read_json(root / "scene" / "lines" / f"{ln.cue_id}.json"))
+        for ln in gt.lines
+    ]
     lines48 = [_to_48k(*_read_wav(root / ln.dry_path)) for ln in gt.lines]
     offsets = [seconds_to_samples(ln.offset, DELIVERY_RATE) for ln in gt.lines]
-    spans = [(o + seconds_to_samples(a.speech_start, DELIVERY_RATE),
-              o + seconds_to_samples(a.speech_end, DELIVERY_RATE)) for o, a in zip(offsets, als)]
+    spans = [
+        (
+            o + seconds_to_samples(a.speech_start, DELIVERY_RATE),
+            o + seconds_to_samples(a.speech_end, DELIVERY_RATE),
+        )
+        for o, a in zip(offsets, als)
+    ]
     total = seconds_to_samples(gt.num_frames / gt.fps, DELIVERY_RATE)
-    sources = [_to_48k(*_read_wav(p)) for a in prod.actors
-               for p in sorted((root / a.enrollment_dir).glob("*.wav"))[:3]]
+    sources = [
+        _to_48k(*_read_wav(p))
+        for a in prod.actors
+        for p in sorted((root / a.enrollment_dir).glob("*.wav"))[:3]
+    ]
     conds = []
     for i, c in enumerate(DEMO_CONDITIONS):
         if snr_db is None:
             conds.append(Condition("clean", None, c.rt60))
         else:
-            conds.append(Condition(c.kind if c.kind != "clean" else FILL[i], float(snr_db),
-                                   c.rt60))
-    result = mix_production(lines48, offsets, spans, conds, total, DELIVERY_RATE, _SEED + 7,
-                            sources)
+            conds.append(Condition(c.kind if c.kind != "clean" else FILL[i], float(snr_db), c.rt60))
+    result = mix_production(
+        lines48, offsets, spans, conds, total, DELIVERY_RATE, _SEED + 7, sources
+    )
     return result, [c.kind for c in conds]
 
 
@@ -148,11 +164,13 @@ def _pairs(ref: list[str], hyp: list[str]) -> list[tuple[int, int]]:
     return [(m.a + k, m.b + k) for m in sm.get_matching_blocks() for k in range(m.size)]
 
 
-def boundary_pairs(truth: Any, line: Any) -> tuple[list[float], list[float], list[float],
-                                                   list[float]]:
+def boundary_pairs(
+    truth: Any, line: Any
+) -> tuple[list[float], list[float], list[float], list[float]]:
     """(reference, estimate) boundary times of paired words and of paired phones.
 
-    ``line`` is a :class:`adr.analysis.analyze.LineAnalysis` or an :class:`adr.analysis.align.Alignment`.
+    ``line`` is a :class:`adr.analysis.analyze.LineAnalysis` or an
+    :class:`adr.analysis.align.Alignment`.
     """
     alignment = getattr(line, "alignment", line)
     tw = list(truth.words)
@@ -187,10 +205,15 @@ def f0_errors(line: Any, truth: Any, prod: Any) -> tuple[int, int, int, int]:
     # the dry line's first sample is at truth.offset; put it on the prosody frame grid
     x = np.zeros(int(round((n * pr.frame_period + 1.0) * RATE)), np.float32)
     shift = int(round((truth.offset - pr.start) * RATE))
-    src = dry[max(0, -shift):]
-    x[max(0, shift):max(0, shift) + len(src)] = src[: len(x) - max(0, shift)]
-    ref_f0, ref_v = praat_f0(x[: int(round(n * pr.frame_period * RATE))], RATE, n,
-                             frame_period=pr.frame_period, settings=PLAIN)
+    src = dry[max(0, -shift) :]
+    x[max(0, shift) : max(0, shift) + len(src)] = src[: len(x) - max(0, shift)]
+    ref_f0, ref_v = praat_f0(
+        x[: int(round(n * pr.frame_period * RATE))],
+        RATE,
+        n,
+        frame_period=pr.frame_period,
+        settings=PLAIN,
+    )
     t = pr.start + np.arange(n) * pr.frame_period
     span = (t >= truth.start) & (t < truth.end)
     est_v = np.asarray(pr.voiced, bool) & (np.asarray(pr.f0) > 0)
@@ -209,8 +232,9 @@ def scene_lips(session: Any) -> Any:
     return _stitch([LipResult.from_dict(b["lips"]) for b in blocks])
 
 
-def shifted_av(session: Any, lines: list[Any], shifts: tuple[float, ...], fps: float,
-               options: Any) -> list[dict[str, float]]:
+def shifted_av(
+    session: Any, lines: list[Any], shifts: tuple[float, ...], fps: float, options: Any
+) -> list[dict[str, float]]:
     """Scene A/V offset with the production audio delayed by each of ``shifts`` (frames).
 
     The scene is denoised once (one stretch over all lines) and the denoised audio shifted.
@@ -227,16 +251,21 @@ def shifted_av(session: Any, lines: list[Any], shifts: tuple[float, ...], fps: f
     den = np.zeros_like(audio)
     i0 = int(round(a0 * RATE))
     part = _denoise_lines(audio, RATE, [(a0, a1)], options.denoise)[0]
-    den[i0:i0 + len(part)] = part
+    den[i0 : i0 + len(part)] = part
     out = []
     for shift in shifts:
         n = int(round(shift / fps * RATE))
         moved = np.roll(den, n)
-        cut = [(w[0], moved[int(round(w[0] * RATE)):int(round(w[1] * RATE))]) for w in windows]
+        cut = [(w[0], moved[int(round(w[0] * RATE)) : int(round(w[1] * RATE))]) for w in windows]
         av = scene_av_offset(scene, cut, RATE)
-        out.append({"shift_frames": shift, "estimate_frames": round(av.offset_seconds * fps, 3),
-                    "error_ms": round(1000 * (av.offset_seconds - shift / fps), 1),
-                    "confidence": round(av.confidence, 3)})
+        out.append(
+            {
+                "shift_frames": shift,
+                "estimate_frames": round(av.offset_seconds * fps, 3),
+                "error_ms": round(1000 * (av.offset_seconds - shift / fps), 1),
+                "confidence": round(av.confidence, 3),
+            }
+        )
     return out
 
 
@@ -244,12 +273,21 @@ def _stats(ref: list[float], hyp: list[float]) -> dict[str, Any]:
     from adr.metrics import boundary_errors
 
     b = boundary_errors(ref, hyp)
-    return {"median_ms": None if b.count == 0 else round(1000 * b.median, 1),
-            "p90_ms": None if b.count == 0 else round(1000 * b.p90, 1), "pairs": b.count}
+    return {
+        "median_ms": None if b.count == 0 else round(1000 * b.median, 1),
+        "p90_ms": None if b.count == 0 else round(1000 * b.p90, 1),
+        "pairs": b.count,
+    }
 
 
-def measure(prod: Any, lines: list[Any], kinds: list[str], targets: list[float | None],
-            true_snrs: list[float], failed: dict[str, str]) -> dict[str, Any]:
+def measure(
+    prod: Any,
+    lines: list[Any],
+    kinds: list[str],
+    targets: list[float | None],
+    true_snrs: list[float],
+    failed: dict[str, str],
+) -> dict[str, Any]:
     """Every accuracy measure of one analyzed session against the ground truth.
 
     ``kinds``, ``targets`` (each line's SNR condition, None: clean) and ``true_snrs`` (the SNR
@@ -287,10 +325,12 @@ def measure(prod: Any, lines: list[Any], kinds: list[str], targets: list[float |
         v, g, f, vd = f0_errors(ln, t, prod)
         voiced, gross, frames, vdiff = voiced + v, gross + g, frames + f, vdiff + vd
         ref_matches.append(SpeakerMatch(t.actor, 1.0, start=t.start, end=t.end))
-        hyp_matches.append(SpeakerMatch(ln.speaker.actor, ln.speaker.score, start=t.start,
-                                        end=t.end))
+        hyp_matches.append(
+            SpeakerMatch(ln.speaker.actor, ln.speaker.score, start=t.start, end=t.end)
+        )
         positive = (line_snr is not None and line_snr <= 0) or (
-            kind in BURST_KINDS and line_snr is not None)
+            kind in BURST_KINDS and line_snr is not None
+        )
         negative = not positive and (line_snr is None or line_snr >= 10)
         flagged = ln.damage.flagged
         if positive:
@@ -299,18 +339,27 @@ def measure(prod: Any, lines: list[Any], kinds: list[str], targets: list[float |
             fp, tn = fp + flagged, tn + (not flagged)
         if line_snr is not None:
             snr_err.append(ln.damage.snr_db - true_snr)
-        per_line.append({
-            "cue": ln.cue.id, "actor": t.actor, "identified": ln.speaker.actor,
-            "speaker_score": round(ln.speaker.score, 3), "noise": kind,
-            "true_snr_db": None if line_snr is None else round(true_snr, 1),
-            "snr_estimate_db": ln.damage.snr_db, "flagged": flagged,
-            "needs_replacement": positive if (positive or negative) else None,
-            "reason": ln.damage.reason, "wer_whisper": round(e_whisper.rate, 3),
-            "transcript": ln.transcript.text, "text": ln.text,
-            "alignment_confidence": round(ln.alignment.confidence, 3),
-            "av_offset_ms": None if ln.av is None else round(1000 * ln.av.offset_seconds, 1),
-            "warnings": list(ln.warnings), "timings": ln.timings,
-        })
+        per_line.append(
+            {
+                "cue": ln.cue.id,
+                "actor": t.actor,
+                "identified": ln.speaker.actor,
+                "speaker_score": round(ln.speaker.score, 3),
+                "noise": kind,
+                "true_snr_db": None if line_snr is None else round(true_snr, 1),
+                "snr_estimate_db": ln.damage.snr_db,
+                "flagged": flagged,
+                "needs_replacement": positive if (positive or negative) else None,
+                "reason": ln.damage.reason,
+                "wer_whisper": round(e_whisper.rate, 3),
+                "transcript": ln.transcript.text,
+                "text": ln.text,
+                "alignment_confidence": round(ln.alignment.confidence, 3),
+                "av_offset_ms": None if ln.av is None else round(1000 * ln.av.offset_seconds, 1),
+                "warnings": list(ln.warnings),
+                "timings": ln.timings,
+            }
+        )
     for cid in failed:
         words = word_errors(truth[cid].text, "").words
         wt, wr, ww = wt + words, wr + words, ww + words
@@ -321,16 +370,22 @@ def measure(prod: Any, lines: list[Any], kinds: list[str], targets: list[float |
     out["phone_boundary"] = _stats(p_ref, p_hyp)
     out["f0_gross_error"] = round(gross / voiced, 4) if voiced else None
     out["voicing_error"] = round(vdiff / frames, 4) if frames else None
-    out["actor_ier"] = round(identification_error_rate(to_annotation(ref_matches),
-                                                       to_annotation(hyp_matches)), 4)
+    out["actor_ier"] = round(
+        identification_error_rate(to_annotation(ref_matches), to_annotation(hyp_matches)), 4
+    )
     av = [ln.av for ln in lines if ln.av is not None]
     if av:
         out["av_offset_ms"] = round(1000 * av[0].offset_seconds, 1)
         out["av_error_ms"] = round(abs(1000 * av[0].offset_seconds), 1)
         out["av_confidence"] = round(av[0].confidence, 3)
-    out["flags"] = {"tp": tp, "fp": fp, "fn": fn, "tn": tn,
-                    "precision": round(tp / (tp + fp), 3) if tp + fp else None,
-                    "recall": round(tp / (tp + fn), 3) if tp + fn else None}
+    out["flags"] = {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
+        "precision": round(tp / (tp + fp), 3) if tp + fp else None,
+        "recall": round(tp / (tp + fn), 3) if tp + fn else None,
+    }
     noisy = [abs(e) for e in snr_err]
     out["snr_abs_error_db"] = round(float(np.mean(noisy)), 2) if noisy else None
     out["lines"] = per_line
@@ -345,8 +400,14 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run(demo_dir: Path, work: Path, conditions: list[str], modes: list[str],
-        log: Any = print, partial: Path | None = None) -> dict[str, Any]:
+def run(
+    demo_dir: Path,
+    work: Path,
+    conditions: list[str],
+    modes: list[str],
+    log: Any = print,
+    partial: Path | None = None,
+) -> dict[str, Any]:
     from adr.analysis.analyze import AnalysisOptions, analyze_session, load_analysis
     from adr.demo import build_demo
     from adr.demo.build import _write_production
@@ -397,8 +458,11 @@ def run(demo_dir: Path, work: Path, conditions: list[str], modes: list[str],
             try:
                 lines = analyze_session(session, voices_root=voices, options=options)
             except AdrError as exc:  # cues it could not analyze; the others are on disk
-                lines = [load_analysis(session, c.id) for c in prod.cues
-                         if (session.analysis_dir / f"{c.id}.json").is_file()]
+                lines = [
+                    load_analysis(session, c.id)
+                    for c in prod.cues
+                    if (session.analysis_dir / f"{c.id}.json").is_file()
+                ]
                 done = {ln.cue.id for ln in lines}
                 failed = {c.id: str(exc) for c in prod.cues if c.id not in done}
             wall, cpu = time.perf_counter() - clock, _cpu() - cpu
@@ -408,12 +472,14 @@ def run(demo_dir: Path, work: Path, conditions: list[str], modes: list[str],
                 for k, v in ln.timings.items():
                     stages[k] = stages.get(k, 0.0) + v
             entry["speed"] = {
-                "wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
+                "wall_seconds": round(wall, 2),
+                "cpu_seconds": round(cpu, 2),
                 "rtf_cue_audio": round(wall / cue_seconds, 3),
                 "rtf_scene": round(wall / scene_seconds, 3),
                 "cpu_per_cue_audio_second": round(cpu / cue_seconds, 3),
-                "stage_seconds": {k: round(v, 2) for k, v in
-                                  sorted(stages.items(), key=lambda kv: -kv[1])},
+                "stage_seconds": {
+                    k: round(v, 2) for k, v in sorted(stages.items(), key=lambda kv: -kv[1])
+                },
                 "load_average": round(os.getloadavg()[0], 2),
             }
             if mode == "script" and "av_offset_ms" in entry:
@@ -421,17 +487,25 @@ def run(demo_dir: Path, work: Path, conditions: list[str], modes: list[str],
             results[f"{cond}|{mode}"] = entry
             if partial is not None:
                 write_json(partial, {"results": results})
-            log(f"{cond:6s} {mode:6s} wall {wall:5.1f} s (RTF {wall / cue_seconds:.2f}) "
-                f"WER {entry['wer_whisper']} flags {entry['flags']} IER {entry['actor_ier']}")
+            log(
+                f"{cond:6s} {mode:6s} wall {wall:5.1f} s (RTF {wall / cue_seconds:.2f}) "
+                f"WER {entry['wer_whisper']} flags {entry['flags']} IER {entry['actor_ier']}"
+            )
     return {
         "what": "adr analyze on the demo production (quick build), remixed per condition",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "git_commit": _git_commit(),
-        "machine": {"cpu": platform.processor() or platform.machine(),
-                    "cores": os.cpu_count(), "python": platform.python_version(),
-                    "load_start": round(load_start, 2), "load_end": round(os.getloadavg()[0], 2)},
-        "scene_seconds": round(scene_seconds, 2), "cue_seconds": round(cue_seconds, 2),
-        "lines": len(prod.cues), "model_load_seconds": round(load_seconds, 2),
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_start": round(load_start, 2),
+            "load_end": round(os.getloadavg()[0], 2),
+        },
+        "scene_seconds": round(scene_seconds, 2),
+        "cue_seconds": round(cue_seconds, 2),
+        "lines": len(prod.cues),
+        "model_load_seconds": round(load_seconds, 2),
         "wall_seconds": round(time.perf_counter() - t_start, 1),
         "options": options.to_dict(),
         "results": results,
@@ -442,8 +516,13 @@ def _git_commit() -> str:
     import subprocess
 
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -483,22 +562,37 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{_fmt(fl['precision'], '{:.2f}')} / {_fmt(fl['recall'], '{:.2f}')} | "
             f"{len(r.get('failed', {}))} | "
             f"{_fmt(r['snr_abs_error_db'], '{:.1f}')} | {sp['rtf_cue_audio']:.2f} "
-            f"({sp['rtf_scene']:.2f}) |")
-    rows += ["", "Per-stage seconds (all 10 lines; shared stages split by line length):", "",
-             "| condition | mode | wall s | CPU s | " + " | ".join(_STAGES) + " |",
-             "|---|---|---|---|" + "---|" * len(_STAGES)]
+            f"({sp['rtf_scene']:.2f}) |"
+        )
+    rows += [
+        "",
+        "Per-stage seconds (all 10 lines; shared stages split by line length):",
+        "",
+        "| condition | mode | wall s | CPU s | " + " | ".join(_STAGES) + " |",
+        "|---|---|---|---|" + "---|" * len(_STAGES),
+    ]
     for key, r in report["results"].items():
         cond, mode = key.split("|")
         sp = r["speed"]
         st = sp["stage_seconds"]
-        rows.append(f"| {cond} | {mode} | {sp['wall_seconds']:.1f} | {sp['cpu_seconds']:.1f} | "
-                    + " | ".join(_fmt(st.get(s), "{:.2f}") for s in _STAGES) + " |")
-    shifted = [(k.split("|")[0], s) for k, r in report["results"].items()
-               for s in r.get("av_shifted", [])]
+        rows.append(
+            f"| {cond} | {mode} | {sp['wall_seconds']:.1f} | {sp['cpu_seconds']:.1f} | "
+            + " | ".join(_fmt(st.get(s), "{:.2f}") for s in _STAGES)
+            + " |"
+        )
+    shifted = [
+        (k.split("|")[0], s) for k, r in report["results"].items() for s in r.get("av_shifted", [])
+    ]
     if shifted:
-        rows += ["", "A/V offset with the audio shifted (script mode): "
-                 + "; ".join(f"{c} {s['shift_frames']:+d} fr -> error {s['error_ms']:+.0f} ms "
-                             f"(conf {s['confidence']:.2f})" for c, s in shifted)]
+        rows += [
+            "",
+            "A/V offset with the audio shifted (script mode): "
+            + "; ".join(
+                f"{c} {s['shift_frames']:+d} fr -> error {s['error_ms']:+.0f} ms "
+                f"(conf {s['confidence']:.2f})"
+                for c, s in shifted
+            ),
+        ]
     return "\n".join(rows) + "\n"
 
 
@@ -510,15 +604,26 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--demo", type=Path, default=ROOT / "sessions" / "demo-production",
-                    help="demo production folder (built if missing)")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/adr-bench-analysis"),
-                    help="scratch folder for sessions, voiceprints and remixed audio")
+    ap.add_argument(
+        "--demo",
+        type=Path,
+        default=ROOT / "sessions" / "demo-production",
+        help="demo production folder (built if missing)",
+    )
+    ap.add_argument(
+        "--work",
+        type=Path,
+        default=Path("/tmp/adr-bench-analysis"),
+        help="scratch folder for sessions, voiceprints and remixed audio",
+    )
     ap.add_argument("--conditions", default=",".join(CONDITIONS))
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results_analysis.json"))
-    ap.add_argument("--render-only", action="store_true",
-                    help="rewrite the markdown from an existing results JSON")
+    ap.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite the markdown from an existing results JSON",
+    )
     args = ap.parse_args(argv)
     if args.render_only:
         md = render_markdown(read_json(args.out))
@@ -529,9 +634,14 @@ def main(argv: list[str] | None = None) -> int:
     bad = [c for c in conditions if c not in CONDITIONS]
     if bad:
         ap.error(f"unknown condition(s) {bad}; choose from {list(CONDITIONS)}")
-    report = run(args.demo, args.work, conditions,
-                 [m.strip() for m in args.modes.split(",") if m.strip()],
-                 log=lambda s: print(s, flush=True), partial=args.work / "partial.json")
+    report = run(
+        args.demo,
+        args.work,
+        conditions,
+        [m.strip() for m in args.modes.split(",") if m.strip()],
+        log=lambda s: print(s, flush=True),
+        partial=args.work / "partial.json",
+    )
     write_json(args.out, report)
     md = render_markdown(report)
     write_text(args.out.with_suffix(".md"), md)

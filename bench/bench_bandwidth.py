@@ -79,7 +79,7 @@ def _noisy(x: np.ndarray, snr_db: float | None, seed: int) -> np.ndarray:
     if snr_db is None:
         return x
     n = np.random.default_rng(seed).standard_normal(len(x)).astype(np.float32)
-    gain = np.sqrt(np.mean(x ** 2) / np.mean(n ** 2) / 10 ** (snr_db / 10))
+    gain = np.sqrt(np.mean(x**2) / np.mean(n**2) / 10 ** (snr_db / 10))
     return (x + gain * n).astype(np.float32)
 
 
@@ -103,10 +103,14 @@ def main() -> dict[str, Any]:
     t0 = time.perf_counter()
     from bench.adr_system import bench_consent
 
-    result = enroll_actor("MAYA", enroll_paths, texts=given, voices_root=WORK / "voices",
-                          consent=bench_consent("MAYA"),
-                          restorer_train_config=RestorerTrainConfig(steps=800,
-                                                                    damaged_copies=1))
+    result = enroll_actor(
+        "MAYA",
+        enroll_paths,
+        texts=given,
+        voices_root=WORK / "voices",
+        consent=bench_consent("MAYA"),
+        restorer_train_config=RestorerTrainConfig(steps=800, damaged_copies=1),
+    )
     enroll_s = time.perf_counter() - t0
     voice = load_voice(result.voice_dir)
     config = voice.restorer.config
@@ -116,21 +120,33 @@ def main() -> dict[str, Any]:
         ref48 = resample(x, sr, 48000)
         for cond, snr in CONDITIONS.items():
             x16 = resample(_noisy(x, snr, k), sr, ANALYSIS_RATE)
-            cue = Cue(id=f"held{k}", character="", actor="MAYA", start=0.0,
-                      end=len(x16) / ANALYSIS_RATE, text=text)
-            line = analyze_line(cue, x16, ANALYSIS_RATE, picture=None, voiceprints=(),
-                                options=RESPEAK_OPTIONS)
+            cue = Cue(
+                id=f"held{k}",
+                character="",
+                actor="MAYA",
+                start=0.0,
+                end=len(x16) / ANALYSIS_RATE,
+                text=text,
+            )
+            line = analyze_line(
+                cue, x16, ANALYSIS_RATE, picture=None, voiceprints=(), options=RESPEAK_OPTIONS
+            )
             row: dict[str, Any] = {"line": k, "condition": cond, "text": text}
             for variant, cfg in (("extension", config), ("no extension", bare)):
                 voice.restorer.config = cfg
                 y = render_line(line, voice, audio=x16, sample_rate=ANALYSIS_RATE).audio
                 m = min(len(y), len(ref48))
-                hi = band_energy_db(y[:m], 48000, SPLIT_HZ, 24000) - \
-                    band_energy_db(ref48[:m], 48000, SPLIT_HZ, 24000)
-                lo = band_energy_db(y[:m], 48000, 50, SPLIT_HZ) - \
-                    band_energy_db(ref48[:m], 48000, 50, SPLIT_HZ)
-                row[variant] = {"high_db": round(hi, 2), "high_rel_db": round(hi - lo, 2),
-                                "low_db": round(lo, 2)}
+                hi = band_energy_db(y[:m], 48000, SPLIT_HZ, 24000) - band_energy_db(
+                    ref48[:m], 48000, SPLIT_HZ, 24000
+                )
+                lo = band_energy_db(y[:m], 48000, 50, SPLIT_HZ) - band_energy_db(
+                    ref48[:m], 48000, 50, SPLIT_HZ
+                )
+                row[variant] = {
+                    "high_db": round(hi, 2),
+                    "high_rel_db": round(hi - lo, 2),
+                    "low_db": round(lo, 2),
+                }
             voice.restorer.config = config
             rows.append(row)
     summary = {}
@@ -139,15 +155,26 @@ def main() -> dict[str, Any]:
             vals = [r[variant] for r in rows if r["condition"] == cond]
             summary[f"{cond} / {variant}"] = {
                 key: round(float(np.mean([v[key] for v in vals])), 2)
-                for key in ("high_db", "high_rel_db", "low_db")}
-    report = {"date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "commit": git_commit(),
-              "machine": machine, "enroll_seconds": round(enroll_s, 1),
-              "wall_seconds": round(time.perf_counter() - clock, 1),
-              "profile": {"high_band": [list(r) for r in config.high_band],
-                          "top_hz": config.high_band_top_hz},
-              "enrollment": {"files": len(enroll_paths), "minutes": result.record.minutes,
-                             "steps": result.record.steps},
-              "summary": summary, "rows": rows}
+                for key in ("high_db", "high_rel_db", "low_db")
+            }
+    report = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": git_commit(),
+        "machine": machine,
+        "enroll_seconds": round(enroll_s, 1),
+        "wall_seconds": round(time.perf_counter() - clock, 1),
+        "profile": {
+            "high_band": [list(r) for r in config.high_band],
+            "top_hz": config.high_band_top_hz,
+        },
+        "enrollment": {
+            "files": len(enroll_paths),
+            "minutes": result.record.minutes,
+            "steps": result.record.steps,
+        },
+        "summary": summary,
+        "rows": rows,
+    }
     write_json(OUT.with_suffix(".json"), report)
     write_text(OUT.with_suffix(".md"), markdown(report))
     return report
@@ -155,17 +182,23 @@ def main() -> dict[str, Any]:
 
 def markdown(report: dict[str, Any]) -> str:
     """The results table (means over the held-back lines)."""
-    out = ["# Energy above 11 kHz of the take, re the clean original (dB)", "",
-           f"{report['date']}, commit {report['commit']}; MAYA (festival, 32 kHz native), "
-           f"{report['enrollment']['minutes']:.2f} min enrollment, "
-           f"{report['enrollment']['steps']} restorer steps; profile top "
-           f"{report['profile']['top_hz']:.0f} Hz, {len(report['profile']['high_band'])} bands.",
-           "", "| condition | variant | high band | high band, level-normalised | below 11 kHz |",
-           "|---|---|---|---|---|"]
+    out = [
+        "# Energy above 11 kHz of the take, re the clean original (dB)",
+        "",
+        f"{report['date']}, commit {report['commit']}; MAYA (festival, 32 kHz native), "
+        f"{report['enrollment']['minutes']:.2f} min enrollment, "
+        f"{report['enrollment']['steps']} restorer steps; profile top "
+        f"{report['profile']['top_hz']:.0f} Hz, {len(report['profile']['high_band'])} bands.",
+        "",
+        "| condition | variant | high band | high band, level-normalised | below 11 kHz |",
+        "|---|---|---|---|---|",
+    ]
     for key, v in report["summary"].items():
         cond, variant = key.split(" / ")
-        out.append(f"| {cond} | {variant} | {v['high_db']:+.1f} | {v['high_rel_db']:+.1f} | "
-                   f"{v['low_db']:+.1f} |")
+        out.append(
+            f"| {cond} | {variant} | {v['high_db']:+.1f} | {v['high_rel_db']:+.1f} | "
+            f"{v['low_db']:+.1f} |"
+        )
     out += ["", "Target (issue #9): high band within 6 dB of the original's.", ""]
     return "\n".join(out)
 

@@ -8,8 +8,8 @@ corpus noise, faded in/out, at 0 dB against the speech level) placed over speech
 
 Two SNR estimators are compared:
 
-- ``residual`` (used by :func:`adr.analysis.damage.assess`): active level of the DeepFilterNet3 output
-  over the power of ``line - denoised``;
+- ``residual`` (used by :func:`adr.analysis.damage.assess`): active level of the DeepFilterNet3
+  output over the power of ``line - denoised``;
 - ``vad_energy``: Silero VAD on the line; speech+noise power of the speech frames minus the
   noise power of the other frames (the classic energy-statistics estimate).
 
@@ -106,17 +106,22 @@ def main() -> None:
                 if b0 is not None:
                     hit = [s for s in found if s.start < b1 and s.end > b0]
                 true_snr = 60.0 if snr is None else snr
-                records.append({
-                    "line": li, "snr": snr, "burst": with_burst,
-                    "needs_replacement": bool(true_snr < th.snr_db or with_burst),
-                    "flagged": rep.flagged, "snr_est_residual": rep.snr_db,
-                    "snr_est_vad_energy": round(vad_energy_snr(y), 2),
-                    "burst_detected": None if b0 is None else bool(hit),
-                    "burst_start_err": None if not hit else round(abs(hit[0].start - b0), 3),
-                    "burst_end_err": None if not hit else round(abs(hit[-1].end - b1), 3),
-                    "false_bursts": len(found) - (len(hit) if hit else 0),
-                    "dnsmos_ovrl": None if rep.dnsmos is None else rep.dnsmos["ovrl"],
-                })
+                records.append(
+                    {
+                        "line": li,
+                        "snr": snr,
+                        "burst": with_burst,
+                        "needs_replacement": bool(true_snr < th.snr_db or with_burst),
+                        "flagged": rep.flagged,
+                        "snr_est_residual": rep.snr_db,
+                        "snr_est_vad_energy": round(vad_energy_snr(y), 2),
+                        "burst_detected": None if b0 is None else bool(hit),
+                        "burst_start_err": None if not hit else round(abs(hit[0].start - b0), 3),
+                        "burst_end_err": None if not hit else round(abs(hit[-1].end - b1), 3),
+                        "false_bursts": len(found) - (len(hit) if hit else 0),
+                        "dnsmos_ovrl": None if rep.dnsmos is None else rep.dnsmos["ovrl"],
+                    }
+                )
     summary: dict[str, dict] = {}
     for snr in SNRS:
         key = "clean" if snr is None else f"{snr:g}"
@@ -125,10 +130,15 @@ def main() -> None:
         if snr is not None:
             for est in ("residual", "vad_energy"):
                 err = np.array([r[f"snr_est_{est}"] - snr for r in rs])
-                s[est] = {"bias_db": round(float(err.mean()), 2), "mae_db": round(float(np.abs(err).mean()), 2)}
+                s[est] = {
+                    "bias_db": round(float(err.mean()), 2),
+                    "mae_db": round(float(np.abs(err).mean()), 2),
+                }
         else:
             for est in ("residual", "vad_energy"):
-                s[est] = {"median_est_db": round(float(np.median([r[f"snr_est_{est}"] for r in rs])), 2)}
+                s[est] = {
+                    "median_est_db": round(float(np.median([r[f"snr_est_{est}"] for r in rs])), 2)
+                }
         rb = [r for r in records if r["snr"] == snr and r["burst"]]
         s["burst_recall"] = round(float(np.mean([r["burst_detected"] for r in rb])), 3)
         errs = [max(r["burst_start_err"], r["burst_end_err"]) for r in rb if r["burst_detected"]]
@@ -137,7 +147,9 @@ def main() -> None:
         s["flag_rate_no_burst"] = round(float(np.mean([r["flagged"] for r in rs])), 3)
         ovrl = [r["dnsmos_ovrl"] for r in rs if r["dnsmos_ovrl"] is not None]
         if ovrl:
-            s["dnsmos_ovrl_min_mean_max"] = [round(float(f(ovrl)), 2) for f in (np.min, np.mean, np.max)]
+            s["dnsmos_ovrl_min_mean_max"] = [
+                round(float(f(ovrl)), 2) for f in (np.min, np.mean, np.max)
+            ]
         summary[key] = s
     tp = sum(r["flagged"] and r["needs_replacement"] for r in records)
     fp = sum(r["flagged"] and not r["needs_replacement"] for r in records)
@@ -154,7 +166,12 @@ def main() -> None:
         "note": "2 shared cores; true SNR is the active-speech SNR of the mix (clean lines: inf)",
     }
     (ROOT / "bench" / "results_damage.json").write_text(json.dumps(out, indent=1) + "\n")
-    sys.stdout.write(json.dumps({k: out[k] for k in ("flag_precision", "flag_recall", "counts", "per_snr")}, indent=1) + "\n")
+    sys.stdout.write(
+        json.dumps(
+            {k: out[k] for k in ("flag_precision", "flag_recall", "counts", "per_snr")}, indent=1
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 The demo production (:func:`adr.demo.build_demo`, quick build) goes through the pipeline as a
 user runs it, through the library API: a session with the demo's cue sheet (script mode),
-:func:`adr.analysis.analyze.analyze_session`, :func:`adr.voice.render.render_session` of every cue (in the
-actors' demo voices ``bench/work/voices/demo-ACTOR/<preset>`` made by ``bench/run.py``; none
-is trained here) and :func:`adr.deliver.export.export_session` (conform, splice, room tone, the
-loudness-normalized dialog stem, 48 kHz/24-bit BWF whose sample 0 is the picture start).
+:func:`adr.analysis.analyze.analyze_session`, :func:`adr.voice.render.render_session` of every
+cue (in the actors' demo voices ``bench/work/voices/demo-ACTOR/<preset>`` made by
+``bench/run.py``; none is trained here) and :func:`adr.deliver.export.export_session`
+(conform, splice, room tone, the loudness-normalized dialog stem, 48 kHz/24-bit BWF whose
+sample 0 is the picture start).
 
 Three sources of the scene are measured the same way: ``production`` (the noisy production
 audio), ``delivered`` (the dialog stem read back) and ``clean`` (the demo's dry lines at their
@@ -13,9 +14,9 @@ true offsets: the ceiling). Each cue window (the session's cue, frame-snapped, w
 analysis's context) is denoised as ``adr analyze`` does (:func:`adr.analysis.line._denoise_lines`)
 and
 
-- force-aligned to the cue's text with :func:`adr.analysis.align.align` (so the production measure is
-  exactly the analysis's own; the aligner does not depend on the lines aligned before); word
-  starts and ends against the demo's ground truth (paired by spelling,
+- force-aligned to the cue's text with :func:`adr.analysis.align.align` (so the production
+  measure is exactly the analysis's own; the aligner does not depend on the lines aligned
+  before); word starts and ends against the demo's ground truth (paired by spelling,
   :func:`bench.bench_analysis.boundary_pairs`): median and 90th percentile error, ms;
 - put through the analysis's lip-sync estimate :func:`adr.analysis.analyze.scene_av_offset` with the
   scene's mouth track the analysis cached (``analysis/scene/lips.json``); the picture is
@@ -92,6 +93,7 @@ def condition_of(truth: Any) -> str:
 
 def group_order(conditions: Sequence[str]) -> list[str]:
     """Distinct conditions, clean first, then by falling SNR."""
+
     def rank(c: str) -> float:
         return float("inf") if c == "clean" else float(c.split()[0])
 
@@ -114,8 +116,9 @@ def boundary_summary(lines: Sequence[LineTiming]) -> dict[str, Any]:
     return out
 
 
-def av_estimate(scene: Any, segments: Sequence[tuple[float, np.ndarray]],
-                sample_rate: int) -> dict[str, Any]:
+def av_estimate(
+    scene: Any, segments: Sequence[tuple[float, np.ndarray]], sample_rate: int
+) -> dict[str, Any]:
     """The analysis's scene A/V offset over ``segments`` (session start s, audio (N_i,)).
 
     Returns ``offset_ms`` (positive: audio late; truth 0 on the demo), ``confidence``.
@@ -123,8 +126,11 @@ def av_estimate(scene: Any, segments: Sequence[tuple[float, np.ndarray]],
     from adr.analysis.analyze import scene_av_offset
 
     av = scene_av_offset(scene, list(segments), sample_rate)
-    return {"offset_ms": round(1000 * av.offset_seconds, 1),
-            "confidence": round(av.confidence, 3), "lines": len(segments)}
+    return {
+        "offset_ms": round(1000 * av.offset_seconds, 1),
+        "confidence": round(av.confidence, 3),
+        "lines": len(segments),
+    }
 
 
 # --------------------------------------------------------------------------- material
@@ -155,12 +161,13 @@ def clean_scene(prod: Any, length: int) -> np.ndarray:
         x, sr = sf.read(str(prod.root / ln.dry_path), dtype="float32")
         x = resample(x if x.ndim == 1 else x.mean(axis=1), sr, RATE)
         i = int(round(ln.offset * RATE))
-        out[i:i + len(x)] = x[:max(0, length - i)]
+        out[i : i + len(x)] = x[: max(0, length - i)]
     return out
 
 
-def measure_source(audio: np.ndarray, cues: Sequence[Any], truths: dict[str, Any],
-                   context: float, method: str) -> tuple[list[LineTiming], dict[str, tuple]]:
+def measure_source(
+    audio: np.ndarray, cues: Sequence[Any], truths: dict[str, Any], context: float, method: str
+) -> tuple[list[LineTiming], dict[str, tuple]]:
     """Align every cue of one source and keep its denoised window for the A/V estimate.
 
     Returns the lines' timings (cue order) and cue id -> (window start s, denoised audio).
@@ -209,24 +216,28 @@ def deliver(prod: Any, work: Path, voices: Path) -> dict[str, Any]:
     lines = analyze_session(session, voices_root=prints)
     seconds["analyze"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    takes = render_session(session, voices_root=voices,
-                           cue_ids=[c.id for c in session.read_cues()])
+    takes = render_session(session, voices_root=voices, cue_ids=[c.id for c in session.read_cues()])
     seconds["render"] = time.perf_counter() - clock
     clock = time.perf_counter()
     result = export_session(session)
     seconds["export"] = time.perf_counter() - clock
-    return {"session": str(session.root), "stem": result.stem,
-            "stem_loudness": result.stem_loudness.to_dict(),
-            "repair": {d.cue_id: d.conform.mode for d in result.cues if d.conform},
-            "seconds": {k: round(v, 1) for k, v in seconds.items()},
-            "log": [f"analyzed {len(lines)} lines in {seconds['analyze']:.1f} s",
-                    f"rendered {len(takes)} takes in {seconds['render']:.1f} s",
-                    f"exported {len(result.cues)} cues and {result.stem} in "
-                    f"{seconds['export']:.1f} s"]}
+    return {
+        "session": str(session.root),
+        "stem": result.stem,
+        "stem_loudness": result.stem_loudness.to_dict(),
+        "repair": {d.cue_id: d.conform.mode for d in result.cues if d.conform},
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "log": [
+            f"analyzed {len(lines)} lines in {seconds['analyze']:.1f} s",
+            f"rendered {len(takes)} takes in {seconds['render']:.1f} s",
+            f"exported {len(result.cues)} cues and {result.stem} in {seconds['export']:.1f} s",
+        ],
+    }
 
 
-def run(demo_dir: Path, work: Path, voices_dir: Path, preset: str,
-        log: Any = print) -> dict[str, Any]:
+def run(
+    demo_dir: Path, work: Path, voices_dir: Path, preset: str, log: Any = print
+) -> dict[str, Any]:
     """Deliver the demo scene and measure it (module docstring); returns the report.
 
     ``demo_dir``: the demo production (built when missing); ``work``: scratch folder
@@ -255,53 +266,82 @@ def run(demo_dir: Path, work: Path, voices_dir: Path, preset: str,
     scene = scene_lips(session)
 
     production = read_audio(session.audio[0].path, sample_rate=RATE).mono()
-    audio = {"production": production,
-             "delivered": read_audio(session.root / done["stem"], sample_rate=RATE).mono(),
-             "clean": clean_scene(prod, len(production))}
-    groups = {c: [cue.id for cue in cues if condition_of(truths[cue.id]) == c]
-              for c in group_order([condition_of(t) for t in truths.values()])}
+    audio = {
+        "production": production,
+        "delivered": read_audio(session.root / done["stem"], sample_rate=RATE).mono(),
+        "clean": clean_scene(prod, len(production)),
+    }
+    groups = {
+        c: [cue.id for cue in cues if condition_of(truths[cue.id]) == c]
+        for c in group_order([condition_of(t) for t in truths.values()])
+    }
     groups["all"] = [c.id for c in cues]
     groups["flagged"] = flagged
     sources: dict[str, Any] = {}
     for name in SOURCES:
         clock = time.perf_counter()
-        timings, segments = measure_source(audio[name], cues, truths, options.context,
-                                           options.denoise)
+        timings, segments = measure_source(
+            audio[name], cues, truths, options.context, options.denoise
+        )
         by_id = {t.cue_id: t for t in timings}
         sources[name] = {
-            "groups": {g: {"word_boundary": boundary_summary([by_id[i] for i in ids]),
-                           "av": av_estimate(scene, [segments[i] for i in ids], RATE)
-                           if ids else None}
-                       for g, ids in groups.items()},
-            "lines": [{"cue": t.cue_id, "condition": t.condition, "error": t.error,
-                       "word_boundary": _stats(list(t.ref), list(t.hyp))} for t in timings],
-            "seconds": round(time.perf_counter() - clock, 1)}
+            "groups": {
+                g: {
+                    "word_boundary": boundary_summary([by_id[i] for i in ids]),
+                    "av": av_estimate(scene, [segments[i] for i in ids], RATE) if ids else None,
+                }
+                for g, ids in groups.items()
+            },
+            "lines": [
+                {
+                    "cue": t.cue_id,
+                    "condition": t.condition,
+                    "error": t.error,
+                    "word_boundary": _stats(list(t.ref), list(t.hyp)),
+                }
+                for t in timings
+            ],
+            "seconds": round(time.perf_counter() - clock, 1),
+        }
         a = sources[name]["groups"]["all"]
         log(f"{name:10s} word boundary {a['word_boundary']} A/V {a['av']}")
     ref, hyp = [], []
     for ln in lines:
         r, h, _, _ = boundary_pairs(truths[ln.cue.id], ln)
         ref, hyp = ref + r, hyp + h
-    reference = {"word_boundary": _stats(ref, hyp),
-                 "av_offset_ms": None if not lines or lines[0].av is None
-                 else round(1000 * lines[0].av.offset_seconds, 1)}
+    reference = {
+        "word_boundary": _stats(ref, hyp),
+        "av_offset_ms": None
+        if not lines or lines[0].av is None
+        else round(1000 * lines[0].av.offset_seconds, 1),
+    }
     mine = sources["production"]["groups"]["all"]
     reference["production_reproduces_analysis"] = (
         reference["word_boundary"]["median_ms"] == mine["word_boundary"]["median_ms"]
         and reference["word_boundary"]["p90_ms"] == mine["word_boundary"]["p90_ms"]
-        and reference["av_offset_ms"] == mine["av"]["offset_ms"])
+        and reference["av_offset_ms"] == mine["av"]["offset_ms"]
+    )
     return {
         "what": "adr analyze -> render (every cue) -> export on the demo production (quick "
-                "build); delivered dialog stem vs production audio vs dry lines",
+        "build); delivered dialog stem vs production audio vs dry lines",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "git_commit": _git_commit(),
-        "machine": {"cpu": platform.processor() or platform.machine(),
-                    "cores": os.cpu_count(), "python": platform.python_version(),
-                    "load_start": round(load_start, 2), "load_end": round(os.getloadavg()[0], 2)},
-        "voices": {a.actor: os.path.relpath(os.readlink(voices / a.actor), ROOT)
-                   for a in prod.actors},
-        "preset": preset, "lines": len(cues), "flagged": flagged,
-        "repair": done["repair"], "stem": done["stem"], "stem_loudness": done["stem_loudness"],
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_start": round(load_start, 2),
+            "load_end": round(os.getloadavg()[0], 2),
+        },
+        "voices": {
+            a.actor: os.path.relpath(os.readlink(voices / a.actor), ROOT) for a in prod.actors
+        },
+        "preset": preset,
+        "lines": len(cues),
+        "flagged": flagged,
+        "repair": done["repair"],
+        "stem": done["stem"],
+        "stem_loudness": done["stem_loudness"],
         "analysis_reference": reference,
         "step_seconds": done["seconds"],
         "wall_seconds": round(time.perf_counter() - t_start, 1),
@@ -322,19 +362,24 @@ def render_markdown(report: dict[str, Any]) -> str:
     """The report as markdown: one row per condition, delivered vs production vs clean."""
     m, s = report["machine"], report["sources"]
     rows = [
-        "## Delivered lines (`bench/bench_delivery.py`)", "",
+        "## Delivered lines (`bench/bench_delivery.py`)",
+        "",
         f"- date: {report['date']}, git commit `{report['git_commit']}`, {report['lines']} "
         f"demo lines, every one rendered ({report['preset']} demo voices) and exported; "
         f"flagged by the analysis: {', '.join(report['flagged']) or 'none'}; machine: "
         f"{m['cores']} cores shared with other work, load {m['load_start']} -> {m['load_end']}; "
-        f"steps (s): " + ", ".join(f"{k} {v}" for k, v in report["step_seconds"].items())
+        f"steps (s): "
+        + ", ".join(f"{k} {v}" for k, v in report["step_seconds"].items())
         + f"; whole run {report['wall_seconds'] / 60:.1f} min",
         "- word boundary error (ms, median / p90) of the cue text force-aligned to each "
         "source, against the demo's true word times; A/V offset (ms, truth 0) of the "
         "analysis's lip-sync estimate over the row's lines; d/p: delivered over production",
         "- production measured here = `adr analyze`'s own result on the session: "
-        + ("yes" if report["analysis_reference"].get("production_reproduces_analysis")
-           else f"no (analysis: {report['analysis_reference']})"),
+        + (
+            "yes"
+            if report["analysis_reference"].get("production_reproduces_analysis")
+            else f"no (analysis: {report['analysis_reference']})"
+        ),
         "",
         "| condition (lines) | word bound. production | delivered | clean | d/p median | "
         "d/p p90 | A/V production | A/V delivered | A/V clean |",
@@ -350,10 +395,15 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"| {g} ({n}) | " + " | ".join(cells) + " | "
             f"{_ratio(wb['delivered']['median_ms'], wb['production']['median_ms'])} | "
             f"{_ratio(wb['delivered']['p90_ms'], wb['production']['p90_ms'])} | "
-            + " | ".join(f"{av[k]['offset_ms']:+.0f} ({av[k]['confidence']:.2f})"
-                         for k in SOURCES) + " |")
-    rows += ["", "A/V cells: offset ms (confidence). Conform repair per cue: "
-             + ", ".join(f"{c} {r}" for c, r in report["repair"].items()) + "."]
+            + " | ".join(f"{av[k]['offset_ms']:+.0f} ({av[k]['confidence']:.2f})" for k in SOURCES)
+            + " |"
+        )
+    rows += [
+        "",
+        "A/V cells: offset ms (confidence). Conform repair per cue: "
+        + ", ".join(f"{c} {r}" for c, r in report["repair"].items())
+        + ".",
+    ]
     return "\n".join(rows) + "\n"
 
 
@@ -362,19 +412,32 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--demo", type=Path, default=ROOT / "bench" / "work" / "demo",
-                    help="demo production folder (built if missing)")
-    ap.add_argument("--work", type=Path, default=ROOT / "bench" / "work" / "delivery",
-                    help="scratch folder (session, voiceprints, voice links)")
-    ap.add_argument("--voices", type=Path, default=ROOT / "bench" / "work" / "voices",
-                    help="bench voice cache holding demo-ACTOR/PRESET voices")
+    ap.add_argument(
+        "--demo",
+        type=Path,
+        default=ROOT / "bench" / "work" / "demo",
+        help="demo production folder (built if missing)",
+    )
+    ap.add_argument(
+        "--work",
+        type=Path,
+        default=ROOT / "bench" / "work" / "delivery",
+        help="scratch folder (session, voiceprints, voice links)",
+    )
+    ap.add_argument(
+        "--voices",
+        type=Path,
+        default=ROOT / "bench" / "work" / "voices",
+        help="bench voice cache holding demo-ACTOR/PRESET voices",
+    )
     ap.add_argument("--preset", default="fast", help="training preset of the demo voices")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results_delivery.json"))
     ap.add_argument("--render-only", action="store_true", help="markdown from the JSON again")
     args = ap.parse_args(argv)
     if not args.render_only:
-        report = run(args.demo, args.work, args.voices, args.preset,
-                     log=lambda s: print(s, flush=True))
+        report = run(
+            args.demo, args.work, args.voices, args.preset, log=lambda s: print(s, flush=True)
+        )
         write_json(args.out, report)
     md = render_markdown(read_json(args.out))
     write_text(args.out.with_suffix(".md"), md)

@@ -54,7 +54,7 @@ def upscale_copy(src: Path, dst: Path, size: tuple[int, int] = (1920, 1080)) -> 
             big = cv2.resize(g, (int(g.shape[1] * scale), h), interpolation=cv2.INTER_LINEAR)
             canvas = np.zeros((h, w), np.uint8)
             x0 = (w - big.shape[1]) // 2
-            canvas[:, x0: x0 + big.shape[1]] = big
+            canvas[:, x0 : x0 + big.shape[1]] = big
             frame = av.VideoFrame.from_ndarray(canvas, format="gray").reformat(format="yuv420p")
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
@@ -90,8 +90,11 @@ def audio_activity(track_start: float, n: int, audio: np.ndarray, sr: int) -> np
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, default=Path(__file__).resolve().parents[1] / ".."
-                    / "shared" / "corpus")
+    ap.add_argument(
+        "--corpus",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus",
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results_lips.json"))
     args = ap.parse_args(argv)
     clips = sorted((args.corpus / "video" / "grid_lipnet").glob("*.mpg"))
@@ -119,38 +122,64 @@ def main(argv: list[str] | None = None) -> int:
             err = est.offset_frames - shift
             (errors if shift in SHIFTS else extra_errors).append(err)
             matched_conf.append(est.confidence)
-            rows.append({"shift_frames": shift, "estimate_frames": round(est.offset_frames, 3),
-                         "error_frames": round(err, 3), "confidence": round(est.confidence, 3),
-                         "correlation": round(est.correlation, 3)})
+            rows.append(
+                {
+                    "shift_frames": shift,
+                    "estimate_frames": round(est.offset_frames, 3),
+                    "error_frames": round(err, 3),
+                    "confidence": round(est.confidence, 3),
+                    "correlation": round(est.correlation, 3),
+                }
+            )
         active = visual_speech_activity(track)
         heard = audio_activity(track.start, track.num_frames, audio, sr)
         vsa_agreement.append(float(np.mean(active == heard)))
-        per_clip.append({
-            "clip": clip.name, "frames": track.num_frames,
-            "detection_rate": round(result.report.detection_rate, 3),
-            "detections": result.report.detections, "track_losses": result.report.track_losses,
-            "visual_speech_fraction": round(float(active.mean()), 3),
-            "visual_vs_audio_activity_agreement": round(vsa_agreement[-1], 3),
-            "opening_range": [round(float(np.nanmin(track.opening)), 3),
-                              round(float(np.nanmax(track.opening)), 3)],
-            "seconds": round(elapsed, 3), "fps_processed": round(track.num_frames / elapsed, 1),
-            "offsets": rows,
-        })
+        per_clip.append(
+            {
+                "clip": clip.name,
+                "frames": track.num_frames,
+                "detection_rate": round(result.report.detection_rate, 3),
+                "detections": result.report.detections,
+                "track_losses": result.report.track_losses,
+                "visual_speech_fraction": round(float(active.mean()), 3),
+                "visual_vs_audio_activity_agreement": round(vsa_agreement[-1], 3),
+                "opening_range": [
+                    round(float(np.nanmin(track.opening)), 3),
+                    round(float(np.nanmax(track.opening)), 3),
+                ],
+                "seconds": round(elapsed, 3),
+                "fps_processed": round(track.num_frames / elapsed, 1),
+                "offsets": rows,
+            }
+        )
 
     # All six clips end to end (18 s): does more material remove the single-clip ambiguity?
     sr0 = audios[clips[0].name][1]
-    joined = LipTrack(start=0.0, fps=FPS,
-                      opening=np.concatenate([t.opening for t in tracks.values()]),
-                      width=np.concatenate([t.width for t in tracks.values()]),
-                      face=np.concatenate([t.face for t in tracks.values()]))
-    joined_audio = np.concatenate([
-        np.pad(a, (0, max(0, round(t.num_frames / FPS * sr0) - len(a))))[: round(t.num_frames / FPS * sr0)]
-        for t, (a, _) in zip(tracks.values(), audios.values())])
+    joined = LipTrack(
+        start=0.0,
+        fps=FPS,
+        opening=np.concatenate([t.opening for t in tracks.values()]),
+        width=np.concatenate([t.width for t in tracks.values()]),
+        face=np.concatenate([t.face for t in tracks.values()]),
+    )
+    joined_audio = np.concatenate(
+        [
+            np.pad(a, (0, max(0, round(t.num_frames / FPS * sr0) - len(a))))[
+                : round(t.num_frames / FPS * sr0)
+            ]
+            for t, (a, _) in zip(tracks.values(), audios.values())
+        ]
+    )
     joined_rows = []
     for shift in SHIFTS + EXTRA_SHIFTS:
         est = estimate_av_offset(joined, shift_audio(joined_audio, shift / FPS, sr0), sr0)
-        joined_rows.append({"shift_frames": shift, "error_frames": round(est.offset_frames - shift, 3),
-                            "confidence": round(est.confidence, 3)})
+        joined_rows.append(
+            {
+                "shift_frames": shift,
+                "error_frames": round(est.offset_frames - shift, 3),
+                "confidence": round(est.confidence, 3),
+            }
+        )
     joined_err = np.abs([r["error_frames"] for r in joined_rows])
 
     mismatch_conf, mismatch_err = [], []
@@ -161,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
                 mismatch_conf.append(est.confidence)
                 mismatch_err.append(abs(est.offset_frames))
     rng = np.random.default_rng(0)
-    noise_conf = [estimate_av_offset(tr, rng.normal(0, 0.1, len(audios[n][0])),
-                                     audios[n][1]).confidence for n, tr in tracks.items()]
+    noise_conf = [
+        estimate_av_offset(tr, rng.normal(0, 0.1, len(audios[n][0])), audios[n][1]).confidence
+        for n, tr in tracks.items()
+    ]
 
     with tempfile.TemporaryDirectory() as tmp:
         hd = upscale_copy(clips[0], Path(tmp) / "hd.mp4")
@@ -178,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = np.abs(np.array(extra_errors))
     results = {
         "what": "GRID clips (6 x 3 s, 25 fps, 360x288); audio shifted by known frames, true "
-                "offset assumed 0; error = estimate - shift in frames",
+        "offset assumed 0; error = estimate - shift in frames",
         "machine": f"{platform.machine()}, 2 shared cores, timings noisy (other jobs running)",
         "summary": {
             "shifts_frames": SHIFTS,
@@ -191,8 +222,9 @@ def main(argv: list[str] | None = None) -> int:
             "extra_max_abs_error_frames": round(float(extra.max()), 3),
             "joined_18s_within_1_frame": round(float(np.mean(joined_err <= 1.0)), 3),
             "joined_18s_max_abs_error_frames": round(float(joined_err.max()), 3),
-            "joined_18s_confidence_median": round(float(np.median(
-                [r["confidence"] for r in joined_rows])), 3),
+            "joined_18s_confidence_median": round(
+                float(np.median([r["confidence"] for r in joined_rows])), 3
+            ),
             "detection_rate": round(float(np.mean([c["detection_rate"] for c in per_clip])), 3),
             "fps_processed_360x288": round(total_frames / total_seconds, 1),
             "fps_processed_1920x1080": round(hd_result.track.num_frames / hd_seconds, 1),
@@ -215,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             "was picked among ~12 variants on these same 6 clips and shifts, with frames "
             "decoded as full-range gray: level-only correlation got 69 % within 1 frame, "
             "unsmoothed differences 90 %, smoothed differences 100 %. Decoding the Y plane "
-            "instead (with threaded decoding about 3x faster at 1080p) moves the landmarks a little and clip lbbc2a flips "
+            "instead (with threaded decoding about 3x faster at 1080p) moves the landmarks a "
+            "little and clip lbbc2a flips "
             "to a competing peak 0.48 s away: single 3 s clips are on a knife edge. No "
             "held-out talking-head data exists here; EXTRA_SHIFTS were not used when choosing.",
             "Confidence does not flag those failures well: wrong estimates had 0.14-0.27, "

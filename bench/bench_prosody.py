@@ -131,7 +131,11 @@ def main() -> None:
         ref_vad = speech_probability(clean, SR)[0] >= 0.5
         for si, snr in enumerate(SNRS):
             key = "clean" if snr is None else f"{snr:g}"
-            noisy = clean if snr is None else mix(clean, noises[(li * 3 + si) % len(noises)], snr, rng)[0]
+            noisy = (
+                clean
+                if snr is None
+                else mix(clean, noises[(li * 3 + si) % len(noises)], snr, rng)[0]
+            )
             t = time.time()
             den = denoise(noisy, SR, "dfn3")
             timing["dfn3_s"] += time.time() - t
@@ -151,7 +155,10 @@ def main() -> None:
                 hyp = speech_probability(sig, SR)[0] >= 0.5
                 res.setdefault(name, []).append({"frame_agreement": float(np.mean(hyp == ref_vad))})
     summary = {
-        snr: {m: {k: round(float(np.nanmean([r[k] for r in rs])), 4) for k in rs[0]} for m, rs in res.items()}
+        snr: {
+            m: {k: round(float(np.nanmean([r[k] for r in rs])), 4) for k in rs[0]}
+            for m, rs in res.items()
+        }
         for snr, res in rows.items()
     }
     out = {
@@ -160,7 +167,8 @@ def main() -> None:
         "noises": NOISES,
         "reference": "parselmouth to_pitch_ac, Praat defaults, 60-500 Hz, on the clean line",
         "results": summary,
-        "timing": {k: round(v, 2) for k, v in timing.items()} | {"total_s": round(time.time() - t0, 1)},
+        "timing": {k: round(v, 2) for k, v in timing.items()}
+        | {"total_s": round(time.time() - t0, 1)},
         "note": "2 shared cores, other jobs running: timings are noisy",
     }
     path = ROOT / "bench" / "results_prosody.json"
@@ -168,6 +176,7 @@ def main() -> None:
     for snr, res in summary.items():
         for m, vals in res.items():
             sys.stdout.write(f"{snr:>6} {m:11s} {vals}\n")
+
 
 TUNE_LINES = [
     "speech_clean/vctk16k_autovc/p225/p225_008.wav",
@@ -180,7 +189,10 @@ TUNE_LINES = [
 ROOM_RIR = "rir/spatialaudio_cc0/rir_clap.wav"
 #: (condition name, SNR in dB or None for no noise, through the room)
 CONDITIONS: list[tuple[str, float | None, bool]] = [
-    ("clean", None, False), ("10", 10.0, False), ("0", 0.0, False), ("-5", -5.0, False),
+    ("clean", None, False),
+    ("10", 10.0, False),
+    ("0", 0.0, False),
+    ("-5", -5.0, False),
     ("room_0", 0.0, True),
 ]
 TRACKERS = ("praat", "fcpe", "swift", "praat+fcpe")
@@ -227,8 +239,11 @@ def estimator_metrics(
     nan = float("nan")
     out: dict[str, float] = {}
     ff = filled(f, v)
-    for tag, mask, hyp in (("filled", rv & (ff > 0), ff), ("both", rv & v & (f > 0), f),
-                           ("agree", agree & (ff > 0), ff)):
+    for tag, mask, hyp in (
+        ("filled", rv & (ff > 0), ff),
+        ("both", rv & v & (f > 0), f),
+        ("agree", agree & (ff > 0), ff),
+    ):
         if mask.sum() > 2:
             lr, lh = np.log(rf[mask]), np.log(hyp[mask])
             out[f"corr_{tag}"] = float(np.corrcoef(lr, lh)[0, 1])
@@ -244,8 +259,15 @@ def pyin_agrees(clean: np.ndarray, rf: np.ndarray, rv: np.ndarray) -> np.ndarray
     """Reference frames (T,) bool where librosa's pYIN on the clean line is within 50 cents."""
     import librosa
 
-    f, v, _ = librosa.pyin(clean.astype(np.float64), fmin=60.0, fmax=500.0, sr=SR,
-                           frame_length=1024, hop_length=SR // 100, center=True)
+    f, v, _ = librosa.pyin(
+        clean.astype(np.float64),
+        fmin=60.0,
+        fmax=500.0,
+        sr=SR,
+        frame_length=1024,
+        hop_length=SR // 100,
+        center=True,
+    )
     f = np.nan_to_num(f)[: len(rf)]
     f = np.pad(f, (0, len(rf) - len(f)))
     both = rv & (f > 0) & (rf > 0)
@@ -255,7 +277,10 @@ def pyin_agrees(clean: np.ndarray, rf: np.ndarray, rv: np.ndarray) -> np.ndarray
 
 
 def degraded(
-    clean: np.ndarray, cond: tuple[str, float | None, bool], noise: np.ndarray, rir: np.ndarray,
+    clean: np.ndarray,
+    cond: tuple[str, float | None, bool],
+    noise: np.ndarray,
+    rir: np.ndarray,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """The clean line under one condition, shape (N,)."""
@@ -306,8 +331,10 @@ def tune() -> None:
                 gross[m].setdefault(off, []).append(float(np.mean(cents > GROSS_CENTS)))
     for m, g in gross.items():
         best = min(g, key=lambda o: float(np.mean(g[o])))
-        sys.stdout.write(f"{m}: time offset {best:+d} ms (gross {np.mean(g[best]):.3f}, "
-                         f"at 0 ms {np.mean(g[0]):.3f})\n")
+        sys.stdout.write(
+            f"{m}: time offset {best:+d} ms (gross {np.mean(g[best]):.3f}, "
+            f"at 0 ms {np.mean(g[0]):.3f})\n"
+        )
     for m, cs in conf.items():
         c = np.concatenate(cs)
         best = max(
@@ -351,15 +378,21 @@ def estimators() -> None:
                     t = time.perf_counter()
                     f, v = track(name, x, n)
                     seconds[f"{name}_{inp}"] += time.perf_counter() - t
-                    res.setdefault(f"{name}_{inp}", []).append(estimator_metrics(rf, rv, f, v, agree))
+                    res.setdefault(f"{name}_{inp}", []).append(
+                        estimator_metrics(rf, rv, f, v, agree)
+                    )
     load_after = os.getloadavg()
     summary = {
-        c: {m: {k: round(float(np.nanmean([r[k] for r in rs])), 4) for k in rs[0]}
-            for m, rs in res.items()}
+        c: {
+            m: {k: round(float(np.nanmean([r[k] for r in rs])), 4) for k in rs[0]}
+            for m, rs in res.items()
+        }
         for c, res in rows.items()
     }
     out = {
-        "description": "F0 trackers on corpus speech under real noise (bench_prosody.py --estimators)",
+        "description": (
+            "F0 trackers on corpus speech under real noise (bench_prosody.py --estimators)"
+        ),
         "lines": LINES,
         "noises": NOISES,
         "room": ROOM_RIR,
@@ -376,11 +409,15 @@ def estimators() -> None:
         "rtf": {k: round(v / audio_s, 4) for k, v in seconds.items()},
         "audio_s": round(audio_s, 1),
         "total_s": round(time.time() - t0, 1),
-        "load_average_1_5_15": {"before": [round(x, 2) for x in load_before],
-                                "after": [round(x, 2) for x in load_after]},
+        "load_average_1_5_15": {
+            "before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in load_after],
+        },
         "note": "2 shared cores, run under nice -n 10 beside other jobs; each tracker on 1 thread",
     }
-    (ROOT / "bench" / "results_prosody_estimators.json").write_text(json.dumps(out, indent=1) + "\n")
+    (ROOT / "bench" / "results_prosody_estimators.json").write_text(
+        json.dumps(out, indent=1) + "\n"
+    )
     (ROOT / "bench" / "results_prosody_estimators.md").write_text(estimators_table(out))
     sys.stdout.write(estimators_table(out))
 
@@ -388,9 +425,11 @@ def estimators() -> None:
 def estimators_table(out: dict) -> str:
     """Markdown tables of an --estimators result."""
     lines = [
-        "# F0 trackers under noise (bench/bench_prosody.py --estimators)", "",
+        "# F0 trackers under noise (bench/bench_prosody.py --estimators)",
+        "",
         f"Reference: {out['reference']}. {out['metrics']}. 10 lines (VCTK, LJSpeech, LibriSpeech) "
-        "x 9 real noises; room_0: measured room (corpus clap response) plus noise at 0 dB.", "",
+        "x 9 real noises; room_0: measured room (corpus clap response) plus noise at 0 dB.",
+        "",
         "| condition | tracker | input | r filled | gross filled | r both | gross both "
         "| r agree | gross agree | voicing P | voicing R |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -406,11 +445,16 @@ def estimators_table(out: dict) -> str:
             )
     lb, la = out["load_average_1_5_15"]["before"], out["load_average_1_5_15"]["after"]
     lines += [
-        "", f"Real-time factor of the tracker alone ({out['audio_s']} s of audio; load average "
-        f"{lb[0]:.1f} before, {la[0]:.1f} after; {out['note']}):", "",
-        "| " + " | ".join(out["rtf"]) + " |", "|" + "---|" * len(out["rtf"]),
-        "| " + " | ".join(f"{v:.3f}" for v in out["rtf"].values()) + " |", "",
-        f"Voicing thresholds: {out['voicing_threshold']}.", "",
+        "",
+        f"Real-time factor of the tracker alone ({out['audio_s']} s of audio; load average "
+        f"{lb[0]:.1f} before, {la[0]:.1f} after; {out['note']}):",
+        "",
+        "| " + " | ".join(out["rtf"]) + " |",
+        "|" + "---|" * len(out["rtf"]),
+        "| " + " | ".join(f"{v:.3f}" for v in out["rtf"].values()) + " |",
+        "",
+        f"Voicing thresholds: {out['voicing_threshold']}.",
+        "",
     ]
     return "\n".join(lines)
 

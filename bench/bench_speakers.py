@@ -55,8 +55,12 @@ from bench_prosody import CORPUS, NOISES, ROOT, SR, load  # noqa: E402
 ENROLL_SECONDS = 60.0
 #: name -> (SNR dB or None, in a measured room)
 CONDITIONS: dict[str, tuple[float | None, bool]] = {
-    "clean": (None, False), "room": (None, True), "10 dB": (10.0, True),
-    "0 dB": (0.0, True), "-5 dB": (-5.0, True)}
+    "clean": (None, False),
+    "room": (None, True),
+    "10 dB": (10.0, True),
+    "0 dB": (0.0, True),
+    "-5 dB": (-5.0, True),
+}
 V1_THRESHOLD, V1_MARGIN = 0.75, 0.02
 ROOMS = (0.3, 0.6)
 IMPOSTOR_PREFIXES = (
@@ -119,9 +123,12 @@ def cached(name: str, make: Callable[[], Any]) -> Any:
     return value
 
 
-def line_embeddings(lines: list[tuple[str, str, np.ndarray]], conditions: list[str],
-                    noises: list[np.ndarray], rirs: list[np.ndarray]
-                    ) -> dict[str, list[tuple[str, np.ndarray, float]]]:
+def line_embeddings(
+    lines: list[tuple[str, str, np.ndarray]],
+    conditions: list[str],
+    noises: list[np.ndarray],
+    rirs: list[np.ndarray],
+) -> dict[str, list[tuple[str, np.ndarray, float]]]:
     """condition -> [(true speaker, embedding after DeepFilterNet3, seconds)] for each line."""
     import zlib
 
@@ -134,8 +141,13 @@ def line_embeddings(lines: list[tuple[str, str, np.ndarray]], conditions: list[s
         for cond in conditions:
             snr, room = CONDITIONS[cond]
             rng = np.random.default_rng(zlib.crc32(f"{key}|{cond}".encode()))
-            x = degrade(clean, snr, noises[i % len(noises)] if snr is not None else None,
-                        rirs[i % len(rirs)] if room else None, rng)
+            x = degrade(
+                clean,
+                snr,
+                noises[i % len(noises)] if snr is not None else None,
+                rirs[i % len(rirs)] if room else None,
+                rng,
+            )
             out[cond].append((spk, embed(denoise(x, SR, "dfn3"), SR), len(clean) / SR))
     return out
 
@@ -149,14 +161,22 @@ def prints_of(enrollments: dict[str, list[np.ndarray]], tag: str) -> dict[str, l
     for actor, utts in enrollments.items():
         emb = cached(f"enroll-{tag}-{actor}", lambda u=utts: enrollment_embeddings(u, SR))
         out["v1"].append(voiceprint_from_embeddings(actor, emb.clean))
-        out["v1-rooms"].append(cached(f"rooms-{tag}-{actor}", lambda a=actor, u=utts:
-                                      make_voiceprint(a, u, SR, rooms=ROOMS, copies=0)))
+        out["v1-rooms"].append(
+            cached(
+                f"rooms-{tag}-{actor}",
+                lambda a=actor, u=utts: make_voiceprint(a, u, SR, rooms=ROOMS, copies=0),
+            )
+        )
         out["v2"].append(voiceprint_from_embeddings(actor, emb.clean, emb))
     return out
 
 
-def evaluate(prints: list[Any], targets: list[tuple[str, np.ndarray, float]],
-             imps: list[tuple[str, np.ndarray, float]], v1: bool) -> dict[str, float]:
+def evaluate(
+    prints: list[Any],
+    targets: list[tuple[str, np.ndarray, float]],
+    imps: list[tuple[str, np.ndarray, float]],
+    v1: bool,
+) -> dict[str, float]:
     """IER of the target lines, impostor false accepts, top-1 and mean scores."""
     from pyannote.core import Annotation, Segment
 
@@ -190,11 +210,13 @@ def evaluate(prints: list[Any], targets: list[tuple[str, np.ndarray, float]],
         actor, s = decide(e)
         fa += actor != UNKNOWN
         imp_best.append(max(s.values()))
-    return {"ier": round(identification_error_rate(ref, to_annotation(matches)), 4),
-            "impostor_false_accept": round(fa / max(len(imps), 1), 4),
-            "top1_closed_set": round(float(np.mean(top1)), 4),
-            "target_score_mean": round(float(np.mean(tgt_scores)), 4),
-            "impostor_best_score_mean": round(float(np.mean(imp_best)), 4)}
+    return {
+        "ier": round(identification_error_rate(ref, to_annotation(matches)), 4),
+        "impostor_false_accept": round(fa / max(len(imps), 1), 4),
+        "top1_closed_set": round(float(np.mean(top1)), 4),
+        "target_score_mean": round(float(np.mean(tgt_scores)), 4),
+        "impostor_best_score_mean": round(float(np.mean(imp_best)), 4),
+    }
 
 
 def main() -> None:
@@ -202,8 +224,12 @@ def main() -> None:
 
     torch.set_num_threads(1)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--demo", type=Path, default=ROOT / "bench" / "work" / "demo",
-                        help="demo production folder (built quick if missing)")
+    parser.add_argument(
+        "--demo",
+        type=Path,
+        default=ROOT / "bench" / "work" / "demo",
+        help="demo production folder (built quick if missing)",
+    )
     args = parser.parse_args()
     from adr.analysis import speaker_damage, speakers
     from adr.analysis.denoise import denoise
@@ -227,54 +253,93 @@ def main() -> None:
     demo = demo_utterances(prod)
     demo_lines = [(u.speaker.removeprefix("demo-"), u.id, u.audio) for u in demo]
     emb_demo = cached("demo-lines", lambda: line_embeddings(demo_lines, conds, noises, rirs))
-    emb_demo["production"] = cached("demo-production", lambda: [
-        (u.speaker.removeprefix("demo-"), speakers.embed(denoise(u.noisy, SR, "dfn3"), SR),
-         len(u.noisy) / SR) for u in demo])
-    demo_enroll = {a.actor: [_read_audio(p)  # at BENCH_RATE == SR
-                             for p in sorted((prod.root / a.enrollment_dir).glob("*.wav"))]
-                   for a in prod.actors}
+    emb_demo["production"] = cached(
+        "demo-production",
+        lambda: [
+            (
+                u.speaker.removeprefix("demo-"),
+                speakers.embed(denoise(u.noisy, SR, "dfn3"), SR),
+                len(u.noisy) / SR,
+            )
+            for u in demo
+        ],
+    )
+    demo_enroll = {
+        a.actor: [
+            _read_audio(p)  # at BENCH_RATE == SR
+            for p in sorted((prod.root / a.enrollment_dir).glob("*.wav"))
+        ]
+        for a in prod.actors
+    }
 
     sets = {
-        "corpus": (prints_of({spk: [load(p) for p in e] for spk, (e, _) in split.items()},
-                             "corpus"), emb_targets, emb_imps),
-        "demo": (prints_of(demo_enroll, "demo"), emb_demo,
-                 {c: emb_imps[c] + emb_targets[c] for c in conds}),
+        "corpus": (
+            prints_of({spk: [load(p) for p in e] for spk, (e, _) in split.items()}, "corpus"),
+            emb_targets,
+            emb_imps,
+        ),
+        "demo": (
+            prints_of(demo_enroll, "demo"),
+            emb_demo,
+            {c: emb_imps[c] + emb_targets[c] for c in conds},
+        ),
     }
     results: dict[str, Any] = {}
     for name, (prints, targets, imp) in sets.items():
         results[name] = {}
         for kind, vps in prints.items():
             results[name][kind] = {
-                cond: evaluate(vps, targets[cond], imp.get(cond, imp["0 dB"]), kind.startswith("v1"))
-                for cond in targets}
+                cond: evaluate(
+                    vps, targets[cond], imp.get(cond, imp["0 dB"]), kind.startswith("v1")
+                )
+                for cond in targets
+            }
         results[name]["v2_thresholds"] = {vp.actor: vp.threshold for vp in prints["v2"]}
     out = {
         "description": __doc__.strip().splitlines()[0],
         "enrolled_corpus": {spk: {"enroll": e, "test": t} for spk, (e, t) in split.items()},
         "demo_actors": {a: len(u) for a, u in demo_enroll.items()},
-        "num_corpus_target_lines": len(corpus_lines), "num_demo_lines": len(demo),
-        "num_impostor_lines": len(imps), "impostor_speakers": sorted({s for s, _ in imps}),
+        "num_corpus_target_lines": len(corpus_lines),
+        "num_demo_lines": len(demo),
+        "num_impostor_lines": len(imps),
+        "impostor_speakers": sorted({s for s, _ in imps}),
         "v1": {"threshold": V1_THRESHOLD, "margin": V1_MARGIN, "rooms_rt60": list(ROOMS)},
-        "v2": {"copies": speaker_damage.ENROLL_COPIES,
-               "quantile": speaker_damage.CALIBRATION_QUANTILE,
-               "margin": speakers.DEFAULT_MARGIN},
+        "v2": {
+            "copies": speaker_damage.ENROLL_COPIES,
+            "quantile": speaker_damage.CALIBRATION_QUANTILE,
+            "margin": speakers.DEFAULT_MARGIN,
+        },
         "results": results,
         "total_s": round(time.time() - t0, 1),
         "note": "demo production impostors are scored at the 0 dB condition's impostor lines",
     }
     (ROOT / "bench" / "results_speakers.json").write_text(json.dumps(out, indent=1) + "\n")
-    md = ["## Actor identification (`bench/bench_speakers.py`)", "",
-          "IER / impostor false accepts (top-1 closed set) per condition, lines embedded after "
-          "DeepFilterNet3.", ""]
+    md = [
+        "## Actor identification (`bench/bench_speakers.py`)",
+        "",
+        "IER / impostor false accepts (top-1 closed set) per condition, lines embedded after "
+        "DeepFilterNet3.",
+        "",
+    ]
     for name in sets:
         cols = list(results[name]["v1"])
-        md += [f"### {name}", "", "| voiceprint | " + " | ".join(cols) + " |",
-               "|---|" + "---|" * len(cols)]
+        md += [
+            f"### {name}",
+            "",
+            "| voiceprint | " + " | ".join(cols) + " |",
+            "|---|" + "---|" * len(cols),
+        ]
         for kind in ("v1", "v1-rooms", "v2"):
             r = results[name][kind]
-            md.append(f"| {kind} | " + " | ".join(
-                f"{r[c]['ier']:.2f} / {r[c]['impostor_false_accept']:.2f} ({r[c]['top1_closed_set']:.2f})"
-                for c in cols) + " |")
+            md.append(
+                f"| {kind} | "
+                + " | ".join(
+                    f"{r[c]['ier']:.2f} / {r[c]['impostor_false_accept']:.2f} "
+                    f"({r[c]['top1_closed_set']:.2f})"
+                    for c in cols
+                )
+                + " |"
+            )
         md += ["", f"v2 thresholds: {results[name]['v2_thresholds']}", ""]
     (ROOT / "bench" / "results_speakers.md").write_text("\n".join(md) + "\n")
     sys.stdout.write("\n".join(md) + "\n")

@@ -95,8 +95,9 @@ def f0_vs_input(audio: np.ndarray, sr: int, feats) -> tuple[float, float]:
     difference in cents and fraction of octave errors, over frames voiced in both."""
     import parselmouth
 
-    pitch = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=float(sr)) \
-        .to_pitch_ac(time_step=0.01, pitch_floor=60.0, pitch_ceiling=500.0)
+    pitch = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=float(sr)).to_pitch_ac(
+        time_step=0.01, pitch_floor=60.0, pitch_ceiling=500.0
+    )
     times, f0 = pitch.xs(), pitch.selected_array["frequency"]
     centres = feats.start + (np.arange(feats.num_frames) + 0.5) * feats.frame_period
     given = np.interp(times, centres, np.where(feats.voiced > 0, feats.f0, np.nan))
@@ -117,8 +118,13 @@ def main() -> None:
     ap.add_argument("--mel-weight", type=float, default=None, help="override the mel loss weight")
     ap.add_argument("--no-max-seconds", action="store_true", help="no wall-clock budget")
     ap.add_argument("--held", type=int, default=0, help="held-back lines (default per speaker)")
-    ap.add_argument("--voice", action="append", default=[], metavar="FIELD=VALUE",
-                    help="override a VoiceConfig field (int, float or true/false)")
+    ap.add_argument(
+        "--voice",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a VoiceConfig field (int, float or true/false)",
+    )
     ap.add_argument("--work", default="/tmp/adr_bench_voice")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results_voice.json"))
     ap.add_argument("--threads", type=int, default=2)
@@ -139,8 +145,9 @@ def main() -> None:
     for item in args.voice:
         field, _, value = item.partition("=")
         overrides[field] = {"true": True, "false": False}.get(
-            value.lower(), float(value) if "." in value else int(value)
-            if value.lstrip("-").isdigit() else value)
+            value.lower(),
+            float(value) if "." in value else int(value) if value.lstrip("-").isdigit() else value,
+        )
     vc = VoiceConfig(phone_inventory=PHONES, **overrides)
     tc = preset(args.preset)
     if args.steps:
@@ -169,11 +176,14 @@ def main() -> None:
     examples = [all_examples[line["name"]] for line in train_lines]
     minutes = sum(len(ex.audio) for ex in examples) / sr / 60
 
-    tag = (f"-{args.steps}steps" if args.steps else "") + \
-        (f"-seg{args.segment}" if args.segment else "") + \
-        (f"-mel{args.mel_weight:g}" if args.mel_weight is not None else "") + \
-        ("-nolimit" if args.no_max_seconds else "") + \
-        (f"-held{args.held}" if args.held else "") + "".join(f"-{v}" for v in args.voice)
+    tag = (
+        (f"-{args.steps}steps" if args.steps else "")
+        + (f"-seg{args.segment}" if args.segment else "")
+        + (f"-mel{args.mel_weight:g}" if args.mel_weight is not None else "")
+        + ("-nolimit" if args.no_max_seconds else "")
+        + (f"-held{args.held}" if args.held else "")
+        + "".join(f"-{v}" for v in args.voice)
+    )
     run = f"{args.speaker}/{args.preset}{tag}/{args.phones}"
     run_dir = work / run.replace("/", "_")
     if args.fresh and run_dir.exists():
@@ -185,8 +195,11 @@ def main() -> None:
     def progress(ev) -> None:
         if ev.done % 50 == 0 or ev.done == ev.total:
             now = time.perf_counter()
-            print(f"step {int(ev.done)}/{int(ev.total)} loss {ev.info['loss']:.3f} "
-                  f"eta {ev.info['eta_s']:.0f}s (+{now - last[0]:.1f}s)", flush=True)
+            print(
+                f"step {int(ev.done)}/{int(ev.total)} loss {ev.info['loss']:.3f} "
+                f"eta {ev.info['eta_s']:.0f}s (+{now - last[0]:.1f}s)",
+                flush=True,
+            )
             last[0] = now
 
     t0 = last[0] = time.perf_counter()
@@ -216,25 +229,38 @@ def main() -> None:
         }
         f0m = metrics.f0_metrics(orig, y, sr)
         r["f0_corr"], r["f0_rmse_cents"] = f0m.correlation, f0m.rmse_cents
-        r["f0_rmse_vs_input_cents"], r["f0_octave_errors_vs_input"] = f0_vs_input(
-            y, sr, f)
+        r["f0_rmse_vs_input_cents"], r["f0_octave_errors_vs_input"] = f0_vs_input(y, sr, f)
         r["wer"] = metrics.word_error_rate(line["text"], metrics.transcribe_for_wer(y, sr))
-        r["wer_clean"] = metrics.word_error_rate(line["text"],
-                                                 metrics.transcribe_for_wer(orig, sr))
+        r["wer_clean"] = metrics.word_error_rate(line["text"], metrics.transcribe_for_wer(orig, sr))
         per_line.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()})
         print(per_line[-1], flush=True)
 
     def mean(key: str) -> float:
         return round(float(np.nanmean([p[key] for p in per_line])), 4)
 
-    summary = {k: mean(k) for k in ("similarity", "similarity_clean", "dnsmos", "dnsmos_clean",
-                                    "f0_corr", "f0_rmse_cents", "f0_rmse_vs_input_cents",
-                                    "f0_octave_errors_vs_input", "wer", "wer_clean")}
+    summary = {
+        k: mean(k)
+        for k in (
+            "similarity",
+            "similarity_clean",
+            "dnsmos",
+            "dnsmos_clean",
+            "f0_corr",
+            "f0_rmse_cents",
+            "f0_rmse_vs_input_cents",
+            "f0_octave_errors_vs_input",
+            "wer",
+            "wer_clean",
+        )
+    }
     record = EnrollmentRecord(
-        actor=args.speaker, minutes=round(minutes, 3),
-        date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), preset=args.preset,
+        actor=args.speaker,
+        minutes=round(minutes, 3),
+        date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        preset=args.preset,
         steps=int(state.get("step", tc.steps)),
-        train_seconds=float(state.get("elapsed_seconds", train_wall)), metrics=summary,
+        train_seconds=float(state.get("elapsed_seconds", train_wall)),
+        metrics=summary,
     )
     voice_dir = save_voice(run_dir / "voice", model, vc, record)
     reloaded = load_voice(voice_dir).model.render(feats[held[0]["name"]])
@@ -242,11 +268,16 @@ def main() -> None:
 
     result = {
         "date": record.date,
-        "speaker": args.speaker, "preset": args.preset, "phones": args.phones,
-        "train_minutes_of_speech": round(minutes, 3), "train_lines": len(train_lines),
+        "speaker": args.speaker,
+        "preset": args.preset,
+        "phones": args.phones,
+        "train_minutes_of_speech": round(minutes, 3),
+        "train_lines": len(train_lines),
         "held_back_lines": len(held),
-        "steps": record.steps, "train_seconds": round(record.train_seconds, 1),
-        "train_config": tc.to_dict(), "voice_overrides": overrides,
+        "steps": record.steps,
+        "train_seconds": round(record.train_seconds, 1),
+        "train_config": tc.to_dict(),
+        "voice_overrides": overrides,
         "parameters": sum(p.numel() for p in model.parameters()),
         "analysis_seconds": round(analysis_s, 1),
         "render_rtf": round(render_s / render_dur, 4),
@@ -259,8 +290,11 @@ def main() -> None:
     results = json.loads(out.read_text()) if out.is_file() else {}
     results[run] = result
     write_json(out, results)
-    print(json.dumps({k: v for k, v in result.items() if k not in ("per_line", "train_config")},
-                     indent=1))
+    print(
+        json.dumps(
+            {k: v for k, v in result.items() if k not in ("per_line", "train_config")}, indent=1
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -101,8 +101,13 @@ class Utterance:
         return len(self.audio) / BENCH_RATE
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "speaker": self.speaker, "text": self.text,
-                "source": self.source, "duration": round(self.duration, 3)}
+        return {
+            "id": self.id,
+            "speaker": self.speaker,
+            "text": self.text,
+            "source": self.source,
+            "duration": round(self.duration, 3),
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,10 +150,18 @@ class BenchLine:
         return len(self.noisy) / self.sample_rate
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "utterance": self.utterance, "speaker": self.speaker,
-                "text": self.text, "condition": self.condition, "snr_db": self.snr_db,
-                "sample_rate": self.sample_rate, "duration": round(self.duration, 3),
-                "noise": self.noise, "rir": self.rir}
+        return {
+            "id": self.id,
+            "utterance": self.utterance,
+            "speaker": self.speaker,
+            "text": self.text,
+            "condition": self.condition,
+            "snr_db": self.snr_db,
+            "sample_rate": self.sample_rate,
+            "duration": round(self.duration, 3),
+            "noise": self.noise,
+            "rir": self.rir,
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,8 +173,9 @@ class BenchSet:
 
     def references(self, line: BenchLine, max_count: int = 6) -> list[np.ndarray]:
         """Up to ``max_count`` other clean lines of ``line``'s speaker, shape (M_i,) each."""
-        return [u.audio for u in self.utterances
-                if u.speaker == line.speaker and u.id != line.utterance][:max_count]
+        return [
+            u.audio for u in self.utterances if u.speaker == line.speaker and u.id != line.utterance
+        ][:max_count]
 
 
 # --------------------------------------------------------------------------- corpus
@@ -199,8 +213,9 @@ _SOURCES = (
 )
 
 
-def load_corpus(root: Path, select: Callable[[dict[str, str]], bool] | None = None
-                ) -> list[Utterance]:
+def load_corpus(
+    root: Path, select: Callable[[dict[str, str]], bool] | None = None
+) -> list[Utterance]:
     """Clean lines of the benchmark's speakers from the corpus at ``root``.
 
     Parameters
@@ -221,18 +236,24 @@ def load_corpus(root: Path, select: Callable[[dict[str, str]], bool] | None = No
         noisy = None
         if source == "voicebank":
             noisy_path = root / path.replace("speech_clean/", "speech_noisy/", 1).replace(
-                "/clean/", "/noisy/")
+                "/clean/", "/noisy/"
+            )
             noisy = _read_audio(noisy_path)
         audio = _read_audio(root / path)
         if noisy is not None:
             n = min(len(audio), len(noisy))
             audio, noisy = audio[:n], noisy[:n]
-        out.append(Utterance(
-            id=f"{source}:{Path(path).stem}",
-            speaker=row["speaker"].split(" ")[0],
-            text=row["transcript"] if has_text else "",
-            audio=audio, source=source, noisy=noisy, path=str(root / path),
-        ))
+        out.append(
+            Utterance(
+                id=f"{source}:{Path(path).stem}",
+                speaker=row["speaker"].split(" ")[0],
+                text=row["transcript"] if has_text else "",
+                audio=audio,
+                source=source,
+                noisy=noisy,
+                path=str(root / path),
+            )
+        )
     return out
 
 
@@ -261,9 +282,18 @@ def demo_utterances(production: Any = None) -> list[Utterance]:
         n = int(round(len(clean) * mix_sr / BENCH_RATE))
         noisy = resample(mix[i0 : i0 + n], mix_sr, BENCH_RATE)
         m = min(len(clean), len(noisy))
-        out.append(Utterance(f"demo:{ln.cue_id}", f"demo-{ln.actor}", ln.text,
-                             clean[:m], source="demo", noisy=noisy[:m],
-                             snr_db=getattr(ln, "snr_db", None), noise=getattr(ln, "noise", "")))
+        out.append(
+            Utterance(
+                f"demo:{ln.cue_id}",
+                f"demo-{ln.actor}",
+                ln.text,
+                clean[:m],
+                source="demo",
+                noisy=noisy[:m],
+                snr_db=getattr(ln, "snr_db", None),
+                noise=getattr(ln, "noise", ""),
+            )
+        )
     return out
 
 
@@ -287,8 +317,13 @@ def _room(path: Path) -> np.ndarray:
     return (h / h[0]).astype(np.float32)
 
 
-def degrade(clean: np.ndarray, snr_db: float | None, noise: np.ndarray | None,
-            rir: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+def degrade(
+    clean: np.ndarray,
+    snr_db: float | None,
+    noise: np.ndarray | None,
+    rir: np.ndarray | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Put a clean line in a room and in noise.
 
     Parameters
@@ -331,10 +366,15 @@ def degrade(clean: np.ndarray, snr_db: float | None, noise: np.ndarray | None,
     return x.astype(np.float32)
 
 
-def build_set(utterances: Sequence[Utterance], lines_from: Iterable[str],
-              conditions: Sequence[Condition] = CONDITIONS, root: Path | None = None,
-              seed: int = 0, noises: Mapping[str, np.ndarray] | None = None,
-              rooms: Mapping[str, np.ndarray] | None = None) -> BenchSet:
+def build_set(
+    utterances: Sequence[Utterance],
+    lines_from: Iterable[str],
+    conditions: Sequence[Condition] = CONDITIONS,
+    root: Path | None = None,
+    seed: int = 0,
+    noises: Mapping[str, np.ndarray] | None = None,
+    rooms: Mapping[str, np.ndarray] | None = None,
+) -> BenchSet:
     """Degrade the chosen utterances under every condition.
 
     Parameters
@@ -379,9 +419,19 @@ def build_set(utterances: Sequence[Utterance], lines_from: Iterable[str],
         u = by_id[uid]
         if u.noisy is not None:
             cond_name = DEMO.name if u.source == "demo" else REAL.name
-            lines.append(BenchLine(f"{u.id}@{cond_name.split()[0]}", u.id, u.speaker, u.text,
-                                   cond_name, u.snr_db, noisy=u.noisy, clean=u.audio,
-                                   noise=u.noise))
+            lines.append(
+                BenchLine(
+                    f"{u.id}@{cond_name.split()[0]}",
+                    u.id,
+                    u.speaker,
+                    u.text,
+                    cond_name,
+                    u.snr_db,
+                    noisy=u.noisy,
+                    clean=u.audio,
+                    noise=u.noise,
+                )
+            )
             continue
         for cond in conditions:
             rng = np.random.default_rng([seed, _seed(u.id, cond.name)])
@@ -394,10 +444,18 @@ def build_set(utterances: Sequence[Utterance], lines_from: Iterable[str],
             noise = get(noise_bank, noise_name) if cond.snr_db is not None else None
             rir = get(room_bank, room_name) if cond.reverb else None
             noisy = degrade(u.audio, cond.snr_db, noise, rir, rng)
-            lines.append(BenchLine(
-                f"{u.id}@{cond.name}", u.id, u.speaker, u.text, cond.name, cond.snr_db,
-                noisy=noisy, clean=u.audio,
-                noise=noise_name if noise is not None else "",
-                rir=room_name if rir is not None else "",
-            ))
+            lines.append(
+                BenchLine(
+                    f"{u.id}@{cond.name}",
+                    u.id,
+                    u.speaker,
+                    u.text,
+                    cond.name,
+                    cond.snr_db,
+                    noisy=noisy,
+                    clean=u.audio,
+                    noise=noise_name if noise is not None else "",
+                    rir=room_name if rir is not None else "",
+                )
+            )
     return BenchSet(tuple(lines), tuple(utterances))

@@ -86,15 +86,24 @@ METRICS = ("wer", "similarity", "dnsmos", "pesq", "stoi", "f0")
 ALGORITHMIC_METRICS = ("pesq", "stoi", "f0")
 
 QUICK_LINES = (
-    "vctk:p225_020", "vctk:p226_011", "ljspeech:LJ001-0011",
-    "librispeech:1998-15444-0007", "voicebank:p287_002",
+    "vctk:p225_020",
+    "vctk:p226_011",
+    "ljspeech:LJ001-0011",
+    "librispeech:1998-15444-0007",
+    "voicebank:p287_002",
 )
 #: ``--full``: the quick lines and two more per speaker, one more real pair (docstring).
 FULL_LINES = (
     *QUICK_LINES,
-    "vctk:p225_011", "vctk:p225_016", "vctk:p226_005", "vctk:p226_024",
-    "ljspeech:LJ001-0028", "ljspeech:LJ001-0029",
-    "librispeech:1998-15444-0001", "librispeech:1998-15444-0006", "voicebank:p287_004",
+    "vctk:p225_011",
+    "vctk:p225_016",
+    "vctk:p226_005",
+    "vctk:p226_024",
+    "ljspeech:LJ001-0028",
+    "ljspeech:LJ001-0029",
+    "librispeech:1998-15444-0001",
+    "librispeech:1998-15444-0006",
+    "voicebank:p287_004",
 )
 
 # column -> (title, format, higher is better)
@@ -129,8 +138,13 @@ def _nan_to_none(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 5)
 
 
-def measure(audio: np.ndarray, line: BenchLine, references: Sequence[np.ndarray],
-            aligned: bool, metrics: Sequence[str] = METRICS) -> dict[str, Any]:
+def measure(
+    audio: np.ndarray,
+    line: BenchLine,
+    references: Sequence[np.ndarray],
+    aligned: bool,
+    metrics: Sequence[str] = METRICS,
+) -> dict[str, Any]:
     """Every requested measure of one system output for one line.
 
     Parameters
@@ -159,8 +173,9 @@ def measure(audio: np.ndarray, line: BenchLine, references: Sequence[np.ndarray]
             t0 = clock()
             hyp = M.transcribe_for_wer(audio, sr)
             counts = M.word_errors(line.text, hyp)
-            out.update(wer=counts.rate, wer_errors=counts.errors, wer_words=counts.words,
-                       hypothesis=hyp)
+            out.update(
+                wer=counts.rate, wer_errors=counts.errors, wer_words=counts.words, hypothesis=hyp
+            )
             timed("wer", t0)
         if "similarity" in metrics and references:
             t0 = clock()
@@ -182,8 +197,12 @@ def measure(audio: np.ndarray, line: BenchLine, references: Sequence[np.ndarray]
         if "f0" in metrics:
             t0 = clock()
             f = M.f0_metrics(line.clean, audio, sr)
-            out.update(f0_rmse_cents=f.rmse_cents, f0_corr=f.correlation,
-                       f0_gross=f.gross_error, f0_voicing=f.voicing_error)
+            out.update(
+                f0_rmse_cents=f.rmse_cents,
+                f0_corr=f.correlation,
+                f0_gross=f.gross_error,
+                f0_voicing=f.voicing_error,
+            )
             timed("f0", t0)
     except AdrError as exc:  # a measure that cannot run on this output (too short ...)
         out["error"] = str(exc)
@@ -208,8 +227,12 @@ def warm_up(metrics: Sequence[str]) -> dict[str, float]:
     return out
 
 
-def run_bench(bench: BenchSet, systems: Sequence[System], metrics: Sequence[str] = METRICS,
-              log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+def run_bench(
+    bench: BenchSet,
+    systems: Sequence[System],
+    metrics: Sequence[str] = METRICS,
+    log: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
     """Run every system on every line and measure its output.
 
     Outputs with identical samples (the noisy input and the clean original under the
@@ -238,24 +261,32 @@ def run_bench(bench: BenchSet, systems: Sequence[System], metrics: Sequence[str]
             if measured:
                 cache[key] = measure(audio, line, refs, system.aligned, metrics)
             info = dict(getattr(system, "last_info", None) or {})  # adr: timings, fallback
-            rows.append({
-                "line": line.id, "utterance": line.utterance, "condition": line.condition,
-                "system": system.name, "duration": round(line.duration, 3),
-                "seconds": round(seconds, 4), "first_call": system.name not in seen,
-                "measured": measured, **cache[key], **info,
-            })
+            rows.append(
+                {
+                    "line": line.id,
+                    "utterance": line.utterance,
+                    "condition": line.condition,
+                    "system": system.name,
+                    "duration": round(line.duration, 3),
+                    "seconds": round(seconds, 4),
+                    "first_call": system.name not in seen,
+                    "measured": measured,
+                    **cache[key],
+                    **info,
+                }
+            )
             seen.add(system.name)
         if log is not None:
-            log(f"[{i + 1}/{len(bench.lines)}] {line.id}  "
-                f"({time.perf_counter() - t_start:.0f} s)")
+            log(f"[{i + 1}/{len(bench.lines)}] {line.id}  ({time.perf_counter() - t_start:.0f} s)")
     return rows
 
 
 # --------------------------------------------------------------------------- summary
 
 
-def summarize(rows: Sequence[dict[str, Any]], conditions: Sequence[str],
-              systems: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+def summarize(
+    rows: Sequence[dict[str, Any]], conditions: Sequence[str], systems: Sequence[str]
+) -> dict[str, dict[str, dict[str, Any]]]:
     """Mean of each measure per condition and system (WER pooled over words).
 
     Returns
@@ -284,10 +315,12 @@ def summarize(rows: Sequence[dict[str, Any]], conditions: Sequence[str],
                 done_s = sum(r["duration"] for r in done)
                 cell["fallbacks"] = sum(1 for r in sel if r.get("adr_fallback"))
                 for part in ("analyze", "render"):
-                    cell[f"rtf_{part}"] = (sum(r[f"adr_{part}_seconds"] for r in done) / done_s
-                                           if done_s else None)
-            out[cond][sys_name] = {k: _nan_to_none(v) if isinstance(v, float) else v
-                                   for k, v in cell.items()}
+                    cell[f"rtf_{part}"] = (
+                        sum(r[f"adr_{part}_seconds"] for r in done) / done_s if done_s else None
+                    )
+            out[cond][sys_name] = {
+                k: _nan_to_none(v) if isinstance(v, float) else v for k, v in cell.items()
+            }
     return out
 
 
@@ -322,39 +355,73 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
     def add(system: str, target: str, cond: str, value: str, met: bool | None) -> None:
-        out.append({"system": system, "target": target, "condition": cond, "value": value,
-                    "met": met})
+        out.append(
+            {"system": system, "target": target, "condition": cond, "value": value, "met": met}
+        )
 
     for name in [n for n in report["systems"] if n.startswith("adr render")]:
         for c in conditions:
             cell, ceil = s[c][name], s[c].get(CEILING, {})
-            sim, wer, f0, mos = (cell.get(k) for k in ("similarity", "wer", "f0_corr",
-                                                       "dnsmos_ovrl"))
-            add(name, f"speaker similarity ≥ {SIMILARITY_TARGET:.2f}", c, _fmt(sim, "{:.3f}"),
-                None if sim is None else sim >= SIMILARITY_TARGET)
+            sim, wer, f0, mos = (
+                cell.get(k) for k in ("similarity", "wer", "f0_corr", "dnsmos_ovrl")
+            )
+            add(
+                name,
+                f"speaker similarity ≥ {SIMILARITY_TARGET:.2f}",
+                c,
+                _fmt(sim, "{:.3f}"),
+                None if sim is None else sim >= SIMILARITY_TARGET,
+            )
             cw = ceil.get("wer")
             if wer is not None and cw is not None:
-                add(name, f"WER within {WER_POINTS * 100:.0f} points of clean", c,
-                    f"{wer:.3f} vs {cw:.3f}", wer - cw <= WER_POINTS + 1e-9)
+                add(
+                    name,
+                    f"WER within {WER_POINTS * 100:.0f} points of clean",
+                    c,
+                    f"{wer:.3f} vs {cw:.3f}",
+                    wer - cw <= WER_POINTS + 1e-9,
+                )
             else:
                 add(name, f"WER within {WER_POINTS * 100:.0f} points of clean", c, "—", None)
-            add(name, f"F0 correlation ≥ {F0_TARGET:.1f}", c, _fmt(f0, "{:.3f}"),
-                None if f0 is None else f0 >= F0_TARGET)
-            add(name, f"DNSMOS OVRL ≥ {DNSMOS_TARGET:.1f}", c, _fmt(mos, "{:.2f}"),
-                None if mos is None else mos >= DNSMOS_TARGET)
+            add(
+                name,
+                f"F0 correlation ≥ {F0_TARGET:.1f}",
+                c,
+                _fmt(f0, "{:.3f}"),
+                None if f0 is None else f0 >= F0_TARGET,
+            )
+            add(
+                name,
+                f"DNSMOS OVRL ≥ {DNSMOS_TARGET:.1f}",
+                c,
+                _fmt(mos, "{:.2f}"),
+                None if mos is None else mos >= DNSMOS_TARGET,
+            )
         if HARDEST in s:
             cell = s[HARDEST][name]
-            for col, label, better in (("wer", "WER", lambda a, b: a < b),
-                                       ("dnsmos_ovrl", "DNSMOS OVRL", lambda a, b: a > b)):
+            for col, label, better in (
+                ("wer", "WER", lambda a, b: a < b),
+                ("dnsmos_ovrl", "DNSMOS OVRL", lambda a, b: a > b),
+            ):
                 v = cell.get(col)
                 others = [s[HARDEST].get(p, {}).get(col) for p in (FLOOR, PEER)]
                 met = None if v is None or None in others else all(better(v, o) for o in others)
-                value = "—" if v is None else (
-                    f"{v:.3f} vs {_fmt(others[0], '{:.3f}')} / {_fmt(others[1], '{:.3f}')}"
-                    if col == "wer" else
-                    f"{v:.2f} vs {_fmt(others[0], '{:.2f}')} / {_fmt(others[1], '{:.2f}')}")
-                add(name, f"{label} beats noisy input and noisereduce at {HARDEST}", HARDEST,
-                    value, met)
+                value = (
+                    "—"
+                    if v is None
+                    else (
+                        f"{v:.3f} vs {_fmt(others[0], '{:.3f}')} / {_fmt(others[1], '{:.3f}')}"
+                        if col == "wer"
+                        else f"{v:.2f} vs {_fmt(others[0], '{:.2f}')} / {_fmt(others[1], '{:.2f}')}"
+                    )
+                )
+                add(
+                    name,
+                    f"{label} beats noisy input and noisereduce at {HARDEST}",
+                    HARDEST,
+                    value,
+                    met,
+                )
     return out
 
 
@@ -363,22 +430,29 @@ def _targets_md(report: dict[str, Any]) -> list[str]:
     if not found:
         return []
     conditions = [c for c in report["conditions"] if c in report["summary"]]
-    lines = ["## Issue #6 targets for adr's render", "",
-             f"Speaker similarity ≥ {SIMILARITY_TARGET:.2f}; WER within "
-             f"{WER_POINTS * 100:.0f} points of the clean original's WER on the same lines; F0 "
-             f"correlation ≥ {F0_TARGET:.1f}; DNSMOS OVRL ≥ {DNSMOS_TARGET:.1f}; at {HARDEST} "
-             "a WER below and a DNSMOS above both the noisy input and noisereduce (values: "
-             "adr vs noisy input / noisereduce). All from this run; **met** / not met per "
-             "condition, — where not measured (no transcript).", ""]
+    lines = [
+        "## Issue #6 targets for adr's render",
+        "",
+        f"Speaker similarity ≥ {SIMILARITY_TARGET:.2f}; WER within "
+        f"{WER_POINTS * 100:.0f} points of the clean original's WER on the same lines; F0 "
+        f"correlation ≥ {F0_TARGET:.1f}; DNSMOS OVRL ≥ {DNSMOS_TARGET:.1f}; at {HARDEST} "
+        "a WER below and a DNSMOS above both the noisy input and noisereduce (values: "
+        "adr vs noisy input / noisereduce). All from this run; **met** / not met per "
+        "condition, — where not measured (no transcript).",
+        "",
+    ]
     for name in dict.fromkeys(t["system"] for t in found):
         mine = [t for t in found if t["system"] == name]
-        lines += [f"### {name}", "", "| target | " + " | ".join(conditions) + " | overall |",
-                  "|---|" + "---|" * (len(conditions) + 1)]
+        lines += [
+            f"### {name}",
+            "",
+            "| target | " + " | ".join(conditions) + " | overall |",
+            "|---|" + "---|" * (len(conditions) + 1),
+        ]
         for target in dict.fromkeys(t["target"] for t in mine):
             cells, met, judged = [], 0, 0
             for c in conditions:
-                t = next((t for t in mine if t["target"] == target and t["condition"] == c),
-                         None)
+                t = next((t for t in mine if t["target"] == target and t["condition"] == c), None)
                 if t is None:
                     cells.append("")
                     continue
@@ -398,15 +472,27 @@ def _headline_md(report: dict[str, Any]) -> list[str]:
     """One table of the three headline measures (what the project README shows)."""
     s, systems = report["summary"], report["systems"]
     conditions = [c for c in report["conditions"] if c in s]
-    lines = ["## Headline: WER / speaker similarity / DNSMOS OVRL", "",
-             "| condition | " + " | ".join(systems) + " |", "|---|" + "---|" * len(systems)]
+    lines = [
+        "## Headline: WER / speaker similarity / DNSMOS OVRL",
+        "",
+        "| condition | " + " | ".join(systems) + " |",
+        "|---|" + "---|" * len(systems),
+    ]
     for c in conditions:
-        cells = [" / ".join(_fmt(s[c][n].get(k), f) for k, f in (
-            ("wer", "{:.2f}"), ("similarity", "{:.2f}"), ("dnsmos_ovrl", "{:.2f}")))
-            for n in systems]
+        cells = [
+            " / ".join(
+                _fmt(s[c][n].get(k), f)
+                for k, f in (("wer", "{:.2f}"), ("similarity", "{:.2f}"), ("dnsmos_ovrl", "{:.2f}"))
+            )
+            for n in systems
+        ]
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
-    return lines + ["", "WER lower is better (— without transcripts), similarity and DNSMOS "
-                    "higher; ratios to the noisy input are in the per-measure tables below.", ""]
+    return lines + [
+        "",
+        "WER lower is better (— without transcripts), similarity and DNSMOS "
+        "higher; ratios to the noisy input are in the per-measure tables below.",
+        "",
+    ]
 
 
 def _demo_md(report: dict[str, Any]) -> list[str]:
@@ -416,9 +502,12 @@ def _demo_md(report: dict[str, Any]) -> list[str]:
         return []
     meta = {ln["id"]: ln for ln in report.get("lines", [])}
     systems = [n for n in report["systems"] if any(r["system"] == n for r in rows)]
-    lines = ["## Demo production, per line (WER / speaker similarity / DNSMOS OVRL)", "",
-             "| line | speaker | noise, target SNR | " + " | ".join(systems) + " |",
-             "|---|---|---|" + "---|" * len(systems)]
+    lines = [
+        "## Demo production, per line (WER / speaker similarity / DNSMOS OVRL)",
+        "",
+        "| line | speaker | noise, target SNR | " + " | ".join(systems) + " |",
+        "|---|---|---|" + "---|" * len(systems),
+    ]
     for lid in dict.fromkeys(r["line"] for r in rows):
         m = meta.get(lid, {})
         snr = m.get("snr_db")
@@ -426,11 +515,16 @@ def _demo_md(report: dict[str, Any]) -> list[str]:
         cells = []
         for n in systems:
             r = next((r for r in rows if r["line"] == lid and r["system"] == n), {})
-            cell = " / ".join(_fmt(r.get(k), f) for k, f in (
-                ("wer", "{:.2f}"), ("similarity", "{:.2f}"), ("dnsmos_ovrl", "{:.2f}")))
+            cell = " / ".join(
+                _fmt(r.get(k), f)
+                for k, f in (("wer", "{:.2f}"), ("similarity", "{:.2f}"), ("dnsmos_ovrl", "{:.2f}"))
+            )
             cells.append(cell + (" (kept)" if r.get("adr_fallback") else ""))
-        lines.append(f"| {lid.split('@')[0]} | {m.get('speaker', '')} | {noise} | "
-                     + " | ".join(cells) + " |")
+        lines.append(
+            f"| {lid.split('@')[0]} | {m.get('speaker', '')} | {noise} | "
+            + " | ".join(cells)
+            + " |"
+        )
     if any(r.get("adr_fallback") for r in rows):
         lines += ["", "(kept) = adr could not re-speak the line and kept the production audio."]
     return lines + [""]
@@ -441,9 +535,13 @@ def _adr_speed_md(report: dict[str, Any]) -> list[str]:
     if not names:
         return []
     rows = report.get("rows", [])
-    lines = ["### adr render in this run (per line, each system's first line excluded)", "",
-             "| system | lines | re-spoken | kept production audio | analysis RTF | "
-             "synthesis RTF | total RTF |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "### adr render in this run (per line, each system's first line excluded)",
+        "",
+        "| system | lines | re-spoken | kept production audio | analysis RTF | "
+        "synthesis RTF | total RTF |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for n in names:
         mine = [r for r in rows if r["system"] == n]
         timed = [r for r in mine if not r["first_call"] and "adr_analyze_seconds" in r]
@@ -453,33 +551,50 @@ def _adr_speed_md(report: dict[str, Any]) -> list[str]:
             return f"{sum(r[key] for r in timed) / audio:.3f}" if audio else "—"
 
         kept = sum(1 for r in mine if r.get("adr_fallback"))
-        lines.append(f"| {n} | {len(mine)} | {len(mine) - kept} | {kept} | "
-                     f"{rtf('adr_analyze_seconds')} | {rtf('adr_render_seconds')} | "
-                     f"{rtf('seconds')} |")
+        lines.append(
+            f"| {n} | {len(mine)} | {len(mine) - kept} | {kept} | "
+            f"{rtf('adr_analyze_seconds')} | {rtf('adr_render_seconds')} | "
+            f"{rtf('seconds')} |"
+        )
     whys = sorted({r["adr_fallback"] for r in rows if r.get("adr_fallback")})
     if whys:
-        lines += ["", "Why lines were kept: " + "; ".join(whys[:6])
-                  + (f" (and {len(whys) - 6} more)" if len(whys) > 6 else "")]
+        lines += [
+            "",
+            "Why lines were kept: "
+            + "; ".join(whys[:6])
+            + (f" (and {len(whys) - 6} more)" if len(whys) > 6 else ""),
+        ]
     voices = report.get("voices") or []
     if voices:
-        done = [v for v in voices if not v.get("error") and v.get("wall_seconds")
-                and v.get("minutes")]
+        done = [
+            v for v in voices if not v.get("error") and v.get("wall_seconds") and v.get("minutes")
+        ]
         per = [v["wall_seconds"] / 60 / v["minutes"] for v in done]
-        lines += ["", f"### Voices (preset `{report.get('voice_preset', '?')}`, cached in "
-                  "`bench/work/voices`)", ""]
+        lines += [
+            "",
+            f"### Voices (preset `{report.get('voice_preset', '?')}`, cached in "
+            "`bench/work/voices`)",
+            "",
+        ]
         lines += voice_table(voices)
         if per:
             train = [v["train_seconds"] / 60 for v in done]
-            lines += ["", f"Enrollment (material checks, transcription where needed, "
-                      f"alignment, training, held-back evaluation) took "
-                      f"{np.median(per):.1f} min of wall time per minute of speech (median; "
-                      f"{min(per):.1f}-{max(per):.1f}); training {np.median(train):.1f} min "
-                      "per voice (median), bounded by the preset's time budget."]
+            lines += [
+                "",
+                f"Enrollment (material checks, transcription where needed, "
+                f"alignment, training, held-back evaluation) took "
+                f"{np.median(per):.1f} min of wall time per minute of speech (median; "
+                f"{min(per):.1f}-{max(per):.1f}); training {np.median(train):.1f} min "
+                "per voice (median), bounded by the preset's time budget.",
+            ]
         first = report.get("enroll_seconds")
         if first is not None:
-            lines += ["", f"Enrollment in this run: {first / 60:.1f} min "
-                      f"({sum(1 for v in voices if v.get('reused'))} of {len(voices)} voices "
-                      "reused from the cache)."]
+            lines += [
+                "",
+                f"Enrollment in this run: {first / 60:.1f} min "
+                f"({sum(1 for v in voices if v.get('reused'))} of {len(voices)} voices "
+                "reused from the cache).",
+            ]
     return lines + [""]
 
 
@@ -511,35 +626,51 @@ def render_markdown(report: dict[str, Any]) -> str:
     for col, (title, fmt, higher) in COLUMNS.items():
         if not any(s[c][n].get(col) is not None for c in conditions for n in systems):
             continue
-        lines += [f"## {title} — {'higher' if higher else 'lower'} is better", "",
-                  "| condition | " + " | ".join(systems) + " |",
-                  "|---|" + "---|" * len(systems)]
+        lines += [
+            f"## {title} — {'higher' if higher else 'lower'} is better",
+            "",
+            "| condition | " + " | ".join(systems) + " |",
+            "|---|" + "---|" * len(systems),
+        ]
         for c in conditions:
             b = s[c][base].get(col) if col != "rtf" else None  # no ratio to ~0 s of work
             cells = [_cell(s[c][n].get(col), b if n != base else None, fmt) for n in systems]
             lines.append(f"| {c} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += _demo_md(report)
-    lines += ["## Speed and memory (fresh process per system)", "",
-              "| system | one-time load (s) | real-time factor | peak RSS (MB) |",
-              "|---|---|---|---|"]
+    lines += [
+        "## Speed and memory (fresh process per system)",
+        "",
+        "| system | one-time load (s) | real-time factor | peak RSS (MB) |",
+        "|---|---|---|---|",
+    ]
     for name, p in report.get("probes", {}).items():
         if "error" in p:
             lines.append(f"| {name} | error: {p['error']} | | |")
         else:
-            lines.append(f"| {name} | {p['load_seconds']:.2f} | {p['rtf']:.3f} | "
-                         f"{p['peak_rss_mb']:.0f} |")
+            lines.append(
+                f"| {name} | {p['load_seconds']:.2f} | {p['rtf']:.3f} | {p['peak_rss_mb']:.0f} |"
+            )
     probe_line = report.get("probe_line") or "a real bench line (0 dB)"
-    lines += ["", f"Peers: a 5 s generated line. adr rows: {probe_line} in its speaker's "
-              "voice; their load is the models' and the voice's first load, the real-time "
-              "factor analysis plus synthesis (blind mode includes Whisper's language "
-              "identification, and a second pass where it hears another language).", ""]
+    lines += [
+        "",
+        f"Peers: a 5 s generated line. adr rows: {probe_line} in its speaker's "
+        "voice; their load is the models' and the voice's first load, the real-time "
+        "factor analysis plus synthesis (blind mode includes Whisper's language "
+        "identification, and a second pass where it hears another language).",
+        "",
+    ]
     lines += _adr_speed_md(report)
-    lines += ["One-time loads of the measuring models (s, incl. a first 1 s call): "
-              + ", ".join(f"{k} {v}" for k, v in report.get("metric_load_seconds", {}).items()),
-              "", "Mean cost per measured output (s): "
-              + ", ".join(f"{k} {v}" for k, v in report.get("measure_seconds", {}).items()),
-              "", "## Notes", ""]
+    lines += [
+        "One-time loads of the measuring models (s, incl. a first 1 s call): "
+        + ", ".join(f"{k} {v}" for k, v in report.get("metric_load_seconds", {}).items()),
+        "",
+        "Mean cost per measured output (s): "
+        + ", ".join(f"{k} {v}" for k, v in report.get("measure_seconds", {}).items()),
+        "",
+        "## Notes",
+        "",
+    ]
     lines += [f"- {n}" for n in report.get("notes", [])]
     lines += ["", "Data: " + ATTRIBUTION, ""]
     return "\n".join(lines)
@@ -600,21 +731,31 @@ def _probe_line(wav: Path | None, text: str) -> BenchLine:
         import soundfile as sf
 
         x, sr = sf.read(str(wav), dtype="float32")
-        return BenchLine("probe", "probe", "probe", text, "probe", 0.0, noisy=x, clean=x,
-                         sample_rate=sr)
+        return BenchLine(
+            "probe", "probe", "probe", text, "probe", 0.0, noisy=x, clean=x, sample_rate=sr
+        )
     rng = np.random.default_rng(0)
     n = 5 * BENCH_RATE
     t = np.arange(n) / BENCH_RATE
     phase = 2 * np.pi * np.cumsum(140 * (1 + 0.08 * np.sin(2 * np.pi * 3 * t))) / BENCH_RATE
     clean = sum(np.sin(k * phase) / k for k in range(1, 30))
-    clean = (0.2 * clean / np.max(np.abs(clean)) * np.abs(np.sin(2 * np.pi * 2 * t)))
+    clean = 0.2 * clean / np.max(np.abs(clean)) * np.abs(np.sin(2 * np.pi * 2 * t))
     noisy = clean + 0.05 * rng.standard_normal(n)
-    return BenchLine("probe", "probe", "probe", "", "probe", 0.0,
-                     noisy=noisy.astype(np.float32), clean=clean.astype(np.float32))
+    return BenchLine(
+        "probe",
+        "probe",
+        "probe",
+        "",
+        "probe",
+        0.0,
+        noisy=noisy.astype(np.float32),
+        clean=clean.astype(np.float32),
+    )
 
 
-def probe(key: str, voice: Path | None = None, wav: Path | None = None,
-          text: str = "") -> dict[str, Any]:
+def probe(
+    key: str, voice: Path | None = None, wav: Path | None = None, text: str = ""
+) -> dict[str, Any]:
     """Load time, real-time factor and peak RSS of one built-in system, in this process.
 
     adr keys need an enrolled ``voice`` folder and a real line (``wav``, its ``text``).
@@ -659,20 +800,33 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_probes(keys: Sequence[str], adr_line: dict[str, str] | None = None,
-               threads: int = 1) -> dict[str, dict[str, Any]]:
+def run_probes(
+    keys: Sequence[str], adr_line: dict[str, str] | None = None, threads: int = 1
+) -> dict[str, dict[str, Any]]:
     """:func:`probe` each key in a fresh Python process (so RSS and loads are its own).
 
     ``adr_line`` (``voice``, ``wav``, ``text``) is what the adr keys run on."""
     out = {}
     for key in ("baseline", *keys):
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--probe", key,
-               "--threads", str(threads)]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--probe",
+            key,
+            "--threads",
+            str(threads),
+        ]
         if key in ADR_KEYS:
             if not adr_line:
                 continue
-            cmd += ["--probe-voice", adr_line["voice"], "--probe-wav", adr_line["wav"],
-                    "--probe-text", adr_line["text"]]
+            cmd += [
+                "--probe-voice",
+                adr_line["voice"],
+                "--probe-wav",
+                adr_line["wav"],
+                "--probe-text",
+                adr_line["text"],
+            ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
         try:
             out[key] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -703,23 +857,39 @@ def machine_info() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "load_start": round(os.getloadavg()[0], 1)}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_start": round(os.getloadavg()[0], 1),
+    }
 
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except OSError:
         return "unknown"
     return out.stdout.strip() or "unknown"
 
 
-def make_report(rows: list[dict[str, Any]], bench: BenchSet, systems: Sequence[System],
-                mode: str, machine: dict[str, Any], wall: float,
-                probes: dict[str, Any], loads: dict[str, float],
-                **extra: Any) -> dict[str, Any]:
+def make_report(
+    rows: list[dict[str, Any]],
+    bench: BenchSet,
+    systems: Sequence[System],
+    mode: str,
+    machine: dict[str, Any],
+    wall: float,
+    probes: dict[str, Any],
+    loads: dict[str, float],
+    **extra: Any,
+) -> dict[str, Any]:
     """Everything of a run as one JSON-able dict; ``extra`` (``voices``, ``voice_preset``,
     ``enroll_seconds``, ``bench_seconds``) is stored as given."""
     names = [s.name for s in systems]
@@ -729,14 +899,22 @@ def make_report(rows: list[dict[str, Any]], bench: BenchSet, systems: Sequence[S
     adr = any(n.startswith("adr render") for n in names)
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "mode": mode, "git_commit": git_commit(), "machine": machine,
-        "wall_seconds": round(wall, 1), "systems": names, "conditions": present,
+        "mode": mode,
+        "git_commit": git_commit(),
+        "machine": machine,
+        "wall_seconds": round(wall, 1),
+        "systems": names,
+        "conditions": present,
         "line_count": len(bench.lines),
         "utterance_count": len({ln.utterance for ln in bench.lines}),
-        "summary": summarize(rows, present, names), "probes": probes,
-        "metric_load_seconds": loads, "measure_seconds": measure_costs(rows),
-        "notes": NOTES + (ADR_NOTES if adr else []), **extra,
-        "lines": [ln.to_dict() for ln in bench.lines], "rows": rows,
+        "summary": summarize(rows, present, names),
+        "probes": probes,
+        "metric_load_seconds": loads,
+        "measure_seconds": measure_costs(rows),
+        "notes": NOTES + (ADR_NOTES if adr else []),
+        **extra,
+        "lines": [ln.to_dict() for ln in bench.lines],
+        "rows": rows,
     }
 
 
@@ -750,8 +928,12 @@ def _probe_line_for_adr(bench: BenchSet, bank: VoiceBank, folder: Path) -> dict[
             folder.mkdir(parents=True, exist_ok=True)
             wav = folder / "line.wav"
             sf.write(str(wav), line.noisy, line.sample_rate)
-            return {"voice": str(voice), "wav": str(wav), "text": line.text,
-                    "line": f"{line.id} ({line.duration:.1f} s)"}
+            return {
+                "voice": str(voice),
+                "wav": str(wav),
+                "text": line.text,
+                "line": f"{line.id} ({line.duration:.1f} s)",
+            }
     return None
 
 
@@ -760,19 +942,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="5 utterances (default)")
     g.add_argument("--full", action="store_true", help="14 utterances (results_full.*)")
-    g.add_argument("--probe", choices=("baseline", *SYSTEM_KEYS, *ADR_KEYS),
-                   help=argparse.SUPPRESS)
-    g.add_argument("--render-only", action="store_true",
-                   help="rewrite results.md (and results_full.md) from the JSON")
+    g.add_argument("--probe", choices=("baseline", *SYSTEM_KEYS, *ADR_KEYS), help=argparse.SUPPRESS)
+    g.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite results.md (and results_full.md) from the JSON",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench", help="folder for results.*")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--demo", type=Path, metavar="DIR",
-                    help="also run the demo production's lines (built in DIR if needed)")
-    ap.add_argument("--voice-preset", choices=("fast", "default"), default="fast",
-                    help="training preset of adr's voices (default: fast)")
+    ap.add_argument(
+        "--demo",
+        type=Path,
+        metavar="DIR",
+        help="also run the demo production's lines (built in DIR if needed)",
+    )
+    ap.add_argument(
+        "--voice-preset",
+        choices=("fast", "default"),
+        default="fast",
+        help="training preset of adr's voices (default: fast)",
+    )
     ap.add_argument("--no-adr", action="store_true", help="leave adr's render out")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (1 is faster on busy shared cores)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 is faster on busy shared cores)"
+    )
     ap.add_argument("--probe-voice", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--probe-wav", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--probe-text", default="", help=argparse.SUPPRESS)
@@ -826,18 +1019,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.perf_counter()
         sets = demo_enrollment_sets(production) if production is not None else {}
         plans = plan_voices(bench, voice_preset, sets, tag="full" if args.full else "")
-        log(f"bench: {len(plans)} adr voices (preset {voice_preset}; trained only where the "
-            "cache in bench/work/voices has no finished voice with the same inputs)")
+        log(
+            f"bench: {len(plans)} adr voices (preset {voice_preset}; trained only where the "
+            "cache in bench/work/voices has no finished voice with the same inputs)"
+        )
         bank = enroll_voices(plans, voice_preset, log=log)
         systems = default_systems(bank)
-        extra.update(voice_preset=voice_preset, voices=[i.to_dict() for i in bank.infos],
-                     enroll_seconds=round(time.perf_counter() - t0, 1))
+        extra.update(
+            voice_preset=voice_preset,
+            voices=[i.to_dict() for i in bank.infos],
+            enroll_seconds=round(time.perf_counter() - t0, 1),
+        )
         adr_line = _probe_line_for_adr(bench, bank, ROOT / "bench" / "work" / "probe")
         if adr_line:
             extra["probe_line"] = f"`{adr_line['line']}`"
     log("bench: probing systems in fresh processes")
-    probes = run_probes((*SYSTEM_KEYS, *ADR_KEYS) if adr_line else SYSTEM_KEYS, adr_line,
-                        args.threads)
+    probes = run_probes(
+        (*SYSTEM_KEYS, *ADR_KEYS) if adr_line else SYSTEM_KEYS, adr_line, args.threads
+    )
     log("bench: loading measuring models")
     loads = warm_up(METRICS)
     rows = run_bench(bench, systems, METRICS, log=log)

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-CORPUS = Path(os.environ.get("ADR_CORPUS", Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus"))
+CORPUS = Path(
+    os.environ.get("ADR_CORPUS", Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus")
+)
 
 
 @pytest.fixture(scope="session")

@@ -32,9 +32,11 @@ from adr.ingest.session import Session, create_session
 SR = 48_000
 FPS = 25
 SECONDS = 10
-TEXTS = {"101": "Roll sound, we are losing the light.",
-         "102": "He said cut, so we stop right here.",
-         "103": "Nobody moves until I say so."}
+TEXTS = {
+    "101": "Roll sound, we are losing the light.",
+    "102": "He said cut, so we stop right here.",
+    "103": "Nobody moves until I say so.",
+}
 PLACES = {"101": 0.4, "102": 3.4, "103": 6.6}  # utterance starts, session seconds
 
 
@@ -54,8 +56,9 @@ _CACHE: dict[str, Built] = {}
 def provenance(actor: str, **consent: object) -> Provenance:
     """The provenance of a test take of ``actor`` (consent from :mod:`consent_data`)."""
     c = consent_for(actor, **consent)  # type: ignore[arg-type]
-    return Provenance(actor, c, c.consent_id, "replace", "0.1.0", "2026-12-06T10:00:00Z",
-                      "perth-implicit")
+    return Provenance(
+        actor, c, c.consent_id, "replace", "0.1.0", "2026-12-06T10:00:00Z", "perth-implicit"
+    )
 
 
 def speech(texts: list[str]) -> list[tuple[np.ndarray, tuple[Word, ...], tuple[Phone, ...]]]:
@@ -95,16 +98,31 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Built:
     rng = np.random.default_rng(7)
     n = SECONDS * SR
     pic = d / "reel.mov"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc=size=160x120:rate={FPS}:duration={SECONDS}", "-c:v", "mpeg4",
-                    "-timecode", "01:00:00:00", str(pic)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc=size=160x120:rate={FPS}:duration={SECONDS}",
+            "-c:v",
+            "mpeg4",
+            "-timecode",
+            "01:00:00:00",
+            str(pic),
+        ],
+        check=True,
+    )
     lines = speech(list(TEXTS.values()))
     tone = np.convolve(rng.standard_normal(n), np.ones(8) / 8, mode="same") * 0.004
     dry = np.zeros(n)
     clean, words, take_words, phones = {}, {}, {}, {}
     for (cid, t0), (x, w, p) in zip(PLACES.items(), lines):
         a = round(t0 * SR)
-        dry[a:a + len(x)] += x
+        dry[a : a + len(x)] += x
         clean[cid], words[cid] = x, _shift(w, t0)
         phones[cid] = tuple(Phone(q.symbol, q.start + t0, q.end + t0, q.word) for q in p)
     production = dry + tone
@@ -124,8 +142,18 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Built:
     cues = []
     for i, (cid, text) in enumerate(TEXTS.items()):
         w = words[cid]
-        cues.append(Cue(cid, ["MAYA", "JOE", "KAL"][i], "KAL", _frame(w[0].start - 0.3),
-                        _frame(w[-1].end + 0.3), text, "noise", ""))
+        cues.append(
+            Cue(
+                cid,
+                ["MAYA", "JOE", "KAL"][i],
+                "KAL",
+                _frame(w[0].start - 0.3),
+                _frame(w[-1].end + 0.3),
+                text,
+                "noise",
+                "",
+            )
+        )
     session.write_cues(cues)
 
     for cue in cues[:2]:
@@ -137,44 +165,60 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Built:
             take_words[cue.id] = _shift(words[cue.id], delay)
             placed = np.zeros(n_cue)
             a = round((onset + delay) * SR)
-            placed[a:a + len(x)] = x[:n_cue - a]
+            placed[a : a + len(x)] = x[: n_cue - a]
         else:  # first two words 8 % faster, the rest 6 % slower
             b = round((words[cue.id][2].start - PLACES[cue.id]) * SR)
-            y = np.concatenate([librosa.effects.time_stretch(x[:b], rate=1.08),
-                                librosa.effects.time_stretch(x[b:], rate=0.94)])
+            y = np.concatenate(
+                [
+                    librosa.effects.time_stretch(x[:b], rate=1.08),
+                    librosa.effects.time_stretch(x[b:], rate=0.94),
+                ]
+            )
 
             def m(tt: float, b=b) -> float:
                 s = (tt - PLACES["102"]) * SR
                 return PLACES["102"] + (s / 1.08 if s <= b else b / 1.08 + (s - b) / 0.94) / SR
+
             take_words[cue.id] = tuple(Word(q.text, m(q.start), m(q.end)) for q in words[cue.id])
             placed = np.zeros(n_cue)
             a = round(onset * SR)
-            placed[a:a + len(y)] = y[:n_cue - a]
+            placed[a : a + len(y)] = y[: n_cue - a]
         rel = f"renders/{cue.id}.wav"
         sf.write(session.root / rel, (0.7 * placed).astype(np.float32), SR, subtype="PCM_24")
-        write_json(session.root / f"renders/{cue.id}.json",
-                   Take(cue.id, "KAL", rel, cue.start, cue.end, SR, cue.text,
-                        provenance=provenance("KAL")).to_dict())
+        write_json(
+            session.root / f"renders/{cue.id}.json",
+            Take(
+                cue.id, "KAL", rel, cue.start, cue.end, SR, cue.text, provenance=provenance("KAL")
+            ).to_dict(),
+        )
 
     for cue in cues:
-        seg = production[round(cue.start * SR):round(cue.end * SR)]
+        seg = production[round(cue.start * SR) : round(cue.end * SR)]
         from adr.analysis.denoise import resample
 
-        pros = extract_prosody(resample(seg.astype(np.float32), SR, 16000), 16000,
-                               start=cue.start, denoise="none")
+        pros = extract_prosody(
+            resample(seg.astype(np.float32), SR, 16000), 16000, start=cue.start, denoise="none"
+        )
         spans = []
         if cue.id == "101":
             spans = [DamageSpan(burst[0], burst[1], "burst", -4.0)]
         elif cue.id == "102":
             spans = [DamageSpan(cue.start + 0.1, cue.end - 0.1, "noise", 2.0)]
         line = LineAnalysis(
-            cue=cue, text=cue.text, text_source="script",
+            cue=cue,
+            text=cue.text,
+            text_source="script",
             transcript=Transcript(cue.text.lower().replace("cut", "cat"), "en", 1.0, words[cue.id]),
             alignment=Alignment(words[cue.id], phones[cue.id], 0.85, 0.85, "truth"),
-            prosody=pros, speaking_rate=12.0, speaker=SpeakerMatch("KAL", 0.81, {"KAL": 0.81}),
-            lips=None, av=AvOffset(0.02, 0.5, 0.7, 0.6),
-            damage=DamageReport(8.0, {"ovrl": 2.1, "sig": 3.0, "bak": 1.9, "p808": 2.8}, spans, True,
-                                "burst"))
+            prosody=pros,
+            speaking_rate=12.0,
+            speaker=SpeakerMatch("KAL", 0.81, {"KAL": 0.81}),
+            lips=None,
+            av=AvOffset(0.02, 0.5, 0.7, 0.6),
+            damage=DamageReport(
+                8.0, {"ovrl": 2.1, "sig": 3.0, "bak": 1.9, "p808": 2.8}, spans, True, "burst"
+            ),
+        )
         write_json(session.analysis_dir / f"{cue.id}.json", line.to_dict())
     built = Built(session, production, clean, words, take_words, burst)
     _CACHE[base] = built

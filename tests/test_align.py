@@ -27,15 +27,18 @@ def festival_say(
     script.write_text(
         f"({voice})\n"
         f"(set! u (utt.synth (eval (list 'Utterance 'Text \"{text}\"))))\n"
-        "(mapcar (lambda (s) (format t \"%s %f %f\\n\" (item.name s)"
+        '(mapcar (lambda (s) (format t "%s %f %f\\n" (item.name s)'
         " (item.feat s 'segment_start) (item.feat s 'end))) (utt.relation.items u 'Segment))\n"
-        f"(utt.save.wave u \"{wav}\" 'riff)\n"
+        f'(utt.save.wave u "{wav}" \'riff)\n'
     )
     out = subprocess.run(
         ["festival", "-b", str(script)], capture_output=True, text=True, check=True, timeout=60
     ).stdout
-    segs = [(p[0], float(p[1]), float(p[2])) for p in (ln.split() for ln in out.splitlines())
-            if len(p) == 3]
+    segs = [
+        (p[0], float(p[1]), float(p[2]))
+        for p in (ln.split() for ln in out.splitlines())
+        if len(p) == 3
+    ]
     audio, sr = sf.read(wav, dtype="float32")
     if sr != 16000:
         from scipy.signal import resample_poly
@@ -61,8 +64,16 @@ def sentence(tmp_path_factory: pytest.TempPathFactory):
 def test_align_matches_festival_phone_times(sentence) -> None:
     text, audio, segs = sentence
     al = align(audio, text, start=10.0, front_end="none")
-    assert [w.text for w in al.words] == ["nobody", "told", "me", "the", "ferry", "leaves",
-                                          "at", "nine"]
+    assert [w.text for w in al.words] == [
+        "nobody",
+        "told",
+        "me",
+        "the",
+        "ferry",
+        "leaves",
+        "at",
+        "nine",
+    ]
     speech = [p for p in al.phones if p.word >= 0]
     truth = _phone_starts(segs)
     # festival (kal) and espeak agree on the phone count of this line, so compare one-to-one
@@ -84,7 +95,7 @@ def test_align_in_noise_with_denoiser(sentence, rng: np.random.Generator) -> Non
     noise = np.convolve(noise, np.hanning(9), mode="same")
     noise *= 1 + 0.5 * np.sin(2 * np.pi * 3 * np.arange(len(audio)) / 16000)
     p_s = np.mean(audio[np.abs(audio) > 1e-4] ** 2)
-    noise *= np.sqrt(p_s / np.mean(noise**2) / 10 ** 0.5)
+    noise *= np.sqrt(p_s / np.mean(noise**2) / 10**0.5)
     al = align(audio + noise, text, front_end="auto")
     assert al.method == "pocketsphinx+dfn3"
     speech = [p.start for p in al.phones if p.word >= 0]
@@ -136,7 +147,9 @@ def test_alignment_round_trip() -> None:
     al = Alignment(
         words=(Word("hi", 0.1, 0.4, 0.9),),
         phones=(Phone("h", 0.1, 0.2, 0), Phone("aɪ", 0.2, 0.4, 0), Phone("sil", 0.4, 0.5)),
-        score=0.8, confidence=0.9, method="pocketsphinx",
+        score=0.8,
+        confidence=0.9,
+        method="pocketsphinx",
     )
     assert Alignment.from_dict(al.to_dict()) == al
     assert al.word_phones(0) == al.phones[:2]
@@ -145,9 +158,7 @@ def test_alignment_round_trip() -> None:
 @pytest.mark.slow
 @needs_festival
 def test_long_line(tmp_path: Path) -> None:
-    text = " ".join(
-        ["We waited by the river until the lights went out across the valley."] * 4
-    )
+    text = " ".join(["We waited by the river until the lights went out across the valley."] * 4)
     audio, segs = festival_say(text, tmp_path)
     al = align(audio, text, front_end="none")
     speech = [p.start for p in al.phones if p.word >= 0]

@@ -42,8 +42,11 @@ def _resample(x: np.ndarray, sr: int) -> np.ndarray:
 
 
 def espeak(text: str, path: Path) -> np.ndarray:
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), text],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), text],
+        check=True,
+        capture_output=True,
+    )
     x, sr = sf.read(path, dtype="float32")
     return _resample(x, sr)
 
@@ -51,15 +54,18 @@ def espeak(text: str, path: Path) -> np.ndarray:
 def festival(text: str, path: Path) -> np.ndarray:
     txt = path.with_suffix(".txt")
     txt.write_text(text)
-    subprocess.run(["text2wave", "-eval", "(voice_kal_diphone)", str(txt), "-o", str(path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["text2wave", "-eval", "(voice_kal_diphone)", str(txt), "-o", str(path)],
+        check=True,
+        capture_output=True,
+    )
     x, sr = sf.read(path, dtype="float32")
     return _resample(x, sr)
 
 
 def _trim(x: np.ndarray) -> np.ndarray:
     loud = np.flatnonzero(np.abs(x) > 0.02 * np.max(np.abs(x)))
-    return x[loud[0]:loud[-1] + 1]
+    return x[loud[0] : loud[-1] + 1]
 
 
 @pytest.fixture(scope="module")
@@ -75,25 +81,42 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict:
     level = float(np.sqrt(np.mean(one**2)))
     noise = np.convolve(rng.standard_normal(len(scene)), np.ones(4) / 4, "same")
     scene += (level * 10 ** (-25 / 20) * noise / np.std(noise)).astype(np.float32)
-    scene[int(SILENCE[0] * SR):int(SILENCE[1] * SR)] = 0.0
+    scene[int(SILENCE[0] * SR) : int(SILENCE[1] * SR)] = 0.0
     for x, at in ((one, L1_AT), (two, L2_AT)):
         i = int(at * SR) + 2 * SR // 25  # two frames after the cue's in point
-        scene[i:i + len(x)] += x
+        scene[i : i + len(x)] += x
     audio = d / "boom.wav"
     sf.write(audio, scene, SR, subtype="FLOAT")
     picture = d / "picture.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc=size=160x120:rate=25:duration={END}", "-c:v", "mpeg4",
-                    str(picture)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc=size=160x120:rate=25:duration={END}",
+            "-c:v",
+            "mpeg4",
+            str(picture),
+        ],
+        check=True,
+    )
     voices = d / "voices"
     from adr.analysis.speakers import make_voiceprint
 
     utts = [espeak(t, d / f"enroll{k}.wav") for k, t in enumerate(ENROLL)]
-    write_json(voices / "ESPK" / "voiceprint.json",
-               make_voiceprint("ESPK", utts, SR).to_dict())
-    return {"dir": d, "audio": audio, "picture": picture, "voices": voices,
-            "one_end": L1_AT + (len(one) + 4 * SR // 25) / SR,
-            "two_end": L2_AT + (len(two) + 4 * SR // 25) / SR}
+    write_json(voices / "ESPK" / "voiceprint.json", make_voiceprint("ESPK", utts, SR).to_dict())
+    return {
+        "dir": d,
+        "audio": audio,
+        "picture": picture,
+        "voices": voices,
+        "one_end": L1_AT + (len(one) + 4 * SR // 25) / SR,
+        "two_end": L2_AT + (len(two) + 4 * SR // 25) / SR,
+    }
 
 
 def _frame(t: float) -> float:
@@ -107,8 +130,10 @@ def _session(media: dict, root: Path, cues: list[Cue]):
 
 
 def _good_cues(media: dict) -> list[Cue]:
-    return [Cue("1", "ANNA", "", L1_AT, _frame(media["one_end"]), LINE1),
-            Cue("2", "BEN", "", L2_AT, _frame(media["two_end"]), "")]
+    return [
+        Cue("1", "ANNA", "", L1_AT, _frame(media["one_end"]), LINE1),
+        Cue("2", "BEN", "", L2_AT, _frame(media["two_end"]), ""),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -152,15 +177,15 @@ def test_actor_identified_or_unknown(analyzed: dict) -> None:
 def test_picture_without_a_face_is_reported(analyzed: dict) -> None:
     for ln in analyzed["lines"]:
         assert ln.lips is not None and ln.lips.report.face_frames == 0
-        assert ln.lips.report.num_frames == pytest.approx((ln.cue.end - ln.cue.start) * 25,
-                                                          abs=1)
+        assert ln.lips.report.num_frames == pytest.approx((ln.cue.end - ln.cue.start) * 25, abs=1)
         assert ln.av is not None and ln.av.confidence == 0.0
         assert any("no face" in w for w in ln.warnings), ln.warnings
     assert (analyzed["session"].analysis_dir / "scene" / "lips.json").is_file()
 
 
-def test_rerun_with_same_inputs_touches_nothing(analyzed: dict, media: dict,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rerun_with_same_inputs_touches_nothing(
+    analyzed: dict, media: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import adr.analysis.analyze as A
 
     s = analyzed["session"]
@@ -187,19 +212,23 @@ def test_unknown_cue_id(analyzed: dict, media: dict) -> None:
         analyze_session(analyzed["session"], voices_root=media["voices"], cue_ids=["7"])
 
 
-def test_silent_and_speechless_cues_are_named_and_the_others_written(media: dict,
-                                                                     tmp_path: Path) -> None:
-    cues = [_good_cues(media)[0],
-            Cue("S1", "ANNA", "", SILENCE[0] + 0.2, SILENCE[1] - 0.2, "Hello there."),
-            Cue("N1", "ANNA", "", NOISE_ONLY[0], NOISE_ONLY[1], "")]
+def test_silent_and_speechless_cues_are_named_and_the_others_written(
+    media: dict, tmp_path: Path
+) -> None:
+    cues = [
+        _good_cues(media)[0],
+        Cue("S1", "ANNA", "", SILENCE[0] + 0.2, SILENCE[1] - 0.2, "Hello there."),
+        Cue("N1", "ANNA", "", NOISE_ONLY[0], NOISE_ONLY[1], ""),
+    ]
     s = _session(media, tmp_path, cues)
     with pytest.raises(AdrError) as err:
         analyze_session(s, voices_root=media["voices"], options=AnalysisOptions(lips=False))
     assert err.value.where == "cue S1"
     assert "silent" in err.value.problem and "N1" in err.value.problem
     with pytest.raises(AdrError, match="cue N1: no speech"):
-        analyze_session(s, voices_root=media["voices"], cue_ids=["N1"],
-                        options=AnalysisOptions(lips=False))
+        analyze_session(
+            s, voices_root=media["voices"], cue_ids=["N1"], options=AnalysisOptions(lips=False)
+        )
     # the good line was analyzed and written all the same
     assert sorted(p.name for p in s.analysis_dir.glob("*.json")) == ["1.json"]
     line = load_analysis(s, "1")
@@ -230,10 +259,13 @@ def test_demo_scene_flags_and_av(tmp_path_factory: pytest.TempPathFactory) -> No
     prod = build_demo(d / "prod", quick=True)
     voices = d / "voices"
     for a in prod.actors:
-        utts = [_resample(*sf.read(p, dtype="float32"))
-                for p in sorted((prod.root / a.enrollment_dir).glob("*.wav"))]
-        write_json(voices / a.actor / "voiceprint.json",
-                   make_voiceprint(a.actor, utts, SR).to_dict())
+        utts = [
+            _resample(*sf.read(p, dtype="float32"))
+            for p in sorted((prod.root / a.enrollment_dir).glob("*.wav"))
+        ]
+        write_json(
+            voices / a.actor / "voiceprint.json", make_voiceprint(a.actor, utts, SR).to_dict()
+        )
     s = create_session("demo", prod.picture, [prod.production_audio], root=d / "sessions")
     s.write_cues(list(prod.cues))
     lines = analyze_session(s, voices_root=voices)
@@ -250,15 +282,19 @@ def test_demo_scene_flags_and_av(tmp_path_factory: pytest.TempPathFactory) -> No
     assert len(false_flags) <= 1, false_flags
     # identification: never the wrong actor, and most lines named (IER 0.10 measured,
     # bench/bench_speakers.py); a run where every line is "unknown" fails
-    named = [(ln.cue.id, ln.speaker.actor, truth[ln.cue.id].actor) for ln in lines
-             if ln.speaker.actor != "unknown"]
+    named = [
+        (ln.cue.id, ln.speaker.actor, truth[ln.cue.id].actor)
+        for ln in lines
+        if ln.speaker.actor != "unknown"
+    ]
     assert all(got == want for _, got, want in named), named
     assert len(named) >= 0.6 * len(lines), named
     assert dataclasses.asdict(lines[0].cue)["id"] == prod.cues[0].id
 
 
 def test_scripted_line_without_audible_speech_is_analysed_with_a_warning(
-        media: dict, tmp_path: Path) -> None:
+    media: dict, tmp_path: Path
+) -> None:
     """Script mode: a line the noise has buried still gets an analysis (the take will come
     from the script), with a warning instead of an error."""
     cues = [Cue("N2", "ANNA", "", NOISE_ONLY[0], NOISE_ONLY[1], "Hello there.")]

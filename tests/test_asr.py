@@ -100,7 +100,9 @@ def test_default_resolves_to_shipped_base(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_transcript_round_trip() -> None:
-    tr = Transcript("Hi there.", "en", 0.99, (Word("Hi", 1.0, 1.2, 0.9), Word("there.", 1.2, 1.5, 0.3)))
+    tr = Transcript(
+        "Hi there.", "en", 0.99, (Word("Hi", 1.0, 1.2, 0.9), Word("there.", 1.2, 1.5, 0.3))
+    )
     assert Transcript.from_dict(tr.to_dict()) == tr
     assert tr.low_confidence_words(0.5) == (tr.words[1],)
 

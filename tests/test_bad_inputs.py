@@ -42,10 +42,12 @@ from adr.core.types import Phone, Prosody, Take, Word
 from adr.ingest.lock import LOCK_NAME, session_lock
 from adr.ingest.session import Session, create_session, load_session
 
-CSV = ("cue_id,character,actor,tc_in,tc_out,text\n"
-       "101,MAYA,MAYA,01:00:00:10,01:00:01:05,Roll sound.\n"
-       "102,JOE,JOE,01:00:01:15,01:00:02:10,Cut.\n"
-       "103,MAYA,MAYA,01:00:02:20,01:00:03:15,Again.\n")
+CSV = (
+    "cue_id,character,actor,tc_in,tc_out,text\n"
+    "101,MAYA,MAYA,01:00:00:10,01:00:01:05,Roll sound.\n"
+    "102,JOE,JOE,01:00:01:15,01:00:02:10,Cut.\n"
+    "103,MAYA,MAYA,01:00:02:20,01:00:03:15,Again.\n"
+)
 
 
 def _ffmpeg(*args: str) -> None:
@@ -58,8 +60,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         pytest.skip("ffmpeg is needed")
     d = tmp_path_factory.mktemp("bad_media")
     pic = d / "scene.mp4"
-    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=25:duration=4", "-c:v", "mpeg4",
-            str(pic))
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=25:duration=4", "-c:v", "mpeg4", str(pic))
     t = np.arange(4 * 48000) / 48000
     tone = (0.1 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
     wav = d / "boom.wav"
@@ -75,31 +76,61 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _damaged(d: Path, tone: np.ndarray) -> dict[str, Path]:
     """Damaged and mismatched media for the checks made when a session is made (item 4)."""
-    out = {k: d / f for k, f in [("trunc_wav", "trunc.wav"), ("wav_7hz", "rate7.wav"),
-                                 ("short", "short.wav"), ("wav3", "three.wav"),
-                                 ("wav25", "two_half.wav"), ("trunc_flac", "trunc.flac"),
-                                 ("trunc_mp4", "trunc.mp4"), ("vfr", "vfr.mp4"),
-                                 ("wav39", "three_nine.wav")]}
+    out = {
+        k: d / f
+        for k, f in [
+            ("trunc_wav", "trunc.wav"),
+            ("wav_7hz", "rate7.wav"),
+            ("short", "short.wav"),
+            ("wav3", "three.wav"),
+            ("wav25", "two_half.wav"),
+            ("trunc_flac", "trunc.flac"),
+            ("trunc_mp4", "trunc.mp4"),
+            ("vfr", "vfr.mp4"),
+            ("wav39", "three_nine.wav"),
+        ]
+    }
     sf.write(out["trunc_wav"], tone, 48000, subtype="PCM_24")
     data = out["trunc_wav"].read_bytes()
-    out["trunc_wav"].write_bytes(data[:len(data) // 3])  # the header still claims 4 s
+    out["trunc_wav"].write_bytes(data[: len(data) // 3])  # the header still claims 4 s
     sf.write(out["wav_7hz"], tone[:4800], 7)
     sf.write(out["short"], tone[:4800], 48000)  # 0.1 s under 4 s of picture
-    sf.write(out["wav3"], tone[:3 * 48000], 48000)
+    sf.write(out["wav3"], tone[: 3 * 48000], 48000)
     sf.write(out["wav25"], tone[:120000], 48000)
-    sf.write(out["wav39"], tone[:int(3.9 * 48000)], 48000)
+    sf.write(out["wav39"], tone[: int(3.9 * 48000)], 48000)
     sf.write(d / "full.flac", tone, 48000)
     data = (d / "full.flac").read_bytes()
-    out["trunc_flac"].write_bytes(data[:len(data) // 2])
+    out["trunc_flac"].write_bytes(data[: len(data) // 2])
     full = d / "faststart.mp4"
-    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=25:duration=4", "-c:v", "mpeg4",
-            "-movflags", "+faststart", str(full))
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=96x64:rate=25:duration=4",
+        "-c:v",
+        "mpeg4",
+        "-movflags",
+        "+faststart",
+        str(full),
+    )
     data = full.read_bytes()
-    out["trunc_mp4"].write_bytes(data[:len(data) // 2])  # moov in front, mdat cut short
+    out["trunc_mp4"].write_bytes(data[: len(data) // 2])  # moov in front, mdat cut short
     # 100 frames at 25 fps, then 50 at 10 fps: 150 frames over 8.94 s (6 s at "25 fps")
-    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=25:duration=6", "-vf",
-            "settb=1/1000,setpts='if(lt(N,100),N*40,4000+(N-100)*100)'", "-fps_mode",
-            "passthrough", "-enc_time_base", "1/1000", "-c:v", "mpeg4", str(out["vfr"]))
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=96x64:rate=25:duration=6",
+        "-vf",
+        "settb=1/1000,setpts='if(lt(N,100),N*40,4000+(N-100)*100)'",
+        "-fps_mode",
+        "passthrough",
+        "-enc_time_base",
+        "1/1000",
+        "-c:v",
+        "mpeg4",
+        str(out["vfr"]),
+    )
     return out
 
 
@@ -130,11 +161,22 @@ def _hashes(paths: list[Path]) -> dict[str, str]:
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
 
 
-def _refused(env: Env, argv: list[str], needles: list[str], capsys: pytest.CaptureFixture,
-             extra_sources: tuple[Path, ...] = ()) -> str:
+def _refused(
+    env: Env,
+    argv: list[str],
+    needles: list[str],
+    capsys: pytest.CaptureFixture,
+    extra_sources: tuple[Path, ...] = (),
+) -> str:
     """Run the CLI in this process; assert the one-line refusal and untouched sources."""
-    sources = [env.media["picture"], env.media["wav"], env.media["csv"], env.media["nan"],
-               *sorted(env.media["dir"].iterdir()), *extra_sources]
+    sources = [
+        env.media["picture"],
+        env.media["wav"],
+        env.media["csv"],
+        env.media["nan"],
+        *sorted(env.media["dir"].iterdir()),
+        *extra_sources,
+    ]
     before = _hashes(sources)
     capsys.readouterr()
     code = main(env.prefix + argv)
@@ -151,6 +193,7 @@ def _refused(env: Env, argv: list[str], needles: list[str], capsys: pytest.Captu
 
 # --------------------------------------------------------------------------- the table
 # Each row: (id, spoil(env) -> argv, needles(env)); spoil may change the session first.
+
 
 def _toml_value(env: Env, key: str, value: str) -> None:
     text = env.session.toml_path.read_text()
@@ -171,8 +214,17 @@ def _toml_drop(env: Env, table: str) -> None:
 
 def _silent_take(env: Env) -> list[str]:
     s = env.session
-    take = Take("101", "MAYA", "renders/101.wav", 0.4, 1.2, 48000, "Roll sound.", "script",
-                provenance("MAYA"))
+    take = Take(
+        "101",
+        "MAYA",
+        "renders/101.wav",
+        0.4,
+        1.2,
+        48000,
+        "Roll sound.",
+        "script",
+        provenance("MAYA"),
+    )
     n = 48000 * 8 // 10
     sf.write(s.renders_dir / "101.wav", np.zeros(n, np.float32), 48000, subtype="PCM_24")
     (s.renders_dir / "101.json").write_text(json.dumps(take.to_dict()))
@@ -182,8 +234,17 @@ def _silent_take(env: Env) -> list[str]:
 def _take_under(env: Env, tamper: bool = False, **consent: object) -> list[str]:
     """A take of cue 101 whose provenance carries the given consent (issue #12)."""
     _silent_take(env)
-    take = Take("101", "MAYA", "renders/101.wav", 0.4, 1.2, 48000, "Roll sound.", "script",
-                provenance("MAYA", **consent))
+    take = Take(
+        "101",
+        "MAYA",
+        "renders/101.wav",
+        0.4,
+        1.2,
+        48000,
+        "Roll sound.",
+        "script",
+        provenance("MAYA", **consent),
+    )
     data = take.to_dict()
     if tamper:  # the consent record edited by hand: its id no longer matches
         data["provenance"]["consent"]["expires"] = "2199-12-31"
@@ -199,11 +260,23 @@ def _tampered_voice(env: Env) -> list[str]:
     from adr.voice.voice_model import VoiceConfig, VoiceModel
     from adr.voice.voicefile import EnrollmentRecord, save_voice
 
-    cfg = VoiceConfig(phone_inventory=PHONES, hidden=8, conv_layers=1, n_harmonics=4,
-                      n_noise_bands=3, phone_dim=4, gru=False)
+    cfg = VoiceConfig(
+        phone_inventory=PHONES,
+        hidden=8,
+        conv_layers=1,
+        n_harmonics=4,
+        n_noise_bands=3,
+        phone_dim=4,
+        gru=False,
+    )
     torch.manual_seed(0)
-    folder = save_voice(env.tmp / "voices" / "MAYA", VoiceModel(cfg).eval(), cfg,
-                        EnrollmentRecord(actor="MAYA"), consent=consent_for("MAYA"))
+    folder = save_voice(
+        env.tmp / "voices" / "MAYA",
+        VoiceModel(cfg).eval(),
+        cfg,
+        EnrollmentRecord(actor="MAYA"),
+        consent=consent_for("MAYA"),
+    )
     meta = json.loads((folder / "voice.json").read_text())
     meta["consent"]["expires"] = "2199-12-31"
     (folder / "voice.json").write_text(json.dumps(meta))
@@ -213,15 +286,26 @@ def _tampered_voice(env: Env) -> list[str]:
 def _live_lock(env: Env) -> list[str]:
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     env.tmp.joinpath("holder.pid").write_text(str(proc.pid))
-    (env.session.root / LOCK_NAME).write_text(json.dumps(
-        {"pid": proc.pid, "host": os.uname().nodename, "command": "analyze",
-         "since": "2025-01-01T10:00:00", "token": "other"}))
+    (env.session.root / LOCK_NAME).write_text(
+        json.dumps(
+            {
+                "pid": proc.pid,
+                "host": os.uname().nodename,
+                "command": "analyze",
+                "since": "2025-01-01T10:00:00",
+                "token": "other",
+            }
+        )
+    )
     return ["cues", "import", "reel", str(env.media["csv"])]
 
 
 def _foreign_lock(env: Env) -> list[str]:
-    (env.session.root / LOCK_NAME).write_text(json.dumps(
-        {"pid": 1, "host": "edit-bay-2", "command": "render", "since": "?", "token": "x"}))
+    (env.session.root / LOCK_NAME).write_text(
+        json.dumps(
+            {"pid": 1, "host": "edit-bay-2", "command": "render", "since": "?", "token": "x"}
+        )
+    )
     return ["analyze", "reel", "--no-lips"]
 
 
@@ -262,100 +346,240 @@ def _short_audio_cues(env: Env) -> list[str]:
 Row = tuple[str, Callable[[Env], list[str]], Callable[[Env], list[str]]]
 CASES: list[Row] = [
     # new in issue #11
-    ("cues export to a folder", lambda e: ["cues", "export", "reel", str(e.tmp)],
-     lambda e: [str(e.tmp), "is a folder"]),
-    ("whisper model offline", lambda e: ["analyze", "reel", "--whisper-model", "large-v3"],
-     lambda e: ["large-v3", "local models:", "base"]),
-    ("--text path missing", lambda e: ["enroll", "MAYA", "--audio", str(e.media["wav"]),
-                                       "--text", str(e.tmp / "script" / "maya.txt")],
-     lambda e: [str(e.tmp / "script" / "maya.txt"), "text file not found"]),
-    ("--text file name missing", lambda e: ["enroll", "MAYA", "--audio", str(e.media["wav"]),
-                                            "--text", "maya_lines.txt", "--check"],
-     lambda e: ["maya_lines.txt", "not found"]),
-    ("NaN audio at session new", lambda e: ["session", "new", "nanreel", "--picture",
-                                            str(e.media["picture"]), "--audio",
-                                            str(e.media["nan"])],
-     lambda e: [str(e.media["nan"]), "NaN"]),
+    (
+        "cues export to a folder",
+        lambda e: ["cues", "export", "reel", str(e.tmp)],
+        lambda e: [str(e.tmp), "is a folder"],
+    ),
+    (
+        "whisper model offline",
+        lambda e: ["analyze", "reel", "--whisper-model", "large-v3"],
+        lambda e: ["large-v3", "local models:", "base"],
+    ),
+    (
+        "--text path missing",
+        lambda e: [
+            "enroll",
+            "MAYA",
+            "--audio",
+            str(e.media["wav"]),
+            "--text",
+            str(e.tmp / "script" / "maya.txt"),
+        ],
+        lambda e: [str(e.tmp / "script" / "maya.txt"), "text file not found"],
+    ),
+    (
+        "--text file name missing",
+        lambda e: [
+            "enroll",
+            "MAYA",
+            "--audio",
+            str(e.media["wav"]),
+            "--text",
+            "maya_lines.txt",
+            "--check",
+        ],
+        lambda e: ["maya_lines.txt", "not found"],
+    ),
+    (
+        "NaN audio at session new",
+        lambda e: [
+            "session",
+            "new",
+            "nanreel",
+            "--picture",
+            str(e.media["picture"]),
+            "--audio",
+            str(e.media["nan"]),
+        ],
+        lambda e: [str(e.media["nan"]), "NaN"],
+    ),
     ("NaN audio at analyze", _nan_replaced, lambda e: [str(e.media["wav"]), "NaN"]),
-    ("session.toml frame_rate", lambda e: _toml_value(e, "frame_rate", '"banana"') or
-     ["session", "info", "reel"], lambda e: ["session.toml", "frame_rate", "banana"]),
-    ("session.toml start_timecode", lambda e: _toml_value(e, "start_timecode", '"99:00:00:00"')
-     or ["analyze", "reel"], lambda e: ["session.toml", "start_timecode", "99:00:00:00"]),
-    ("session.toml no audio", lambda e: _toml_drop(e, "audio") or ["render", "reel"],
-     lambda e: ["session.toml", "'audio'"]),
-    ("session.toml not TOML", lambda e: e.session.toml_path.write_text("frame_rate = [") and
-     ["cues", "export", "reel"], lambda e: ["session.toml"]),
+    (
+        "session.toml frame_rate",
+        lambda e: _toml_value(e, "frame_rate", '"banana"') or ["session", "info", "reel"],
+        lambda e: ["session.toml", "frame_rate", "banana"],
+    ),
+    (
+        "session.toml start_timecode",
+        lambda e: _toml_value(e, "start_timecode", '"99:00:00:00"') or ["analyze", "reel"],
+        lambda e: ["session.toml", "start_timecode", "99:00:00:00"],
+    ),
+    (
+        "session.toml no audio",
+        lambda e: _toml_drop(e, "audio") or ["render", "reel"],
+        lambda e: ["session.toml", "'audio'"],
+    ),
+    (
+        "session.toml not TOML",
+        lambda e: e.session.toml_path.write_text("frame_rate = [") and ["cues", "export", "reel"],
+        lambda e: ["session.toml"],
+    ),
     ("render before analyze", _pending_only, lambda e: [str(e.session.root), "adr analyze first"]),
     ("render with no cues", _no_cues, lambda e: [str(e.session.root), "adr analyze"]),
-    ("second writer (live pid)", _live_lock, lambda e: [str(e.session.root), "adr analyze",
-                                                        "pid", "in use"]),
+    (
+        "second writer (live pid)",
+        _live_lock,
+        lambda e: [str(e.session.root), "adr analyze", "pid", "in use"],
+    ),
     ("lock held on another host", _foreign_lock, lambda e: ["edit-bay-2", LOCK_NAME]),
-    ("export: silent take", _silent_take, lambda e: [str(e.session.renders_dir / "101.wav"),
-                                                     "silent", "cue 101"]),
+    (
+        "export: silent take",
+        _silent_take,
+        lambda e: [str(e.session.renders_dir / "101.wav"), "silent", "cue 101"],
+    ),
     # consent and provenance (issue #12)
-    ("enroll without consent", lambda e: ["enroll", "MAYA", "--audio", str(e.media["wav"])],
-     lambda e: ["MAYA: no consent record", "--consent FILE"]),
-    ("export: session outside the consent", lambda e: _take_under(e, productions=("other*",)),
-     lambda e: ["voice MAYA", "does not cover session 'reel'", "cue 101"]),
-    ("export: replacing lines not consented", lambda e: _take_under(e, uses=("new",)),
-     lambda e: ["voice MAYA", "does not cover replacing lines"]),
-    ("export: consent expired", lambda e: _take_under(e, granted_on="2020-01-01",
-                                                      expires="2021-12-31"),
-     lambda e: ["voice MAYA", "expired on 2021-12-31"]),
-    ("export: consent edited in the take", lambda e: _take_under(e, tamper=True),
-     lambda e: ["101.json", "the record was edited"]),
-    ("voice with an edited consent", _tampered_voice,
-     lambda e: [str(e.tmp / "voices" / "MAYA" / "voice.json"), "tampered"]),
-    ("consent file that is not TOML", lambda e: (e.tmp / "c.toml").write_text("actor = [") and
-     ["voice", "consent", "MAYA", "--update", str(e.tmp / "c.toml")],
-     lambda e: [str(e.tmp / "c.toml"), "not valid TOML"]),
+    (
+        "enroll without consent",
+        lambda e: ["enroll", "MAYA", "--audio", str(e.media["wav"])],
+        lambda e: ["MAYA: no consent record", "--consent FILE"],
+    ),
+    (
+        "export: session outside the consent",
+        lambda e: _take_under(e, productions=("other*",)),
+        lambda e: ["voice MAYA", "does not cover session 'reel'", "cue 101"],
+    ),
+    (
+        "export: replacing lines not consented",
+        lambda e: _take_under(e, uses=("new",)),
+        lambda e: ["voice MAYA", "does not cover replacing lines"],
+    ),
+    (
+        "export: consent expired",
+        lambda e: _take_under(e, granted_on="2020-01-01", expires="2021-12-31"),
+        lambda e: ["voice MAYA", "expired on 2021-12-31"],
+    ),
+    (
+        "export: consent edited in the take",
+        lambda e: _take_under(e, tamper=True),
+        lambda e: ["101.json", "the record was edited"],
+    ),
+    (
+        "voice with an edited consent",
+        _tampered_voice,
+        lambda e: [str(e.tmp / "voices" / "MAYA" / "voice.json"), "tampered"],
+    ),
+    (
+        "consent file that is not TOML",
+        lambda e: (
+            (e.tmp / "c.toml").write_text("actor = [")
+            and ["voice", "consent", "MAYA", "--update", str(e.tmp / "c.toml")]
+        ),
+        lambda e: [str(e.tmp / "c.toml"), "not valid TOML"],
+    ),
     # already handled before; kept here so they stay handled
-    ("cue id that is a path", lambda e: ["cues", "import", "reel", str(_csv(
-        e, "cue_id,tc_in,tc_out\n../../media/x,01:00:00:10,01:00:01:00\n"))],
-     lambda e: ["bad.csv", "cue id"]),
-    ("cues export onto the production", lambda e: ["cues", "export", "reel",
-                                                   str(e.media["wav"])],
-     lambda e: [str(e.media["wav"]), "source media"]),
-    ("cue outside the media", lambda e: ["cues", "import", "reel", str(_csv(
-        e, "cue_id,tc_in,tc_out\n9,01:00:03:00,01:00:09:00\n"))], lambda e: ["bad.csv", "outside"]),
-    ("unknown cue id", lambda e: ["analyze", "reel", "--cue", "999", "--no-lips"],
-     lambda e: ["cues.csv", "999"]),
+    (
+        "cue id that is a path",
+        lambda e: [
+            "cues",
+            "import",
+            "reel",
+            str(_csv(e, "cue_id,tc_in,tc_out\n../../media/x,01:00:00:10,01:00:01:00\n")),
+        ],
+        lambda e: ["bad.csv", "cue id"],
+    ),
+    (
+        "cues export onto the production",
+        lambda e: ["cues", "export", "reel", str(e.media["wav"])],
+        lambda e: [str(e.media["wav"]), "source media"],
+    ),
+    (
+        "cue outside the media",
+        lambda e: [
+            "cues",
+            "import",
+            "reel",
+            str(_csv(e, "cue_id,tc_in,tc_out\n9,01:00:03:00,01:00:09:00\n")),
+        ],
+        lambda e: ["bad.csv", "outside"],
+    ),
+    (
+        "unknown cue id",
+        lambda e: ["analyze", "reel", "--cue", "999", "--no-lips"],
+        lambda e: ["cues.csv", "999"],
+    ),
     ("no such session", lambda e: ["analyze", "ghost"], lambda e: ["ghost", "no such session"]),
-    ("missing picture", lambda e: ["session", "new", "x", "--picture", str(e.tmp / "no.mov")],
-     lambda e: [str(e.tmp / "no.mov"), "not found"]),
-    ("export without renders", lambda e: ["export", "reel"],
-     lambda e: [str(e.session.renders_dir), "adr render"]),
-    ("corrupt take JSON at export", lambda e: (e.session.renders_dir / "101.json").write_text(
-        "{not json") and ["export", "reel"], lambda e: ["101.json", "JSON"]),
+    (
+        "missing picture",
+        lambda e: ["session", "new", "x", "--picture", str(e.tmp / "no.mov")],
+        lambda e: [str(e.tmp / "no.mov"), "not found"],
+    ),
+    (
+        "export without renders",
+        lambda e: ["export", "reel"],
+        lambda e: [str(e.session.renders_dir), "adr render"],
+    ),
+    (
+        "corrupt take JSON at export",
+        lambda e: (
+            (e.session.renders_dir / "101.json").write_text("{not json") and ["export", "reel"]
+        ),
+        lambda e: ["101.json", "JSON"],
+    ),
     ("bad loudness spec", lambda e: ["export", "reel", "--spec", "-12"], lambda e: ["-12"]),
     # damaged media, refused when the session is made (issue #11 item 4)
-    ("truncated WAV", lambda e: _new(e, "trunc_wav"),
-     lambda e: [str(e.media["trunc_wav"]), "truncated WAV", "192000 samples"]),
-    ("WAV header claiming 7 Hz", lambda e: _new(e, "wav_7hz"),
-     lambda e: [str(e.media["wav_7hz"]), "7 Hz", "8-192 kHz"]),
-    ("truncated FLAC", lambda e: _new(e, "trunc_flac"),
-     lambda e: [str(e.media["trunc_flac"]), "truncated audio", "192000"]),
-    ("truncated mp4 (moov in front)", lambda e: _new(e, picture="trunc_mp4"),
-     lambda e: [str(e.media["trunc_mp4"]), "truncated", "mdat"]),
-    ("truncated mp4 as audio", lambda e: _new(e, "trunc_mp4"),
-     lambda e: [str(e.media["trunc_mp4"]), "truncated"]),
-    ("0.1 s of audio under the picture", lambda e: _new(e, "short"),
-     lambda e: [str(e.media["short"]), "0.10 s", "4.00 s"]),
-    ("audio files of different lengths", lambda e: _new(e, "wav", "wav3"),
-     lambda e: [str(e.media["wav"]), str(e.media["wav3"]), "3.000 s", "4.000 s"]),
-    ("VFR picture with --fps 25", lambda e: _new(e, "wav", picture="vfr", fps="25"),
-     lambda e: [str(e.media["vfr"]), "150 frames run 8.94 s", "not 6.00 s", "variable"]),
-    ("--fps not the picture's rate", lambda e: _new(e, "wav", fps="30"),
-     lambda e: [str(e.media["picture"]), "100 frames run 4.00 s", "not 3.33 s"]),
-    ("cues past the end of the audio", _short_audio_cues,
-     lambda e: [str(e.media["csv"]), "cue 103", "production audio (2.50 s)"]),
+    (
+        "truncated WAV",
+        lambda e: _new(e, "trunc_wav"),
+        lambda e: [str(e.media["trunc_wav"]), "truncated WAV", "192000 samples"],
+    ),
+    (
+        "WAV header claiming 7 Hz",
+        lambda e: _new(e, "wav_7hz"),
+        lambda e: [str(e.media["wav_7hz"]), "7 Hz", "8-192 kHz"],
+    ),
+    (
+        "truncated FLAC",
+        lambda e: _new(e, "trunc_flac"),
+        lambda e: [str(e.media["trunc_flac"]), "truncated audio", "192000"],
+    ),
+    (
+        "truncated mp4 (moov in front)",
+        lambda e: _new(e, picture="trunc_mp4"),
+        lambda e: [str(e.media["trunc_mp4"]), "truncated", "mdat"],
+    ),
+    (
+        "truncated mp4 as audio",
+        lambda e: _new(e, "trunc_mp4"),
+        lambda e: [str(e.media["trunc_mp4"]), "truncated"],
+    ),
+    (
+        "0.1 s of audio under the picture",
+        lambda e: _new(e, "short"),
+        lambda e: [str(e.media["short"]), "0.10 s", "4.00 s"],
+    ),
+    (
+        "audio files of different lengths",
+        lambda e: _new(e, "wav", "wav3"),
+        lambda e: [str(e.media["wav"]), str(e.media["wav3"]), "3.000 s", "4.000 s"],
+    ),
+    (
+        "VFR picture with --fps 25",
+        lambda e: _new(e, "wav", picture="vfr", fps="25"),
+        lambda e: [str(e.media["vfr"]), "150 frames run 8.94 s", "not 6.00 s", "variable"],
+    ),
+    (
+        "--fps not the picture's rate",
+        lambda e: _new(e, "wav", fps="30"),
+        lambda e: [str(e.media["picture"]), "100 frames run 4.00 s", "not 3.33 s"],
+    ),
+    (
+        "cues past the end of the audio",
+        _short_audio_cues,
+        lambda e: [str(e.media["csv"]), "cue 103", "production audio (2.50 s)"],
+    ),
 ]
 
 
 @pytest.mark.parametrize("name, spoil, needles", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line_exit_2(env: Env, name: str, spoil: Callable[[Env], list[str]],
-                                      needles: Callable[[Env], list[str]], capsys,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_is_one_line_exit_2(
+    env: Env,
+    name: str,
+    spoil: Callable[[Env], list[str]],
+    needles: Callable[[Env], list[str]],
+    capsys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the Whisper case: no network, fail fast
     lock = env.session.root / LOCK_NAME
     argv = spoil(env)
@@ -379,8 +603,15 @@ def test_session_new_warns_of_small_mismatches(env: Env, capsys) -> None:
     """Audio 0.1 s shorter than the picture: made, with a warning kept in the session (shown
     by ``session new`` and ``session info``); ``-q`` prints it not."""
     base = ["--sessions", str(env.root)]
-    argv = ["session", "new", "near", "--picture", str(env.media["picture"]), "--audio",
-            str(env.media["wav39"])]
+    argv = [
+        "session",
+        "new",
+        "near",
+        "--picture",
+        str(env.media["picture"]),
+        "--audio",
+        str(env.media["wav39"]),
+    ]
     capsys.readouterr()
     assert main(base + argv) == 0
     err = capsys.readouterr().err
@@ -394,6 +625,7 @@ def test_session_new_warns_of_small_mismatches(env: Env, capsys) -> None:
 
 def test_session_new_does_not_decode_pcm(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     """PCM WAV is probed from its header (no full read): memory does not grow with length."""
+
     def no_read(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("session new read the whole file")
 
@@ -411,9 +643,19 @@ def test_enroll_summary_lists_dropped_lines() -> None:
     from adr.voice.enroll import EnrollResult
     from adr.voice.material import MaterialReport
 
-    material = MaterialReport("MAYA", (), 1.0, -60.0, 30.0, 0.0, 0.5, warnings=(
-        "MAYA: thin material", "take3.wav@12.40: skipped (the aligner found no path "
-        "through the text)"))
+    material = MaterialReport(
+        "MAYA",
+        (),
+        1.0,
+        -60.0,
+        30.0,
+        0.0,
+        0.5,
+        warnings=(
+            "MAYA: thin material",
+            "take3.wav@12.40: skipped (the aligner found no path through the text)",
+        ),
+    )
     record = SimpleNamespace(metrics={}, minutes=1.0, steps=10, train_seconds=3.0)
     text = EnrollResult("MAYA", "voices/MAYA", material, record, utterances=9).summary()
     lines = text.splitlines()
@@ -422,6 +664,7 @@ def test_enroll_summary_lists_dropped_lines() -> None:
 
 
 # --------------------------------------------------------------------------- faults
+
 
 def _fake_stages(monkeypatch: pytest.MonkeyPatch, calls: list[str]) -> None:
     """Deterministic stand-ins for analyze's audio stages (its bookkeeping stays real)."""
@@ -446,14 +689,27 @@ def _fake_stages(monkeypatch: pytest.MonkeyPatch, calls: list[str]) -> None:
         rms = float(np.sqrt(np.mean(w.seg.astype(np.float64) ** 2)))
         words = (Word(c.text or "x", c.start, c.end),)
         align = Alignment(words, (Phone("a", c.start, c.end, 0),), 0.0, 1.0, "fake")
-        prosody = Prosody(c.start, 0.01, np.full(n, 100.0 + rms, np.float32),
-                          np.ones(n, np.float32), np.full(n, -20.0, np.float32))
+        prosody = Prosody(
+            c.start,
+            0.01,
+            np.full(n, 100.0 + rms, np.float32),
+            np.ones(n, np.float32),
+            np.full(n, -20.0, np.float32),
+        )
         return analyze_mod.LineAnalysis(
-            cue=c, text=c.text, text_source="script", transcript=Transcript(c.text, "en", 1.0),
-            alignment=align, prosody=prosody, speaking_rate=1.0,
-            speaker=SpeakerMatch("unknown", 0.0), lips=None, av=None,
+            cue=c,
+            text=c.text,
+            text_source="script",
+            transcript=Transcript(c.text, "en", 1.0),
+            alignment=align,
+            prosody=prosody,
+            speaking_rate=1.0,
+            speaker=SpeakerMatch("unknown", 0.0),
+            lips=None,
+            av=None,
             damage=DamageReport(snr_db=round(20 * np.log10(rms + 1e-9), 3)),
-            timings={"align": 0.0})
+            timings={"align": 0.0},
+        )
 
     monkeypatch.setattr(analyze_mod, "_prepare", prepare)
     monkeypatch.setattr(analyze_mod, "_recognize", lambda works, sr, options, errors: None)
@@ -471,7 +727,8 @@ def _analysis_files(s: Session) -> dict[str, Any]:
 
 
 def test_interrupted_analyze_keeps_finished_lines_and_resumes(
-        env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
     """Ctrl-C after 2 of 3 lines keeps 2 (exit 130); the rerun does only the third, and the
     result equals an uninterrupted run's."""
     from adr.analysis.analyze import AnalysisOptions, analyze_session
@@ -479,8 +736,9 @@ def test_interrupted_analyze_keeps_finished_lines_and_resumes(
     calls: list[str] = []
     _fake_stages(monkeypatch, calls)
     options = AnalysisOptions(lips=False)
-    reference = create_session("ref", env.media["picture"], [env.media["wav"]],
-                               root=tmp_path / "ref")
+    reference = create_session(
+        "ref", env.media["picture"], [env.media["wav"]], root=tmp_path / "ref"
+    )
     reference.import_cues(env.media["csv"])
     analyze_session(reference, voices_root=tmp_path / "voices", options=options)
 
@@ -503,8 +761,9 @@ def test_interrupted_analyze_keeps_finished_lines_and_resumes(
     assert main(env.prefix + ["analyze", "reel", "--no-lips"]) == 0
     assert calls == ["103"]  # only the unfinished line is redone
     assert _analysis_files(env.session) == _analysis_files(reference)
-    assert [c.status for c in load_session(env.session.root).read_cues()] == \
-        [c.status for c in reference.read_cues()]
+    assert [c.status for c in load_session(env.session.root).read_cues()] == [
+        c.status for c in reference.read_cues()
+    ]
 
 
 def test_corrupt_or_stale_analysis_is_redone(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -526,12 +785,25 @@ def test_corrupt_or_stale_analysis_is_redone(env: Env, monkeypatch: pytest.Monke
 
 
 def test_stale_lock_of_a_dead_process_is_taken_over(env: Env, capsys) -> None:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     dead = int(proc.stdout)
     lock = env.session.root / LOCK_NAME
-    lock.write_text(json.dumps({"pid": dead, "host": os.uname().nodename, "command": "analyze",
-                                "since": "?", "token": "gone"}))
+    lock.write_text(
+        json.dumps(
+            {
+                "pid": dead,
+                "host": os.uname().nodename,
+                "command": "analyze",
+                "since": "?",
+                "token": "gone",
+            }
+        )
+    )
     assert main(env.prefix + ["cues", "import", "reel", str(env.media["csv"])]) == 0
     assert not lock.exists()
     assert not list(env.session.root.glob(".lock*"))
@@ -564,18 +836,24 @@ def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
 
 def test_two_writers_at_once_one_is_refused(env: Env) -> None:
     """A real second process: ``adr cues import`` while another holds the session."""
-    code = ("import sys, time\nfrom adr.ingest.lock import session_lock\n"
-            "with session_lock(sys.argv[1], 'analyze'):\n"
-            "    print('held', flush=True)\n    time.sleep(30)\n")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(env.session.root)],
-                              stdout=subprocess.PIPE, text=True)
+    code = (
+        "import sys, time\nfrom adr.ingest.lock import session_lock\n"
+        "with session_lock(sys.argv[1], 'analyze'):\n"
+        "    print('held', flush=True)\n    time.sleep(30)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(env.session.root)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         before = env.session.cues_path.read_bytes()
         other = env.tmp / "other.csv"
         other.write_text(CSV.replace("Cut.", "Cut it."))
-        proc = subprocess.run([sys.executable, "-m", "adr.cli", *env.prefix, "cues", "import",
-                               "reel", str(other)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "adr.cli", *env.prefix, "cues", "import", "reel", str(other)],
+            capture_output=True,
+            text=True,
+        )
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
         assert f"pid {holder.pid}" in proc.stderr and "Traceback" not in proc.stderr
         assert env.session.cues_path.read_bytes() == before
@@ -595,20 +873,26 @@ def test_disk_full_simulated(env: Env, monkeypatch: pytest.MonkeyPatch, capsys) 
 
     before = env.session.cues_path.read_bytes()
     monkeypatch.setattr(pathlib.Path, "write_text", _enospc)
-    line = _refused(env, ["cues", "import", "reel", str(env.media["csv"])],
-                    [str(env.session.cues_path.parent), "disk full", "nothing was written"],
-                    capsys)
+    line = _refused(
+        env,
+        ["cues", "import", "reel", str(env.media["csv"])],
+        [str(env.session.cues_path.parent), "disk full", "nothing was written"],
+        capsys,
+    )
     assert "cues.csv" in line
     out = env.tmp / "out"
     out.mkdir()
-    _refused(env, ["cues", "export", "reel", str(out / "sheet.csv")],
-             [str(out), "disk full", "nothing was written"], capsys)
+    _refused(
+        env,
+        ["cues", "export", "reel", str(out / "sheet.csv")],
+        [str(out), "disk full", "nothing was written"],
+        capsys,
+    )
     monkeypatch.undo()
     _fake_stages(monkeypatch, [])
     monkeypatch.setattr(pathlib.Path, "write_text", _enospc)
     with pytest.raises(AdrError, match="disk full") as info:
-        analyze_session(env.session, options=AnalysisOptions(lips=False),
-                        voices_root=env.tmp / "v")
+        analyze_session(env.session, options=AnalysisOptions(lips=False), voices_root=env.tmp / "v")
     assert info.value.where == str(env.session.analysis_dir)
     monkeypatch.undo()
     assert env.session.cues_path.read_bytes() == before
@@ -645,8 +929,11 @@ def test_disk_full_on_a_real_tmpfs(env: Env, what: str) -> None:
         argv += ["cues", "import", "reel", str(env.media["csv"])]
     else:
         argv += ["cues", "export", "reel", str(mnt / "sheet.csv")]
-    proc = subprocess.run(["unshare", "-rm", "sh", "-c", _TMPFS_SCRIPT, "sh", str(mnt),
-                           str(env.session.root), *argv], capture_output=True, text=True)
+    proc = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", _TMPFS_SCRIPT, "sh", str(mnt), str(env.session.root), *argv],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "disk full" in lines[0] and "nothing was written" in lines[0]
@@ -654,6 +941,7 @@ def test_disk_full_on_a_real_tmpfs(env: Env, what: str) -> None:
 
 
 # --------------------------------------------------------------------------- takes
+
 
 def _take_files(tmp_path: Path, audio: np.ndarray) -> tuple[Take, Path, Path, Path]:
     take = Take("101", "MAYA", "renders/101.wav", 0.4, 1.2, 48000, "Roll sound.", "script")
@@ -679,7 +967,7 @@ def test_a_take_that_does_not_read_back_is_not_current(tmp_path: Path) -> None:
     assert not take_is_current(take, wav, meta, key, "abc")  # another take
     meta.write_text(json.dumps(take.to_dict()))
     data = wav.read_bytes()
-    wav.write_bytes(data[:len(data) // 2])
+    wav.write_bytes(data[: len(data) // 2])
     assert not take_is_current(take, wav, meta, key, "abc")  # WAV cut short
     wav.write_bytes(b"RIFF")
     assert not take_is_current(take, wav, meta, key, "abc")  # not audio
@@ -687,14 +975,17 @@ def test_a_take_that_does_not_read_back_is_not_current(tmp_path: Path) -> None:
     assert not take_is_current(take, wav, meta, key, "abc")
 
 
-@pytest.mark.parametrize("spoil, needle", [
-    (lambda x: np.where(np.arange(len(x)) == 5, np.nan, x), "NaN"),
-    (lambda x: np.zeros_like(x), "silent"),
-    (lambda x: np.ones_like(x), "DC"),
-    (lambda x: x + 0.5 * np.max(np.abs(x)), "DC"),
-    (lambda x: np.clip(40 * x, -1.2, 1.2), "saturated"),
-    (lambda x: x[:0], "empty"),
-])
+@pytest.mark.parametrize(
+    "spoil, needle",
+    [
+        (lambda x: np.where(np.arange(len(x)) == 5, np.nan, x), "NaN"),
+        (lambda x: np.zeros_like(x), "silent"),
+        (lambda x: np.ones_like(x), "DC"),
+        (lambda x: x + 0.5 * np.max(np.abs(x)), "DC"),
+        (lambda x: np.clip(40 * x, -1.2, 1.2), "saturated"),
+        (lambda x: x[:0], "empty"),
+    ],
+)
 def test_garbage_takes_are_refused(spoil, needle: str) -> None:
     from adr.core.outputs import check_take_audio
 
@@ -708,15 +999,23 @@ def test_garbage_takes_are_refused(spoil, needle: str) -> None:
 
 def test_quiet_prints_nothing_but_errors(env: Env) -> None:
     """``-q``: no warnings or progress on stderr (a third-party import warning included)."""
-    proc = subprocess.run([sys.executable, "-W", "default", "-m", "adr.cli", *env.prefix,
-                           "render", "reel"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-W", "default", "-m", "adr.cli", *env.prefix, "render", "reel"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert proc.stderr.startswith("adr: error: ")
-    code = ("import warnings, sys\nfrom adr.cli import main\n"
-            "def cmd(args):\n    warnings.warn('pkg_resources is deprecated', DeprecationWarning)\n"
-            "    warnings.warn('some library says', UserWarning)\n    return 0\n"
-            "import adr.cli as c\nc.cmd_report = cmd\nsys.exit(main(sys.argv[1:]))\n")
-    proc = subprocess.run([sys.executable, "-W", "default", "-c", code, *env.prefix, "report",
-                           "reel"], capture_output=True, text=True)
+    code = (
+        "import warnings, sys\nfrom adr.cli import main\n"
+        "def cmd(args):\n    warnings.warn('pkg_resources is deprecated', DeprecationWarning)\n"
+        "    warnings.warn('some library says', UserWarning)\n    return 0\n"
+        "import adr.cli as c\nc.cmd_report = cmd\nsys.exit(main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-W", "default", "-c", code, *env.prefix, "report", "reel"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr

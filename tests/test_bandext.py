@@ -35,7 +35,9 @@ def _speechlike(seconds: float = 2.0, seed: int = 0) -> tuple[np.ndarray, np.nda
 
 def _rel_db(x: np.ndarray, lo: float, hi: float) -> float:
     p, f = _power_frames(x, SR)
-    return float(10 * np.log10(_band_mean(p, f, lo, hi).sum() / _band_mean(p, f, 5500, 10500).sum()))
+    return float(
+        10 * np.log10(_band_mean(p, f, lo, hi).sum() / _band_mean(p, f, 5500, 10500).sum())
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +76,9 @@ def test_no_clipping_introduced(signals):
 
 
 def _louder(prof: HighBandProfile) -> HighBandProfile:
-    return HighBandProfile(prof.band_edges_hz, tuple(v + 15 for v in prof.levels_db),
-                           prof.slopes, prof.top_hz)
+    return HighBandProfile(
+        prof.band_edges_hz, tuple(v + 15 for v in prof.levels_db), prof.slopes, prof.top_hz
+    )
 
 
 def test_band_limited_material_has_no_high_band():

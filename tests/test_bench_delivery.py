@@ -40,7 +40,12 @@ def test_conditions_are_named_and_ordered() -> None:
     assert condition_of(truth_line()) == "clean"
     assert condition_of(truth_line(snr=-5.0)) == "-5 dB"
     assert group_order(["5 dB", "clean", "-5 dB", "20 dB", "clean", "0 dB"]) == [
-        "clean", "20 dB", "5 dB", "0 dB", "-5 dB"]
+        "clean",
+        "20 dB",
+        "5 dB",
+        "0 dB",
+        "-5 dB",
+    ]
 
 
 def test_word_boundary_error_of_known_word_lists() -> None:
@@ -60,8 +65,13 @@ def test_word_boundary_error_of_known_word_lists() -> None:
 
 def _lips(opening: np.ndarray, fps: float) -> LipResult:
     n = len(opening)
-    track = LipTrack(start=0.0, fps=fps, opening=opening.astype(np.float32),
-                     width=np.full(n, 40.0, np.float32), face=np.ones(n, bool))
+    track = LipTrack(
+        start=0.0,
+        fps=fps,
+        opening=opening.astype(np.float32),
+        width=np.full(n, 40.0, np.float32),
+        face=np.ones(n, bool),
+    )
     return LipResult(track, LipReport(n, n, 0, 1, 1, 0))
 
 
@@ -85,8 +95,10 @@ def test_clean_scene_places_dry_lines(tmp_path: Path) -> None:
     sr = 16_000
     sf.write(str(tmp_path / "a.wav"), np.full(sr // 10, 0.5, np.float32), sr)
     sf.write(str(tmp_path / "b.wav"), np.full(sr, 0.25, np.float32), sr)
-    lines = [SimpleNamespace(dry_path="a.wav", offset=0.5),
-             SimpleNamespace(dry_path="b.wav", offset=1.5)]
+    lines = [
+        SimpleNamespace(dry_path="a.wav", offset=0.5),
+        SimpleNamespace(dry_path="b.wav", offset=1.5),
+    ]
     prod = SimpleNamespace(root=tmp_path, ground_truth=SimpleNamespace(lines=lines))
     x = clean_scene(prod, 2 * sr)
     assert x.shape == (2 * sr,) and x[: sr // 2 - 10].max() == 0.0

@@ -29,11 +29,15 @@ HISTORY = "A=PCM,F=48000,W=24,M=mono,T=adr\r\n"
 
 
 def _bext(**kw: object) -> BextInfo:
-    base = dict(description="Cue 101 MAYA: 'Where were you?' take 3", originator="adr",
-                originator_reference="ADR0000101", origination_date="2026-11-22",
-                origination_time="09:15:00",
-                time_reference=timecode_to_samples("01:00:00:00", FrameRate.parse("23.976")),
-                coding_history=HISTORY)
+    base = dict(
+        description="Cue 101 MAYA: 'Where were you?' take 3",
+        originator="adr",
+        originator_reference="ADR0000101",
+        origination_date="2026-11-22",
+        origination_time="09:15:00",
+        time_reference=timecode_to_samples("01:00:00:00", FrameRate.parse("23.976")),
+        coding_history=HISTORY,
+    )
     base.update(kw)
     return BextInfo(**base)  # type: ignore[arg-type]
 
@@ -45,7 +49,10 @@ def _signal(channels: int, n: int, rng: np.random.Generator) -> np.ndarray:
 def _ffprobe_tags(path: Path) -> dict[str, str]:
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries", "format_tags", "-of", "json", str(path)],
-        check=True, capture_output=True, text=True, timeout=30,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
     ).stdout
     return json.loads(out).get("format", {}).get("tags", {})
 
@@ -94,8 +101,9 @@ def test_time_reference_above_32_bits(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("bits", [16, 24, 32])
-def test_samples_read_back_by_soundfile(tmp_path: Path, rng: np.random.Generator,
-                                        bits: int) -> None:
+def test_samples_read_back_by_soundfile(
+    tmp_path: Path, rng: np.random.Generator, bits: int
+) -> None:
     x = _signal(2, 3000, rng)
     x[0, :4] = [1.0, -1.0, 1.5, -1.5]  # full scale and clipping
     path = write_bwf(tmp_path / "s.wav", x, 44100, bext=_bext(), bits=bits)
@@ -112,11 +120,16 @@ def test_samples_read_back_by_soundfile(tmp_path: Path, rng: np.random.Generator
 def test_polyphonic_with_ixml(tmp_path: Path, rng: np.random.Generator) -> None:
     names = ["Boom", "Lav 1 <Maya>", "Lav 2 & co", "Lav3", "Plant", "Mix L"]
     x = _signal(6, 2401, rng) * 0.5
-    path = write_bwf(tmp_path / "poly.wav", x, 48000, bext=_bext(), ixml=make_ixml(
-        names, project="Demo", scene="12A", take="3"))
+    path = write_bwf(
+        tmp_path / "poly.wav",
+        x,
+        48000,
+        bext=_bext(),
+        ixml=make_ixml(names, project="Demo", scene="12A", take="3"),
+    )
     y, sr = sf.read(path, always_2d=True)
     assert y.shape == (2401, 6) and sr == 48000
-    assert np.max(np.abs(y.T - x)) <= 2.0 ** -23 + 1e-9
+    assert np.max(np.abs(y.T - x)) <= 2.0**-23 + 1e-9
     assert [c.id for c in list_chunks(path)] == ["fmt ", "bext", "iXML", "data"]
     ixml = read_ixml(path)
     assert ixml is not None and "<SCENE>12A</SCENE>" in ixml
@@ -125,9 +138,11 @@ def test_polyphonic_with_ixml(tmp_path: Path, rng: np.random.Generator) -> None:
 
 
 def test_ixml_track_names_partial_and_bad() -> None:
-    doc = ("<BWFXML><TRACK_LIST><TRACK><INTERLEAVE_INDEX>2</INTERLEAVE_INDEX><NAME>Lav</NAME>"
-           "</TRACK><TRACK><CHANNEL_INDEX>9</CHANNEL_INDEX><NAME>Off</NAME></TRACK>"
-           "</TRACK_LIST></BWFXML>")
+    doc = (
+        "<BWFXML><TRACK_LIST><TRACK><INTERLEAVE_INDEX>2</INTERLEAVE_INDEX><NAME>Lav</NAME>"
+        "</TRACK><TRACK><CHANNEL_INDEX>9</CHANNEL_INDEX><NAME>Off</NAME></TRACK>"
+        "</TRACK_LIST></BWFXML>"
+    )
     assert ixml_track_names(doc, 3) == ("1", "Lav", "3")
     assert ixml_track_names("<BWFXML><oops", 2) is None
     assert ixml_track_names("<BWFXML/>", 2) is None
@@ -209,7 +224,7 @@ def test_streamed_data_size(tmp_path: Path) -> None:
     path = write_bwf(tmp_path / "s.wav", np.zeros(100), 48000, bext=_bext(), bits=16)
     raw = bytearray(path.read_bytes())
     data = [c for c in list_chunks(path) if c.id == "data"][0]
-    raw[data.offset - 4:data.offset] = struct.pack("<I", 0xFFFFFFFF)
+    raw[data.offset - 4 : data.offset] = struct.pack("<I", 0xFFFFFFFF)
     path.write_bytes(bytes(raw))
     assert list_chunks(path)[-1].size == 200
 
@@ -249,15 +264,40 @@ def test_reads_bext_written_by_ffmpeg(tmp_path: Path, rf64: str) -> None:
     """Our reader on files from an independent writer, plain RIFF and RF64 (ds64 sizes)."""
     path = tmp_path / f"ff_{rf64}.wav"
     subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-         "sine=f=440:sample_rate=48000:duration=0.5", "-c:a", "pcm_s24le", "-write_bext", "1",
-         "-rf64", rf64, "-metadata", "description=made by ffmpeg", "-metadata",
-         "originator=ffmpeg", "-metadata", "time_reference=172972800", str(path)],
-        check=True, timeout=60)
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:sample_rate=48000:duration=0.5",
+            "-c:a",
+            "pcm_s24le",
+            "-write_bext",
+            "1",
+            "-rf64",
+            rf64,
+            "-metadata",
+            "description=made by ffmpeg",
+            "-metadata",
+            "originator=ffmpeg",
+            "-metadata",
+            "time_reference=172972800",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
+    )
     b = read_bext(path)
     assert b is not None
-    assert (b.description, b.originator, b.time_reference) == ("made by ffmpeg", "ffmpeg",
-                                                               172972800)
+    assert (b.description, b.originator, b.time_reference) == (
+        "made by ffmpeg",
+        "ffmpeg",
+        172972800,
+    )
     chunks = {c.id: c for c in list_chunks(path)}
     assert chunks["data"].size == 24000 * 3
     assert ("ds64" in chunks) == (rf64 == "always")

@@ -7,8 +7,13 @@ from pathlib import Path
 
 from adr.core.cache import cache_key, sha256_file
 
-PAYLOAD = {"cue": {"id": "101", "start": 1.25, "end": 3.5, "text": "Hello, world."},
-           "voices": [("ANNA", 0.12345)], "path": Path("a/b.wav"), "n": None, "f": 0.1 + 0.2}
+PAYLOAD = {
+    "cue": {"id": "101", "start": 1.25, "end": 3.5, "text": "Hello, world."},
+    "voices": [("ANNA", 0.12345)],
+    "path": Path("a/b.wav"),
+    "n": None,
+    "f": 0.1 + 0.2,
+}
 
 # Computed by the hand-made helpers before adr.core.cache existed (commit 8ec54f7):
 # analyze._hash, enroll._key, export._digest, demo.build._key.
@@ -36,18 +41,29 @@ def test_render_key_unchanged(tmp_path: Path) -> None:
 
     from adr.voice.render import RENDER_VERSION, _render_key
 
-    (tmp_path / "voice.json").write_text(json.dumps({"model_sha256": "m",
-                                                     "restorer": {"sha256": "r"}}))
+    (tmp_path / "voice.json").write_text(
+        json.dumps({"model_sha256": "m", "restorer": {"sha256": "r"}})
+    )
     analysis = tmp_path / "101.json"
     analysis.write_bytes(b'{"x": 1}')
 
     class CueTimes:
         start, end = 1.25, 3.5
 
-    before = [RENDER_VERSION, hashlib.sha256(b'{"x": 1}').hexdigest(), "m", "r", 1.25, 3.5,
-              "Hello, world.", "script"]
-    assert _render_key(analysis, tmp_path, CueTimes, "Hello, world.", "script") == \
-        hashlib.sha256(json.dumps(before).encode()).hexdigest()
+    before = [
+        RENDER_VERSION,
+        hashlib.sha256(b'{"x": 1}').hexdigest(),
+        "m",
+        "r",
+        1.25,
+        3.5,
+        "Hello, world.",
+        "script",
+    ]
+    assert (
+        _render_key(analysis, tmp_path, CueTimes, "Hello, world.", "script")
+        == hashlib.sha256(json.dumps(before).encode()).hexdigest()
+    )
 
 
 def test_the_stages_use_the_helper() -> None:

@@ -16,7 +16,7 @@ from adr.deliver import warp as W
 @pytest.fixture(scope="module")
 def line() -> tuple[np.ndarray, tuple[Word, ...]]:
     """A festival line at 48 kHz and its word times (seconds from its first sample)."""
-    (x, words, _), = speech(["Roll sound, we are losing the light, so hurry up."])
+    ((x, words, _),) = speech(["Roll sound, we are losing the light, so hurry up."])
     return x, words
 
 
@@ -30,7 +30,7 @@ def _noise(n: int, level: float, seed: int = 3) -> np.ndarray:
 def _placed(x: np.ndarray, at: float, n: int) -> np.ndarray:
     out = np.zeros(n)
     a = round(at * SR)
-    out[a:a + len(x)] = x[:n - a]
+    out[a : a + len(x)] = x[: n - a]
     return out
 
 
@@ -62,8 +62,12 @@ def test_dtw_offset_and_warp_word_boundaries(line) -> None:
     import librosa
 
     b = round(words[2].start * SR)
-    y = np.concatenate([librosa.effects.time_stretch(x[:b], rate=1.08),
-                        librosa.effects.time_stretch(x[b:], rate=0.94)])
+    y = np.concatenate(
+        [
+            librosa.effects.time_stretch(x[:b], rate=1.08),
+            librosa.effects.time_stretch(x[b:], rate=0.94),
+        ]
+    )
 
     def m(t: float) -> float:
         s = t * SR
@@ -90,8 +94,10 @@ def test_apply_warp_keeps_pitch_and_length() -> None:
     w = W.TimeWarp("warp", 0.0, np.array([0.0, 1.0]), np.array([0.0, 1.1]))
     y = W.apply_warp(x, SR, w, length=round(1.1 * SR))
     assert len(y) == round(1.1 * SR)
-    seg = y[SR // 10: SR]
-    f = np.fft.rfftfreq(len(seg), 1 / SR)[np.argmax(np.abs(np.fft.rfft(seg * np.hanning(len(seg)))))]
+    seg = y[SR // 10 : SR]
+    f = np.fft.rfftfreq(len(seg), 1 / SR)[
+        np.argmax(np.abs(np.fft.rfft(seg * np.hanning(len(seg)))))
+    ]
     assert f == pytest.approx(220, abs=2)
     assert np.sqrt(np.mean(seg**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.05)
     shifted = W.apply_warp(x, SR, W.TimeWarp("offset", 0.01))
@@ -123,11 +129,14 @@ def test_snap_spans_and_choose_repair() -> None:
     assert C.snap_spans([(1.35, 1.5)], cuts, 0.9, 3.0) == ((1.3, 1.8),)  # from the pause
     assert C.snap_spans([(1.1, 1.2), (1.5, 1.6)], cuts, 0.9, 3.0, min_gap=0.2) == ((1.0, 1.8),)
     assert C.snap_spans([(0.5, 1.1)], cuts, 0.9, 3.0) == ((0.9, 1.3),)  # clipped to the cue
-    assert C.choose_repair("auto", "", [(1.4, 1.8)], ["burst"], 3.0) [0] == "partial"
+    assert C.choose_repair("auto", "", [(1.4, 1.8)], ["burst"], 3.0)[0] == "partial"
     assert C.choose_repair("auto", "", [(1.4, 1.8)], ["noise"], 3.0)[0] == "whole"
     assert C.choose_repair("auto", "", [(0.0, 2.0)], ["burst"], 3.0)[0] == "whole"
     assert C.choose_repair("auto", "", [], [], 3.0)[0] == "whole"
-    assert C.choose_repair("auto", "please: repair=whole", [(1.4, 1.8)], ["burst"], 3.0) == ("whole", "cue note")
+    assert C.choose_repair("auto", "please: repair=whole", [(1.4, 1.8)], ["burst"], 3.0) == (
+        "whole",
+        "cue note",
+    )
     assert C.choose_repair("whole", "Repair: partial", [(1.4, 1.8)], ["noise"], 3.0)[0] == "partial"
     assert C.choose_repair("partial", "", [], [], 3.0)[0] == "whole"
     with pytest.raises(AdrError, match="repair mode"):
@@ -149,7 +158,7 @@ def test_loudness_measures_and_specs() -> None:
         assert pyloudnorm.Meter(SR).integrated_loudness(y) == pytest.approx(target, abs=0.1)
         assert rep.after == pytest.approx(target, abs=0.1)
     mask = np.zeros(len(x), bool)
-    mask[SR:3 * SR] = True
+    mask[SR : 3 * SR] = True
     y, rep = L.normalize_loudness(x, SR, "dialog", dialog_mask=mask)
     assert L.gated_loudness(y, SR, mask) == pytest.approx(-27.0, abs=0.1)
     assert L.StemLoudness.from_dict(rep.to_dict()) == rep
@@ -160,7 +169,9 @@ def test_loudness_measures_and_specs() -> None:
 def test_true_peak_limiter() -> None:
     t = np.arange(3 * SR) / SR
     # a hot, inter-sample-peaky signal: a high tone plus a square-ish burst
-    x = 0.9 * np.sin(2 * np.pi * 11_025.3 * t) * (t < 1) + 0.95 * np.sign(np.sin(2 * np.pi * 100 * t)) * (t > 2)
+    x = 0.9 * np.sin(2 * np.pi * 11_025.3 * t) * (t < 1) + 0.95 * np.sign(
+        np.sin(2 * np.pi * 100 * t)
+    ) * (t > 2)
     assert L.true_peak_db(x, SR) > -0.5
     y, reduction = L.limit_true_peak(x, SR, -2.0)
     assert L.true_peak_db(y, SR) <= -1.95
@@ -177,9 +188,9 @@ def test_room_tone_and_bed() -> None:
     n = 6 * SR
     floor = rng.standard_normal(n) * 0.003
     loud = floor.copy()
-    loud[SR:2 * SR] += rng.standard_normal(SR) * 0.3  # "speech"
+    loud[SR : 2 * SR] += rng.standard_normal(SR) * 0.3  # "speech"
     allowed = np.ones(n, bool)
-    allowed[4 * SR:5 * SR] = False
+    allowed[4 * SR : 5 * SR] = False
     tone = C.room_tone(loud, SR, allowed)
     assert len(tone) >= SR and np.sqrt(np.mean(tone**2)) == pytest.approx(0.003, rel=0.2)
     bed = C.tone_bed(tone, 10 * SR, SR)
@@ -199,10 +210,22 @@ def test_conform_line_partial_and_whole(line) -> None:
     prod = (dry + floor).astype(np.float32)
     prod[b0:b1] += (0.3 * np.random.default_rng(4).standard_normal(b1 - b0)).astype(np.float32)
     take = 0.5 * dry  # clean, 6 dB down, on time
-    tone = C.room_tone(prod, SR, np.r_[np.ones(round(0.15 * SR), bool), np.zeros(n - round(0.15 * SR), bool)], min_run=0.1)
-    out, res = C.conform_line(prod, take, SR, start=10.0, cue_id="7",
-                              words=tuple(Word(q.text, q.start + 10, q.end + 10) for q in w),
-                              damage=[(burst[0] + 10, burst[1] + 10, "burst")], tone=tone)
+    tone = C.room_tone(
+        prod,
+        SR,
+        np.r_[np.ones(round(0.15 * SR), bool), np.zeros(n - round(0.15 * SR), bool)],
+        min_run=0.1,
+    )
+    out, res = C.conform_line(
+        prod,
+        take,
+        SR,
+        start=10.0,
+        cue_id="7",
+        words=tuple(Word(q.text, q.start + 10, q.end + 10) for q in w),
+        damage=[(burst[0] + 10, burst[1] + 10, "burst")],
+        tone=tone,
+    )
     assert res.mode == "partial" and len(res.spans) == 1
     s0, s1 = res.spans[0]
     assert s0 == pytest.approx(w[4].start + 10) and s1 == pytest.approx(w[4].end + 10)
@@ -211,13 +234,22 @@ def test_conform_line_partial_and_whole(line) -> None:
     fade = round(0.015 * SR)
     a, b = round((s0 - 10) * SR), round((s1 - 10) * SR)
     keep = np.ones(n, bool)
-    keep[a - fade:b + fade] = False
+    keep[a - fade : b + fade] = False
     assert np.array_equal(out[keep], prod[keep].astype(np.float64))
-    assert np.sqrt(np.mean(out[b0:b1] ** 2)) < 0.5 * np.sqrt(np.mean(prod[b0:b1].astype(float) ** 2))
+    assert np.sqrt(np.mean(out[b0:b1] ** 2)) < 0.5 * np.sqrt(
+        np.mean(prod[b0:b1].astype(float) ** 2)
+    )
     assert res.room_tone_loudness is not None
     assert C.ConformResult.from_dict(res.to_dict()).to_dict() == res.to_dict()
 
-    out, res = C.conform_line(prod, take, SR, start=10.0, notes="repair=whole", damage=[(burst[0] + 10, burst[1] + 10, "burst")])
+    out, res = C.conform_line(
+        prod,
+        take,
+        SR,
+        start=10.0,
+        notes="repair=whole",
+        damage=[(burst[0] + 10, burst[1] + 10, "burst")],
+    )
     assert res.mode == "whole"
     assert np.array_equal(out[:1], prod[:1].astype(np.float64)) or abs(out[0] - prod[0]) < 1e-3
     assert np.max(np.abs(out[b0:b1])) < 0.7 * np.max(np.abs(prod[b0:b1]))
@@ -226,8 +258,9 @@ def test_conform_line_partial_and_whole(line) -> None:
 
 
 def test_dtw_refuses_an_unlike_take() -> None:
-    (x, _, _), (y, _, _) = speech(["Roll sound, we are losing the light.",
-                                   "Nobody moves until I say so, is that clear?"])
+    (x, _, _), (y, _, _) = speech(
+        ["Roll sound, we are losing the light.", "Nobody moves until I say so, is that clear?"]
+    )
     n = max(len(x), len(y))
     w = W.estimate_warp(np.pad(y, (0, n - len(y))), np.pad(x, (0, n - len(x))), SR)
     assert w.method == "none" and w.cost > 0.75  # another sentence: keep the take in place
@@ -238,7 +271,7 @@ def test_production_loudness_under_noise(line) -> None:
     x, words = line
     speech_mask = np.zeros(len(x), bool)
     for w in words:
-        speech_mask[round(w.start * SR):round(w.end * SR)] = True
+        speech_mask[round(w.start * SR) : round(w.end * SR)] = True
     truth = L.speech_loudness(x, SR, speech_mask)
     for snr in (20, 5):
         noise = _noise(len(x), np.sqrt(np.mean(x[speech_mask] ** 2)) * 10 ** (-snr / 20), seed=snr)
@@ -251,6 +284,6 @@ def test_production_loudness_under_noise(line) -> None:
     assert method == "denoised" and value == pytest.approx(L.speech_loudness(0.5 * x, SR), abs=1e-9)
     # damaged spans are left out while at least half the speech remains
     bad = np.zeros(len(x), bool)
-    bad[round(words[1].start * SR):round(words[1].end * SR)] = True
+    bad[round(words[1].start * SR) : round(words[1].end * SR)] = True
     _, used, _ = L.production_loudness(x, SR, speech_mask, exclude=bad)
     assert not (used & bad).any() and used.sum() > 0.5 * speech_mask.sum()

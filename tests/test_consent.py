@@ -24,8 +24,15 @@ from adr.voice.voicefile import (
     update_consent,
 )
 
-TINY = VoiceConfig(phone_inventory=PHONES, hidden=16, conv_layers=1, n_harmonics=8,
-                   n_noise_bands=5, phone_dim=4, gru=False)
+TINY = VoiceConfig(
+    phone_inventory=PHONES,
+    hidden=16,
+    conv_layers=1,
+    n_harmonics=8,
+    n_noise_bands=5,
+    phone_dim=4,
+    gru=False,
+)
 TOML = """actor = "MAYA"
 name = "Maya Lind"
 granted_by = "Maya Lind"
@@ -39,8 +46,9 @@ note = "rider signed 2026-03-01"
 
 def _voice(folder: Path, consent: ConsentRecord | None) -> Path:
     torch.manual_seed(0)
-    save_voice(folder, VoiceModel(TINY).eval(), TINY, EnrollmentRecord(actor="MAYA"),
-               consent=consent)
+    save_voice(
+        folder, VoiceModel(TINY).eval(), TINY, EnrollmentRecord(actor="MAYA"), consent=consent
+    )
     return folder
 
 
@@ -53,13 +61,14 @@ def test_record_reads_toml_and_json_strictly(tmp_path: Path) -> None:
     j = tmp_path / "c.json"
     j.write_text(json.dumps(c.to_dict()))
     assert read_consent(j) == c and c.consent_id.startswith("consent-")
-    for bad, message in ((TOML + 'colour = "red"\n', "unknown key"),
-                         (TOML.replace('uses = ["replace"]', 'uses = ["sing"]'), "uses must be"),
-                         (TOML.replace("expires = 2099-12-31", "expires = 2020-01-01"),
-                          "before granted_on"),
-                         (TOML.replace('granted_by = "Maya Lind"\n', ""), "missing key"),
-                         (TOML.replace("2026-03-01\n", "next week\n", 1), "not valid TOML"),
-                         (TOML.replace('["night-shift*", "reel"]', "[]"), "productions is empty")):
+    for bad, message in (
+        (TOML + 'colour = "red"\n', "unknown key"),
+        (TOML.replace('uses = ["replace"]', 'uses = ["sing"]'), "uses must be"),
+        (TOML.replace("expires = 2099-12-31", "expires = 2020-01-01"), "before granted_on"),
+        (TOML.replace('granted_by = "Maya Lind"\n', ""), "missing key"),
+        (TOML.replace("2026-03-01\n", "next week\n", 1), "not valid TOML"),
+        (TOML.replace('["night-shift*", "reel"]', "[]"), "productions is empty"),
+    ):
         p.write_text(bad)
         with pytest.raises(AdrError, match=message) as err:
             read_consent(p)
@@ -72,10 +81,12 @@ def test_scope_rules_each_name_the_voice_and_rule() -> None:
     c = consent_for("MAYA", productions=("reel*",), uses=("replace",), expires="2030-06-30")
     day = dt.date(2027, 1, 1)
     check_scope(c, voice="MAYA", session="reel-2", use="replace", today=day)
-    cases = [(dict(session="other"), "does not cover session 'other'"),
-             (dict(use="edit"), "does not cover text edits"),
-             (dict(today=dt.date(2030, 7, 1)), "expired on 2030-06-30"),
-             (dict(today=dt.date(2025, 1, 1)), "not yet valid")]
+    cases = [
+        (dict(session="other"), "does not cover session 'other'"),
+        (dict(use="edit"), "does not cover text edits"),
+        (dict(today=dt.date(2030, 7, 1)), "expired on 2030-06-30"),
+        (dict(today=dt.date(2025, 1, 1)), "not yet valid"),
+    ]
     for change, message in cases:
         kw = {"voice": "MAYA", "session": "reel-2", "use": "replace", "today": day, **change}
         with pytest.raises(AdrError, match=message) as err:
@@ -89,8 +100,9 @@ def test_scope_rules_each_name_the_voice_and_rule() -> None:
 
 def test_provenance_refuses_an_edited_record() -> None:
     c = consent_for("MAYA")
-    p = Provenance("MAYA", c, c.consent_id, "replace", "0.1.0", "2026-12-06T00:00:00Z",
-                   "perth-implicit")
+    p = Provenance(
+        "MAYA", c, c.consent_id, "replace", "0.1.0", "2026-12-06T00:00:00Z", "perth-implicit"
+    )
     assert Provenance.from_dict(json.loads(json.dumps(p.to_dict()))) == p
     d = p.to_dict()
     d["consent"]["expires"] = "2199-12-31"
@@ -105,11 +117,13 @@ def test_voice_is_sealed_and_tampering_is_refused(tmp_path: Path) -> None:
     assert voice.consent == consent_for("MAYA") and len(voice.seal) == 64
     meta_path = folder / "voice.json"
     good = meta_path.read_text()
-    for edit in (lambda m: m["consent"].update(expires="2199-12-31"),
-                 lambda m: m["consent"].update(productions=["any*"]),
-                 lambda m: m["record"].update(minutes=99.0),
-                 lambda m: m.pop("seal"),
-                 lambda m: m.update(model_sha256="0" * 64)):
+    for edit in (
+        lambda m: m["consent"].update(expires="2199-12-31"),
+        lambda m: m["consent"].update(productions=["any*"]),
+        lambda m: m["record"].update(minutes=99.0),
+        lambda m: m.pop("seal"),
+        lambda m: m.update(model_sha256="0" * 64),
+    ):
         meta = json.loads(good)
         edit(meta)
         meta_path.write_text(json.dumps(meta))
@@ -133,8 +147,10 @@ def test_old_voice_loads_and_gets_consent_with_history(tmp_path: Path) -> None:
     assert update_consent(folder, first) == []
     second = consent_for("MAYA", productions=("reel", "reel-2"), expires="2098-01-01")
     changes = update_consent(folder, second)
-    assert changes == ["productions: ['reel'] -> ['reel', 'reel-2']",
-                       "expires: '2099-12-31' -> '2098-01-01'"]
+    assert changes == [
+        "productions: ['reel'] -> ['reel', 'reel-2']",
+        "expires: '2099-12-31' -> '2098-01-01'",
+    ]
     meta = json.loads((folder / "voice.json").read_text())
     assert [h["consent"] for h in meta["consent_history"]] == [first.to_dict()]
     info = describe_voice(folder)
@@ -147,8 +163,9 @@ def test_old_voice_loads_and_gets_consent_with_history(tmp_path: Path) -> None:
     assert [h["consent"] for h in meta["consent_history"]] == [first.to_dict(), second.to_dict()]
 
 
-def test_cli_enroll_without_consent_and_voice_commands(tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture) -> None:
+def test_cli_enroll_without_consent_and_voice_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     voices = tmp_path / "voices"
     base = ["--voices", str(voices), "--sessions", str(tmp_path / "s")]
     wav = tmp_path / "a.wav"

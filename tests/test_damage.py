@@ -32,7 +32,8 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, int]:
     (d / "line.txt").write_text(TEXT)
     subprocess.run(
         [exe, "-eval", "(voice_ked_diphone)", str(d / "line.txt"), "-o", str(d / "line.wav")],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     x, sr = sf.read(d / "line.wav", dtype="float32")
     x = 0.5 * x / np.max(np.abs(x))
@@ -66,7 +67,9 @@ def test_clean_line_is_not_flagged(speech: tuple[np.ndarray, int]) -> None:
     assert not [s for s in rep.spans if s.kind == "burst"]
 
 
-def test_snr_estimate_within_3_db_at_10_db(speech: tuple[np.ndarray, int], rng: np.random.Generator) -> None:
+def test_snr_estimate_within_3_db_at_10_db(
+    speech: tuple[np.ndarray, int], rng: np.random.Generator
+) -> None:
     x, sr = speech
     noisy = at_snr(x, sr, pink(len(x), rng), 10.0)
     rep = assess(noisy, sr)
@@ -76,7 +79,9 @@ def test_snr_estimate_within_3_db_at_10_db(speech: tuple[np.ndarray, int], rng: 
     assert rep.flagged and rep.reason.startswith("SNR")
 
 
-def test_burst_is_located_and_flagged(speech: tuple[np.ndarray, int], rng: np.random.Generator) -> None:
+def test_burst_is_located_and_flagged(
+    speech: tuple[np.ndarray, int], rng: np.random.Generator
+) -> None:
     x, sr = speech
     y = at_snr(x, sr, pink(len(x), rng), 30.0)
     b0, b1 = int(1.6 * sr), int(2.2 * sr)  # over speech
@@ -112,8 +117,13 @@ def test_estimate_snr_exact_on_known_parts(rng: np.random.Generator) -> None:
 
 
 def test_report_round_trip() -> None:
-    rep = DamageReport(3.2, {"ovrl": 2.1, "sig": 3.0, "bak": 1.9, "p808": 2.5},
-                       [DamageSpan(1.0, 1.5, "burst", -2.0)], True, "SNR 3.2 dB")
+    rep = DamageReport(
+        3.2,
+        {"ovrl": 2.1, "sig": 3.0, "bak": 1.9, "p808": 2.5},
+        [DamageSpan(1.0, 1.5, "burst", -2.0)],
+        True,
+        "SNR 3.2 dB",
+    )
     assert DamageReport.from_dict(rep.to_dict()) == rep
     assert DamageThresholds.from_dict(DamageThresholds().to_dict()) == DamageThresholds()
 

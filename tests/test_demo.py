@@ -93,8 +93,9 @@ def test_mix_hits_snr_targets_exactly() -> None:
     offsets = [SR // 2, 3 * SR]
     spans = [(o + SR // 10, o + len(x) - SR // 10) for o, x in zip(offsets, lines)]
     conds = [scene.Condition("wind", -5.0, 0.3), scene.Condition("clean", None, 0.2)]
-    out = scene.mix_production(lines, offsets, spans, conds, 5 * SR, SR, 3,
-                               [rng.standard_normal(SR)])
+    out = scene.mix_production(
+        lines, offsets, spans, conds, 5 * SR, SR, 3, [rng.standard_normal(SR)]
+    )
     noise = out.audio.astype(np.float64) - out.speech
     (a0, a1), (b0, b1) = spans
     assert scene.snr_db(out.speech[a0:a1], noise[a0:a1]) == pytest.approx(-5.0, abs=0.05)
@@ -104,8 +105,13 @@ def test_mix_hits_snr_targets_exactly() -> None:
 
 
 def test_openness_track_follows_phones() -> None:
-    phones = [Phone("sil", 0.0, 0.4), Phone("m", 0.4, 0.5, 0), Phone("ɑː", 0.5, 0.9, 0),
-              Phone("p", 0.9, 1.0, 0), Phone("sil", 1.0, 2.0)]
+    phones = [
+        Phone("sil", 0.0, 0.4),
+        Phone("m", 0.4, 0.5, 0),
+        Phone("ɑː", 0.5, 0.9, 0),
+        Phone("p", 0.9, 1.0, 0),
+        Phone("sil", 1.0, 2.0),
+    ]
     track = openness_track(phones, 50, 25.0)
     assert track.shape == (50,)
     assert track[17] > 0.8 and track[3] == 0.0 and track[40] == 0.0
@@ -116,8 +122,11 @@ def test_openness_track_follows_phones() -> None:
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.stat().st_size)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): (p.stat().st_mtime_ns, p.stat().st_size)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +142,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
     t0 = time.monotonic()
     again = build_demo(out, quick=True)
     second = time.monotonic() - t0
-    return {"demo": production, "again": again, "first": first, "second": second,
-            "before": before, "after": _snapshot(out), "events": events}
+    return {
+        "demo": production,
+        "again": again,
+        "first": first,
+        "second": second,
+        "before": before,
+        "after": _snapshot(out),
+        "events": events,
+    }
 
 
 def _read(path: Path) -> tuple[np.ndarray, int]:
@@ -228,9 +244,21 @@ def test_clean48k_is_the_dry_line_at_scene_time(demo: dict) -> None:
 def test_picture_frames_audio_and_timecode(demo: dict) -> None:
     d: DemoProduction = demo["demo"]
     probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-show_entries",
-         "stream=codec_type,codec_name,nb_read_frames,sample_rate:stream_tags=timecode",
-         "-of", "json", str(d.picture)], capture_output=True, text=True, check=True)
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_type,codec_name,nb_read_frames,sample_rate:stream_tags=timecode",
+            "-of",
+            "json",
+            str(d.picture),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     streams = json.loads(probe.stdout)["streams"]
     video = next(s for s in streams if s["codec_type"] == "video")
     audio = next(s for s in streams if s["codec_type"] == "audio")
@@ -252,8 +280,11 @@ def _pocketsphinx_words(audio: np.ndarray, sr: int, text: str) -> list[tuple[str
     decoder.start_utt()
     decoder.process_raw(pcm.tobytes(), full_utt=True)
     decoder.end_utt()
-    return [(s.word.split("(")[0], s.start_frame / 100, (s.end_frame + 1) / 100)
-            for s in decoder.seg() if not s.word.startswith("<") and s.word != "[NOISE]"]
+    return [
+        (s.word.split("(")[0], s.start_frame / 100, (s.end_frame + 1) / 100)
+        for s in decoder.seg()
+        if not s.word.startswith("<") and s.word != "[NOISE]"
+    ]
 
 
 @pytest.mark.slow
@@ -266,7 +297,8 @@ def test_word_times_agree_with_pocketsphinx(demo: dict) -> None:
         assert [w for w, _, _ in found] == [w.text for w in line.words]
         for (_, s, e), w in zip(found, line.words):
             errors.setdefault(line.actor, []).extend(
-                [abs(w.start - line.offset - s), abs(w.end - line.offset - e)])
+                [abs(w.start - line.offset - s), abs(w.end - line.offset - e)]
+            )
     for actor, errs in errors.items():
         assert np.median(errs) <= 0.030, (actor, np.median(errs))
     assert np.median([e for errs in errors.values() for e in errs]) <= 0.030

@@ -26,8 +26,9 @@ def target() -> tuple[Alignment, float, float]:
 
     utt = synthesize(VOICES["MAYA"], [TEXT])[0]
     words = tuple(Word(w.text, _warp(w.start), _warp(w.end)) for w in utt.alignment.words)
-    phones = tuple(Phone(p.symbol, _warp(p.start), _warp(p.end), p.word)
-                   for p in utt.alignment.phones)
+    phones = tuple(
+        Phone(p.symbol, _warp(p.start), _warp(p.end), p.word) for p in utt.alignment.phones
+    )
     return Alignment(words, phones, 1.0, 1.0, "test"), 0.0, _warp(utt.duration) + 0.3
 
 
@@ -51,7 +52,7 @@ def _median_f0(audio: np.ndarray) -> float:
 
 def _inside_share(audio: np.ndarray, spans: list[tuple[float, float]]) -> float:
     e = audio.astype(np.float64) ** 2
-    inside = sum(e[int(a * RATE):int(b * RATE)].sum() for a, b in spans)
+    inside = sum(e[int(a * RATE) : int(b * RATE)].sum() for a, b in spans)
     return float(inside / e.sum())
 
 
@@ -72,10 +73,10 @@ def test_joe_on_maya_timing(target: tuple[Alignment, float, float]) -> None:
     assert np.all(np.diff(line.target_times) > 0) and np.all(np.diff(line.donor_times) > 0)
     words = alignment.words
     assert _inside_share(line.audio, [(words[0].start - 0.05, words[-1].end + 0.05)]) > 0.9
-    assert np.max(np.abs(line.audio[:int((words[0].start - 0.05) * RATE)])) < 1e-4
+    assert np.max(np.abs(line.audio[: int((words[0].start - 0.05) * RATE)])) < 1e-4
     # each word's span holds some of the donor's speech (words land where they are asked to)
     for w in words:
-        seg = line.audio[int(w.start * RATE):int(w.end * RATE)]
+        seg = line.audio[int(w.start * RATE) : int(w.end * RATE)]
         assert np.sqrt(np.mean(seg.astype(np.float64) ** 2)) > 0.005, w.text
     assert abs(_median_f0(line.audio) / 150.0 - 1.0) < 0.05
     again = donor_line(TEXT, alignment, _prosody(alignment, end, 150.0), start, end, RATE, "JOE")
@@ -87,17 +88,22 @@ def test_maya_auto_pitch_and_pause(target: tuple[Alignment, float, float]) -> No
     # open a 0.4 s pause after "wet": later words move 0.4 s later
     cut = [w.text for w in alignment.words].index("wet")
     moved = lambda t: t + 0.4  # noqa: E731
-    words = alignment.words[:cut + 1] + tuple(
-        Word(w.text, moved(w.start), moved(w.end)) for w in alignment.words[cut + 1:])
-    phones = tuple(p if p.word <= cut and p.word >= 0 else
-                   Phone(p.symbol, moved(p.start), moved(p.end), p.word)
-                   for p in alignment.phones if p.word >= 0)
+    words = alignment.words[: cut + 1] + tuple(
+        Word(w.text, moved(w.start), moved(w.end)) for w in alignment.words[cut + 1 :]
+    )
+    phones = tuple(
+        p
+        if p.word <= cut and p.word >= 0
+        else Phone(p.symbol, moved(p.start), moved(p.end), p.word)
+        for p in alignment.phones
+        if p.word >= 0
+    )
     paused = Alignment(words, phones, 1.0, 1.0, "test")
     end = end + 0.4
     line = donor_line(TEXT, paused, _prosody(paused, end, 220.0), start, end, 22050)
     assert line.donor == "MAYA" and len(line.audio) == round(end * 22050)
     a, b = words[cut].end + 0.05, words[cut + 1].start - 0.05
-    gap = line.audio[int(a * 22050):int(b * 22050)]
+    gap = line.audio[int(a * 22050) : int(b * 22050)]
     assert words[cut + 1].start - words[cut].end >= PAUSE_S + 0.3
     assert np.max(np.abs(gap)) < 1e-4
     import parselmouth
@@ -127,8 +133,11 @@ def test_word_lists_differ(target: tuple[Alignment, float, float]) -> None:
     words[1] = Word("jackets", words[1].start, words[1].end)
     last = words[-1]
     words.append(Word("again", last.end + 0.05, last.end + 0.25))
-    phones = tuple(Phone(p.symbol, p.start, p.end, keep.index(p.word))
-                   for p in alignment.phones if p.word in keep)
+    phones = tuple(
+        Phone(p.symbol, p.start, p.end, keep.index(p.word))
+        for p in alignment.phones
+        if p.word in keep
+    )
     odd = Alignment(tuple(words), phones, 0.5, 0.5, "test")
     end = end + 0.3
     line = donor_line(TEXT, odd, _prosody(odd, end, 150.0), start, end, RATE, "MAYA")
@@ -157,8 +166,9 @@ def test_donor_is_intelligible(target: tuple[Alignment, float, float]) -> None:
     assert word_error_rate(TEXT, transcribe_for_wer(line.audio, RATE)) <= 0.2
 
 
-def test_donor_speech_is_synthesized_once_per_text(target: tuple[Alignment, float, float],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_donor_speech_is_synthesized_once_per_text(
+    target: tuple[Alignment, float, float], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Enrollment asks for each line's donor once per damaged copy: the synthesizer (about
     0.5 s a line) runs once per (voice, text), and the cached rendition gives the same audio."""
     import adr.demo.tts as tts

@@ -23,10 +23,23 @@ from adr.voice.voicefile import load_voice, sha256_file
 
 KAL_CONSENT = consent_for("KAL")
 
-TINY = VoiceConfig(phone_inventory=PHONES, hidden=16, conv_layers=1, n_harmonics=8,
-                   n_noise_bands=5, phone_dim=4, gru=False)
-STEPS = TrainConfig(steps=3, batch_size=2, segment_seconds=0.3, warmup_steps=1,
-                    checkpoint_every=1, fft_sizes=(256, 64))
+TINY = VoiceConfig(
+    phone_inventory=PHONES,
+    hidden=16,
+    conv_layers=1,
+    n_harmonics=8,
+    n_noise_bands=5,
+    phone_dim=4,
+    gru=False,
+)
+STEPS = TrainConfig(
+    steps=3,
+    batch_size=2,
+    segment_seconds=0.3,
+    warmup_steps=1,
+    checkpoint_every=1,
+    fft_sizes=(256, 64),
+)
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +104,19 @@ def test_each_refusal(speech: dict, tmp_path: Path, rng: np.random.Generator) ->
     assert err.value.where == str(clipped) and "\n" not in str(err.value)
     # enroll_actor refuses before any analysis, naming the file
     with pytest.raises(AdrError, match="heavy clipping"):
-        enroll_actor("KAL", [*speech["paths"], clipped], consent=KAL_CONSENT, voices_root=tmp_path / "v",
-                     engine="ddsp", voice_config=TINY, train_config=STEPS)
+        enroll_actor(
+            "KAL",
+            [*speech["paths"], clipped],
+            consent=KAL_CONSENT,
+            voices_root=tmp_path / "v",
+            engine="ddsp",
+            voice_config=TINY,
+            train_config=STEPS,
+        )
     with pytest.raises(AdrError, match="^KAL: too little speech"):
-        enroll_actor("KAL", [silent], texts=["nothing"], consent=KAL_CONSENT, voices_root=tmp_path / "v")
+        enroll_actor(
+            "KAL", [silent], texts=["nothing"], consent=KAL_CONSENT, voices_root=tmp_path / "v"
+        )
     with pytest.raises(AdrError, match="actor id"):
         enroll_actor("bad actor", speech["paths"], consent=KAL_CONSENT, voices_root=tmp_path / "v")
 
@@ -105,10 +127,19 @@ def test_wrong_language_is_refused(tmp_path: Path) -> None:
 
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
-    wav = subprocess.run(["espeak-ng", "-v", "fr", "--stdout", "Bonjour à tous, nous allons "
-                          "tourner la scène suivante dans le jardin, après le déjeuner. Il "
-                          "fait très beau aujourd'hui et les acteurs sont prêts."],
-                         capture_output=True, check=True).stdout
+    wav = subprocess.run(
+        [
+            "espeak-ng",
+            "-v",
+            "fr",
+            "--stdout",
+            "Bonjour à tous, nous allons "
+            "tourner la scène suivante dans le jardin, après le déjeuner. Il "
+            "fait très beau aujourd'hui et les acteurs sont prêts.",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
     x, sr = sf.read(io.BytesIO(wav), dtype="float32")
     path = _write(tmp_path / "fr.wav", np.tile(x, 4), sr)
     rep = check_material([path], actor="ZOE", limits=MaterialLimits(min_language_probability=0.5))
@@ -130,10 +161,19 @@ def test_resolve_texts(speech: dict, tmp_path: Path) -> None:
 
 
 def test_enroll_tiny_saves_voice_and_rerun_returns_at_once(
-        speech: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    speech: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     events: list[ProgressEvent] = []
-    res = enroll_actor("KAL", speech["paths"], consent=KAL_CONSENT, voices_root=tmp_path, engine="ddsp", voice_config=TINY,
-                       train_config=STEPS, progress=events.append)
+    res = enroll_actor(
+        "KAL",
+        speech["paths"],
+        consent=KAL_CONSENT,
+        voices_root=tmp_path,
+        engine="ddsp",
+        voice_config=TINY,
+        train_config=STEPS,
+        progress=events.append,
+    )
     folder = tmp_path / "KAL"
     assert not res.reused and res.voice_dir == str(folder) and res.utterances == 10
     assert len(res.held_back) == 1 and res.material.ok
@@ -149,8 +189,9 @@ def test_enroll_tiny_saves_voice_and_rerun_returns_at_once(
     assert 0.5 < voice.record.minutes < 1.0 and voice.record.date.endswith("Z")
     assert {"speaker_similarity", "f0_corr"} <= set(voice.record.metrics)
     # GE2E on the held-back line itself scores it as the actor; three training steps do not
-    sim, own = (voice.record.metrics[k] for k in ("speaker_similarity",
-                                                  "speaker_similarity_original"))
+    sim, own = (
+        voice.record.metrics[k] for k in ("speaker_similarity", "speaker_similarity_original")
+    )
     assert own > 0.7 and sim < own, (sim, own)
     assert -40.0 < voice.record.loudness_db < -5.0
     assert [vp.actor for vp in load_voiceprints(tmp_path)] == ["KAL"]
@@ -165,14 +206,22 @@ def test_enroll_tiny_saves_voice_and_rerun_returns_at_once(
     monkeypatch.setattr("adr.voice.train.train_voice", boom)
     monkeypatch.setattr("adr.analysis.align.align", boom)
     written = {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
-    again = enroll_actor("KAL", speech["paths"], consent=KAL_CONSENT, voices_root=tmp_path, engine="ddsp", voice_config=TINY,
-                         train_config=STEPS)
+    again = enroll_actor(
+        "KAL",
+        speech["paths"],
+        consent=KAL_CONSENT,
+        voices_root=tmp_path,
+        engine="ddsp",
+        voice_config=TINY,
+        train_config=STEPS,
+    )
     assert again.reused and again.record == res.record
     assert {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()} == written
 
 
 def test_interrupted_enrollment_resumes_from_checkpoint(
-        speech: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    speech: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     paths, limits = speech["paths"][:4], MaterialLimits(min_minutes=0.2)
     four = TrainConfig(**{**STEPS.to_dict(), "steps": 4})
 
@@ -181,8 +230,17 @@ def test_interrupted_enrollment_resumes_from_checkpoint(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        enroll_actor("KAL", paths, consent=KAL_CONSENT, voices_root=tmp_path, engine="ddsp", voice_config=TINY, train_config=four,
-                     limits=limits, progress=stop)
+        enroll_actor(
+            "KAL",
+            paths,
+            consent=KAL_CONSENT,
+            voices_root=tmp_path,
+            engine="ddsp",
+            voice_config=TINY,
+            train_config=four,
+            limits=limits,
+            progress=stop,
+        )
     assert not (tmp_path / "KAL" / "voice.json").exists()
     ckpt = next((tmp_path / "KAL" / ".train").glob("ckpt-*"))
     assert training_state(ckpt)["step"] == 2
@@ -194,15 +252,24 @@ def test_interrupted_enrollment_resumes_from_checkpoint(
     cache = {p: p.stat().st_mtime_ns for p in (tmp_path / "KAL" / ".train" / "files").iterdir()}
     assert cache
     steps: list[int] = []
-    res = enroll_actor("KAL", paths, consent=KAL_CONSENT, voices_root=tmp_path, engine="ddsp", voice_config=TINY, train_config=four,
-                       limits=limits, progress=lambda e: e.stage == "train voice" and
-                       steps.append(int(e.done)))
+    res = enroll_actor(
+        "KAL",
+        paths,
+        consent=KAL_CONSENT,
+        voices_root=tmp_path,
+        engine="ddsp",
+        voice_config=TINY,
+        train_config=four,
+        limits=limits,
+        progress=lambda e: e.stage == "train voice" and steps.append(int(e.done)),
+    )
     assert steps == [3, 4] and res.record.steps == 4 and not res.reused
     assert {p: p.stat().st_mtime_ns for p in cache} == cache  # the analysis was not redone
 
 
 def test_enroll_with_video_learns_lip_features(
-        speech: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    speech: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import dataclasses
     import json
 
@@ -215,8 +282,15 @@ def test_enroll_with_video_learns_lip_features(
         calls.append((Path(video).name, start, end))
         n = int(round((end - start) * 25))
         t = np.arange(n) / 25
-        return type("R", (), {"track": LipTrack(start, 25.0, 0.3 + 0.2 * np.sin(9 * t),
-                                               np.full(n, 40.0), np.ones(n, bool))})()
+        return type(
+            "R",
+            (),
+            {
+                "track": LipTrack(
+                    start, 25.0, 0.3 + 0.2 * np.sin(9 * t), np.full(n, 40.0), np.ones(n, bool)
+                )
+            },
+        )()
 
     monkeypatch.setattr("adr.analysis.lips.track_lips", fake_track)
     av_calls: list[tuple[int, float]] = []
@@ -229,13 +303,22 @@ def test_enroll_with_video_learns_lip_features(
     paths = speech["paths"][:4]
     videos = [tmp_path / f"{p.stem}.mov" for p in paths]
     lips_cfg = dataclasses.replace(TINY, lips=True)
-    res = enroll_actor("KAL", paths, video_paths=videos, consent=KAL_CONSENT, voices_root=tmp_path,
-                       engine="ddsp", voice_config=lips_cfg, train_config=STEPS,
-                       limits=MaterialLimits(min_minutes=0.2))
+    res = enroll_actor(
+        "KAL",
+        paths,
+        video_paths=videos,
+        consent=KAL_CONSENT,
+        voices_root=tmp_path,
+        engine="ddsp",
+        voice_config=lips_cfg,
+        train_config=STEPS,
+        limits=MaterialLimits(min_minutes=0.2),
+    )
     assert sorted(c[0] for c in calls) == sorted(v.name for v in videos)
     assert load_voice(res.voice_dir).config.lips
-    cached = [json.loads(p.read_text()) for p in
-              (tmp_path / "KAL" / ".train" / "files").glob("*.json")]
+    cached = [
+        json.loads(p.read_text()) for p in (tmp_path / "KAL" / ".train" / "files").glob("*.json")
+    ]
     utts = [u for c in cached for u in c["utterances"] if "phones" in u]
     assert utts and [u for u in utts if "lips" not in u] == [] and len(av_calls) == len(utts)
     for u in utts:  # the tracker's mouth, over the utterance, with the offset applied
@@ -245,10 +328,15 @@ def test_enroll_with_video_learns_lip_features(
         np.testing.assert_allclose(track.opening, 0.3 + 0.2 * np.sin(9 * t), atol=1e-3)
     assert sorted(start for _, start in av_calls) == sorted(u["start"] for u in utts)
     # each call saw its utterance's audio (16 kHz)
-    np.testing.assert_allclose(sorted(n for n, _ in av_calls),
-                               sorted((u["end"] - u["start"]) * 16000 for u in utts), atol=2)
+    np.testing.assert_allclose(
+        sorted(n for n, _ in av_calls),
+        sorted((u["end"] - u["start"]) * 16000 for u in utts),
+        atol=2,
+    )
     with pytest.raises(AdrError, match="1 videos for 4 audio files"):
-        enroll_actor("KAL", paths, video_paths=videos[:1], consent=KAL_CONSENT, voices_root=tmp_path)
+        enroll_actor(
+            "KAL", paths, video_paths=videos[:1], consent=KAL_CONSENT, voices_root=tmp_path
+        )
 
 
 def test_enroll_transcribes_files_without_text(speech: dict, tmp_path: Path) -> None:
@@ -257,14 +345,24 @@ def test_enroll_transcribes_files_without_text(speech: dict, tmp_path: Path) -> 
     paths = []
     for p in speech["paths"][:2]:  # no .txt beside these copies
         paths.append(Path(shutil.copy(p, tmp_path / p.name)))
-    res = enroll_actor("KAL", paths, consent=KAL_CONSENT, voices_root=tmp_path / "voices", engine="ddsp", voice_config=TINY,
-                       train_config=STEPS, limits=MaterialLimits(min_minutes=0.1),
-                       whisper_model="tiny.en")
+    res = enroll_actor(
+        "KAL",
+        paths,
+        consent=KAL_CONSENT,
+        voices_root=tmp_path / "voices",
+        engine="ddsp",
+        voice_config=TINY,
+        train_config=STEPS,
+        limits=MaterialLimits(min_minutes=0.1),
+        whisper_model="tiny.en",
+    )
     assert res.utterances >= 2 and all(f.language == "en" for f in res.material.files)
     import json
 
-    cached = [json.loads(p.read_text()) for p in
-              (tmp_path / "voices" / "KAL" / ".train" / "files").glob("*.json")]
+    cached = [
+        json.loads(p.read_text())
+        for p in (tmp_path / "voices" / "KAL" / ".train" / "files").glob("*.json")
+    ]
     heard = {" ".join(u["text"] for u in c["utterances"]) for c in cached}
     for text in speech["texts"][:2]:
         assert min(word_error_rate(text, h) for h in heard) < 0.3
@@ -277,8 +375,10 @@ def test_material_on_real_recordings(corpus: Path) -> None:
     assert rep.ok and rep.speech_minutes > 0.9 and rep.snr_db > 25
     noisy = sorted((corpus / "speech_noisy" / "voicebank_demand_p287").rglob("p287_00[34].wav"))
     rep = check_material(noisy, actor="p287", language_check=False)  # true SNR 4.7, -0.7 dB
-    assert {Path(r.split(": ")[0]).name for r in rep.refusals if "too noisy" in r} == \
-        {"p287_003.wav", "p287_004.wav"}
+    assert {Path(r.split(": ")[0]).name for r in rep.refusals if "too noisy" in r} == {
+        "p287_003.wav",
+        "p287_004.wav",
+    }
 
 
 @pytest.mark.slow
@@ -290,10 +390,24 @@ def test_enroll_restorer_tiny_saves_a_restorer_voice(speech: dict, tmp_path: Pat
 
     events: list[ProgressEvent] = []
     rc = RestorerConfig(hidden=8, layers=2, kernel_size=3)
-    rtc = RestorerTrainConfig(steps=3, batch_size=2, crop_frames=32, warmup_steps=1,
-                              checkpoint_every=3, damaged_copies=1, donor_from_damage=True)
-    res = enroll_actor("KAL", speech["paths"], consent=KAL_CONSENT, voices_root=tmp_path, restorer_config=rc,
-                       restorer_train_config=rtc, progress=events.append)
+    rtc = RestorerTrainConfig(
+        steps=3,
+        batch_size=2,
+        crop_frames=32,
+        warmup_steps=1,
+        checkpoint_every=3,
+        damaged_copies=1,
+        donor_from_damage=True,
+    )
+    res = enroll_actor(
+        "KAL",
+        speech["paths"],
+        consent=KAL_CONSENT,
+        voices_root=tmp_path,
+        restorer_config=rc,
+        restorer_train_config=rtc,
+        progress=events.append,
+    )
     voice = load_voice(tmp_path / "KAL")
     assert voice.model is None and voice.restorer is not None
     assert voice.restorer.config.hidden == 8 and voice.record.steps == 3
@@ -301,6 +415,12 @@ def test_enroll_restorer_tiny_saves_a_restorer_voice(speech: dict, tmp_path: Pat
     assert {"speaker_similarity", "f0_corr"} <= set(voice.record.metrics)
     assert {"enroll: damage", "train restorer"} <= {e.stage for e in events}
     assert res.utterances == 10
-    again = enroll_actor("KAL", speech["paths"], consent=KAL_CONSENT, voices_root=tmp_path, restorer_config=rc,
-                         restorer_train_config=rtc)
+    again = enroll_actor(
+        "KAL",
+        speech["paths"],
+        consent=KAL_CONSENT,
+        voices_root=tmp_path,
+        restorer_config=rc,
+        restorer_train_config=rtc,
+    )
     assert again.reused and again.record == res.record  # a finished voice is not redone

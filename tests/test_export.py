@@ -44,9 +44,9 @@ def riff_time_reference(path: Path) -> int:
     assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
     pos = 12
     while pos + 8 <= len(data):
-        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        cid, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
         if cid == b"bext":
-            lo, hi = struct.unpack("<II", data[pos + 8 + 338:pos + 8 + 346])
+            lo, hi = struct.unpack("<II", data[pos + 8 + 338 : pos + 8 + 346])
             return lo | hi << 32
         pos += 8 + size + size % 2
     raise AssertionError("no bext chunk")
@@ -62,9 +62,21 @@ def test_cue_bwf_time_reference(built: Built, exported: ExportResult) -> None:
         expected = timecode_to_samples(c.tc_in, rate, SR)
         assert riff_time_reference(path) == expected == c.time_reference
         if shutil.which("ffprobe"):
-            out = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
-                                  "format_tags=time_reference", "-of", "default=nw=1:nk=1", str(path)],
-                                 capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [
+                    "ffprobe",
+                    "-v",
+                    "error",
+                    "-show_entries",
+                    "format_tags=time_reference",
+                    "-of",
+                    "default=nw=1:nk=1",
+                    str(path),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             assert int(out.strip()) == expected
         info = sf.info(str(path))
         assert (info.samplerate, info.channels, info.subtype) == (SR, 1, "PCM_24")
@@ -89,9 +101,24 @@ def test_cue_time_reference_exact_rates(tmp_path: Path) -> None:
 
 
 def test_stem_length_is_the_picture(built: Built, exported: ExportResult) -> None:
-    out = subprocess.run(["ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0",
-                          "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0",
-                          built.session.picture.path], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_packets",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "csv=p=0",
+            built.session.picture.path,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     frames = int(out.stdout.strip().strip(","))
     info = sf.info(str(built.session.root / exported.stem))
     assert info.frames == frames * SR // 25 == exported.stem_samples
@@ -132,27 +159,34 @@ def test_edl_and_otio_match_the_cues(built: Built, exported: ExportResult) -> No
 def test_cue_sheets(built: Built, exported: ExportResult) -> None:
     root = built.session.root / "deliverables"
     cues = read_cues(root / "reel_cues.csv", built.session.timecode)
-    assert [(c.id, c.status) for c in cues] == [("101", "delivered"), ("102", "delivered"),
-                                                 ("103", "pending")]
+    assert [(c.id, c.status) for c in cues] == [
+        ("101", "delivered"),
+        ("102", "delivered"),
+        ("103", "pending"),
+    ]
     page = (root / "reel_cues.html").read_text()
     assert page.count("<tr>") == 4 and "@media print" in page and "01:00:00:08" in page
 
 
-def test_partial_repair_is_bit_identical_outside_the_span(built: Built, exported: ExportResult) -> None:
+def test_partial_repair_is_bit_identical_outside_the_span(
+    built: Built, exported: ExportResult
+) -> None:
     root = built.session.root
     c101 = next(c for c in exported.cues if c.cue_id == "101")
     assert c101.conform.mode == "partial" and len(c101.conform.spans) == 1
     prod = sf.read(built.session.audio[0].path, dtype="int32")[0] >> 8
     line = sf.read(str(root / c101.file), dtype="int32")[0] >> 8
     a = c101.time_reference - timecode_to_samples("01:00:00:00", built.session.frame_rate, SR)
-    ref = prod[a:a + len(line)]
+    ref = prod[a : a + len(line)]
     s0, s1 = c101.conform.spans[0]
     fade = round(0.015 * SR)
     lo, hi = round(s0 * SR) - a - fade, round(s1 * SR) - a + fade
     keep = np.ones(len(line), bool)
     keep[lo:hi] = False
     assert np.array_equal(line[keep], ref[keep])
-    assert np.count_nonzero(line[lo + fade:hi - fade] != ref[lo + fade:hi - fade]) > 0.9 * (hi - lo - 2 * fade)
+    assert np.count_nonzero(line[lo + fade : hi - fade] != ref[lo + fade : hi - fade]) > 0.9 * (
+        hi - lo - 2 * fade
+    )
     # the burst is gone: the replaced span is much quieter than the production there
     b0, b1 = round(built.burst[0] * SR) - a, round(built.burst[1] * SR) - a
     assert np.std(line[b0:b1]) < 0.5 * np.std(ref[b0:b1])
@@ -185,7 +219,9 @@ def test_rerun_is_idempotent(built: Built, exported: ExportResult) -> None:
     assert ExportResult.from_dict(again.to_dict()) == again
 
 
-def test_rerun_rewrites_only_what_changed(built: Built, exported: ExportResult, tmp_path: Path) -> None:
+def test_rerun_rewrites_only_what_changed(
+    built: Built, exported: ExportResult, tmp_path: Path
+) -> None:
     s = _copy(built, tmp_path)
     # the copy's timeline points at its own files; its audio is up to date
     assert set(export_session(s).written) == {"deliverables/reel.otio", "deliverables/reel.edl"}
@@ -196,7 +232,9 @@ def test_rerun_rewrites_only_what_changed(built: Built, exported: ExportResult, 
 
     assert abs(pyloudnorm.Meter(SR).integrated_loudness(stem) + 23.0) < 0.5
     cues = s.read_cues()
-    s.write_cues([c if c.id != "101" else type(c)(**{**c.to_dict(), "notes": "repair=whole"}) for c in cues])
+    s.write_cues(
+        [c if c.id != "101" else type(c)(**{**c.to_dict(), "notes": "repair=whole"}) for c in cues]
+    )
     r = export_session(s, spec="-23")
     assert "deliverables/adr/101.wav" in r.written and "deliverables/adr/102.wav" not in r.written
     assert next(c for c in r.cues if c.cue_id == "101").conform.mode == "whole"
@@ -213,7 +251,7 @@ def test_dialog_gated_spec(built: Built, exported: ExportResult, tmp_path: Path)
     mask = np.zeros(len(stem), bool)
     for words in built.words.values():
         for w in words:
-            mask[round(w.start * SR):round(w.end * SR)] = True
+            mask[round(w.start * SR) : round(w.end * SR)] = True
     assert abs(gated_loudness(stem, SR, mask) + 27.0) < 0.5
     assert r.stem_loudness.spec == "-27"
     assert integrated_loudness(stem, SR) != pytest.approx(-27.0, abs=0.05)
@@ -241,18 +279,36 @@ def test_export_errors(built: Built, tmp_path: Path) -> None:
         export_session(s)
 
 
-@pytest.mark.parametrize("rate,start,sep", [("29.97", "00:59:59:00", ":"), ("29.97df", "00:59:59;00", ";"),
-                                            ("23.976", "10:00:00:00", ":")])
+@pytest.mark.parametrize(
+    "rate,start,sep",
+    [
+        ("29.97", "00:59:59:00", ":"),
+        ("29.97df", "00:59:59;00", ";"),
+        ("23.976", "10:00:00:00", ":"),
+    ],
+)
 def test_timeline_rates_and_overlaps(tmp_path: Path, rate: str, start: str, sep: str) -> None:
     from adr.core.types import Cue
     from adr.deliver.timeline import cue_sheet_html, session_timeline
 
     fr = FrameRate.parse(rate)
     pic = MediaRef(str(tmp_path / "pic.mov"), "picture", 120.0)
-    s = Session(tmp_path / "s", "s", fr, start, pic, (MediaRef(str(tmp_path / "a.wav"), "audio", 120.0),), "now")
+    s = Session(
+        tmp_path / "s",
+        "s",
+        fr,
+        start,
+        pic,
+        (MediaRef(str(tmp_path / "a.wav"), "audio", 120.0),),
+        "now",
+    )
     f = float(1 / fr.rate)
-    cues = [Cue("1", "A", "A", 1800 * f, 1900 * f), Cue("2", "B", "B", 1850 * f, 1950 * f),
-            Cue("3", "A", "A", 2000 * f, 2010 * f), Cue("4", "C", "C", 10 * f, 20 * f)]
+    cues = [
+        Cue("1", "A", "A", 1800 * f, 1900 * f),
+        Cue("2", "B", "B", 1850 * f, 1950 * f),
+        Cue("3", "A", "A", 2000 * f, 2010 * f),
+        Cue("4", "C", "C", 10 * f, 20 * f),
+    ]
     delivered = {c: (f"deliverables/adr/{c}.wav", "whole") for c in ("1", "2", "3")}
     otio_json, edls = session_timeline(s, cues, delivered, "s_dialog.wav")
     assert len(edls) == 2  # cue 2 overlaps cue 1: a second ADR track
@@ -265,7 +321,9 @@ def test_timeline_rates_and_overlaps(tmp_path: Path, rate: str, start: str, sep:
     assert sorted(events) == ["1", "2", "3"]
     for c in cues[:3]:
         src_in, src_out, rec_in, rec_out = events[c.id]
-        assert (rec_in, rec_out) == (s.to_timecode(c.start), s.to_timecode(c.end)) == (src_in, src_out)
+        assert (
+            (rec_in, rec_out) == (s.to_timecode(c.start), s.to_timecode(c.end)) == (src_in, src_out)
+        )
         assert rec_in[8] == sep
     import opentimelineio as otio
 

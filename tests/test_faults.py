@@ -55,9 +55,14 @@ def _samples(path: Path) -> np.ndarray:
 
 # --------------------------------------------------------------------------- analyze
 
+
 @pytest.mark.parametrize("saved", [1, 3], ids=["after the first line", "after the last line"])
-def test_analyze_sigint_resumes_equal(media, tmp_path: Path, saved: int,  # noqa: F811
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_analyze_sigint_resumes_equal(
+    media,  # noqa: F811
+    tmp_path: Path,
+    saved: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """SIGINT after the first line is saved, and after the last (before the scene pass and
     the cue sheet): the rerun analyses only what is missing and equals an uninterrupted run
     (the analysis stages are the deterministic stand-ins of test_bad_inputs)."""
@@ -94,6 +99,7 @@ def test_analyze_sigint_resumes_equal(media, tmp_path: Path, saved: int,  # noqa
 
 # --------------------------------------------------------------------------- render
 
+
 def _take_dict(take: Any) -> dict[str, Any]:
     """A take as data, without the time it was made (provenance ``date``, issue #12)."""
     d = take.to_dict()
@@ -117,18 +123,41 @@ def render_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Session, Path
         pytest.skip("ffmpeg missing")
     d = tmp_path_factory.mktemp("render_fault")
     pic = d / "scene.mov"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc=size=64x48:rate=25:duration=8", "-f", "lavfi", "-i",
-                    "sine=frequency=440:sample_rate=48000:duration=8", "-c:v", "mpeg4",
-                    "-c:a", "pcm_s16le", str(pic)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x48:rate=25:duration=8",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=8",
+            "-c:v",
+            "mpeg4",
+            "-c:a",
+            "pcm_s16le",
+            str(pic),
+        ],
+        check=True,
+    )
     s = create_session("reel", pic, root=d / "sessions")
     lines = [make_line("101", 0.2, 2.72), make_line("102", 2.8, 5.32)]
     s.write_cues([ln.cue for ln in lines] + [Cue("103", "X", "X", 7.95, 7.99, "hi")])
     for ln in lines:
         (s.analysis_dir / f"{ln.cue.id}.json").write_text(json.dumps(ln.to_dict()))
     torch.manual_seed(0)
-    save_voice(d / "voices" / "MAYA", VoiceModel(TINY).eval(), TINY,
-               EnrollmentRecord(actor="MAYA"), **_consent("MAYA"))
+    save_voice(
+        d / "voices" / "MAYA",
+        VoiceModel(TINY).eval(),
+        TINY,
+        EnrollmentRecord(actor="MAYA"),
+        **_consent("MAYA"),
+    )
     return s, d / "voices"
 
 
@@ -148,8 +177,9 @@ def render_ref(render_base, tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.parametrize("point", [1, 2], ids=["after the first take", "after the last take"])
-def test_render_interrupted_resumes_equal(render_base, render_ref, tmp_path: Path, point: int,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_render_interrupted_resumes_equal(
+    render_base, render_ref, tmp_path: Path, point: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Ctrl-C after a take keeps it; after the last one the rerun renders nothing but still
     marks the cues rendered; either way the takes equal an uninterrupted render's."""
     from adr.voice import render as render_mod
@@ -165,8 +195,11 @@ def test_render_interrupted_resumes_equal(render_base, render_ref, tmp_path: Pat
     assert not (cut.root / LOCK_NAME).exists()
     calls: list[str] = []
     real = render_mod.render_line
-    monkeypatch.setattr(render_mod, "render_line",
-                        lambda line, *a, **k: calls.append(line.cue.id) or real(line, *a, **k))
+    monkeypatch.setattr(
+        render_mod,
+        "render_line",
+        lambda line, *a, **k: calls.append(line.cue.id) or real(line, *a, **k),
+    )
     again = render_session(cut, voices_root=voices)
     assert calls == ["101", "102"][point:]  # only the unfinished takes are rendered
     assert [_take_dict(t) for t in again] == [_take_dict(t) for t in whole]
@@ -176,6 +209,7 @@ def test_render_interrupted_resumes_equal(render_base, render_ref, tmp_path: Pat
 
 
 # --------------------------------------------------------------------------- export
+
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory):
@@ -190,10 +224,14 @@ def _export_state(s: Session) -> dict[str, Any]:
     return record
 
 
-@pytest.mark.parametrize("point", [1, pytest.param(2, marks=pytest.mark.slow)],
-                         ids=["after the first cue", "before the stem"])
-def test_export_interrupted_resumes_equal(built, tmp_path: Path, point: int,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "point",
+    [1, pytest.param(2, marks=pytest.mark.slow)],
+    ids=["after the first cue", "before the stem"],
+)
+def test_export_interrupted_resumes_equal(
+    built, tmp_path: Path, point: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each per-cue BWF is recorded as it is written: Ctrl-C keeps it, the rerun conforms
     only the rest and the deliverables equal an uninterrupted export."""
     from adr.deliver import export as export_mod
@@ -211,19 +249,24 @@ def test_export_interrupted_resumes_equal(built, tmp_path: Path, point: int,
         export_session(cut, progress=_sigint_at("export", point))
     adr_dir = cut.deliverables_dir / "adr"
     assert sorted(p.stem for p in adr_dir.glob("*.wav")) == cues[:point]
-    assert set(json.loads((cut.deliverables_dir / "export.json").read_text())["keys"]) == \
-        {f"deliverables/adr/{c}.wav" for c in cues[:point]}
+    assert set(json.loads((cut.deliverables_dir / "export.json").read_text())["keys"]) == {
+        f"deliverables/adr/{c}.wav" for c in cues[:point]
+    }
     assert not (cut.deliverables_dir / f"{cut.name}_dialog.wav").exists()
     assert not (cut.root / LOCK_NAME).exists()
     stamps = {p.name: p.stat().st_mtime_ns for p in adr_dir.glob("*.wav")}
     calls: list[str] = []
     real = export_mod._conform_cue
-    monkeypatch.setattr(export_mod, "_conform_cue",
-                        lambda s, cue, *a, **k: calls.append(cue.id) or real(s, cue, *a, **k))
+    monkeypatch.setattr(
+        export_mod,
+        "_conform_cue",
+        lambda s, cue, *a, **k: calls.append(cue.id) or real(s, cue, *a, **k),
+    )
     again = export_session(cut)
     assert calls == cues[point:]  # only the unfinished cues are conformed again
-    assert {p.name: p.stat().st_mtime_ns for p in adr_dir.glob("*.wav")
-            if p.name in stamps} == stamps
+    assert {
+        p.name: p.stat().st_mtime_ns for p in adr_dir.glob("*.wav") if p.name in stamps
+    } == stamps
     assert _export_state(cut) == _export_state(ref)
     assert again.stem_loudness == whole.stem_loudness
     for rel in [c.file for c in whole.cues] + [whole.stem]:
@@ -234,6 +277,7 @@ def test_export_interrupted_resumes_equal(built, tmp_path: Path, point: int,
 
 
 # --------------------------------------------------------------------------- enroll
+
 
 @pytest.fixture(scope="module")
 def speech_files(speech: dict) -> list[Path]:  # noqa: F811
@@ -258,10 +302,14 @@ def _enroll_args(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     from adr.voice.train import TrainConfig
 
     real = speakers.make_voiceprint
-    monkeypatch.setattr(speakers, "make_voiceprint",
-                        lambda *a, **k: real(*a, **{**k, "copies": 0}))
-    return dict(engine="ddsp", voice_config=TINY, limits=MaterialLimits(min_minutes=0.2),
-                train_config=TrainConfig(**{**STEPS.to_dict(), "steps": 4}), **_consent("KAL"))
+    monkeypatch.setattr(speakers, "make_voiceprint", lambda *a, **k: real(*a, **{**k, "copies": 0}))
+    return dict(
+        engine="ddsp",
+        voice_config=TINY,
+        limits=MaterialLimits(min_minutes=0.2),
+        train_config=TrainConfig(**{**STEPS.to_dict(), "steps": 4}),
+        **_consent("KAL"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -275,9 +323,14 @@ def enroll_ref(speech_files: list[Path], tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.mark.parametrize("stage, done", _ENROLL_POINTS)
-def test_enroll_interrupted_resumes_equal(speech_files: list[Path], enroll_ref, tmp_path: Path,
-                                          stage: str, done: int,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_enroll_interrupted_resumes_equal(
+    speech_files: list[Path],
+    enroll_ref,
+    tmp_path: Path,
+    stage: str,
+    done: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """SIGINT while aligning the material, while training and while measuring the held-back
     line: no voice is left half-made; the rerun resumes (checkpoint, cached analyses) and
     trains the same weights as an uninterrupted enrollment."""
@@ -287,8 +340,9 @@ def test_enroll_interrupted_resumes_equal(speech_files: list[Path], enroll_ref, 
     whole, ref_root = enroll_ref
     args = _enroll_args(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
-        enroll_actor("KAL", speech_files, voices_root=tmp_path, progress=_sigint_at(stage, done),
-                     **args)
+        enroll_actor(
+            "KAL", speech_files, voices_root=tmp_path, progress=_sigint_at(stage, done), **args
+        )
     assert not (tmp_path / "KAL" / "voice.json").exists()  # no half-made voice
     again = enroll_actor("KAL", speech_files, voices_root=tmp_path, **args)
     assert not again.reused and again.utterances == whole.utterances

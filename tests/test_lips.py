@@ -67,6 +67,7 @@ def grid_result(corpus: Path) -> LipResult:
 
 # ----------------------------------------------------------------------------- GRID (corpus)
 
+
 @pytest.mark.corpus
 def test_grid_face_found_and_mouth_moves(grid_result: LipResult) -> None:
     track, report = grid_result.track, grid_result.report
@@ -166,6 +167,7 @@ def test_measure_mouth_on_grid_frame(corpus: Path) -> None:
 
 # ----------------------------------------------------------------------------- generated
 
+
 def test_no_face_video(tmp_path: Path, rng: np.random.Generator) -> None:
     frames = [rng.integers(0, 256, (120, 160), dtype=np.uint8) for _ in range(50)]
     result = track_lips(write_video(tmp_path / "noise.mp4", frames))
@@ -191,9 +193,13 @@ def test_offset_on_synthetic_mouth() -> None:
     env = np.convolve(syll, np.hanning(800) / 400, mode="same")
     audio = shift_audio(env * np.sin(2 * np.pi * 700 * t), late, sr)
     opening = env[(np.arange(int(seconds * fps)) / fps * sr).astype(int)].astype(np.float32)
-    track = LipTrack(start=0.0, fps=fps, opening=0.3 * opening,
-                     width=np.full(len(opening), 50.0, np.float32),
-                     face=np.ones(len(opening), bool))
+    track = LipTrack(
+        start=0.0,
+        fps=fps,
+        opening=0.3 * opening,
+        width=np.full(len(opening), 50.0, np.float32),
+        face=np.ones(len(opening), bool),
+    )
     est = estimate_av_offset(track, audio, sr)
     assert est.offset_seconds == pytest.approx(late, abs=0.02)
     assert est.confidence > 0.3

@@ -46,9 +46,11 @@ def test_another_thread_is_refused(tmp_path: Path) -> None:
     assert len(errors) == 1 and "adr analyze" in str(errors[0])
 
 
-_HOLD = ("import sys, time\nfrom adr.ingest.lock import session_lock\n"
-         "with session_lock(sys.argv[1], 'analyze'):\n"
-         "    print('held', flush=True)\n    time.sleep(30)\n")
+_HOLD = (
+    "import sys, time\nfrom adr.ingest.lock import session_lock\n"
+    "with session_lock(sys.argv[1], 'analyze'):\n"
+    "    print('held', flush=True)\n    time.sleep(30)\n"
+)
 
 
 @pytest.fixture()
@@ -62,15 +64,30 @@ def held(tmp_path: Path):
     import soundfile as sf
 
     pic = tmp_path / "p.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc=size=64x48:rate=25:duration=2", "-c:v", "mpeg4", str(pic)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x48:rate=25:duration=2",
+            "-c:v",
+            "mpeg4",
+            str(pic),
+        ],
+        check=True,
+    )
     wav = tmp_path / "a.wav"
     sf.write(wav, (0.1 * np.sin(np.arange(96000) / 20)).astype(np.float32), 48000)
     s: Session = create_session("reel", pic, [wav], root=tmp_path / "sessions")
     csv = tmp_path / "c.csv"
     csv.write_text("cue_id,tc_in,tc_out,text\n1,01:00:00:05,01:00:01:00,Hello.\n")
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(s.root)], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(s.root)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
         yield s, csv, proc.pid
@@ -88,8 +105,12 @@ def test_library_calls_take_the_lock(held) -> None:
 
     s, csv, pid = held
     before = sorted(p.name for p in s.root.rglob("*"))
-    calls = [lambda: s.import_cues(csv), lambda: analyze_session(s), lambda: render_session(s),
-             lambda: export_session(s)]
+    calls = [
+        lambda: s.import_cues(csv),
+        lambda: analyze_session(s),
+        lambda: render_session(s),
+        lambda: export_session(s),
+    ]
     for call in calls:
         with pytest.raises(AdrError, match=f"in use by adr analyze \\(pid {pid}"):
             call()

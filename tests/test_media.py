@@ -26,12 +26,19 @@ FRAMES = 30  # picture frames in every generated clip
 
 
 def _ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args],
-                   check=True, timeout=60)
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True, timeout=60
+    )
 
 
-def _make_picture(out: Path, rate: str, vcodec: list[str], acodec: list[str] | None,
-                  timecode: str | None = None, channels: int = 1) -> Path:
+def _make_picture(
+    out: Path,
+    rate: str,
+    vcodec: list[str],
+    acodec: list[str] | None,
+    timecode: str | None = None,
+    channels: int = 1,
+) -> Path:
     seconds = float((FRAMES - 0.5) / Fraction(rate))  # keeps frames 0..FRAMES-1
     args = ["-f", "lavfi", "-i", f"testsrc=size=160x120:rate={rate}"]
     if acodec is not None:
@@ -47,16 +54,36 @@ def _make_picture(out: Path, rate: str, vcodec: list[str], acodec: list[str] | N
 
 # name: (suffix, rate, video codec, audio codec, timecode, channels, exact rate, DF)
 PICTURES = {
-    "h264_2398.mov": ("24000/1001", ["-c:v", "libx264", "-preset", "ultrafast"],
-                      ["-c:a", "pcm_s16le"], "01:00:00:00", 2),
+    "h264_2398.mov": (
+        "24000/1001",
+        ["-c:v", "libx264", "-preset", "ultrafast"],
+        ["-c:a", "pcm_s16le"],
+        "01:00:00:00",
+        2,
+    ),
     "mpeg4_24.mov": ("24", ["-c:v", "mpeg4"], ["-c:a", "pcm_s24le"], "10:00:00:00", 1),
-    "mpeg4_2997df.mp4": ("30000/1001", ["-c:v", "mpeg4", "-bf", "2"], ["-c:a", "aac"],
-                         "00:59:59;28", 1),
-    "h264_25.mp4": ("25", ["-c:v", "libx264", "-preset", "ultrafast"], ["-c:a", "aac"],
-                    "01:00:00:00", 2),
+    "mpeg4_2997df.mp4": (
+        "30000/1001",
+        ["-c:v", "mpeg4", "-bf", "2"],
+        ["-c:a", "aac"],
+        "00:59:59;28",
+        1,
+    ),
+    "h264_25.mp4": (
+        "25",
+        ["-c:v", "libx264", "-preset", "ultrafast"],
+        ["-c:a", "aac"],
+        "01:00:00:00",
+        2,
+    ),
     "mpeg2_25.mxf": ("25", ["-c:v", "mpeg2video"], ["-c:a", "pcm_s16le"], "01:00:00:00", 1),
-    "mpeg2_2997df.mpg": ("30000/1001", ["-c:v", "mpeg2video", "-bf", "2"], ["-c:a", "mp2"],
-                         "00:59:59;28", 2),
+    "mpeg2_2997df.mpg": (
+        "30000/1001",
+        ["-c:v", "mpeg2video", "-bf", "2"],
+        ["-c:a", "mp2"],
+        "00:59:59;28",
+        2,
+    ),
     "mpeg2_2398.mpg": ("24000/1001", ["-c:v", "mpeg2video"], ["-c:a", "mp2"], "01:00:00:00", 1),
     "mjpeg_24.avi": ("24", ["-c:v", "mjpeg"], ["-c:a", "pcm_s16le"], None, 1),
     "mpeg4_2997.avi": ("30000/1001", ["-c:v", "mpeg4"], ["-c:a", "pcm_s16le"], None, 2),
@@ -77,9 +104,24 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _ffprobe_frames(path: Path) -> int:
     """Independent frame count: ffprobe decodes the whole video stream."""
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
-         "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
-        check=True, capture_output=True, text=True, timeout=60).stdout
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_frames",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     return int(out.strip().split(",")[0])
 
 
@@ -94,6 +136,7 @@ def _peak_hz(x: np.ndarray, sr: int) -> float:
 
 
 # --- pictures ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", list(PICTURES))
 def test_probe_picture(media: Path, name: str) -> None:
@@ -118,20 +161,36 @@ def test_embedded_audio(media: Path, name: str) -> None:
     # As long as the generated tone, aligned to the first picture frame; lossy codecs may
     # add or drop a few ms at the ends.
     assert abs(audio.duration - float((FRAMES - 0.5) / Fraction(rate))) < 0.03
-    mid = audio.samples[0, 4800:4800 + 16384]
+    mid = audio.samples[0, 4800 : 4800 + 16384]
     assert _peak_hz(mid, 48000) == pytest.approx(440, abs=3)
     assert audio.time_reference is None and audio.channel_names[0] == "1"
 
 
-@pytest.mark.parametrize(("suffix", "acodec"), [("mov", "pcm_s16le"), ("mpg", "mp2"),
-                                               ("mkv", "pcm_s16le")])
-def test_embedded_audio_is_aligned_to_first_frame(tmp_path: Path, suffix: str,
-                                                  acodec: str) -> None:
+@pytest.mark.parametrize(
+    ("suffix", "acodec"), [("mov", "pcm_s16le"), ("mpg", "mp2"), ("mkv", "pcm_s16le")]
+)
+def test_embedded_audio_is_aligned_to_first_frame(tmp_path: Path, suffix: str, acodec: str) -> None:
     """Audio that starts 0.5 s after the picture gets 0.5 s of leading silence."""
     path = tmp_path / f"offset.{suffix}"
-    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-itsoffset", "0.5",
-            "-f", "lavfi", "-i", "sine=f=440:sample_rate=48000", "-t", "1.5", "-c:v", "mpeg4",
-            "-c:a", acodec, str(path))
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=160x120:rate=25",
+        "-itsoffset",
+        "0.5",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440:sample_rate=48000",
+        "-t",
+        "1.5",
+        "-c:v",
+        "mpeg4",
+        "-c:a",
+        acodec,
+        str(path),
+    )
     x = read_audio(path).samples[0]
     onset = int(np.flatnonzero(np.abs(x) > 0.01)[0])
     assert abs(onset - 24000) <= 48 * 3  # within 3 ms
@@ -181,8 +240,9 @@ def _all_frames(path: Path) -> list[np.ndarray]:
     return [img for _, img in frames]
 
 
-@pytest.mark.parametrize("name", ["mpeg4_2997df.mp4", "mpeg2_2997df.mpg", "h264_2398.mov",
-                                  "mpeg2_25.mxf"])
+@pytest.mark.parametrize(
+    "name", ["mpeg4_2997df.mp4", "mpeg2_2997df.mpg", "h264_2398.mov", "mpeg2_25.mxf"]
+)
 def test_iter_frames_seek_matches_sequential(media: Path, name: str) -> None:
     path = media / name
     rate = probe_picture(path).frame_rate.rate
@@ -208,6 +268,7 @@ def test_read_frame_errors(media: Path) -> None:
 
 # --- audio files ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "PCM_32", "FLOAT"])
 def test_wav_bit_depths(tmp_path: Path, subtype: str) -> None:
     x = _tone(48000, 0.5)
@@ -215,18 +276,23 @@ def test_wav_bit_depths(tmp_path: Path, subtype: str) -> None:
     audio = read_audio(tmp_path / "a.wav")
     bits = {"PCM_16": 15, "PCM_24": 23, "PCM_32": 31, "FLOAT": 24}[subtype]
     assert audio.samples.dtype == np.float32 and audio.samples.shape == (1, 24000)
-    assert np.max(np.abs(audio.samples - x)) <= 2.0 ** -bits + 1e-7
+    assert np.max(np.abs(audio.samples - x)) <= 2.0**-bits + 1e-7
 
 
 def test_polyphonic_bwf_metadata(tmp_path: Path) -> None:
     x = _tone(48000, 0.5, channels=6) * 0.3
     names = ["Boom", "Lav1", "Lav2", "Lav3", "Plant", "Mix"]
-    path = write_bwf(tmp_path / "poly.wav", x, 48000, ixml=make_ixml(names),
-                     bext=BextInfo(description="scene 12", time_reference=172972800))
+    path = write_bwf(
+        tmp_path / "poly.wav",
+        x,
+        48000,
+        ixml=make_ixml(names),
+        bext=BextInfo(description="scene 12", time_reference=172972800),
+    )
     audio = read_audio(path)
     assert audio.num_channels == 6 and audio.channel_names == tuple(names)
     assert audio.time_reference == 172972800
-    assert np.max(np.abs(audio.samples - x)) <= 2.0 ** -23 + 1e-7
+    assert np.max(np.abs(audio.samples - x)) <= 2.0**-23 + 1e-7
     two = read_audio(path, channels=[4, 0])
     assert two.channel_names == ("Plant", "Boom")
     assert np.array_equal(two.samples, audio.samples[[4, 0]])
@@ -239,8 +305,17 @@ def test_polyphonic_bwf_metadata(tmp_path: Path) -> None:
     assert down.sample_rate == 16000 and down.time_reference == 172972800 // 3
 
 
-@pytest.mark.parametrize(("fmt", "sr"), [("FLAC", 8000), ("FLAC", 44100), ("MP3", 8000),
-                                         ("MP3", 16000), ("MP3", 44100), ("MP3", 48000)])
+@pytest.mark.parametrize(
+    ("fmt", "sr"),
+    [
+        ("FLAC", 8000),
+        ("FLAC", 44100),
+        ("MP3", 8000),
+        ("MP3", 16000),
+        ("MP3", 44100),
+        ("MP3", 48000),
+    ],
+)
 def test_compressed_formats(tmp_path: Path, fmt: str, sr: int) -> None:
     path = tmp_path / f"a.{fmt.lower()}"
     x = _tone(sr, 1.0, f0=440.0)
@@ -255,28 +330,31 @@ def test_compressed_formats(tmp_path: Path, fmt: str, sr: int) -> None:
     assert abs(audio.duration - 1.0) < 0.08  # mp3 frames pad the ends
     assert _peak_hz(audio.samples[0, : sr // 2], sr) == pytest.approx(440, abs=4)
     if fmt == "FLAC":
-        assert np.max(np.abs(audio.samples - x)) <= 2.0 ** -15 + 1e-7
+        assert np.max(np.abs(audio.samples - x)) <= 2.0**-15 + 1e-7
 
 
 def test_m4a_through_pyav(tmp_path: Path) -> None:
     path = tmp_path / "a.m4a"
-    _ffmpeg("-f", "lavfi", "-i", "sine=f=440:sample_rate=44100:duration=1", "-c:a", "aac",
-            str(path))
+    _ffmpeg(
+        "-f", "lavfi", "-i", "sine=f=440:sample_rate=44100:duration=1", "-c:a", "aac", str(path)
+    )
     audio = read_audio(path)
     assert audio.sample_rate == 44100 and audio.num_samples == 44100
 
 
-@pytest.mark.parametrize(("src", "dst"), [(44100, 48000), (48000, 16000), (8000, 48000),
-                                          (22050, 16000)])
+@pytest.mark.parametrize(
+    ("src", "dst"), [(44100, 48000), (48000, 16000), (8000, 48000), (22050, 16000)]
+)
 def test_resampling(tmp_path: Path, src: int, dst: int) -> None:
     sf.write(tmp_path / "a.wav", _tone(src, 1.0).T, src, subtype="PCM_24")
     audio = read_audio(tmp_path / "a.wav", sample_rate=dst)
     assert audio.sample_rate == dst and audio.num_samples == dst
     assert _peak_hz(audio.samples[0], dst) == pytest.approx(440, abs=2)
-    assert np.max(np.abs(audio.samples[0, dst // 10: -dst // 10])) == pytest.approx(0.5, abs=0.02)
+    assert np.max(np.abs(audio.samples[0, dst // 10 : -dst // 10])) == pytest.approx(0.5, abs=0.02)
 
 
 # --- error paths ---------------------------------------------------------------------------
+
 
 def test_error_paths(tmp_path: Path) -> None:
     sf.write(tmp_path / "good.wav", _tone(48000, 1.0).T, 48000, subtype="PCM_16")

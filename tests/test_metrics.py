@@ -28,8 +28,13 @@ def voiced(f0: float, seconds: float = 2.0, sr: int = SR, vibrato: float = 0.06)
 
 def test_normalize_for_wer():
     assert M.normalize_for_wer("Hello, World!") == "hello world"
-    assert M.normalize_for_wer("Mr. Smith paid 25 -- twice.") == "mister smith paid twenty five twice"
-    assert M.normalize_for_wer("It’s 1,200 well-known items") == "it's one thousand two hundred well known items"
+    assert (
+        M.normalize_for_wer("Mr. Smith paid 25 -- twice.") == "mister smith paid twenty five twice"
+    )
+    assert (
+        M.normalize_for_wer("It’s 1,200 well-known items")
+        == "it's one thousand two hundred well known items"
+    )
     assert M.normalize_for_wer("  ") == ""
 
 
@@ -108,8 +113,12 @@ def test_boundary_errors():
 
 
 def test_records_round_trip():
-    for rec in (M.Dnsmos(3.1, 3.5, 4.0), M.F0Metrics(12.0, 0.9, 0.01, 0.05),
-                M.BoundaryError(0.02, 0.05, 7), M.WordErrors(4, 1, 0, 0)):
+    for rec in (
+        M.Dnsmos(3.1, 3.5, 4.0),
+        M.F0Metrics(12.0, 0.9, 0.01, 0.05),
+        M.BoundaryError(0.02, 0.05, 7),
+        M.WordErrors(4, 1, 0, 0),
+    ):
         assert type(rec).from_dict(rec.to_dict()) == rec
 
 
@@ -135,10 +144,12 @@ def test_speaker_similarity_of_itself_is_one():
 def test_dnsmos_range_and_clean_beats_noisy(corpus):
     import soundfile as sf
 
-    clean, sr = sf.read(corpus / "speech_clean/voicebank_demand_p287/clean/p287_001.wav",
-                        dtype="float32")
-    noisy, _ = sf.read(corpus / "speech_noisy/voicebank_demand_p287/noisy/p287_001.wav",
-                       dtype="float32")
+    clean, sr = sf.read(
+        corpus / "speech_clean/voicebank_demand_p287/clean/p287_001.wav", dtype="float32"
+    )
+    noisy, _ = sf.read(
+        corpus / "speech_noisy/voicebank_demand_p287/noisy/p287_001.wav", dtype="float32"
+    )
     c, n = M.dnsmos(clean, sr), M.dnsmos(noisy, sr)
     for d in (c, n):
         assert 1.0 <= d.ovrl <= 5.0 and 1.0 <= d.sig <= 5.0 and 1.0 <= d.bak <= 5.0

@@ -19,7 +19,8 @@ def _speechlike(seconds: float, f0: float = 150.0, seed: int = 0) -> np.ndarray:
     x = sum(np.sin(k * phase) / k for k in range(1, 25))
     env = np.clip(np.sin(2 * np.pi * 2.5 * t), 0, None)
     return (0.3 * x * env / np.max(np.abs(x)) + 0.01 * rng.standard_normal(len(t))).astype(
-        np.float32)
+        np.float32
+    )
 
 
 def test_dnsmos_is_one_computation(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,9 +76,29 @@ def test_speaker_encoder_is_shared() -> None:
 
 def _write_video(path: Path, frames: list[np.ndarray], rate: str) -> Path:
     h, w = frames[0].shape
-    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "gray", "-s",
-           f"{w}x{h}", "-r", rate, "-i", "-", "-c:v", "mpeg4", "-q:v", "2",
-           "-pix_fmt", "yuv420p", str(path)]
+    cmd = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "gray",
+        "-s",
+        f"{w}x{h}",
+        "-r",
+        rate,
+        "-i",
+        "-",
+        "-c:v",
+        "mpeg4",
+        "-q:v",
+        "2",
+        "-pix_fmt",
+        "yuv420p",
+        str(path),
+    ]
     subprocess.run(cmd, input=b"".join(f.tobytes() for f in frames), check=True, timeout=60)
     return path
 

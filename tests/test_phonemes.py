@@ -14,10 +14,23 @@ needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="esp
 
 def test_normalize_text_strips_punctuation_and_spells_numbers() -> None:
     assert normalize_text("Hello, World!  It's 42 -- ok?") == [
-        "hello", "world", "it's", "forty", "two", "ok",
+        "hello",
+        "world",
+        "it's",
+        "forty",
+        "two",
+        "ok",
     ]
     assert normalize_text("3.5% of $1,200") == [
-        "three", "point", "five", "percent", "of", "one", "thousand", "two", "hundred",
+        "three",
+        "point",
+        "five",
+        "percent",
+        "of",
+        "one",
+        "thousand",
+        "two",
+        "hundred",
         "dollars",
     ]
     assert normalize_text("agent 007") == ["agent", "zero", "zero", "seven"]

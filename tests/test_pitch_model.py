@@ -21,8 +21,10 @@ def vowel(f0: np.ndarray, sr: int = SR) -> np.ndarray:
     x = np.zeros(len(f0))
     for k in range(1, 40):
         fk = k * f0
-        gain = sum(a / (1 + ((fk - fc) / bw) ** 2) for fc, bw, a in
-                   ((700, 130, 1.0), (1200, 150, 0.6), (2600, 250, 0.25)))
+        gain = sum(
+            a / (1 + ((fk - fc) / bw) ** 2)
+            for fc, bw, a in ((700, 130, 1.0), (1200, 150, 0.6), (2600, 250, 0.25))
+        )
         x += np.where(fk < 4000, gain, 0.0) * np.sin(k * phase)
     ramp = np.minimum(1.0, np.minimum(np.arange(len(x)), np.arange(len(x))[::-1]) / (0.04 * sr))
     x *= ramp

@@ -133,7 +133,7 @@ def test_trackers_follow_vowel_contour_in_noise(tracker: str) -> None:
     f0 = contour()
     x = vowel(f0)
     noise = np.random.default_rng(5).standard_normal(len(x))
-    x = (x + noise * np.sqrt(np.mean(x**2) / np.mean(noise**2) / 10 ** 0.5)).astype(np.float32)
+    x = (x + noise * np.sqrt(np.mean(x**2) / np.mean(noise**2) / 10**0.5)).astype(np.float32)
     p = extract_prosody(x, 16000, denoise="none", tracker=tracker)  # 5 dB white noise
     truth = f0[np.minimum(np.arange(p.num_frames) * 160, len(f0) - 1)]
     mid = slice(10, p.num_frames - 10)

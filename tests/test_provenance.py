@@ -45,8 +45,10 @@ def test_deliverables_mark_synthetic_lines(copy: Session, exported: ExportResult
     for cue in ("101", "102"):
         wav = root / "deliverables" / "adr" / f"{cue}.wav"
         desc = read_bext(wav).description
-        assert desc.startswith(f"SYNTHETIC ADR cue {cue} | voice KAL | {prov.consent_id} | "
-                               "adr 0.1.0 | 2026-12-06T10:00:00Z")
+        assert desc.startswith(
+            f"SYNTHETIC ADR cue {cue} | voice KAL | {prov.consent_id} | "
+            "adr 0.1.0 | 2026-12-06T10:00:00Z"
+        )
         assert read_provenance(wav) == prov.fields()
     from adr.deliver.watermark import THRESHOLD, detect
 
@@ -56,16 +58,24 @@ def test_deliverables_mark_synthetic_lines(copy: Session, exported: ExportResult
             assert detect(audio, sr) >= THRESHOLD, d.cue_id
     stem = read_bext(root / exported.stem).description
     assert "contains 2 SYNTHETIC ADR lines: 101 102" in stem
-    rows = list(csv.DictReader(io.StringIO((root / "deliverables" / f"{name}_cues.csv")
-                                           .read_text())))
+    rows = list(
+        csv.DictReader(io.StringIO((root / "deliverables" / f"{name}_cues.csv").read_text()))
+    )
     assert [(r["cue_id"], r["synthetic"], r["voice"], r["consent_id"]) for r in rows] == [
-        ("101", "yes", "KAL", prov.consent_id), ("102", "yes", "KAL", prov.consent_id),
-        ("103", "no", "", "")]
+        ("101", "yes", "KAL", prov.consent_id),
+        ("102", "yes", "KAL", prov.consent_id),
+        ("103", "no", "", ""),
+    ]
     page = (root / "deliverables" / f"{name}_cues.html").read_text()
     assert page.count(f"SYNTHETIC: voice KAL, {prov.consent_id}") == 2
     otio = json.loads((root / "deliverables" / f"{name}.otio").read_text())
-    clips = [c for t in otio["tracks"]["children"] if t["name"].startswith("ADR")
-             for c in t["children"] if c["OTIO_SCHEMA"].startswith("Clip")]
+    clips = [
+        c
+        for t in otio["tracks"]["children"]
+        if t["name"].startswith("ADR")
+        for c in t["children"]
+        if c["OTIO_SCHEMA"].startswith("Clip")
+    ]
     assert len(clips) == 2
     for c in clips:
         assert c["metadata"]["adr"]["synthetic"] is True
@@ -78,9 +88,9 @@ def test_deliverables_mark_synthetic_lines(copy: Session, exported: ExportResult
     assert report.count(f"SYNTHETIC voice KAL, {prov.consent_id}") == 2
 
 
-def test_export_rechecks_the_voice_and_refuses_old_takes(copy: Session,
-                                                         exported: ExportResult,
-                                                         tmp_path: Path) -> None:
+def test_export_rechecks_the_voice_and_refuses_old_takes(
+    copy: Session, exported: ExportResult, tmp_path: Path
+) -> None:
     import torch
     from consent_data import consent_for
 
@@ -88,11 +98,23 @@ def test_export_rechecks_the_voice_and_refuses_old_takes(copy: Session,
     from adr.voice.voice_model import VoiceConfig, VoiceModel
     from adr.voice.voicefile import EnrollmentRecord, save_voice
 
-    cfg = VoiceConfig(phone_inventory=PHONES, hidden=8, conv_layers=1, n_harmonics=4,
-                      n_noise_bands=3, phone_dim=4, gru=False)
+    cfg = VoiceConfig(
+        phone_inventory=PHONES,
+        hidden=8,
+        conv_layers=1,
+        n_harmonics=4,
+        n_noise_bands=3,
+        phone_dim=4,
+        gru=False,
+    )
     torch.manual_seed(0)
-    save_voice(tmp_path / "KAL", VoiceModel(cfg).eval(), cfg, EnrollmentRecord(actor="KAL"),
-               consent=consent_for("KAL", productions=("elsewhere",)))  # narrowed since
+    save_voice(
+        tmp_path / "KAL",
+        VoiceModel(cfg).eval(),
+        cfg,
+        EnrollmentRecord(actor="KAL"),
+        consent=consent_for("KAL", productions=("elsewhere",)),
+    )  # narrowed since
     before = {p: p.stat().st_mtime_ns for p in copy.deliverables_dir.rglob("*") if p.is_file()}
     with pytest.raises(AdrError, match="voice KAL: consent .* does not cover session 'reel'"):
         export_session(copy, voices_root=tmp_path)
@@ -109,15 +131,25 @@ def test_verify_per_file_and_per_second(tmp_path: Path, capsys: pytest.CaptureFi
     from adr.deliver.watermark import embed
 
     rng = np.random.default_rng(0)
-    (voice, _, _), = speech(["Nobody moves until I say so, roll sound."])  # festival, 48 kHz
-    voice = np.pad(voice, (0, max(0, 48000 * 3 - len(voice))))[:48000 * 3]
+    ((voice, _, _),) = speech(["Nobody moves until I say so, roll sound."])  # festival, 48 kHz
+    voice = np.pad(voice, (0, max(0, 48000 * 3 - len(voice))))[: 48000 * 3]
     voice = (voice + 0.003 * rng.standard_normal(len(voice))).astype(np.float32)
     sf.write(tmp_path / "marked.wav", embed(voice, 48000), 48000, subtype="PCM_24")
     sf.write(tmp_path / "plain.wav", voice, 48000, subtype="PCM_24")
     long = np.concatenate([voice] * 2 + [embed(voice, 48000)] + [voice] * 2)  # 15 s
     sf.write(tmp_path / "stem.wav", long, 48000, subtype="PCM_24")
-    assert main(["verify", str(tmp_path / "marked.wav"), str(tmp_path / "plain.wav"),
-                 str(tmp_path / "stem.wav"), "--seconds"]) == 0
+    assert (
+        main(
+            [
+                "verify",
+                str(tmp_path / "marked.wav"),
+                str(tmp_path / "plain.wav"),
+                str(tmp_path / "stem.wav"),
+                "--seconds",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     assert "marked.wav: adr watermark FOUND" in out[0]
     assert "plain.wav: no adr watermark" in out[1]
@@ -138,23 +170,58 @@ def _test_key(folder: Path) -> C2paKey:
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
 
     run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key")
-    run("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "30", "-subj",
-        "/CN=adr test CA/O=adr tests", "-out", "ca.pem", "-addext",
-        "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    run(
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        "ca.key",
+        "-sha256",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=adr test CA/O=adr tests",
+        "-out",
+        "ca.pem",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    )
     run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ee.key")
     run("pkcs8", "-topk8", "-nocrypt", "-in", "ee.key", "-out", "ee.pk8")
     run("req", "-new", "-key", "ee.key", "-subj", "/CN=adr signer/O=adr post", "-out", "ee.csr")
-    (folder / "ee.ext").write_text("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,"
-                                   "digitalSignature\nextendedKeyUsage=emailProtection\n")
-    run("x509", "-req", "-in", "ee.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-days", "30", "-sha256", "-extfile", "ee.ext", "-out", "ee.pem")
-    (folder / "chain.pem").write_bytes((folder / "ee.pem").read_bytes()
-                                       + (folder / "ca.pem").read_bytes())
+    (folder / "ee.ext").write_text(
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,"
+        "digitalSignature\nextendedKeyUsage=emailProtection\n"
+    )
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "ee.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-sha256",
+        "-extfile",
+        "ee.ext",
+        "-out",
+        "ee.pem",
+    )
+    (folder / "chain.pem").write_bytes(
+        (folder / "ee.pem").read_bytes() + (folder / "ca.pem").read_bytes()
+    )
     return C2paKey(str(folder / "chain.pem"), str(folder / "ee.pk8"))
 
 
-def test_c2pa_credentials_on_the_deliverables(built: Built, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture) -> None:
+def test_c2pa_credentials_on_the_deliverables(
+    built: Built, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     pytest.importorskip("c2pa")
     from adr.deliver.c2pa_sign import key_from_env, read_credentials
 

@@ -28,13 +28,28 @@ from adr.voice.render import edit_alignment, render_line, render_session
 from adr.voice.voice_model import VoiceConfig, VoiceModel
 from adr.voice.voicefile import EnrollmentRecord, LoadedVoice, load_voice, save_voice
 
-TINY = VoiceConfig(phone_inventory=PHONES, hidden=16, conv_layers=1, n_harmonics=8,
-                   n_noise_bands=5, phone_dim=4, gru=False)
+TINY = VoiceConfig(
+    phone_inventory=PHONES,
+    hidden=16,
+    conv_layers=1,
+    n_harmonics=8,
+    n_noise_bands=5,
+    phone_dim=4,
+    gru=False,
+)
 TEXT = "the cat sat on the mat"
 
 
-def make_line(cue_id: str = "101", start: float = 1.0, end: float = 3.52, text: str = TEXT,
-              actor: str = "MAYA", speaker: str = "MAYA", word_len: float = 0.22, gap: float = 0.04) -> LineAnalysis:
+def make_line(
+    cue_id: str = "101",
+    start: float = 1.0,
+    end: float = 3.52,
+    text: str = TEXT,
+    actor: str = "MAYA",
+    speaker: str = "MAYA",
+    word_len: float = 0.22,
+    gap: float = 0.04,
+) -> LineAnalysis:
     """A line whose words follow each other from start + 0.3 s, with a 0.3 s pause after
     the third word; prosody from 0.15 s before the cue to 0.15 s after."""
     words, phones, t = [], [], start + 0.3
@@ -53,23 +68,41 @@ def make_line(cue_id: str = "101", start: float = 1.0, end: float = 3.52, text: 
     inside = np.zeros(n, bool)
     for w in words:
         inside |= (times >= w.start) & (times < w.end)
-    pros = Prosody(start - 0.15, 0.01, np.where(inside, 140.0 + 20 * np.sin(times), 0.0),
-                   inside, np.where(inside, -20.0, -70.0))
+    pros = Prosody(
+        start - 0.15,
+        0.01,
+        np.where(inside, 140.0 + 20 * np.sin(times), 0.0),
+        inside,
+        np.where(inside, -20.0, -70.0),
+    )
     cue = Cue(cue_id, "MAYA", actor, start, end, text, status="flagged")
     return LineAnalysis(
-        cue=cue, text=text, text_source="script",
+        cue=cue,
+        text=text,
+        text_source="script",
         transcript=Transcript(text, "en", 1.0, tuple(words)),
         alignment=Alignment(tuple(words), tuple(phones), 0.9, 0.9, "pocketsphinx"),
-        prosody=pros, speaking_rate=12.0, speaker=SpeakerMatch(speaker, 0.9, {}, start, end),
-        lips=None, av=None, damage=DamageReport(3.0, None, [], True, "SNR 3 dB"), key="k1")
+        prosody=pros,
+        speaking_rate=12.0,
+        speaker=SpeakerMatch(speaker, 0.9, {}, start, end),
+        lips=None,
+        av=None,
+        damage=DamageReport(3.0, None, [], True, "SNR 3 dB"),
+        key="k1",
+    )
 
 
 @pytest.fixture(scope="module")
 def voices(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("voices")
     torch.manual_seed(0)
-    save_voice(root / "MAYA", VoiceModel(TINY).eval(), TINY, EnrollmentRecord(actor="MAYA"),
-               consent=consent_for("MAYA"))
+    save_voice(
+        root / "MAYA",
+        VoiceModel(TINY).eval(),
+        TINY,
+        EnrollmentRecord(actor="MAYA"),
+        consent=consent_for("MAYA"),
+    )
     return root
 
 
@@ -93,20 +126,20 @@ def test_render_length_timing_and_energy(voices: Path) -> None:
         far &= (t < w.start - 0.07) | (t > w.end + 0.07)
     assert np.sqrt(np.mean(out.audio[in_words] ** 2)) > 1e-4
     assert np.all(out.audio[far] == 0.0)  # before, after and in the long pause: silent
-    assert far[: int(0.2 * DELIVERY_RATE)].all() and far[-int(0.2 * DELIVERY_RATE):].all()
+    assert far[: int(0.2 * DELIVERY_RATE)].all() and far[-int(0.2 * DELIVERY_RATE) :].all()
     again = render_line(line, load_voice(voices / "MAYA"))
     assert np.array_equal(out.audio, again.audio)  # same seed, same take
 
 
-def test_model_hears_the_training_level_and_the_take_keeps_the_line_level(
-        voices: Path) -> None:
+def test_model_hears_the_training_level_and_the_take_keeps_the_line_level(voices: Path) -> None:
     import dataclasses
 
     voice = load_voice(voices / "MAYA")
     at_20 = dataclasses.replace(voice, record=EnrollmentRecord(actor="MAYA", loudness_db=-20.0))
     loud = make_line()  # voiced frames at -20 dBFS
-    quiet = dataclasses.replace(loud, prosody=dataclasses.replace(
-        loud.prosody, energy=loud.prosody.energy - 20.0))
+    quiet = dataclasses.replace(
+        loud, prosody=dataclasses.replace(loud.prosody, energy=loud.prosody.energy - 20.0)
+    )
     a, b = render_line(loud, at_20), render_line(quiet, at_20)
     assert np.allclose(b.audio, 0.1 * a.audio, atol=1e-6)  # same model input, 20 dB down
     assert np.all(b.features.loudness < a.features.loudness)  # features: the line's own
@@ -121,10 +154,12 @@ def test_text_edit_substitutes_one_word(voices: Path) -> None:
     cat = line.alignment.words[1]
     c = line.cue.start + (np.arange(plain.features.num_frames) + 0.5) * TINY.frame_period
     span = (c >= cat.start) & (c < cat.end)
-    assert _runs(edited.features.phone_ids[span]) == [phone_id(p) for p in
-                                                       phonemize_words(["dog"])[0]]
-    assert _runs(plain.features.phone_ids[span]) == [phone_id(p) for p in
-                                                      phonemize_words(["cat"])[0]]
+    assert _runs(edited.features.phone_ids[span]) == [
+        phone_id(p) for p in phonemize_words(["dog"])[0]
+    ]
+    assert _runs(plain.features.phone_ids[span]) == [
+        phone_id(p) for p in phonemize_words(["cat"])[0]
+    ]
     assert np.array_equal(edited.features.phone_ids[~span], plain.features.phone_ids[~span])
     for name in ("f0", "voiced", "loudness"):  # prosody is kept
         assert np.array_equal(getattr(edited.features, name), getattr(plain.features, name))
@@ -132,10 +167,10 @@ def test_text_edit_substitutes_one_word(voices: Path) -> None:
     assert edited.alignment.words[1].start == cat.start
     # the cue's own text is the default
     line2 = make_line(text=TEXT)
-    line2 = type(line2)(**{**line2.__dict__, "cue": Cue("101", "MAYA", "MAYA", 1.0, 3.52,
-                                                        "the dog sat on the mat")})
-    assert np.array_equal(render_line(line2, voice).features.phone_ids,
-                          edited.features.phone_ids)
+    line2 = type(line2)(
+        **{**line2.__dict__, "cue": Cue("101", "MAYA", "MAYA", 1.0, 3.52, "the dog sat on the mat")}
+    )
+    assert np.array_equal(render_line(line2, voice).features.phone_ids, edited.features.phone_ids)
 
 
 def test_text_edit_insertion_and_deletion() -> None:
@@ -153,8 +188,7 @@ def test_text_edit_insertion_and_deletion() -> None:
     dele = edit_alignment(aln, "the cat sat on mat")
     assert [w.text for w in dele.words] == "the cat sat on mat".split()
     gone = aln.words[4]  # the second "the" becomes a pause: no phone of a word there
-    assert not [p for p in dele.phones if p.word >= 0 and p.start < gone.end and
-                p.end > gone.start]
+    assert not [p for p in dele.phones if p.word >= 0 and p.start < gone.end and p.end > gone.start]
     assert edit_alignment(aln, "The cat, sat on the mat!") is aln
     with pytest.raises(AdrError, match="no words"):
         edit_alignment(aln, " ... ")
@@ -175,15 +209,34 @@ def test_render_rtf_of_default_model() -> None:
 
 # ----------------------------------------------------------------------------- sessions
 
+
 @pytest.fixture()
 def session(tmp_path: Path):
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg missing")
     pic = tmp_path / "scene.mov"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc=size=64x48:rate=25:duration=8", "-f", "lavfi", "-i",
-                    "sine=frequency=440:sample_rate=48000:duration=8", "-c:v", "mpeg4",
-                    "-c:a", "pcm_s16le", str(pic)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x48:rate=25:duration=8",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=8",
+            "-c:v",
+            "mpeg4",
+            "-c:a",
+            "pcm_s16le",
+            str(pic),
+        ],
+        check=True,
+    )
     s = create_session("reel", pic, root=tmp_path / "sessions")
     lines = [make_line("101", 1.0, 3.52), make_line("102", 4.0, 6.52, actor="")]
     s.write_cues([ln.cue for ln in lines] + [Cue("103", "X", "X", 6.6, 6.9, "hi")])
@@ -193,7 +246,8 @@ def session(tmp_path: Path):
 
 
 def test_render_session_writes_takes_and_skips_when_up_to_date(
-        session, voices: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    session, voices: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     events = []
     takes = render_session(session, voices_root=voices, progress=events.append)
     assert [t.cue_id for t in takes] == ["101", "102"]  # 103 is not flagged
@@ -202,13 +256,19 @@ def test_render_session_writes_takes_and_skips_when_up_to_date(
         wav = session.root / take.path
         info = sf.info(str(wav))
         assert (info.samplerate, info.channels, info.subtype) == (48000, 1, "PCM_24")
-        assert info.frames == seconds_to_samples(take.end, 48000) - \
-            seconds_to_samples(take.start, 48000)
-        assert Take.from_dict(json.loads((session.renders_dir / f"{take.cue_id}.json")
-                                         .read_text())) == take
+        assert info.frames == seconds_to_samples(take.end, 48000) - seconds_to_samples(
+            take.start, 48000
+        )
+        assert (
+            Take.from_dict(json.loads((session.renders_dir / f"{take.cue_id}.json").read_text()))
+            == take
+        )
         assert take.path == f"renders/{take.cue_id}.wav" and take.mode == "script"
-    assert {c.id: c.status for c in session.read_cues()} == \
-        {"101": "rendered", "102": "rendered", "103": "pending"}
+    assert {c.id: c.status for c in session.read_cues()} == {
+        "101": "rendered",
+        "102": "rendered",
+        "103": "pending",
+    }
     assert events[-1].done == events[-1].total == 2
 
     stamp = {t.cue_id: (session.root / t.path).stat().st_mtime_ns for t in takes}
@@ -259,13 +319,16 @@ def test_render_session_errors(session, voices: Path) -> None:
     session.write_cues(cues)
     with pytest.raises(AdrError) as err:
         render_session(session, voices_root=voices)
-    assert str(err.value) == (f"cue 101: no enrolled voice for actor NOBODY ({voices / 'NOBODY'} "
-                              "has no voice.json); run adr enroll")
+    assert str(err.value) == (
+        f"cue 101: no enrolled voice for actor NOBODY ({voices / 'NOBODY'} "
+        "has no voice.json); run adr enroll"
+    )
     assert not list(session.renders_dir.glob("*.wav"))  # checked before rendering anything
 
 
 def test_restorer_voice_renders_the_cue_length_and_distrusts_edited_words(
-        rng: np.random.Generator) -> None:
+    rng: np.random.Generator,
+) -> None:
     """A restorer voice speaks a line from the donor, the take and the prosody; the take is
     the production clip; an edited word's span is never read from the take."""
     from adr.voice.render import _edited_spans
@@ -274,8 +337,12 @@ def test_restorer_voice_renders_the_cue_length_and_distrusts_edited_words(
 
     torch.manual_seed(0)
     cfg = VoiceConfig(phone_inventory=PHONES)
-    voice = LoadedVoice(None, cfg, EnrollmentRecord(actor="MAYA"),
-                        Restorer(RestorerConfig(hidden=8, layers=2, kernel_size=3)).eval())
+    voice = LoadedVoice(
+        None,
+        cfg,
+        EnrollmentRecord(actor="MAYA"),
+        Restorer(RestorerConfig(hidden=8, layers=2, kernel_size=3)).eval(),
+    )
     line = make_line(start=1.0, end=3.52)
     clip = (0.05 * rng.standard_normal(int(2.52 * 16000))).astype(np.float32)
     out = render_line(line, voice, audio=clip, sample_rate=16000)
@@ -290,8 +357,7 @@ def test_restorer_voice_renders_the_cue_length_and_distrusts_edited_words(
     assert rel.min() == 0.0 and rel.max() == 1.0
 
 
-def test_render_session_with_a_restorer_voice_reads_the_production(
-        session, tmp_path: Path) -> None:
+def test_render_session_with_a_restorer_voice_reads_the_production(session, tmp_path: Path) -> None:
     """A restorer voice renders through the session: the production line under the cue is
     its take evidence; takes are written at the cue's length."""
     from adr.voice.restorer import Restorer, RestorerConfig
@@ -299,8 +365,14 @@ def test_render_session_with_a_restorer_voice_reads_the_production(
     torch.manual_seed(0)
     root = tmp_path / "rvoices"
     restorer = Restorer(RestorerConfig(hidden=8, layers=2, kernel_size=3)).eval()
-    save_voice(root / "MAYA", None, TINY, EnrollmentRecord(actor="MAYA"), restorer,
-               consent=consent_for("MAYA"))
+    save_voice(
+        root / "MAYA",
+        None,
+        TINY,
+        EnrollmentRecord(actor="MAYA"),
+        restorer,
+        consent=consent_for("MAYA"),
+    )
     takes = render_session(session, voices_root=root)
     assert [t.cue_id for t in takes] == ["101", "102"]
     for take in takes:
@@ -311,20 +383,29 @@ def test_render_session_with_a_restorer_voice_reads_the_production(
 
 def _consented_voices(root: Path, **consent: object) -> Path:
     torch.manual_seed(0)
-    save_voice(root / "MAYA", VoiceModel(TINY).eval(), TINY, EnrollmentRecord(actor="MAYA"),
-               consent=consent_for("MAYA", **consent))  # type: ignore[arg-type]
+    save_voice(
+        root / "MAYA",
+        VoiceModel(TINY).eval(),
+        TINY,
+        EnrollmentRecord(actor="MAYA"),
+        consent=consent_for("MAYA", **consent),
+    )  # type: ignore[arg-type]
     return root
 
 
-@pytest.mark.parametrize("consent, edit, message", [
-    ({"productions": ("other*",)}, False, "does not cover session 'reel'"),
-    ({"uses": ("replace",)}, True, "does not cover text edits"),
-    ({"granted_on": "2020-01-01", "expires": "2021-12-31"}, False, "expired on 2021-12-31"),
-    (None, False, "has no consent record"),
-    ("tampered", False, "tampered"),
-])
-def test_render_refuses_uses_outside_the_consent(session, tmp_path: Path, consent, edit,
-                                                 message) -> None:
+@pytest.mark.parametrize(
+    "consent, edit, message",
+    [
+        ({"productions": ("other*",)}, False, "does not cover session 'reel'"),
+        ({"uses": ("replace",)}, True, "does not cover text edits"),
+        ({"granted_on": "2020-01-01", "expires": "2021-12-31"}, False, "expired on 2021-12-31"),
+        (None, False, "has no consent record"),
+        ("tampered", False, "tampered"),
+    ],
+)
+def test_render_refuses_uses_outside_the_consent(
+    session, tmp_path: Path, consent, edit, message
+) -> None:
     root = tmp_path / "v"
     if consent is None or consent == "tampered":
         _consented_voices(root)
@@ -362,14 +443,16 @@ def test_takes_carry_provenance_and_the_watermark(session, tmp_path: Path) -> No
         assert p.synthetic and p.voice == "MAYA" and p.consent == first
         assert p.consent_id == first.consent_id and p.adr_version == __version__
         assert p.watermark == "perth-implicit" and p.use == "replace"
-        stored = Take.from_dict(json.loads((session.renders_dir / f"{take.cue_id}.json")
-                                           .read_text()))
+        stored = Take.from_dict(
+            json.loads((session.renders_dir / f"{take.cue_id}.json").read_text())
+        )
         assert stored == take
         audio, sr = sf.read(str(session.root / take.path), dtype="float32")
         assert detect(audio, sr) >= THRESHOLD
         bext = read_bext(session.root / take.path)
-        assert bext.description.startswith(f"SYNTHETIC ADR cue {take.cue_id} | voice MAYA | "
-                                           f"{first.consent_id} | adr {__version__}")
+        assert bext.description.startswith(
+            f"SYNTHETIC ADR cue {take.cue_id} | voice MAYA | {first.consent_id} | adr {__version__}"
+        )
         assert read_provenance(session.root / take.path) == p.fields()
     # a new consent (still covering the session): the JSON follows, the audio stands
     from adr.voice.voicefile import update_consent
@@ -382,13 +465,17 @@ def test_takes_carry_provenance_and_the_watermark(session, tmp_path: Path) -> No
     assert (session.root / again[0].path).stat().st_mtime_ns == stamp
 
 
-@pytest.mark.parametrize("consent, message", [
-    ({"productions": ("other*",)}, "does not cover session 'reel'"),
-    ({"granted_on": "2020-01-01", "expires": "2021-12-31"}, "expired on 2021-12-31"),
-    ("tampered", "tampered"),
-])
+@pytest.mark.parametrize(
+    "consent, message",
+    [
+        ({"productions": ("other*",)}, "does not cover session 'reel'"),
+        ({"granted_on": "2020-01-01", "expires": "2021-12-31"}, "expired on 2021-12-31"),
+        ("tampered", "tampered"),
+    ],
+)
 def test_cli_render_outside_the_consent_is_one_line_exit_2(
-        session, tmp_path: Path, capsys: pytest.CaptureFixture, consent, message) -> None:
+    session, tmp_path: Path, capsys: pytest.CaptureFixture, consent, message
+) -> None:
     from adr.cli import main
 
     root = tmp_path / "v"
@@ -398,8 +485,9 @@ def test_cli_render_outside_the_consent_is_one_line_exit_2(
         meta = json.loads(meta_path.read_text())
         meta["consent"]["uses"] = ["replace", "edit", "new"]
         meta_path.write_text(json.dumps(meta))
-    code = main(["-q", "--sessions", str(tmp_path / "sessions"), "--voices", str(root),
-                 "render", "reel"])
+    code = main(
+        ["-q", "--sessions", str(tmp_path / "sessions"), "--voices", str(root), "render", "reel"]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0], err
     assert err[0].startswith("adr: error: ") and "Traceback" not in err[0]

@@ -63,15 +63,28 @@ def test_report_contents(page: Path) -> None:
 
 def _dump_dom(url: str) -> str:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    out = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu",
-                          "--virtual-time-budget=5000", "--dump-dom", url],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-500:]
     return out.stdout
 
 
-@pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")),
-                    reason="chromium is not installed")
+@pytest.mark.skipif(
+    not (shutil.which("chromium") or shutil.which("chromium-browser")),
+    reason="chromium is not installed",
+)
 def test_report_renders_in_headless_chromium(page: Path, tmp_path: Path) -> None:
     dom = _dump_dom(page.as_uri())
     assert 'data-ready="1"' in dom

@@ -27,12 +27,33 @@ def _ffmpeg(*args: str) -> None:
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("media")
     pic = d / "scene.mov"
-    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=4",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=4",
-            "-c:v", "mpeg4", "-c:a", "pcm_s16le", "-timecode", "01:00:00:00", str(pic))
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=160x120:rate=25:duration=4",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000:duration=4",
+        "-c:v",
+        "mpeg4",
+        "-c:a",
+        "pcm_s16le",
+        "-timecode",
+        "01:00:00:00",
+        str(pic),
+    )
     silent = d / "silent.mp4"
-    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=24000/1001:duration=2",
-            "-c:v", "mpeg4", str(silent))
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=160x120:rate=24000/1001:duration=2",
+        "-c:v",
+        "mpeg4",
+        str(silent),
+    )
     wav = d / "boom.wav"
     t = np.arange(4 * 48000) / 48000
     sf.write(wav, (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 48000, subtype="PCM_24")
@@ -42,7 +63,9 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def _cues() -> list[Cue]:
     return [
         Cue("101", "MAYA", "MAYA", 0.4, 1.8, "Roll sound, we are losing the light.", "generator"),
-        Cue("102", "JOE", "JOE", 2.0, 3.52, 'He said "cut", didn\'t he?', "wind", "line, with comma"),
+        Cue(
+            "102", "JOE", "JOE", 2.0, 3.52, 'He said "cut", didn\'t he?', "wind", "line, with comma"
+        ),
     ]
 
 
@@ -63,8 +86,9 @@ def test_session_create_and_reload(media: dict[str, Path], tmp_path: Path) -> No
 
 
 def test_session_uses_picture_audio_and_overrides(media: dict[str, Path], tmp_path: Path) -> None:
-    s = create_session("r2", media["picture"], root=tmp_path, frame_rate="25",
-                       start_timecode="10:00:00:00")
+    s = create_session(
+        "r2", media["picture"], root=tmp_path, frame_rate="25", start_timecode="10:00:00:00"
+    )
     assert s.audio[0].path == s.picture.path and s.audio[0].kind == "audio"
     assert s.to_timecode(1.0) == "10:00:01:00"
     assert s.to_seconds("10:00:02:05") == pytest.approx(2.2)
@@ -133,11 +157,27 @@ def test_cue_outside_media_is_refused(media: dict[str, Path], tmp_path: Path) ->
 
 def test_cli_session_and_cues(media: dict[str, Path], tmp_path: Path, capsys) -> None:
     root = str(tmp_path)
-    assert main(["--sessions", root, "session", "new", "cli1", "--picture", str(media["picture"]),
-                 "--audio", str(media["wav"])]) == 0
+    assert (
+        main(
+            [
+                "--sessions",
+                root,
+                "session",
+                "new",
+                "cli1",
+                "--picture",
+                str(media["picture"]),
+                "--audio",
+                str(media["wav"]),
+            ]
+        )
+        == 0
+    )
     csv_path = tmp_path / "in.csv"
-    csv_path.write_text("cue_id,character,actor,tc_in,tc_out,text\n"
-                        "7,MAYA,MAYA,01:00:00:10,01:00:02:00,Hello there.\n")
+    csv_path.write_text(
+        "cue_id,character,actor,tc_in,tc_out,text\n"
+        "7,MAYA,MAYA,01:00:00:10,01:00:02:00,Hello there.\n"
+    )
     assert main(["--sessions", root, "cues", "import", "cli1", str(csv_path)]) == 0
     capsys.readouterr()
     assert main(["--sessions", root, "cues", "export", "cli1"]) == 0
@@ -151,18 +191,25 @@ def test_cli_session_and_cues(media: dict[str, Path], tmp_path: Path, capsys) ->
     [
         (["session", "new", "x", "--picture", "{missing}"], "missing.mov"),
         (["session", "new", "x", "--picture", "{silent}"], "no audio stream"),
-        (["session", "new", "x", "--picture", "{picture}", "--start-tc", "25:00:00:00"], "25:00:00:00"),
+        (
+            ["session", "new", "x", "--picture", "{picture}", "--start-tc", "25:00:00:00"],
+            "25:00:00:00",
+        ),
         (["session", "new", "x", "--picture", "{picture}", "--fps", "12.5"], "12.5"),
         (["session", "info", "ghost"], "no such session"),
     ],
 )
 def test_cli_errors_are_one_line(media: dict[str, Path], tmp_path: Path, args, needle) -> None:
-    subst = {"missing": str(tmp_path / "missing.mov"), "silent": str(media["silent"]),
-             "picture": str(media["picture"])}
+    subst = {
+        "missing": str(tmp_path / "missing.mov"),
+        "silent": str(media["silent"]),
+        "picture": str(media["picture"]),
+    }
     argv = [a.format(**subst) for a in args]
     proc = subprocess.run(
         [sys.executable, "-m", "adr.cli", "--sessions", str(tmp_path), *argv],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -172,8 +219,19 @@ def test_cli_errors_are_one_line(media: dict[str, Path], tmp_path: Path, args, n
     assert not (tmp_path / "x").exists()  # nothing half-written
 
 
-@pytest.mark.parametrize("bad", ["../../../media/take_production", "../escaped", "/etc/passwd",
-                                 "a/b", "..", ".hidden", "with space", "x" * 65])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "../../../media/take_production",
+        "../escaped",
+        "/etc/passwd",
+        "a/b",
+        "..",
+        ".hidden",
+        "with space",
+        "x" * 65,
+    ],
+)
 def test_cue_ids_that_are_paths_are_refused(tmp_path: Path, bad: str) -> None:
     """A crafted cue id never becomes a path outside the session (it is refused on import)."""
     csv = tmp_path / "cues.csv"
@@ -204,9 +262,11 @@ def test_child_path_stays_inside(tmp_path: Path) -> None:
         child_path(tmp_path, "link", ".json")
 
 
-def test_cues_export_never_overwrites_source_media(media: dict[str, Path], tmp_path: Path,
-                                                   capsys) -> None:
-    """``adr cues export`` onto the session's own production audio is refused; the file is intact."""
+def test_cues_export_never_overwrites_source_media(
+    media: dict[str, Path], tmp_path: Path, capsys
+) -> None:
+    """``adr cues export`` onto the session's own production audio is refused; the file is
+    intact."""
     import shutil
 
     wav = tmp_path / "boom.wav"
@@ -224,7 +284,16 @@ def test_cues_export_never_overwrites_source_media(media: dict[str, Path], tmp_p
 def test_top_level_api_lists_one_call_per_command() -> None:
     import adr
 
-    for name in ("create_session", "load_session", "enroll_actor", "analyze_session",
-                 "render_session", "export_session", "write_report", "respeak", "load_voice"):
+    for name in (
+        "create_session",
+        "load_session",
+        "enroll_actor",
+        "analyze_session",
+        "render_session",
+        "export_session",
+        "write_report",
+        "respeak",
+        "load_voice",
+    ):
         assert name in adr.__all__ and callable(getattr(adr, name))
     assert adr.create_session is create_session

@@ -41,7 +41,9 @@ def espeak(text: str, voice: str) -> tuple[np.ndarray, int]:
     exe = shutil.which("espeak-ng")
     if exe is None:
         pytest.skip("espeak-ng is not installed")
-    wav = subprocess.run([exe, "-v", voice, "--stdout", text], check=True, capture_output=True).stdout
+    wav = subprocess.run(
+        [exe, "-v", voice, "--stdout", text], check=True, capture_output=True
+    ).stdout
     audio, sr = sf.read(io.BytesIO(wav), dtype="float32")
     return audio, sr
 
@@ -52,7 +54,11 @@ def festival(text: str, voice: str, tmp_path: Path) -> tuple[np.ndarray, int]:
         pytest.skip("festival is not installed")
     txt, wav = tmp_path / "line.txt", tmp_path / "line.wav"
     txt.write_text(text)
-    subprocess.run([exe, "-eval", f"(voice_{voice})", str(txt), "-o", str(wav)], check=True, capture_output=True)
+    subprocess.run(
+        [exe, "-eval", f"(voice_{voice})", str(txt), "-o", str(wav)],
+        check=True,
+        capture_output=True,
+    )
     audio, sr = sf.read(wav, dtype="float32")
     return audio, sr
 
@@ -112,13 +118,18 @@ def test_voiceprint_round_trip() -> None:
 
 def test_voiceprint_formats() -> None:
     """Format-1 files (no version field) still load; format 2 keeps its threshold."""
-    old = {"actor": "maya", "embedding": [0.6, 0.8], "num_utterances": 3,
-           "model": "resemblyzer-ge2e"}
+    old = {
+        "actor": "maya",
+        "embedding": [0.6, 0.8],
+        "num_utterances": 3,
+        "model": "resemblyzer-ge2e",
+    }
     v1 = Voiceprint.from_dict(old)
     assert v1.version == 1 and v1.threshold is None and v1.damaged_copies == 0
     assert v1.to_dict() == old
-    v2 = Voiceprint("maya", np.array([0.6, 0.8], np.float32), 3, version=2, threshold=0.62,
-                    damaged_copies=8)
+    v2 = Voiceprint(
+        "maya", np.array([0.6, 0.8], np.float32), 3, version=2, threshold=0.62, damaged_copies=8
+    )
     back = Voiceprint.from_dict(v2.to_dict())
     assert back.version == 2 and back.threshold == 0.62 and back.damaged_copies == 8
     with pytest.raises(AdrError, match="re-enroll"):
@@ -139,12 +150,17 @@ def test_calibrated_threshold_and_decision() -> None:
     emb = EnrollmentEmbeddings(clean, damaged, np.arange(24) % 6, np.zeros(24))
     thr = calibrate_threshold(emb, floor=0.5, ceiling=0.75)
     genuine = unit(axis + 0.25 * rng.standard_normal((200, 16))) @ centroid(
-        np.concatenate([clean, damaged]))
+        np.concatenate([clean, damaged])
+    )
     assert 0.5 <= thr < 0.75
     assert calibrate_threshold(emb) >= 0.6  # the default floor
     assert np.mean(genuine >= thr) >= 0.8
-    assert calibrate_threshold(EnrollmentEmbeddings(clean[:1], damaged[:0], np.zeros(0, int),
-                                                    np.zeros(0))) == 0.75
+    assert (
+        calibrate_threshold(
+            EnrollmentEmbeddings(clean[:1], damaged[:0], np.zeros(0, int), np.zeros(0))
+        )
+        == 0.75
+    )
     vp = voiceprint_from_embeddings("maya", clean, emb)
     thr = vp.threshold
     assert vp.version == 2 and thr == calibrate_threshold(emb) and vp.damaged_copies == 24

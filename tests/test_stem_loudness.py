@@ -1,4 +1,5 @@
-"""Block-wise stem loudness (adr.deliver.stem_loudness) equals the whole-array adr.deliver.loudness."""
+"""Block-wise stem loudness (adr.deliver.stem_loudness) equals the whole-array
+adr.deliver.loudness."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def _speechy(seconds: float, seed: int = 0) -> np.ndarray:
     env = (np.sin(2 * np.pi * 0.7 * t) > -0.2) * (0.3 + 0.7 * rng.random(n) ** 8)
     x = env * (0.2 * np.sin(2 * np.pi * 180 * t) + 0.05 * rng.standard_normal(n))
     for k in rng.integers(0, n - 2, 12):  # alternating full-scale pairs: true peak > sample peak
-        x[k:k + 2] = [0.9, -0.9]
+        x[k : k + 2] = [0.9, -0.9]
     return x
 
 
@@ -39,7 +40,7 @@ def test_loudness_and_true_peak_match_whole_array(seconds: float) -> None:
     spans = [(0.05, 0.2), (1.0, 1.7), (2.5, 9.0)]
     mask = np.zeros(len(x), dtype=bool)
     for a, b in spans:
-        mask[round(a * SR):round(b * SR)] = True
+        mask[round(a * SR) : round(b * SR)] = True
     assert abs(S.stem_loudness(x32, SR, dialog=spans) - L.gated_loudness(ref, SR, mask)) < 0.01
 
 
@@ -57,7 +58,7 @@ def test_normalize_stem_matches_normalize_loudness(spec: str) -> None:
     spans = [(0.0, 1.2), (2.0, 3.0)]
     mask = np.zeros(len(x), dtype=bool)
     for a, b in spans:
-        mask[round(a * SR):round(b * SR)] = True
+        mask[round(a * SR) : round(b * SR)] = True
     y_ref, ref = L.normalize_loudness(x.astype(np.float64) * 4.0, SR, spec, dialog_mask=mask)
     y = x * np.float32(4.0)
     rep, gain = S.normalize_stem(y, SR, spec, dialog=spans)

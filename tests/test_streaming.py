@@ -24,11 +24,13 @@ def _noise(sr: int, seconds: float, channels: int, seed: int = 0) -> np.ndarray:
     return (0.3 * rng.standard_normal((int(sr * seconds) + 37, channels))).astype(np.float32)
 
 
-@pytest.mark.parametrize("sr, target, channels", [(48000, 16000, 1), (44100, 16000, 2),
-                                                  (48000, 48000, 3), (16000, 48000, 1),
-                                                  (22050, 16000, 8)])
-def test_read_mono_in_blocks_equals_the_whole_file(tmp_path: Path, sr: int, target: int,
-                                                   channels: int) -> None:
+@pytest.mark.parametrize(
+    "sr, target, channels",
+    [(48000, 16000, 1), (44100, 16000, 2), (48000, 48000, 3), (16000, 48000, 1), (22050, 16000, 8)],
+)
+def test_read_mono_in_blocks_equals_the_whole_file(
+    tmp_path: Path, sr: int, target: int, channels: int
+) -> None:
     path = tmp_path / "a.wav"
     sf.write(path, _noise(sr, 2.5, channels), sr, subtype="FLOAT")
     whole = read_audio(path, sample_rate=target).mono()
@@ -58,8 +60,15 @@ def test_mono_source_slices_equal_the_whole_signal(tmp_path: Path) -> None:
     whole, _ = read_mono(path, sample_rate=16000)
     src = MonoSource(path, 16000, in_memory_seconds=0.0, block=5000)
     assert not src.in_memory and len(src) == len(whole)
-    for a, b in [(0, 10), (0, 16000), (1, 2), (12345, 23456), (len(whole) - 100, len(whole)),
-                 (47000, 10 ** 9), (5, 5)]:
+    for a, b in [
+        (0, 10),
+        (0, 16000),
+        (1, 2),
+        (12345, 23456),
+        (len(whole) - 100, len(whole)),
+        (47000, 10**9),
+        (5, 5),
+    ]:
         np.testing.assert_allclose(src[a:b], whole[a:b], atol=1e-6)
     np.testing.assert_allclose(np.concatenate(list(src.blocks())), whole, atol=1e-6)
     assert MonoSource(path, 16000).in_memory  # a short file is simply read
@@ -71,7 +80,9 @@ def test_mono_source_names_a_file_with_nan(tmp_path: Path) -> None:
     path = tmp_path / "nan.wav"
     sf.write(path, x, 48000, subtype="FLOAT")
     src = MonoSource(path, 16000, in_memory_seconds=0.0, block=4096)
-    with pytest.raises(AdrError, match="NaN or infinite samples \\(first at sample 70000\\)") as info:
+    with pytest.raises(
+        AdrError, match="NaN or infinite samples \\(first at sample 70000\\)"
+    ) as info:
         len(src)
     assert info.value.where == str(path)
 
@@ -88,8 +99,9 @@ def test_streamed_speech_regions_equal_the_whole_array(monkeypatch: pytest.Monke
     whole, _ = vad.speech_probability(x, 16000)
     seen: list[np.ndarray] = []
     real = vad.regions_from_probability
-    monkeypatch.setattr(vad, "regions_from_probability",
-                        lambda p, *a, **k: seen.append(p) or real(p, *a, **k))
+    monkeypatch.setattr(
+        vad, "regions_from_probability", lambda p, *a, **k: seen.append(p) or real(p, *a, **k)
+    )
     cuts = np.sort(rng.integers(0, n, 25))
     assert vad.stream_speech_regions(np.split(x, cuts)) == vad.speech_regions(x, 16000)
     assert len(seen[0]) == len(whole) == -(-n // 512)

@@ -76,12 +76,14 @@ def test_frame_features_timing_and_voicing() -> None:
     n = 100  # 1 s of prosody at 10 ms
     f0 = np.where(np.arange(n) < 50, 100.0, 200.0).astype(np.float32)
     f0[40:60] = 0.0
-    pros = Prosody(start=10.0, frame_period=0.01, f0=f0, voiced=f0 > 0,
-                   energy=np.full(n, -20.0, np.float32))
+    pros = Prosody(
+        start=10.0, frame_period=0.01, f0=f0, voiced=f0 > 0, energy=np.full(n, -20.0, np.float32)
+    )
     phones = [Phone("a", 10.2, 10.4), Phone("b", 10.4, 10.5), Phone("zz", 10.5, 10.6)]
     fp = HOP / SR
-    ff = frame_features(phones, pros, None, start=10.0, end=10.9, frame_period=fp,
-                        phone_inventory=inv)
+    ff = frame_features(
+        phones, pros, None, start=10.0, end=10.9, frame_period=fp, phone_inventory=inv
+    )
     assert ff.num_frames == round(0.9 / fp)
     centres = 10.0 + (np.arange(ff.num_frames) + 0.5) * fp
     in_a = (centres >= 10.2) & (centres < 10.4)
@@ -101,21 +103,34 @@ def test_frame_features_timing_and_voicing() -> None:
 
 
 def test_frame_features_lips_and_errors() -> None:
-    pros = Prosody(start=0.0, frame_period=0.01, f0=np.full(100, 120.0, np.float32),
-                   voiced=np.ones(100, bool), energy=np.full(100, -30.0, np.float32))
+    pros = Prosody(
+        start=0.0,
+        frame_period=0.01,
+        f0=np.full(100, 120.0, np.float32),
+        voiced=np.ones(100, bool),
+        energy=np.full(100, -30.0, np.float32),
+    )
     opening = np.linspace(0, 0.5, 25).astype(np.float32)
-    lips = LipTrack(start=0.0, fps=25.0, opening=opening, width=np.full(25, 40.0, np.float32),
-                    face=np.ones(25, bool))
-    ff = frame_features([], pros, lips, start=0.0, end=1.0, frame_period=0.01,
-                        phone_inventory=("sil",))
+    lips = LipTrack(
+        start=0.0,
+        fps=25.0,
+        opening=opening,
+        width=np.full(25, 40.0, np.float32),
+        face=np.ones(25, bool),
+    )
+    ff = frame_features(
+        [], pros, lips, start=0.0, end=1.0, frame_period=0.01, phone_inventory=("sil",)
+    )
     assert ff.lip_mask.min() == 1
     assert ff.lips[0, 0] == pytest.approx(0.0) and ff.lips[-1, 0] == pytest.approx(0.5)
     with pytest.raises(AdrError):
-        frame_features([], pros, None, start=1.0, end=1.0, frame_period=0.01,
-                       phone_inventory=("sil",))
+        frame_features(
+            [], pros, None, start=1.0, end=1.0, frame_period=0.01, phone_inventory=("sil",)
+        )
     with pytest.raises(AdrError):
-        frame_features([], pros, None, start=0.0, end=1.0, frame_period=0.01,
-                       phone_inventory=("a",))
+        frame_features(
+            [], pros, None, start=0.0, end=1.0, frame_period=0.01, phone_inventory=("a",)
+        )
 
 
 def test_interpolate_f0_holds_edges() -> None:

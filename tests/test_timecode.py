@@ -31,6 +31,7 @@ NDF23 = FrameRate.parse("23.976")
 
 # --- frame rates -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("text", "rate", "drop"),
     [
@@ -63,7 +64,12 @@ def test_parse_frame_rate(text: str, rate: Fraction, drop: bool) -> None:
 
 def test_nominal_and_str() -> None:
     assert [FrameRate.parse(s).nominal for s in ("23.976", "25", "29.97df", "50", "59.94")] == [
-        24, 25, 30, 50, 60]
+        24,
+        25,
+        30,
+        50,
+        60,
+    ]
     assert str(FrameRate.parse("30000/1001")) == "29.97"
     assert str(DF) == "29.97df"
     assert DF.frame_duration == Fraction(1001, 30000)
@@ -96,6 +102,7 @@ def test_unsupported_message_and_drop_only_at_2997_5994() -> None:
 
 
 # --- reference values --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("tc", "frames"),
@@ -156,6 +163,7 @@ def test_5994_drop_frame() -> None:
 
 # --- exact conversions -------------------------------------------------------------------
 
+
 def test_samples_and_seconds() -> None:
     ntsc = FrameRate.parse("29.97")
     assert frames_to_samples(1, ntsc) == 1602  # 1601.6
@@ -178,6 +186,7 @@ def test_samples_and_seconds() -> None:
 
 # --- full-day round trips ----------------------------------------------------------------
 
+
 def _df_labels() -> np.ndarray:
     """Every valid 29.97 DF label of a day, in order, built independently by enumeration.
 
@@ -185,8 +194,9 @@ def _df_labels() -> np.ndarray:
     -------
     np.ndarray, shape (2589408,), ``<U11``
     """
-    h, m, s, f = np.meshgrid(*(np.arange(n, dtype=np.uint8) for n in (24, 60, 60, 30)),
-                             indexing="ij")
+    h, m, s, f = np.meshgrid(
+        *(np.arange(n, dtype=np.uint8) for n in (24, 60, 60, 30)), indexing="ij"
+    )
     keep = ~((s == 0) & (f < 2) & (m % 10 != 0))
     fields = [a[keep] for a in (h, m, s, f)]
     text = np.empty((len(fields[0]), 11), dtype=np.uint32)
@@ -204,10 +214,14 @@ def _sample_frames(total: int, per_min: int, edge_minutes: int, stride: int) -> 
     edge = edge_minutes * per_min
     starts = np.arange(0, total, per_min)
     around = (starts[:, None] + np.arange(-2, 3)[None, :]).ravel()
-    frames = np.concatenate([
-        np.arange(edge), np.arange(total - edge, total), np.arange(edge, total - edge, stride),
-        around,
-    ])
+    frames = np.concatenate(
+        [
+            np.arange(edge),
+            np.arange(total - edge, total),
+            np.arange(edge, total - edge, stride),
+            around,
+        ]
+    )
     return np.unique(frames[(frames >= 0) & (frames < total)])
 
 
@@ -261,6 +275,7 @@ def test_vectorized_parse_is_strict() -> None:
 
 
 # --- strict parsing ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("tc", "rate_text", "why"),

@@ -23,10 +23,22 @@ from adr.voice.train import (
 )
 from adr.voice.voice_model import VoiceConfig
 
-CFG = VoiceConfig(phone_inventory=("sil", "spn", "a", "b"), hidden=16, conv_layers=1,
-                  n_harmonics=8, n_noise_bands=5, phone_dim=4)
-TINY = TrainConfig(steps=2, batch_size=2, segment_seconds=0.2, warmup_steps=1,
-                   checkpoint_every=1, fft_sizes=(256, 64))
+CFG = VoiceConfig(
+    phone_inventory=("sil", "spn", "a", "b"),
+    hidden=16,
+    conv_layers=1,
+    n_harmonics=8,
+    n_noise_bands=5,
+    phone_dim=4,
+)
+TINY = TrainConfig(
+    steps=2,
+    batch_size=2,
+    segment_seconds=0.2,
+    warmup_steps=1,
+    checkpoint_every=1,
+    fft_sizes=(256, 64),
+)
 
 
 def make_examples(n: int = 2, seconds: float = 0.6) -> list[TrainingExample]:
@@ -40,20 +52,38 @@ def make_examples(n: int = 2, seconds: float = 0.6) -> list[TrainingExample]:
         frames = round(seconds / fp)
         audio = audio[: frames * CFG.hop_length].astype(np.float32)
         m = int(seconds * 100) + 1
-        pros = Prosody(0.0, 0.01, np.full(m, f0, np.float32), np.ones(m, bool),
-                       np.interp(np.arange(m) * 0.01, (np.arange(frames) + 0.5) * fp,
-                                 loudness_db(audio, sr, fp)).astype(np.float32))
+        pros = Prosody(
+            0.0,
+            0.01,
+            np.full(m, f0, np.float32),
+            np.ones(m, bool),
+            np.interp(
+                np.arange(m) * 0.01, (np.arange(frames) + 0.5) * fp, loudness_db(audio, sr, fp)
+            ).astype(np.float32),
+        )
         phones = [Phone("a", 0.0, seconds / 2), Phone("b", seconds / 2, seconds)]
-        feats = frame_features(phones, pros, None, start=0.0, end=frames * fp,
-                               frame_period=fp, phone_inventory=CFG.phone_inventory)
+        feats = frame_features(
+            phones,
+            pros,
+            None,
+            start=0.0,
+            end=frames * fp,
+            frame_period=fp,
+            phone_inventory=CFG.phone_inventory,
+        )
         out.append(TrainingExample(audio, feats))
     return out
 
 
 def test_one_step_smoke(tmp_path: Path) -> None:
     events: list[ProgressEvent] = []
-    model = train_voice(make_examples(), CFG, TrainConfig(**{**TINY.to_dict(), "steps": 1}),
-                        tmp_path, progress=events.append)
+    model = train_voice(
+        make_examples(),
+        CFG,
+        TrainConfig(**{**TINY.to_dict(), "steps": 1}),
+        tmp_path,
+        progress=events.append,
+    )
     assert not model.training
     assert len(events) == 1 and events[0].done == 1 and events[0].total == 1
     assert np.isfinite(events[0].info["loss"]) and "eta_s" in events[0].info
@@ -102,7 +132,7 @@ def test_checkpoint_is_not_pickle_and_pointer_is_valid(tmp_path: Path) -> None:
     tensors = (tmp_path / pointer["tensors"]).read_bytes()
     assert not tensors.startswith(b"\x80") and not tensors.startswith(b"PK")
     header_len = int.from_bytes(tensors[:8], "little")
-    header = json.loads(tensors[8: 8 + header_len])
+    header = json.loads(tensors[8 : 8 + header_len])
     assert any(k.startswith("optim/") for k in header) and "rng/torch" in header
 
 
@@ -121,8 +151,11 @@ def test_presets_and_schedule() -> None:
     with pytest.raises(AdrError):
         preset("ludicrous")
     tc = preset("default")
-    assert learning_rate(tc, 0) < learning_rate(tc, tc.warmup_steps) == pytest.approx(
-        tc.learning_rate, rel=1e-3)
+    assert (
+        learning_rate(tc, 0)
+        < learning_rate(tc, tc.warmup_steps)
+        == pytest.approx(tc.learning_rate, rel=1e-3)
+    )
     assert learning_rate(tc, tc.steps) == pytest.approx(tc.learning_rate * tc.min_lr_ratio)
     assert TrainConfig.from_dict(tc.to_dict()) == tc
 
@@ -134,7 +167,8 @@ def test_time_budget_ends_training_early(tmp_path: Path) -> None:
     assert len(events) == 1 and events[-1].done == events[-1].total == 1
     assert training_state(tmp_path)["step"] == 1
     assert learning_rate(budget, 10, elapsed=1.0) == pytest.approx(
-        budget.learning_rate * budget.min_lr_ratio)
+        budget.learning_rate * budget.min_lr_ratio
+    )
 
 
 def test_training_lowers_the_loss(tmp_path: Path) -> None:
@@ -142,10 +176,18 @@ def test_training_lowers_the_loss(tmp_path: Path) -> None:
     below that of the first (5.5 -> 4.8 when measured); a model that does not learn, or a
     loss that does not reach the weights, fails."""
     losses: list[float] = []
-    cfg = TrainConfig(**{**TINY.to_dict(), "steps": 15, "checkpoint_every": 15,
-                         "learning_rate": 5e-3, "warmup_steps": 2})
-    train_voice(make_examples(), CFG, cfg, tmp_path,
-                progress=lambda e: losses.append(float(e.info["loss"])))
+    cfg = TrainConfig(
+        **{
+            **TINY.to_dict(),
+            "steps": 15,
+            "checkpoint_every": 15,
+            "learning_rate": 5e-3,
+            "warmup_steps": 2,
+        }
+    )
+    train_voice(
+        make_examples(), CFG, cfg, tmp_path, progress=lambda e: losses.append(float(e.info["loss"]))
+    )
     assert len(losses) == 15 and all(np.isfinite(losses))
     first, last = float(np.mean(losses[:3])), float(np.mean(losses[-3:]))
     assert last < 0.9 * first, (first, last)

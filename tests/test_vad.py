@@ -70,7 +70,9 @@ def test_regions_from_probability_rules() -> None:
     p[10:30] = 0.9  # 0.2 s at 10 ms frames
     p[33:60] = 0.9  # after a 30 ms pause: merged
     p[80:82] = 0.9  # too short: dropped
-    regions = regions_from_probability(p, 0.01, min_silence=0.1, min_speech=0.05, pad=0.02, start=5.0)
+    regions = regions_from_probability(
+        p, 0.01, min_silence=0.1, min_speech=0.05, pad=0.02, start=5.0
+    )
     assert len(regions) == 1
     assert regions[0].start == pytest.approx(5.08)
     assert regions[0].end == pytest.approx(5.62)

@@ -13,19 +13,37 @@ INVENTORY = ("sil", "spn", "a", "b")
 
 
 def tiny_config(**kw: object) -> VoiceConfig:
-    base: dict = dict(phone_inventory=INVENTORY, hidden=16, conv_layers=1, n_harmonics=8,
-                      n_noise_bands=5, phone_dim=4)
+    base: dict = dict(
+        phone_inventory=INVENTORY,
+        hidden=16,
+        conv_layers=1,
+        n_harmonics=8,
+        n_noise_bands=5,
+        phone_dim=4,
+    )
     base.update(kw)
     return VoiceConfig(**base)
 
 
 def _features(cfg: VoiceConfig, seconds: float, f0: float = 150.0, start: float = 3.0):
     n = int(seconds * 100) + 2
-    pros = Prosody(start=start, frame_period=0.01, f0=np.full(n, f0, np.float32),
-                   voiced=np.ones(n, bool), energy=np.full(n, -20.0, np.float32))
+    pros = Prosody(
+        start=start,
+        frame_period=0.01,
+        f0=np.full(n, f0, np.float32),
+        voiced=np.ones(n, bool),
+        energy=np.full(n, -20.0, np.float32),
+    )
     phones = [Phone("a", start + 0.1, start + 0.3), Phone("b", start + 0.3, start + 0.6)]
-    return frame_features(phones, pros, None, start=start, end=start + seconds,
-                          frame_period=cfg.frame_period, phone_inventory=cfg.phone_inventory)
+    return frame_features(
+        phones,
+        pros,
+        None,
+        start=start,
+        end=start + seconds,
+        frame_period=cfg.frame_period,
+        phone_inventory=cfg.phone_inventory,
+    )
 
 
 def test_config_round_trip_and_strictness() -> None:
@@ -73,9 +91,25 @@ def test_unvoiced_frames_have_no_harmonics() -> None:
     cfg = tiny_config(gru=False)
     model = VoiceModel(cfg)
     feats = _features(cfg, 0.5)
-    batch_unvoiced = feats.__class__(**{**{k: getattr(feats, k) for k in (
-        "start", "frame_period", "phone_ids", "phone_pos", "phone_dur", "f0", "loudness",
-        "lips", "lip_mask")}, "voiced": np.zeros(feats.num_frames, np.float32)})
+    batch_unvoiced = feats.__class__(
+        **{
+            **{
+                k: getattr(feats, k)
+                for k in (
+                    "start",
+                    "frame_period",
+                    "phone_ids",
+                    "phone_pos",
+                    "phone_dur",
+                    "f0",
+                    "loudness",
+                    "lips",
+                    "lip_mask",
+                )
+            },
+            "voiced": np.zeros(feats.num_frames, np.float32),
+        }
+    )
     from adr.voice.voice_model import features_to_tensors
 
     ctl = model.controls(features_to_tensors(batch_unvoiced))
@@ -104,7 +138,7 @@ def test_loudness_definition_matches_features() -> None:
     db = loudness_db(rising, sr, fp)
     assert np.all(np.diff(db[3:-3]) > 0)
     # analysis frames are centred on i * fp, the model's on (i + 0.5) * fp
-    ref = frame_energy_db(rising[seconds_to_samples(fp / 2, sr):], sr, len(db), frame_period=fp)
+    ref = frame_energy_db(rising[seconds_to_samples(fp / 2, sr) :], sr, len(db), frame_period=fp)
     np.testing.assert_allclose(db[3:-3], ref[3:-3], atol=0.05)
 
 
@@ -118,7 +152,7 @@ def test_harmonic_distribution_starts_at_the_configured_tilt() -> None:
     slope = np.polyfit(np.log2(np.arange(1, cfg.n_harmonics + 1)), 20 * np.log10(dist), 1)[0]
     assert -15.0 < slope < -9.0  # dB per octave of harmonic number
     flat = VoiceModel(tiny_config(harmonic_tilt_db=0.0))
-    assert float(flat.head[-1].bias[1:1 + cfg.n_harmonics].detach().abs().max()) < 1.0
+    assert float(flat.head[-1].bias[1 : 1 + cfg.n_harmonics].detach().abs().max()) < 1.0
 
 
 def test_version_1_config_reads_as_a_flat_tilt() -> None:

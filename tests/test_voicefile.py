@@ -23,11 +23,23 @@ from adr.voice.voicefile import (
     sha256_file,
 )
 
-CFG = VoiceConfig(phone_inventory=("sil", "spn", "a"), hidden=16, conv_layers=1,
-                  n_harmonics=8, n_noise_bands=5, phone_dim=4, reverb_seconds=0.005)
+CFG = VoiceConfig(
+    phone_inventory=("sil", "spn", "a"),
+    hidden=16,
+    conv_layers=1,
+    n_harmonics=8,
+    n_noise_bands=5,
+    phone_dim=4,
+    reverb_seconds=0.005,
+)
 RECORD = EnrollmentRecord(
-    actor="maya", sources=(SourceFile("takes/a.wav", "0" * 64, 12.5),), minutes=0.2,
-    date="2026-11-22T08:00:00Z", preset="fast", steps=3, train_seconds=1.5,
+    actor="maya",
+    sources=(SourceFile("takes/a.wav", "0" * 64, 12.5),),
+    minutes=0.2,
+    date="2026-11-22T08:00:00Z",
+    preset="fast",
+    steps=3,
+    train_seconds=1.5,
     metrics={"speaker_similarity": 0.9},
 )
 
@@ -42,10 +54,18 @@ def _model() -> VoiceModel:
 
 
 def _features():
-    pros = Prosody(0.0, 0.01, np.full(60, 140.0, np.float32), np.ones(60, bool),
-                   np.full(60, -25.0, np.float32))
-    return frame_features([Phone("a", 0.1, 0.4)], pros, None, start=0.0, end=0.5,
-                          frame_period=CFG.frame_period, phone_inventory=CFG.phone_inventory)
+    pros = Prosody(
+        0.0, 0.01, np.full(60, 140.0, np.float32), np.ones(60, bool), np.full(60, -25.0, np.float32)
+    )
+    return frame_features(
+        [Phone("a", 0.1, 0.4)],
+        pros,
+        None,
+        start=0.0,
+        end=0.5,
+        frame_period=CFG.frame_period,
+        phone_inventory=CFG.phone_inventory,
+    )
 
 
 @pytest.fixture()
@@ -69,7 +89,7 @@ def test_no_pickle_in_voice_files(saved: tuple[Path, VoiceModel]) -> None:
     assert sorted(p.name for p in folder.iterdir()) == [MODEL_FILE, VOICE_FILE]
     data = (folder / MODEL_FILE).read_bytes()
     assert not data.startswith(b"\x80") and not data.startswith(b"PK")  # pickle / torch zip
-    header = json.loads(data[8: 8 + int.from_bytes(data[:8], "little")])
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
     assert header["__metadata__"]["format"] == "adr-voice"
     json.loads((folder / VOICE_FILE).read_text())
 
@@ -80,14 +100,17 @@ def _edit_json(folder: Path, fn) -> None:
     (folder / VOICE_FILE).write_text(json.dumps(meta))
 
 
-@pytest.mark.parametrize("edit", [
-    lambda m: m.update(format_version=99),
-    lambda m: m["config"].update(hidden=32),
-    lambda m: m["config"].update(n_harmonics=9),
-    lambda m: m["config"].update(unknown_field=1),
-    lambda m: m["record"].pop("actor"),
-    lambda m: m.update(extra=1),
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m.update(format_version=99),
+        lambda m: m["config"].update(hidden=32),
+        lambda m: m["config"].update(n_harmonics=9),
+        lambda m: m["config"].update(unknown_field=1),
+        lambda m: m["record"].pop("actor"),
+        lambda m: m.update(extra=1),
+    ],
+)
 def test_mismatched_json_is_refused(saved: tuple[Path, VoiceModel], edit) -> None:
     folder, _ = saved
     _edit_json(folder, edit)

@@ -75,8 +75,8 @@ class Alignment:
     Attributes
     ----------
     words : tuple of Word
-        The line's words (from :func:`adr.analysis.phonemes.normalize_text`) with their times in seconds
-        from the session start; ``confidence`` per word in [0, 1].
+        The line's words (from :func:`adr.analysis.phonemes.normalize_text`) with their times
+        in seconds from the session start; ``confidence`` per word in [0, 1].
     phones : tuple of Phone
         IPA phones of :data:`adr.analysis.phonemes.PHONES` in time order, each with the index of its
         word; pauses are ``"sil"`` phones with ``word == -1``.
@@ -141,8 +141,9 @@ def _decoder(beam: float) -> Any:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write("adr_ah AH\n")
-        dec = Decoder(dict=path, bestpath=False, loglevel="FATAL", beam=beam, pbeam=beam,
-                      wbeam=beam * 1e20)
+        dec = Decoder(
+            dict=path, bestpath=False, loglevel="FATAL", beam=beam, pbeam=beam, wbeam=beam * 1e20
+        )
     finally:
         os.unlink(path)
     return dec
@@ -384,8 +385,9 @@ def _free_classes(pcm: bytes, n_frames: int) -> np.ndarray:
         from pocketsphinx import Decoder, get_model_path
 
         lm = os.path.join(get_model_path(), "en-us", "en-us-phone.lm.bin")
-        dec = Decoder(allphone=lm, bestpath=False, loglevel="FATAL", lw=2.0,
-                      beam=1e-20, pbeam=1e-20)
+        dec = Decoder(
+            allphone=lm, bestpath=False, loglevel="FATAL", lw=2.0, beam=1e-20, pbeam=1e-20
+        )
         _decoders["allphone"] = dec
     dec.start_utt()
     dec.process_raw(pcm, full_utt=True)
@@ -404,8 +406,9 @@ def _assemble(words, ipa, entries, free: np.ndarray, start: float, method: str) 
     for name, f0, f1, _score, segs in entries:
         if not name.startswith("adr_"):
             if f1 > f0:
-                out_phones.append(Phone(phonemes.SILENCE, _frame_time(f0, start),
-                                        _frame_time(f1, start), -1))
+                out_phones.append(
+                    Phone(phonemes.SILENCE, _frame_time(f0, start), _frame_time(f1, start), -1)
+                )
             continue
         if k >= len(words):
             break

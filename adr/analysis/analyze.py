@@ -74,17 +74,25 @@ __all__ = [
 ]
 
 
-def _line_key(cue: Cue, options: AnalysisOptions, voiceprints: Sequence[Voiceprint],
-              session: Session) -> str:
+def _line_key(
+    cue: Cue, options: AnalysisOptions, voiceprints: Sequence[Voiceprint], session: Session
+) -> str:
     """Inputs of a line's audio analysis (the scene-wide lips and A/V are keyed apart)."""
-    return cache_key({
-        "cue": {k: v for k, v in cue.to_dict().items() if k not in ("status", "notes", "reason", "actor", "character")},
-        "options": {k: v for k, v in options.to_dict().items() if k != "lips"},
-        "voices": sorted((v.actor, round(float(np.sum(v.embedding)), 5)) for v in voiceprints),
-        "audio": session.audio[0].to_dict(),
-        "format": ANALYSIS_FORMAT_VERSION,
-        "pipeline": PIPELINE_VERSION,
-    }, length=KEY_DIGITS)
+    return cache_key(
+        {
+            "cue": {
+                k: v
+                for k, v in cue.to_dict().items()
+                if k not in ("status", "notes", "reason", "actor", "character")
+            },
+            "options": {k: v for k, v in options.to_dict().items() if k != "lips"},
+            "voices": sorted((v.actor, round(float(np.sum(v.embedding)), 5)) for v in voiceprints),
+            "audio": session.audio[0].to_dict(),
+            "format": ANALYSIS_FORMAT_VERSION,
+            "pipeline": PIPELINE_VERSION,
+        },
+        length=KEY_DIGITS,
+    )
 
 
 def _updated_cue(session: Session, line: LineAnalysis) -> Cue:
@@ -123,8 +131,9 @@ def analyze_session(
         others are written), naming them; the session in use by another writer.
     """
     with session_lock(session.root, "analyze"):  # re-entrant: the CLI holds it too
-        return _analyze_session_locked(session, voices_root=voices_root, cue_ids=cue_ids,
-                                       options=options, progress=progress)
+        return _analyze_session_locked(
+            session, voices_root=voices_root, cue_ids=cue_ids, options=options, progress=progress
+        )
 
 
 def _analyze_session_locked(
@@ -150,8 +159,10 @@ def _analyze_session_locked(
         regions = stream_speech_regions(audio.blocks())
         if not regions:
             raise AdrError(session.audio[0].path, "no speech found in the production audio")
-        cues = [Cue(id=f"L{i + 1:03d}", character="", actor="", start=r.start, end=r.end)
-                for i, r in enumerate(regions)]
+        cues = [
+            Cue(id=f"L{i + 1:03d}", character="", actor="", start=r.start, end=r.end)
+            for i, r in enumerate(regions)
+        ]
         session.write_cues(cues)
     known = {c.id for c in cues}
     wanted = list(cue_ids) if cue_ids else [c.id for c in cues]
@@ -202,8 +213,11 @@ def _analyze_session_locked(
         denoised[w.cue.id] = (w.t0, w.denoised)
         # kept at once (atomically): an interruption loses at most the line in progress
         write_json(child_path(session.analysis_dir, w.cue.id, ".json", "cue id"), line.to_dict())
-        progress(ProgressEvent("analyze", len(results), len(todo), "line",
-                               {"cue": w.cue.id, "saved": True}))
+        progress(
+            ProgressEvent(
+                "analyze", len(results), len(todo), "line", {"cue": w.cue.id, "saved": True}
+            )
+        )
     # 4. lips over the scene, one A/V offset for all lines: the analyzed cues and any other
     # cue of the sheet whose analysis on disk is current (a rerun of a few cues keeps the
     # scene's estimate)
@@ -229,13 +243,12 @@ def _analyze_session_locked(
         if c.id not in stored or not _same_lips(line, stored[c.id]):
             write_json(child_path(session.analysis_dir, c.id, ".json", "cue id"), line.to_dict())
     progress(ProgressEvent("analyze", len(todo), len(todo), "line"))
-    session.write_cues([_updated_cue(session, results[c.id]) if c.id in results else c
-                        for c in cues])
+    session.write_cues(
+        [_updated_cue(session, results[c.id]) if c.id in results else c for c in cues]
+    )
     if errors:
         failed = [c.id for c in todo if c.id in errors]
         first = errors[failed[0]]
         more = f" (and {len(failed) - 1} more: {', '.join(failed[1:])})" if len(failed) > 1 else ""
         raise AdrError(first.where, first.problem + more)
     return [results[c.id] for c in todo]
-
-

@@ -244,9 +244,13 @@ def transcribe_lines(
             pos += len(audios[i])
         whisper = _load(model)
         segments, info = whisper.transcribe(
-            np.concatenate(parts), language=language or (detected and detected[0]),
-            word_timestamps=True, beam_size=1, temperature=0.0,
-            condition_on_previous_text=False, vad_filter=False,
+            np.concatenate(parts),
+            language=language or (detected and detected[0]),
+            word_timestamps=True,
+            beam_size=1,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            vad_filter=False,
             max_new_tokens=min(_MAX_TOKENS, int(_TOKENS_PER_SECOND * pos / SAMPLE_RATE) + 16),
         )
         if language is None and detected is None and info.language_probability >= 0.8:
@@ -267,20 +271,31 @@ def transcribe_lines(
                 if not text:
                     continue
                 mid = 0.5 * (w.start + w.end)
-                k = int(np.argmin([0.0 if s0 <= mid < s1 else min(abs(mid - s0), abs(mid - s1))
-                                   for s0, s1 in spans]))
+                k = int(
+                    np.argmin(
+                        [
+                            0.0 if s0 <= mid < s1 else min(abs(mid - s0), abs(mid - s1))
+                            for s0, s1 in spans
+                        ]
+                    )
+                )
                 s0, s1 = spans[k]
                 if not s0 - gap / 2 <= mid < s1 + gap / 2:
                     continue
                 start = lines[idx[k]][1]
                 t0 = float(start + np.clip(w.start - s0, 0.0, s1 - s0))
                 t1 = float(start + np.clip(w.end - s0, 0.0, s1 - s0))
-                words[k].append(Word(text, t0, max(t0, t1),
-                                     float(np.clip(w.probability, 0.0, 1.0))))
+                words[k].append(
+                    Word(text, t0, max(t0, t1), float(np.clip(w.probability, 0.0, 1.0)))
+                )
                 raw[k].append(w.word if raw[k] else w.word.lstrip())
         for k, i in enumerate(idx):
-            out[i] = Transcript(text="".join(raw[k]).strip(), language=code,
-                                language_probability=prob, words=tuple(words[k]))
+            out[i] = Transcript(
+                text="".join(raw[k]).strip(),
+                language=code,
+                language_probability=prob,
+                words=tuple(words[k]),
+            )
     return [t for t in out if t is not None]
 
 

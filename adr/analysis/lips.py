@@ -33,9 +33,17 @@ from adr.core.timebase import frames_to_seconds, seconds_to_frames
 from adr.core.types import LipTrack
 
 __all__ = [
-    "EVENT_DETECTED", "EVENT_LOST",
-    "FaceBox", "MouthShape", "TimeSpan", "LipReport", "LipResult",
-    "measure_mouth", "mouth_shape", "track_lips", "visual_speech_activity",
+    "EVENT_DETECTED",
+    "EVENT_LOST",
+    "FaceBox",
+    "MouthShape",
+    "TimeSpan",
+    "LipReport",
+    "LipResult",
+    "measure_mouth",
+    "mouth_shape",
+    "track_lips",
+    "visual_speech_activity",
 ]
 
 _OUTER, _INNER_TOP, _INNER_BOTTOM = (48, 54), (61, 62, 63), (67, 66, 65)
@@ -43,22 +51,26 @@ _OUTER, _INNER_TOP, _INNER_BOTTOM = (48, 54), (61, 62, 63), (67, 66, 65)
 
 # --------------------------------------------------------------------------- landmarks
 
+
 @functools.cache
 def _models() -> tuple[Any, Any]:
     """dlib's face detector and 68-point shape predictor, loaded once."""
     import dlib
     import face_recognition_models
 
-    return (dlib.get_frontal_face_detector(),
-            dlib.shape_predictor(face_recognition_models.pose_predictor_model_location()))
+    return (
+        dlib.get_frontal_face_detector(),
+        dlib.shape_predictor(face_recognition_models.pose_predictor_model_location()),
+    )
 
 
 def _landmarks(gray: np.ndarray, box: FaceBox) -> np.ndarray:
     """68 landmark points, shape (68, 2) as (x, y) pixels, fitted from ``box``."""
     import dlib
 
-    rect = dlib.rectangle(int(round(box.left)), int(round(box.top)),
-                          int(round(box.right)), int(round(box.bottom)))
+    rect = dlib.rectangle(
+        int(round(box.left)), int(round(box.top)), int(round(box.right)), int(round(box.bottom))
+    )
     shape = _models()[1](gray, rect)
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
 
@@ -83,8 +95,9 @@ def mouth_shape(points: np.ndarray, image_size: tuple[int, int] | None = None) -
     valid = bool(width > 2 and face_w > 0 and 0.2 < width / face_w < 0.75 and opening < 1.2)
     if image_size is not None:
         w, h = image_size
-        valid = valid and bool((mouth >= 1).all() and (mouth[:, 0] < w - 1).all()
-                               and (mouth[:, 1] < h - 1).all())
+        valid = valid and bool(
+            (mouth >= 1).all() and (mouth[:, 0] < w - 1).all() and (mouth[:, 1] < h - 1).all()
+        )
     if not valid:
         return MouthShape.missing()
     return MouthShape(opening, width, gap, cx, cy, True)
@@ -101,12 +114,25 @@ def _detect(gray: np.ndarray, min_face: float) -> list[tuple[FaceBox, float]]:
     import cv2
 
     scale = min(2.0, 80.0 / max(1.0, min_face * gray.shape[0]))
-    img = gray if abs(scale - 1.0) < 0.05 else cv2.resize(
-        gray, None, fx=scale, fy=scale,
-        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    img = (
+        gray
+        if abs(scale - 1.0) < 0.05
+        else cv2.resize(
+            gray,
+            None,
+            fx=scale,
+            fy=scale,
+            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+        )
+    )
     rects, scores, _ = _models()[0].run(img, 0, 0.0)
-    return [(FaceBox(r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale),
-             float(s)) for r, s in zip(rects, scores)]
+    return [
+        (
+            FaceBox(r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale),
+            float(s),
+        )
+        for r, s in zip(rects, scores)
+    ]
 
 
 def _iou(a: FaceBox, b: FaceBox) -> float:
@@ -146,11 +172,16 @@ def _rel(box: FaceBox, points: np.ndarray) -> tuple[float, float, float, float]:
     x0, y0 = points.min(axis=0)
     x1, y1 = points.max(axis=0)
     lw, lh = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
-    return ((box.center[0] - 0.5 * (x0 + x1)) / lw, (box.center[1] - 0.5 * (y0 + y1)) / lh,
-            box.width / lw, box.height / lh)
+    return (
+        (box.center[0] - 0.5 * (x0 + x1)) / lw,
+        (box.center[1] - 0.5 * (y0 + y1)) / lh,
+        box.width / lw,
+        box.height / lh,
+    )
 
 
 # --------------------------------------------------------------------------- picture
+
 
 def _frames(
     path: Path, start: float, end: float | None
@@ -169,6 +200,7 @@ def _frames(
 
 
 # --------------------------------------------------------------------------- tracking
+
 
 def _patch(gray: np.ndarray, box: FaceBox) -> np.ndarray | None:
     """The box's pixels as a zero-mean unit-norm 24×24 patch, None if mostly outside."""
@@ -290,15 +322,30 @@ def track_lips(
     t0 = frames_to_seconds(first if first is not None else 0, period)
     arr = np.array(rows, dtype=np.float64).reshape(-1, 4)
     face = arr[:, 2] > 0
-    track = LipTrack(start=t0, fps=fps, opening=arr[:, 0].astype(np.float32),
-                     width=arr[:, 1].astype(np.float32), face=face)
+    track = LipTrack(
+        start=t0,
+        fps=fps,
+        opening=arr[:, 0].astype(np.float32),
+        width=arr[:, 1].astype(np.float32),
+        face=face,
+    )
     report = LipReport(
-        num_frames=len(rows), face_frames=int(face.sum()),
-        multi_face_frames=int(np.sum(face & (arr[:, 3] > 1))), max_faces=max_faces,
-        detections=detections, track_losses=losses, lost_spans=_spans(~face, t0, period))
+        num_frames=len(rows),
+        face_frames=int(face.sum()),
+        multi_face_frames=int(np.sum(face & (arr[:, 3] > 1))),
+        max_faces=max_faces,
+        detections=detections,
+        track_losses=losses,
+        lost_spans=_spans(~face, t0, period),
+    )
     counts = np.where(face, arr[:, 3], 0).astype(np.int16)
-    return LipResult(track, report, np.array(boxes, dtype=np.float32).reshape(-1, 4), counts,
-                     np.array(events, dtype=np.uint8))
+    return LipResult(
+        track,
+        report,
+        np.array(boxes, dtype=np.float32).reshape(-1, 4),
+        counts,
+        np.array(events, dtype=np.uint8),
+    )
 
 
 def visual_speech_activity(

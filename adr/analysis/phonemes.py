@@ -35,9 +35,7 @@ __all__ = [
 SILENCE = "sil"
 SPOKEN_NOISE = "spn"
 
-_CONSONANTS = (
-    "p b t d k ɡ f v θ ð s z ʃ ʒ h tʃ dʒ m n ŋ l ɹ r w j ɾ ʔ x ç ʍ ɬ"
-).split()
+_CONSONANTS = ("p b t d k ɡ f v θ ð s z ʃ ʒ h tʃ dʒ m n ŋ l ɹ r w j ɾ ʔ x ç ʍ ɬ").split()
 _VOWELS = (
     "i iː ɪ e eː ɛ æ a aː ɑ ɑː ɒ ɔ ɔː o oː ʊ u uː ʌ ə əː ɚ ɜ ɜː ɝ ɐ ᵻ ɨ ʉ y"
     " aɪ aʊ eɪ oʊ ɔɪ əʊ eə ɪə ʊə iə"
@@ -51,20 +49,82 @@ _DROP = dict.fromkeys(map(ord, "ˈˌ\u0329\u0361\u032f-|"), None)  # stress, syl
 
 #: CMU dictionary (ARPAbet, stress removed) to IPA phones of :data:`PHONES`.
 ARPABET_TO_IPA: dict[str, str] = {
-    "AA": "ɑː", "AE": "æ", "AH": "ʌ", "AO": "ɔː", "AW": "aʊ", "AY": "aɪ", "EH": "ɛ",
-    "ER": "ɚ", "EY": "eɪ", "IH": "ɪ", "IY": "iː", "OW": "oʊ", "OY": "ɔɪ", "UH": "ʊ",
-    "UW": "uː", "B": "b", "CH": "tʃ", "D": "d", "DH": "ð", "F": "f", "G": "ɡ", "HH": "h",
-    "JH": "dʒ", "K": "k", "L": "l", "M": "m", "N": "n", "NG": "ŋ", "P": "p", "R": "ɹ",
-    "S": "s", "SH": "ʃ", "T": "t", "TH": "θ", "V": "v", "W": "w", "Y": "j", "Z": "z",
-    "ZH": "ʒ", "SIL": SILENCE,
+    "AA": "ɑː",
+    "AE": "æ",
+    "AH": "ʌ",
+    "AO": "ɔː",
+    "AW": "aʊ",
+    "AY": "aɪ",
+    "EH": "ɛ",
+    "ER": "ɚ",
+    "EY": "eɪ",
+    "IH": "ɪ",
+    "IY": "iː",
+    "OW": "oʊ",
+    "OY": "ɔɪ",
+    "UH": "ʊ",
+    "UW": "uː",
+    "B": "b",
+    "CH": "tʃ",
+    "D": "d",
+    "DH": "ð",
+    "F": "f",
+    "G": "ɡ",
+    "HH": "h",
+    "JH": "dʒ",
+    "K": "k",
+    "L": "l",
+    "M": "m",
+    "N": "n",
+    "NG": "ŋ",
+    "P": "p",
+    "R": "ɹ",
+    "S": "s",
+    "SH": "ʃ",
+    "T": "t",
+    "TH": "θ",
+    "V": "v",
+    "W": "w",
+    "Y": "j",
+    "Z": "z",
+    "ZH": "ʒ",
+    "SIL": SILENCE,
 }
 # IPA phones with no ARPAbet twin of the same symbol, mapped to the nearest CMU phone.
 _IPA_EXTRA = {
-    "i": "IY", "ɑ": "AA", "ɔ": "AO", "u": "UW", "ə": "AH", "ɐ": "AH", "ᵻ": "IH", "ɨ": "IH",
-    "ɜ": "ER", "ɜː": "ER", "ɝ": "ER", "əː": "ER", "ɾ": "T", "ʔ": "T", "r": "R", "e": "EH",
-    "eː": "EY", "a": "AE", "aː": "AA", "ɒ": "AA", "o": "OW", "oː": "AO", "əʊ": "OW",
-    "eə": "EH R", "ɪə": "IH R", "ʊə": "UH R", "iə": "IY AH", "x": "K", "ç": "HH",
-    "ʍ": "W", "ɬ": "L", "ʉ": "UW", "y": "UW",
+    "i": "IY",
+    "ɑ": "AA",
+    "ɔ": "AO",
+    "u": "UW",
+    "ə": "AH",
+    "ɐ": "AH",
+    "ᵻ": "IH",
+    "ɨ": "IH",
+    "ɜ": "ER",
+    "ɜː": "ER",
+    "ɝ": "ER",
+    "əː": "ER",
+    "ɾ": "T",
+    "ʔ": "T",
+    "r": "R",
+    "e": "EH",
+    "eː": "EY",
+    "a": "AE",
+    "aː": "AA",
+    "ɒ": "AA",
+    "o": "OW",
+    "oː": "AO",
+    "əʊ": "OW",
+    "eə": "EH R",
+    "ɪə": "IH R",
+    "ʊə": "UH R",
+    "iə": "IY AH",
+    "x": "K",
+    "ç": "HH",
+    "ʍ": "W",
+    "ɬ": "L",
+    "ʉ": "UW",
+    "y": "UW",
 }
 _IPA_TO_ARPA = {v: k for k, v in ARPABET_TO_IPA.items()} | _IPA_EXTRA
 
@@ -171,7 +231,9 @@ def _get_backend() -> Any:
             raise AdrError("phonemizer", "package phonemizer is not installed") from None
         try:
             _backend = EspeakBackend(
-                "en-us", preserve_punctuation=False, with_stress=False,
+                "en-us",
+                preserve_punctuation=False,
+                with_stress=False,
                 language_switch="remove-flags",
             )
         except RuntimeError as exc:

@@ -75,8 +75,9 @@ def _fcpe() -> Any:
                 ckpt = torch.load(p, map_location="cpu", weights_only=True)
             cfg = dict(ckpt["config_dict"])
             # inference: no dropout; say explicitly what torchfcpe would otherwise print about
-            cfg["model"] = dict(cfg["model"], conv_dropout=0.0, atten_dropout=0.0,
-                                use_harmonic_emb=False)
+            cfg["model"] = dict(
+                cfg["model"], conv_dropout=0.0, atten_dropout=0.0, use_harmonic_emb=False
+            )
             model = InferCFNaiveMelPE(DotDict(cfg), ckpt["model"])
             _models["fcpe"] = model.eval()
         return _models["fcpe"]
@@ -106,16 +107,22 @@ def _run_fcpe(x: np.ndarray, f0_floor: float, f0_ceiling: float) -> tuple[np.nda
         conf = latent.max(dim=-1).values[0]
         f0 = m.model.cent_to_f0(m.model.latent2cents_local_decoder(latent, mask=False))[0, :, 0]
     k = np.arange(len(conf))
-    return (k * _FCPE_HOP + _FCPE_CENTRE) / MODEL_RATE, f0.numpy().astype(np.float64), \
-        conf.numpy().astype(np.float64)
+    return (
+        (k * _FCPE_HOP + _FCPE_CENTRE) / MODEL_RATE,
+        f0.numpy().astype(np.float64),
+        conf.numpy().astype(np.float64),
+    )
 
 
 def _run_swift(x: np.ndarray, f0_floor: float, f0_ceiling: float) -> tuple[np.ndarray, ...]:
     """SwiftF0 on 16 kHz audio ``x`` (N,): (times s, F0 Hz, confidence), each shape (K,)."""
     r = _swift().detect(x, MODEL_RATE, fmin=f0_floor, fmax=f0_ceiling)
     k = np.arange(len(r.pitch_hz))
-    return (k * _SWIFT_HOP + _SWIFT_CENTRE) / MODEL_RATE, np.asarray(r.pitch_hz, dtype=np.float64), \
-        np.asarray(r.confidence, dtype=np.float64)
+    return (
+        (k * _SWIFT_HOP + _SWIFT_CENTRE) / MODEL_RATE,
+        np.asarray(r.pitch_hz, dtype=np.float64),
+        np.asarray(r.confidence, dtype=np.float64),
+    )
 
 
 def _run(model: str, x: np.ndarray, f0_floor: float, f0_ceiling: float) -> tuple[np.ndarray, ...]:

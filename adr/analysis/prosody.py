@@ -140,9 +140,13 @@ def praat_f0(
         return f0, voiced
     snd = parselmouth.Sound(x, sampling_frequency=float(sample_rate))
     pitch = snd.to_pitch_ac(
-        time_step=frame_period, pitch_floor=f0_floor, pitch_ceiling=f0_ceiling,
-        silence_threshold=settings.silence_threshold, voicing_threshold=settings.voicing_threshold,
-        octave_cost=settings.octave_cost, octave_jump_cost=settings.octave_jump_cost,
+        time_step=frame_period,
+        pitch_floor=f0_floor,
+        pitch_ceiling=f0_ceiling,
+        silence_threshold=settings.silence_threshold,
+        voicing_threshold=settings.voicing_threshold,
+        octave_cost=settings.octave_cost,
+        octave_jump_cost=settings.octave_jump_cost,
         voiced_unvoiced_cost=settings.voiced_unvoiced_cost,
     )
     times = np.asarray(pitch.xs()) - half / sample_rate
@@ -353,8 +357,13 @@ def extract_prosody(
         x = run_denoise(x.astype(np.float32), sample_rate, method=denoise).astype(np.float64)
     if tracker.startswith("praat"):
         f0, voiced = praat_f0(
-            x, sample_rate, n, frame_period=frame_period, f0_floor=f0_floor,
-            f0_ceiling=f0_ceiling, settings=ROBUST,
+            x,
+            sample_rate,
+            n,
+            frame_period=frame_period,
+            f0_floor=f0_floor,
+            f0_ceiling=f0_ceiling,
+            settings=ROBUST,
         )
         f0 = fix_octave_jumps(f0, voiced, frame_period=frame_period)
     if tracker != "praat":
@@ -362,7 +371,12 @@ def extract_prosody(
 
         net = "fcpe" if tracker == "praat+fcpe" else tracker
         mf, mv, _ = model_f0(
-            x, sample_rate, n, model=net, frame_period=frame_period, f0_floor=f0_floor,
+            x,
+            sample_rate,
+            n,
+            model=net,
+            frame_period=frame_period,
+            f0_floor=f0_floor,
             f0_ceiling=f0_ceiling,
         )
         if tracker == "praat+fcpe":  # fill what Praat leaves unvoiced
@@ -372,8 +386,11 @@ def extract_prosody(
     f0, voiced = clean_voicing(f0, voiced)
     energy = frame_energy_db(x, sample_rate, n, frame_period=frame_period)
     return Prosody(
-        start=float(start), frame_period=float(frame_period), f0=f0.astype(np.float32),
-        voiced=voiced, energy=energy,
+        start=float(start),
+        frame_period=float(frame_period),
+        f0=f0.astype(np.float32),
+        voiced=voiced,
+        energy=energy,
     )
 
 

@@ -26,9 +26,17 @@ from adr.core.records import Record
 from adr.core.types import Cue, Prosody, strict_from_dict
 from adr.ingest.session import Session
 
-__all__ = ["ANALYSIS_FORMAT_VERSION", "ANALYSIS_RATE", "PIPELINE_VERSION", "KEY_DIGITS",
-           "AnalysisOptions", "LineAnalysis", "load_voiceprints", "load_analysis",
-           "damage_reason"]
+__all__ = [
+    "ANALYSIS_FORMAT_VERSION",
+    "ANALYSIS_RATE",
+    "PIPELINE_VERSION",
+    "KEY_DIGITS",
+    "AnalysisOptions",
+    "LineAnalysis",
+    "load_voiceprints",
+    "load_analysis",
+    "damage_reason",
+]
 
 ANALYSIS_FORMAT_VERSION = 2
 #: Sample rate of the analysis front end (Whisper, aligner, speaker encoder, DNSMOS).
@@ -172,7 +180,9 @@ def load_analysis(session: Session, cue_id: str) -> LineAnalysis:
     try:
         return LineAnalysis.from_dict(data)
     except (ValueError, KeyError, TypeError) as exc:
-        raise AdrError(path, f"invalid analysis file ({exc}); delete it and run adr analyze") from None
+        raise AdrError(
+            path, f"invalid analysis file ({exc}); delete it and run adr analyze"
+        ) from None
 
 
 def damage_reason(damage: DamageReport, to_timecode: Callable[[float], str]) -> str:
@@ -184,8 +194,8 @@ def damage_reason(damage: DamageReport, to_timecode: Callable[[float], str]) -> 
     if damage.dnsmos:
         parts.append(f"DNSMOS {damage.dnsmos.get('ovrl', float('nan')):.1f}")
     for span in damage.spans:
-        parts.append(f"{span.kind} {span.duration:.1f} s at {to_timecode(span.start)} "
-                     f"(SNR {span.snr_db:.0f} dB)")
+        parts.append(
+            f"{span.kind} {span.duration:.1f} s at {to_timecode(span.start)} "
+            f"(SNR {span.snr_db:.0f} dB)"
+        )
     return "; ".join(parts)
-
-

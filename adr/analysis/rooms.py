@@ -26,8 +26,9 @@ def lowpass(x: np.ndarray, cutoff: float, sr: int, order: int = 4) -> np.ndarray
     return sosfilt(sos, x)
 
 
-def room_impulse_response(rt60: float, sample_rate: int, rng: np.random.Generator,
-                          *, drr_db: float = 4.0) -> np.ndarray:
+def room_impulse_response(
+    rt60: float, sample_rate: int, rng: np.random.Generator, *, drr_db: float = 4.0
+) -> np.ndarray:
     """A synthetic room impulse response.
 
     Parameters
@@ -64,8 +65,9 @@ def room_impulse_response(rt60: float, sample_rate: int, rng: np.random.Generato
     return reverb.astype(np.float32)
 
 
-def reverberate(audio: np.ndarray, sample_rate: int, rt60: float,
-                rng: np.random.Generator) -> np.ndarray:
+def reverberate(
+    audio: np.ndarray, sample_rate: int, rt60: float, rng: np.random.Generator
+) -> np.ndarray:
     """``audio`` (shape (N,)) in a synthetic room of ``rt60`` seconds, same length and peak.
 
     The direct sound keeps its timing; the tail past the end of ``audio`` is cut.

@@ -43,8 +43,7 @@ _LIPS_DETECT_EVERY = 25
 _AV_CONFIDENT = 0.3
 
 
-def _lip_windows(cues: Sequence[Cue], duration: float,
-                 context: float) -> list[tuple[float, float]]:
+def _lip_windows(cues: Sequence[Cue], duration: float, context: float) -> list[tuple[float, float]]:
     """Stretches of picture to track: each cue's audio window +- margin, merged when close."""
     out: list[list[float]] = []
     for c in sorted(cues, key=lambda c: c.start):
@@ -76,25 +75,30 @@ def _stitch(blocks: Sequence[LipResult]) -> LipResult:
     for b in blocks:
         i = int(round(b.track.start * fps)) - first
         k = b.track.num_frames
-        opening[i:i + k] = b.track.opening
-        width[i:i + k] = b.track.width
-        face[i:i + k] = b.track.face
+        opening[i : i + k] = b.track.opening
+        width[i : i + k] = b.track.width
+        face[i : i + k] = b.track.face
         if len(b.boxes) == k:
-            boxes[i:i + k] = b.boxes
+            boxes[i : i + k] = b.boxes
         if len(b.faces) == k:
-            faces[i:i + k] = b.faces
+            faces[i : i + k] = b.faces
         if len(b.events) == k:
-            events[i:i + k] = b.events
+            events[i : i + k] = b.events
     track = LipTrack(start=first / fps, fps=fps, opening=opening, width=width, face=face)
-    report = LipReport(n, int(face.sum()), sum(b.report.multi_face_frames for b in blocks),
-                       max(b.report.max_faces for b in blocks),
-                       sum(b.report.detections for b in blocks),
-                       sum(b.report.track_losses for b in blocks))
+    report = LipReport(
+        n,
+        int(face.sum()),
+        sum(b.report.multi_face_frames for b in blocks),
+        max(b.report.max_faces for b in blocks),
+        sum(b.report.detections for b in blocks),
+        sum(b.report.track_losses for b in blocks),
+    )
     return LipResult(track, report, boxes, faces, events)
 
 
-def _scene_lips(session: Session, cues: Sequence[Cue], context: float,
-                progress: ProgressHook) -> tuple[LipResult | None, str, list[str]]:
+def _scene_lips(
+    session: Session, cues: Sequence[Cue], context: float, progress: ProgressHook
+) -> tuple[LipResult | None, str, list[str]]:
     """The lip track over the cues' picture (cached per stretch in ``analysis/scene``).
 
     Returns the stitched result (None if the picture cannot be read), the cache key of the
@@ -103,9 +107,15 @@ def _scene_lips(session: Session, cues: Sequence[Cue], context: float,
     from adr.analysis.lips import track_lips
 
     path = session.analysis_dir / "scene" / "lips.json"
-    key = cache_key({"picture": session.picture.to_dict(), "pipeline": PIPELINE_VERSION,
-                     "format": ANALYSIS_FORMAT_VERSION, "detect_every": _LIPS_DETECT_EVERY},
-                    length=KEY_DIGITS)
+    key = cache_key(
+        {
+            "picture": session.picture.to_dict(),
+            "pipeline": PIPELINE_VERSION,
+            "format": ANALYSIS_FORMAT_VERSION,
+            "detect_every": _LIPS_DETECT_EVERY,
+        },
+        length=KEY_DIGITS,
+    )
     cached: list[dict[str, Any]] = []
     if path.exists():
         try:
@@ -122,8 +132,13 @@ def _scene_lips(session: Session, cues: Sequence[Cue], context: float,
         hit = next((c for c in cached if c["start"] <= a + 1e-6 and c["end"] >= b - 1e-6), None)
         if hit is None:
             try:
-                result = track_lips(session.picture.path, start=a, end=b,
-                                    detect_every=_LIPS_DETECT_EVERY, progress=progress)
+                result = track_lips(
+                    session.picture.path,
+                    start=a,
+                    end=b,
+                    detect_every=_LIPS_DETECT_EVERY,
+                    progress=progress,
+                )
             except AdrError as exc:
                 return None, key, [f"lips: {exc}"]
             hit = {"start": a, "end": b, "lips": result.to_dict()}
@@ -138,8 +153,9 @@ def _scene_lips(session: Session, cues: Sequence[Cue], context: float,
     return _stitch(blocks), cache_key([key, sorted(set(used))], length=KEY_DIGITS), []
 
 
-def scene_av_offset(lips: LipResult, lines: Sequence[tuple[float, np.ndarray]],
-                    sample_rate: int) -> AvOffset:
+def scene_av_offset(
+    lips: LipResult, lines: Sequence[tuple[float, np.ndarray]], sample_rate: int
+) -> AvOffset:
     """Audio/video offset of a scene from all its lines at once.
 
     Parameters
@@ -154,7 +170,8 @@ def scene_av_offset(lips: LipResult, lines: Sequence[tuple[float, np.ndarray]],
     -------
     AvOffset
         Positive: the audio is late. Correlation of the mouth opening with the speech
-        envelope over every line together (:func:`adr.analysis.avsync.estimate_av_offset` with spans).
+        envelope over every line together (:func:`adr.analysis.avsync.estimate_av_offset`
+        with spans).
     """
     from adr.analysis.avsync import estimate_av_offset
 
@@ -165,13 +182,14 @@ def scene_av_offset(lips: LipResult, lines: Sequence[tuple[float, np.ndarray]],
     spans = []
     for t, x in lines:
         i = seconds_to_samples(t, sample_rate)
-        scene[i:i + len(x)] = x[: len(scene) - i]
+        scene[i : i + len(x)] = x[: len(scene) - i]
         spans.append((t, t + len(x) / sample_rate))
     return estimate_av_offset(lips.track, scene, sample_rate, audio_start=0.0, spans=spans)
 
 
-def _with_lips(line: LineAnalysis, scene: LipResult | None, av: AvOffset | None,
-               warnings: Sequence[str] = ()) -> LineAnalysis:
+def _with_lips(
+    line: LineAnalysis, scene: LipResult | None, av: AvOffset | None, warnings: Sequence[str] = ()
+) -> LineAnalysis:
     """``line`` with its slice of the scene's lip track and the scene's A/V offset."""
     notes = [w for w in line.warnings if not w.startswith(("lips:", "A/V offset", "no face"))]
     notes += list(warnings)
@@ -182,8 +200,10 @@ def _with_lips(line: LineAnalysis, scene: LipResult | None, av: AvOffset | None,
         if lips.report.face_frames == 0:
             notes.append("no face found in the picture during the line (no lip track)")
         elif av.confidence < _AV_CONFIDENT:
-            notes.append(f"A/V offset uncertain (confidence {av.confidence:.2f}; the scene's "
-                         "mouth movement and speech do not correlate clearly)")
+            notes.append(
+                f"A/V offset uncertain (confidence {av.confidence:.2f}; the scene's "
+                "mouth movement and speech do not correlate clearly)"
+            )
     return dataclasses.replace(line, lips=lips, av=av, warnings=tuple(notes))
 
 
@@ -191,13 +211,20 @@ def _same_lips(a: LineAnalysis, b: LineAnalysis) -> bool:
     def plain(x: Any) -> Any:
         return None if x is None else x.to_dict()
 
-    return (plain(a.lips) == plain(b.lips) and plain(a.av) == plain(b.av)
-            and a.warnings == b.warnings)
+    return (
+        plain(a.lips) == plain(b.lips) and plain(a.av) == plain(b.av) and a.warnings == b.warnings
+    )
 
 
-def _add_lips(session: Session, done: Sequence[Cue], results: dict[str, LineAnalysis],
-              denoised: dict[str, tuple[float, np.ndarray]], audio: AudioSource,
-              options: AnalysisOptions, progress: ProgressHook) -> None:
+def _add_lips(
+    session: Session,
+    done: Sequence[Cue],
+    results: dict[str, LineAnalysis],
+    denoised: dict[str, tuple[float, np.ndarray]],
+    audio: AudioSource,
+    options: AnalysisOptions,
+    progress: ProgressHook,
+) -> None:
     """Put the scene's lip track slices and its A/V offset into ``results`` (in place)."""
     clock = time.perf_counter()
     scene, lips_key, warnings = _scene_lips(session, done, options.context, progress)
@@ -207,8 +234,10 @@ def _add_lips(session: Session, done: Sequence[Cue], results: dict[str, LineAnal
     if scene is not None:
         clock = time.perf_counter()
         spans = [list(_window(c, len(audio) / ANALYSIS_RATE, options.context)) for c in done]
-        av_key = cache_key([lips_key, session.audio[0].to_dict(), spans, options.denoise,
-                            PIPELINE_VERSION], length=KEY_DIGITS)
+        av_key = cache_key(
+            [lips_key, session.audio[0].to_dict(), spans, options.denoise, PIPELINE_VERSION],
+            length=KEY_DIGITS,
+        )
         path = session.analysis_dir / "scene" / "av.json"
         try:
             data = read_json(path) if path.exists() else {}
@@ -219,8 +248,9 @@ def _add_lips(session: Session, done: Sequence[Cue], results: dict[str, LineAnal
         if av is None:
             missing = [c for c in done if c.id not in denoised]  # reused lines
             windows = [_window(c, len(audio) / ANALYSIS_RATE, options.context) for c in missing]
-            for c, w, den in zip(missing, windows, _denoise_lines(audio, ANALYSIS_RATE, windows,
-                                                                 options.denoise)):
+            for c, w, den in zip(
+                missing, windows, _denoise_lines(audio, ANALYSIS_RATE, windows, options.denoise)
+            ):
                 denoised[c.id] = (w[0], den)
             lines = [denoised[c.id] for c in done]
             av = scene_av_offset(scene, lines, ANALYSIS_RATE)

@@ -70,8 +70,9 @@ class EnrollmentEmbeddings:
     snr_db: np.ndarray
 
 
-def damaged_copies(utterances: Sequence[np.ndarray], sample_rate: int, copies: int,
-                   seed: int = 0) -> list[tuple[int, np.ndarray, float]]:
+def damaged_copies(
+    utterances: Sequence[np.ndarray], sample_rate: int, copies: int, seed: int = 0
+) -> list[tuple[int, np.ndarray, float]]:
     """``copies`` damaged versions of the utterances, taken in turn.
 
     Parameters
@@ -95,15 +96,20 @@ def damaged_copies(utterances: Sequence[np.ndarray], sample_rate: int, copies: i
     for i in range(max(0, int(copies))):
         k = i % len(utterances)
         others = [u for j, u in enumerate(utterances) if j != k]
-        y, snr = damage_line(np.asarray(utterances[k], dtype=np.float32), sample_rate, rng,
-                             others)
+        y, snr = damage_line(np.asarray(utterances[k], dtype=np.float32), sample_rate, rng, others)
         out.append((k, y, snr))
     return out
 
 
-def enrollment_embeddings(utterances: Sequence[np.ndarray], sample_rate: int, *,
-                          copies: int = ENROLL_COPIES, model: str | Path | None = None,
-                          denoise: str = "dfn3", seed: int = 0) -> EnrollmentEmbeddings:
+def enrollment_embeddings(
+    utterances: Sequence[np.ndarray],
+    sample_rate: int,
+    *,
+    copies: int = ENROLL_COPIES,
+    model: str | Path | None = None,
+    denoise: str = "dfn3",
+    seed: int = 0,
+) -> EnrollmentEmbeddings:
     """Clean and damaged-copy embeddings of an actor's enrollment utterances.
 
     Parameters
@@ -130,11 +136,17 @@ def enrollment_embeddings(utterances: Sequence[np.ndarray], sample_rate: int, *,
     clean = np.stack([embed(u, sample_rate, model=model) for u in utterances])
     made = damaged_copies(utterances, sample_rate, copies, seed)
     dim = clean.shape[1]
-    damaged = np.stack([embed(y, sample_rate, model=model, denoise=denoise)
-                        for _, y, _ in made]) if made else np.zeros((0, dim), np.float32)
-    return EnrollmentEmbeddings(clean.astype(np.float32), damaged.astype(np.float32),
-                                np.array([k for k, _, _ in made], dtype=np.int64),
-                                np.array([s for _, _, s in made], dtype=np.float64))
+    damaged = (
+        np.stack([embed(y, sample_rate, model=model, denoise=denoise) for _, y, _ in made])
+        if made
+        else np.zeros((0, dim), np.float32)
+    )
+    return EnrollmentEmbeddings(
+        clean.astype(np.float32),
+        damaged.astype(np.float32),
+        np.array([k for k, _, _ in made], dtype=np.int64),
+        np.array([s for _, _, s in made], dtype=np.float64),
+    )
 
 
 def centroid(embeddings: np.ndarray) -> np.ndarray:
@@ -143,9 +155,14 @@ def centroid(embeddings: np.ndarray) -> np.ndarray:
     return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
 
-def calibrate_threshold(emb: EnrollmentEmbeddings, *, quantile: float = CALIBRATION_QUANTILE,
-                        ceiling: float = 0.9, floor: float = 0.6, fallback: float = 0.75
-                        ) -> float:
+def calibrate_threshold(
+    emb: EnrollmentEmbeddings,
+    *,
+    quantile: float = CALIBRATION_QUANTILE,
+    ceiling: float = 0.9,
+    floor: float = 0.6,
+    fallback: float = 0.75,
+) -> float:
     """Acceptance threshold from held-out genuine scores of the enrollment.
 
     Each utterance in turn is held out with its damaged copies; the centroid of the rest is
@@ -174,14 +191,19 @@ def calibrate_threshold(emb: EnrollmentEmbeddings, *, quantile: float = CALIBRAT
         keep = emb.owner != k
         rest = np.concatenate([np.delete(emb.clean, k, axis=0), emb.damaged[keep]])
         c = centroid(rest).astype(np.float64)
-        held = np.concatenate([emb.clean[k:k + 1], emb.damaged[~keep]]).astype(np.float64)
+        held = np.concatenate([emb.clean[k : k + 1], emb.damaged[~keep]]).astype(np.float64)
         scores += list(held @ c)
     thr = float(np.quantile(np.asarray(scores), quantile))
     return round(float(np.clip(thr, floor, ceiling)), 4)
 
 
-def voiceprint_from_embeddings(actor: str, clean: np.ndarray, damaged: EnrollmentEmbeddings | None = None, *,
-                               model: str | Path | None = None) -> Voiceprint:
+def voiceprint_from_embeddings(
+    actor: str,
+    clean: np.ndarray,
+    damaged: EnrollmentEmbeddings | None = None,
+    *,
+    model: str | Path | None = None,
+) -> Voiceprint:
     """A voiceprint from enrollment embeddings already computed.
 
     Parameters
@@ -199,13 +221,24 @@ def voiceprint_from_embeddings(actor: str, clean: np.ndarray, damaged: Enrollmen
     if damaged is None or len(damaged.damaged) == 0:
         return Voiceprint(actor, centroid(clean), len(clean), _model_name(model))
     c = centroid(np.concatenate([damaged.clean, damaged.damaged]))
-    return Voiceprint(actor, c, len(damaged.clean), _model_name(model), VOICEPRINT_VERSION,
-                      calibrate_threshold(damaged), len(damaged.damaged))
+    return Voiceprint(
+        actor,
+        c,
+        len(damaged.clean),
+        _model_name(model),
+        VOICEPRINT_VERSION,
+        calibrate_threshold(damaged),
+        len(damaged.damaged),
+    )
 
 
-def decide_print(scores: dict[str, float], voiceprints: Sequence[Voiceprint], *,
-                 threshold: float | None = None, margin: float | None = None
-                 ) -> tuple[str, float]:
+def decide_print(
+    scores: dict[str, float],
+    voiceprints: Sequence[Voiceprint],
+    *,
+    threshold: float | None = None,
+    margin: float | None = None,
+) -> tuple[str, float]:
     """Best actor and its score, or ``"unknown"``: each actor judged by its own threshold.
 
     ``"unknown"`` when the best score is below the threshold or leads the second by less

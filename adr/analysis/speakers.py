@@ -90,18 +90,27 @@ class Voiceprint:
         if not self.actor.strip() or self.actor == UNKNOWN:
             raise ValueError(f"invalid actor id {self.actor!r}")
         if self.version not in (1, VOICEPRINT_VERSION):
-            raise AdrError(self.actor, f"voiceprint format {self.version} is not supported "
-                                       f"(1-{VOICEPRINT_VERSION}): re-enroll the actor")
+            raise AdrError(
+                self.actor,
+                f"voiceprint format {self.version} is not supported "
+                f"(1-{VOICEPRINT_VERSION}): re-enroll the actor",
+            )
         if self.threshold is not None and not -1.0 <= float(self.threshold) <= 1.0:
             raise AdrError(self.actor, f"voiceprint threshold {self.threshold} is not a cosine")
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"actor": self.actor,
-             "embedding": [round(float(v), 6) for v in np.asarray(self.embedding).ravel()],
-             "num_utterances": self.num_utterances, "model": self.model}
+        d = {
+            "actor": self.actor,
+            "embedding": [round(float(v), 6) for v in np.asarray(self.embedding).ravel()],
+            "num_utterances": self.num_utterances,
+            "model": self.model,
+        }
         if self.version > 1:
-            d |= {"version": self.version, "threshold": self.threshold,
-                  "damaged_copies": self.damaged_copies}
+            d |= {
+                "version": self.version,
+                "threshold": self.threshold,
+                "damaged_copies": self.damaged_copies,
+            }
         return d
 
     @classmethod
@@ -234,8 +243,7 @@ def make_voiceprint(
         raise AdrError(actor, "no enrollment utterances given")
     n = ENROLL_COPIES if copies is None else int(copies)
     if n > 0:
-        emb = enrollment_embeddings(utterances, sample_rate, copies=n, model=model,
-                                    denoise=denoise)
+        emb = enrollment_embeddings(utterances, sample_rate, copies=n, model=model, denoise=denoise)
         return voiceprint_from_embeddings(actor, emb.clean, emb, model=model)
     rng = np.random.default_rng(0)
     versions = list(utterances)
@@ -254,7 +262,9 @@ def score(embedding: np.ndarray, voiceprints: Sequence[Voiceprint]) -> dict[str,
     for vp in voiceprints:
         v = np.asarray(vp.embedding, dtype=np.float64)
         if v.shape != e.shape:
-            raise AdrError(vp.actor, f"voiceprint has {v.shape[0]} dims, embedding has {e.shape[0]}")
+            raise AdrError(
+                vp.actor, f"voiceprint has {v.shape[0]} dims, embedding has {e.shape[0]}"
+            )
         out[vp.actor] = round(float(e @ v / max(float(np.linalg.norm(v)), 1e-12)), 6)
     return out
 
@@ -309,8 +319,10 @@ def identify(
     name = None if model == DEFAULT_MODEL else model
     if denoised is not None:
         if np.shape(denoised) != np.shape(audio):
-            raise AdrError("speakers", f"denoised audio has shape {np.shape(denoised)}, "
-                                       f"audio {np.shape(audio)}")
+            raise AdrError(
+                "speakers",
+                f"denoised audio has shape {np.shape(denoised)}, audio {np.shape(audio)}",
+            )
         e = embed(denoised, sample_rate, model=name, denoise="none")
     else:
         e = embed(audio, sample_rate, model=name, denoise=denoise)

@@ -5,7 +5,8 @@ onnxruntime on one thread; nothing is downloaded). It scores 32 ms windows of 16
 with a speech probability; :func:`speech_regions` turns those scores into regions with
 hysteresis (enter at ``threshold``, leave below ``threshold - 0.15``), drops short regions,
 bridges short pauses and pads the result. It is used to split production audio into lines
-when no cue list is given, and by :mod:`adr.analysis.damage` to tell speech frames from noise frames.
+when no cue list is given, and by :mod:`adr.analysis.damage` to tell speech frames from noise
+frames.
 
 Silero is robust to noise on its own down to about 0 dB SNR. Measured on corpus speech under
 real noise (bench/results_prosody.json, frame agreement with Silero on the clean line):
@@ -26,8 +27,14 @@ from adr.core.errors import AdrError, check_mono
 from adr.core.records import Record
 from adr.core.timebase import frames_to_seconds, seconds_to_frames
 
-__all__ = ["VAD_SAMPLE_RATE", "VAD_FRAME_PERIOD", "Region", "speech_probability", "speech_regions",
-           "stream_speech_regions"]
+__all__ = [
+    "VAD_SAMPLE_RATE",
+    "VAD_FRAME_PERIOD",
+    "Region",
+    "speech_probability",
+    "speech_regions",
+    "stream_speech_regions",
+]
 
 #: Rate the Silero model runs at, in Hz.
 VAD_SAMPLE_RATE = 16_000
@@ -97,7 +104,8 @@ def speech_probability(
     sample_rate : int
         Sample rate in Hz (resampled to 16 kHz internally).
     denoise : str
-        Denoiser to run first (an :func:`adr.analysis.denoise.denoise` method; ``"none"`` by default).
+        Denoiser to run first (an :func:`adr.analysis.denoise.denoise` method; ``"none"`` by
+        default).
 
     Returns
     -------
@@ -115,7 +123,7 @@ def speech_probability(
         x = _check(audio, sample_rate)
     else:  # a long recording: checked block by block (no second full-size array)
         for i in range(0, len(x), _FINITE_BLOCK):
-            _check(x[i:i + _FINITE_BLOCK], sample_rate)
+            _check(x[i : i + _FINITE_BLOCK], sample_rate)
     if denoise != "none" and len(x):
         x = run_denoise(x, sample_rate, method=denoise)
     if int(sample_rate) != VAD_SAMPLE_RATE:
@@ -134,8 +142,8 @@ def speech_probability(
             f1 = min(n_frames, f0 + _FRAMES_PER_BLOCK)
             padded = np.zeros(_CONTEXT + (f1 - f0) * _WINDOW, dtype=np.float32)
             a = f0 * _WINDOW - _CONTEXT
-            part = x[max(a, 0):min(f1 * _WINDOW, len(x))]
-            padded[max(-a, 0):max(-a, 0) + len(part)] = np.clip(part, -1.0, 1.0)
+            part = x[max(a, 0) : min(f1 * _WINDOW, len(x))]
+            padded[max(-a, 0) : max(-a, 0) + len(part)] = np.clip(part, -1.0, 1.0)
             for i in range(f1 - f0):
                 chunk = padded[i * _WINDOW : i * _WINDOW + _CONTEXT + _WINDOW][None, :]
                 out, state = session.run(None, {"input": chunk, "state": state, "sr": sr})
@@ -250,14 +258,26 @@ def speech_regions(
     x = _check(audio, sample_rate)
     probs, period = speech_probability(x, sample_rate, denoise=denoise)
     return regions_from_probability(
-        probs, period, threshold=threshold, min_silence=min_silence, min_speech=min_speech,
-        pad=pad, start=start, duration=len(x) / int(sample_rate),
+        probs,
+        period,
+        threshold=threshold,
+        min_silence=min_silence,
+        min_speech=min_speech,
+        pad=pad,
+        start=start,
+        duration=len(x) / int(sample_rate),
     )
 
 
-def stream_speech_regions(blocks: Iterable[np.ndarray], *, threshold: float = 0.5,
-                          min_silence: float = 0.3, min_speech: float = 0.25, pad: float = 0.1,
-                          start: float = 0.0) -> list[Region]:
+def stream_speech_regions(
+    blocks: Iterable[np.ndarray],
+    *,
+    threshold: float = 0.5,
+    min_silence: float = 0.3,
+    min_speech: float = 0.25,
+    pad: float = 0.1,
+    start: float = 0.0,
+) -> list[Region]:
     """:func:`speech_regions` of a long recording given as consecutive 16 kHz blocks.
 
     The model sees the same windows, context and state as on the whole array (the result
@@ -301,12 +321,19 @@ def stream_speech_regions(blocks: Iterable[np.ndarray], *, threshold: float = 0.
             n = (len(buf) - _CONTEXT) // _WINDOW
             if n:
                 probs.append(score(buf, n))
-            carry = buf[n * _WINDOW:]
+            carry = buf[n * _WINDOW :]
         rest = len(carry) - _CONTEXT
         if rest > 0:  # the last partial window, zero-padded
             buf = np.concatenate([carry, np.zeros(_WINDOW - rest, np.float32)])
             probs.append(score(buf, 1))
     p = np.concatenate(probs) if probs else np.zeros(0, np.float32)
-    return regions_from_probability(p, VAD_FRAME_PERIOD, threshold=threshold,
-                                    min_silence=min_silence, min_speech=min_speech, pad=pad,
-                                    start=start, duration=total / VAD_SAMPLE_RATE)
+    return regions_from_probability(
+        p,
+        VAD_FRAME_PERIOD,
+        threshold=threshold,
+        min_silence=min_silence,
+        min_speech=min_speech,
+        pad=pad,
+        start=start,
+        duration=total / VAD_SAMPLE_RATE,
+    )

@@ -214,9 +214,12 @@ def _load(name_or_path: str | None) -> Any:
                 if Path(resolved).is_dir():
                     raise AdrError(resolved, f"cannot load the Whisper model ({exc})") from None
                 local = ", ".join(local_models()) or "none installed"
-                raise AdrError(resolved, f"Whisper model not found locally and it could not be "
-                               f"fetched ({type(exc).__name__}); local models: {local} (or "
-                               f"give a CTranslate2 model folder)") from None
+                raise AdrError(
+                    resolved,
+                    f"Whisper model not found locally and it could not be "
+                    f"fetched ({type(exc).__name__}); local models: {local} (or "
+                    f"give a CTranslate2 model folder)",
+                ) from None
             _models[resolved] = model
     return model
 

@@ -39,8 +39,7 @@ from typing import Any
 
 from adr.core.errors import AdrError
 
-__all__ = ["USES", "ConsentRecord", "Provenance", "check_scope", "read_consent",
-           "consent_changes"]
+__all__ = ["USES", "ConsentRecord", "Provenance", "check_scope", "read_consent", "consent_changes"]
 
 #: Uses a consent can cover: re-speak a damaged line with its own words, speak an edited
 #: text over a line's timing, speak a line that was never recorded.
@@ -68,9 +67,13 @@ def _strict(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(data) - names)
     if unknown:
         raise ValueError(f"unknown key(s) {unknown}")
-    missing = sorted(f.name for f in fields if f.name not in data
-                     and f.default is dataclasses.MISSING
-                     and f.default_factory is dataclasses.MISSING)
+    missing = sorted(
+        f.name
+        for f in fields
+        if f.name not in data
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    )
     if missing:
         raise ValueError(f"missing key(s) {missing}")
     return dict(data)
@@ -132,15 +135,19 @@ class ConsentRecord:
             value = getattr(self, key)
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                 raise ValueError(f"{key} must be a list of text, got {value!r}")
-            object.__setattr__(self, key, tuple(dict.fromkeys(v.strip() for v in value
-                                                              if v.strip())))
+            object.__setattr__(
+                self, key, tuple(dict.fromkeys(v.strip() for v in value if v.strip()))
+            )
         if not self.productions:
-            raise ValueError("productions is empty: name the productions (session name "
-                             "patterns) the consent covers")
+            raise ValueError(
+                "productions is empty: name the productions (session name "
+                "patterns) the consent covers"
+            )
         bad = [u for u in self.uses if u not in USES]
         if bad or not self.uses:
-            raise ValueError(f"uses must be some of {', '.join(USES)}, got "
-                             f"{list(self.uses) or 'none'}")
+            raise ValueError(
+                f"uses must be some of {', '.join(USES)}, got {list(self.uses) or 'none'}"
+            )
 
     @property
     def consent_id(self) -> str:
@@ -164,9 +171,11 @@ class ConsentRecord:
 
     def summary(self) -> str:
         """One line: id, person, productions, uses, validity."""
-        return (f"{self.consent_id}: {self.name} (granted by {self.granted_by} on "
-                f"{self.granted_on}), productions {', '.join(self.productions)}; uses "
-                f"{', '.join(self.uses)}; expires {self.expires}")
+        return (
+            f"{self.consent_id}: {self.name} (granted by {self.granted_by} on "
+            f"{self.granted_on}), productions {', '.join(self.productions)}; uses "
+            f"{', '.join(self.uses)}; expires {self.expires}"
+        )
 
 
 def read_consent(path: str | Path) -> ConsentRecord:
@@ -210,8 +219,15 @@ def consent_changes(old: ConsentRecord | None, new: ConsentRecord) -> list[str]:
     return out
 
 
-def check_scope(consent: ConsentRecord | None, *, voice: str, session: str, use: str,
-                today: dt.date | None = None, cue: str = "") -> None:
+def check_scope(
+    consent: ConsentRecord | None,
+    *,
+    voice: str,
+    session: str,
+    use: str,
+    today: dt.date | None = None,
+    cue: str = "",
+) -> None:
     """Refuse a use of voice ``voice`` that its consent does not cover.
 
     Parameters
@@ -238,27 +254,43 @@ def check_scope(consent: ConsentRecord | None, *, voice: str, session: str, use:
     where = f"voice {voice}"
     for_cue = f" (cue {cue})" if cue else ""
     if consent is None:
-        raise AdrError(where, "has no consent record (enrolled before adr recorded consent); "
-                              f"add one with: adr voice consent {voice} --update FILE")
+        raise AdrError(
+            where,
+            "has no consent record (enrolled before adr recorded consent); "
+            f"add one with: adr voice consent {voice} --update FILE",
+        )
     if consent.actor != voice:
-        raise AdrError(where, f"consent {consent.consent_id} is for actor {consent.actor}, "
-                              "not this voice")
+        raise AdrError(
+            where, f"consent {consent.consent_id} is for actor {consent.actor}, not this voice"
+        )
     day = today or dt.datetime.now(dt.UTC).date()
     if day.isoformat() > consent.expires:
-        raise AdrError(where, f"consent {consent.consent_id} expired on {consent.expires}; "
-                              f"nothing rendered or exported{for_cue}")
+        raise AdrError(
+            where,
+            f"consent {consent.consent_id} expired on {consent.expires}; "
+            f"nothing rendered or exported{for_cue}",
+        )
     if day.isoformat() < consent.granted_on:
-        raise AdrError(where, f"consent {consent.consent_id} is granted from "
-                              f"{consent.granted_on}, not yet valid")
+        raise AdrError(
+            where,
+            f"consent {consent.consent_id} is granted from {consent.granted_on}, not yet valid",
+        )
     if not consent.covers_session(session):
-        raise AdrError(where, f"consent {consent.consent_id} does not cover session "
-                              f"{session!r} (productions: {', '.join(consent.productions)})"
-                              f"{for_cue}")
+        raise AdrError(
+            where,
+            f"consent {consent.consent_id} does not cover session "
+            f"{session!r} (productions: {', '.join(consent.productions)})"
+            f"{for_cue}",
+        )
     if use not in consent.uses:
-        what = {"edit": "text edits", "replace": "replacing lines",
-                "new": "new lines"}.get(use, use)
-        raise AdrError(where, f"consent {consent.consent_id} does not cover {what} "
-                              f"(uses: {', '.join(consent.uses)}){for_cue}")
+        what = {"edit": "text edits", "replace": "replacing lines", "new": "new lines"}.get(
+            use, use
+        )
+        raise AdrError(
+            where,
+            f"consent {consent.consent_id} does not cover {what} "
+            f"(uses: {', '.join(consent.uses)}){for_cue}",
+        )
 
 
 @dataclass(frozen=True)
@@ -295,29 +327,41 @@ class Provenance:
 
     def __post_init__(self) -> None:
         if self.consent_id != self.consent.consent_id:
-            raise ValueError(f"consent_id {self.consent_id} does not match its record "
-                             f"({self.consent.consent_id}): the record was edited")
+            raise ValueError(
+                f"consent_id {self.consent_id} does not match its record "
+                f"({self.consent.consent_id}): the record was edited"
+            )
 
     def fields(self) -> dict[str, str]:
         """Upper-case keys and text values, for iXML and timeline metadata."""
-        return {"SYNTHETIC": "TRUE", "VOICE": self.voice, "CONSENT_ID": self.consent_id,
-                "USE": self.use, "ADR_VERSION": self.adr_version, "RENDER_DATE": self.date,
-                "WATERMARK": self.watermark or "none"}
+        return {
+            "SYNTHETIC": "TRUE",
+            "VOICE": self.voice,
+            "CONSENT_ID": self.consent_id,
+            "USE": self.use,
+            "ADR_VERSION": self.adr_version,
+            "RENDER_DATE": self.date,
+            "WATERMARK": self.watermark or "none",
+        }
 
     def bext_description(self, cue_id: str, rest: str = "") -> str:
         """A bext description (ASCII, <= 256 characters) that starts by saying what it is:
         ``SYNTHETIC ADR cue C | voice V | consent-... | adr X | DATE | rest``."""
         import unicodedata
 
-        text = (f"SYNTHETIC ADR cue {cue_id} | voice {self.voice} | {self.consent_id} | "
-                f"adr {self.adr_version} | {self.date}" + (f" | {rest}" if rest else ""))
+        text = (
+            f"SYNTHETIC ADR cue {cue_id} | voice {self.voice} | {self.consent_id} | "
+            f"adr {self.adr_version} | {self.date}" + (f" | {rest}" if rest else "")
+        )
         text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
         return " ".join(text.split())[:256]
 
     def label(self) -> str:
         """``SYNTHETIC voice V, consent ID, adr X, DATE`` (ASCII)."""
-        return (f"SYNTHETIC voice {self.voice}, {self.consent_id}, adr {self.adr_version}, "
-                f"{self.date}" + (f", watermark {self.watermark}" if self.watermark else ""))
+        return (
+            f"SYNTHETIC voice {self.voice}, {self.consent_id}, adr {self.adr_version}, "
+            f"{self.date}" + (f", watermark {self.watermark}" if self.watermark else "")
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -18,8 +18,7 @@ from typing import Any
 
 from adr.core.errors import AdrError
 
-__all__ = ["atomic_path", "disk_full_error", "write_text", "write_json", "read_json",
-           "ensure_dir"]
+__all__ = ["atomic_path", "disk_full_error", "write_text", "write_json", "read_json", "ensure_dir"]
 
 #: errno values of a full disk or an exhausted quota.
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -60,7 +59,9 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     except OSError as exc:
         if exc.errno in _DISK_FULL:
             raise disk_full_error(target) from None
-        raise AdrError(target.parent, f"cannot write {target.name} ({exc.strerror or exc})") from None
+        raise AdrError(
+            target.parent, f"cannot write {target.name} ({exc.strerror or exc})"
+        ) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -80,8 +81,11 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
 def disk_full_error(target: str | Path) -> AdrError:
     """The one-line error for a write of ``target`` that ran out of space."""
     t = Path(target)
-    return AdrError(t.parent, f"disk full (no space left on the device) while writing {t.name}; "
-                              "nothing was written (the previous version, if any, is unchanged)")
+    return AdrError(
+        t.parent,
+        f"disk full (no space left on the device) while writing {t.name}; "
+        "nothing was written (the previous version, if any, is unchanged)",
+    )
 
 
 def _umask() -> int:

@@ -16,7 +16,14 @@ from pathlib import Path
 
 from adr.core.errors import AdrError
 
-__all__ = ["NAME_PATTERN", "as_name", "check_name", "child_path", "check_not_source", "is_valid_name"]
+__all__ = [
+    "NAME_PATTERN",
+    "as_name",
+    "check_name",
+    "child_path",
+    "check_not_source",
+    "is_valid_name",
+]
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _RULE = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -47,8 +54,10 @@ def check_name(name: str, kind: str, where: str | Path | None = None) -> str:
         The file or row the name came from.
     """
     if not is_valid_name(name):
-        raise AdrError(where if where is not None else repr(name),
-                       f"{kind} {name!r} is not allowed: use {_RULE}")
+        raise AdrError(
+            where if where is not None else repr(name),
+            f"{kind} {name!r} is not allowed: use {_RULE}",
+        )
     return name
 
 
@@ -76,5 +85,7 @@ def check_not_source(path: str | Path, sources: Iterable[str | Path]) -> Path:
     target = p.resolve()
     for src in sources:
         if Path(src).resolve() == target:
-            raise AdrError(p, "is a source media file of the session; adr never writes source media")
+            raise AdrError(
+                p, "is a source media file of the session; adr never writes source media"
+            )
     return p

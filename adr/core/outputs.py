@@ -34,8 +34,9 @@ _FULL_SCALE = 0.999
 
 def take_samples(take: Take) -> int:
     """Number of samples of a take's audio: the cue's length at the take's rate."""
-    return (seconds_to_samples(take.end, take.sample_rate)
-            - seconds_to_samples(take.start, take.sample_rate))
+    return seconds_to_samples(take.end, take.sample_rate) - seconds_to_samples(
+        take.start, take.sample_rate
+    )
 
 
 def check_take_audio(audio: np.ndarray, cue_id: str, actor: str) -> np.ndarray:
@@ -72,9 +73,12 @@ def check_take_audio(audio: np.ndarray, cue_id: str, actor: str) -> np.ndarray:
             share = float(np.mean(np.abs(x[sounding]) >= _FULL_SCALE))
             problem = f"is saturated ({share:.0%} of its samples at full scale)"
     if problem:
-        raise AdrError(f"cue {cue_id}", f"the take spoken by voice {actor} {problem}; it was "
-                                        "not kept (the voice model may be damaged: enroll "
-                                        "the actor again)")
+        raise AdrError(
+            f"cue {cue_id}",
+            f"the take spoken by voice {actor} {problem}; it was "
+            "not kept (the voice model may be damaged: enroll "
+            "the actor again)",
+        )
     return x
 
 
@@ -120,8 +124,11 @@ def take_is_current(take: Take, wav: Path, meta: Path, key_file: Path, key: str)
         info = sf.info(str(wav))
     except (sf.LibsndfileError, RuntimeError, OSError):
         return False
-    return (int(info.samplerate) == int(take.sample_rate) and info.channels == 1
-            and int(info.frames) == take_samples(take))
+    return (
+        int(info.samplerate) == int(take.sample_rate)
+        and info.channels == 1
+        and int(info.frames) == take_samples(take)
+    )
 
 
 def check_take_file(take: Take, wav: Path) -> None:
@@ -142,10 +149,14 @@ def check_take_file(take: Take, wav: Path) -> None:
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AdrError(wav, f"the rendered take does not read as audio ({exc}); {again}") from None
     if int(info.samplerate) != int(take.sample_rate) or info.channels != 1:
-        raise AdrError(wav, f"the rendered take is {info.channels} channel(s) at "
-                            f"{info.samplerate} Hz, not mono at {take.sample_rate} Hz; {again}")
+        raise AdrError(
+            wav,
+            f"the rendered take is {info.channels} channel(s) at "
+            f"{info.samplerate} Hz, not mono at {take.sample_rate} Hz; {again}",
+        )
     want = take_samples(take)
     if int(info.frames) != want:
         what = "cut short" if info.frames < want else "longer than its cue"
-        raise AdrError(wav, f"the rendered take is {what} ({info.frames} of {want} samples); "
-                            f"{again}")
+        raise AdrError(
+            wav, f"the rendered take is {what} ({info.frames} of {want} samples); {again}"
+        )

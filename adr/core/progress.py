@@ -47,8 +47,12 @@ class TqdmProgress:
         bar = self._bars.get(event.stage)
         if bar is None:
             bar = tqdm(
-                total=event.total, desc=event.stage, unit=event.unit, disable=self._disable,
-                dynamic_ncols=True, leave=True,
+                total=event.total,
+                desc=event.stage,
+                unit=event.unit,
+                disable=self._disable,
+                dynamic_ncols=True,
+                leave=True,
             )
             self._bars[event.stage] = bar
         bar.total = event.total

@@ -30,8 +30,11 @@ def strict_from_dict(cls: type[T], data: dict[str, Any]) -> T:
     unknown = set(data) - {f.name for f in fields}
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}")
-    required = {f.name for f in fields
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    required = {
+        f.name
+        for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
     missing = required - set(data)
     if missing:
         raise ValueError(f"{cls.__name__}: missing field(s) {sorted(missing)}")

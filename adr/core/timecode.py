@@ -104,9 +104,7 @@ class FrameRate:
         if self.rate not in STANDARD_RATES:
             raise AdrError(str(self.rate), f"unsupported frame rate (supported: {_SUPPORTED})")
         if self.drop_frame and self.rate not in _DROP_RATES:
-            raise AdrError(
-                str(self), "drop-frame timecode exists only at 29.97 and 59.94 fps"
-            )
+            raise AdrError(str(self), "drop-frame timecode exists only at 29.97 and 59.94 fps")
 
     @classmethod
     def parse(cls, s: str) -> FrameRate:
@@ -179,8 +177,10 @@ class FrameRate:
         return name + "df" if self.drop_frame else name
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rate": f"{self.rate.numerator}/{self.rate.denominator}",
-                "drop_frame": self.drop_frame}
+        return {
+            "rate": f"{self.rate.numerator}/{self.rate.denominator}",
+            "drop_frame": self.drop_frame,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FrameRate:

@@ -74,8 +74,10 @@ class Cue(Record):
         if not self.id.strip():
             raise ValueError("cue id is empty")
         if not is_valid_name(self.id):
-            raise ValueError(f"cue id {self.id!r} is not allowed: use 1-64 letters, digits, "
-                             "'.', '_' or '-', starting with a letter or digit")
+            raise ValueError(
+                f"cue id {self.id!r} is not allowed: use 1-64 letters, digits, "
+                "'.', '_' or '-', starting with a letter or digit"
+            )
         if self.actor and not is_valid_name(self.actor):
             raise ValueError(f"cue {self.id}: actor id {self.actor!r} is not allowed")
         if not (self.end > self.start >= 0.0):

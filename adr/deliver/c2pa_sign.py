@@ -34,8 +34,10 @@ __all__ = ["C2paKey", "key_from_env", "sign_wav", "read_credentials", "NO_KEY_NO
 ENV_CERT, ENV_KEY, ENV_ALG = "ADR_C2PA_CERT", "ADR_C2PA_KEY", "ADR_C2PA_ALG"
 _ALGS = ("es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519")
 _IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
-NO_KEY_NOTE = (f"no C2PA signing key ({ENV_CERT} and {ENV_KEY} unset): content credentials "
-               "skipped; the deliverables still carry bext/iXML marking and the watermark")
+NO_KEY_NOTE = (
+    f"no C2PA signing key ({ENV_CERT} and {ENV_KEY} unset): content credentials "
+    "skipped; the deliverables still carry bext/iXML marking and the watermark"
+)
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,9 @@ class C2paKey:
 
     def identity(self) -> list[Any]:
         """What an output's cache key should know of the signer (paths and file stats)."""
-        return [self.alg] + [[p, os.stat(p).st_size, os.stat(p).st_mtime_ns]
-                             for p in (self.cert, self.key)]
+        return [self.alg] + [
+            [p, os.stat(p).st_size, os.stat(p).st_mtime_ns] for p in (self.cert, self.key)
+        ]
 
 
 def key_from_env(environ: Mapping[str, str] | None = None) -> C2paKey | None:
@@ -66,8 +69,11 @@ def key_from_env(environ: Mapping[str, str] | None = None) -> C2paKey | None:
         return None
     if not cert or not key:
         missing = ENV_KEY if cert else ENV_CERT
-        raise AdrError(missing, "is not set; C2PA signing needs both the certificate chain "
-                       f"({ENV_CERT}) and its private key ({ENV_KEY})")
+        raise AdrError(
+            missing,
+            "is not set; C2PA signing needs both the certificate chain "
+            f"({ENV_CERT}) and its private key ({ENV_KEY})",
+        )
     for var, path in ((ENV_CERT, cert), (ENV_KEY, key)):
         if not Path(path).is_file():
             raise AdrError(path, f"file not found (given by {var})")
@@ -77,8 +83,15 @@ def key_from_env(environ: Mapping[str, str] | None = None) -> C2paKey | None:
     return C2paKey(cert, key, alg)
 
 
-def sign_wav(path: str | Path, key: C2paKey, provenance: Mapping[str, Any], *,
-             title: str = "", composite: bool = False, adr_version: str = "") -> Path:
+def sign_wav(
+    path: str | Path,
+    key: C2paKey,
+    provenance: Mapping[str, Any],
+    *,
+    title: str = "",
+    composite: bool = False,
+    adr_version: str = "",
+) -> Path:
     """Attach a signed C2PA manifest to the WAV at ``path`` (rewritten atomically).
 
     Parameters
@@ -97,19 +110,30 @@ def sign_wav(path: str | Path, key: C2paKey, provenance: Mapping[str, Any], *,
 
     p = Path(path)
     try:
-        info = c2pa.C2paSignerInfo(key.alg.encode(), Path(key.cert).read_bytes(),
-                                   Path(key.key).read_bytes(), None)
+        info = c2pa.C2paSignerInfo(
+            key.alg.encode(), Path(key.cert).read_bytes(), Path(key.key).read_bytes(), None
+        )
         signer = c2pa.Signer.from_info(info)
     except (OSError, c2pa.C2paError) as exc:
         raise AdrError(key.cert, f"C2PA signer not usable ({str(exc)[:160]})") from None
     source = "compositeWithTrainedAlgorithmicMedia" if composite else "trainedAlgorithmicMedia"
     manifest = {
         "claim_generator_info": [{"name": "adr", "version": adr_version or "unknown"}],
-        "title": title or p.name, "format": "audio/wav",
+        "title": title or p.name,
+        "format": "audio/wav",
         "assertions": [
-            {"label": "c2pa.actions", "data": {"actions": [
-                {"action": "c2pa.created", "digitalSourceType": _IPTC + source,
-                 "softwareAgent": {"name": "adr", "version": adr_version or "unknown"}}]}},
+            {
+                "label": "c2pa.actions",
+                "data": {
+                    "actions": [
+                        {
+                            "action": "c2pa.created",
+                            "digitalSourceType": _IPTC + source,
+                            "softwareAgent": {"name": "adr", "version": adr_version or "unknown"},
+                        }
+                    ]
+                },
+            },
             {"label": "org.adr.provenance", "data": dict(provenance)},
         ],
     }
@@ -149,6 +173,10 @@ def read_credentials(path: str | Path) -> dict[str, Any] | None:
             source = (acts[0].get("digitalSourceType", "") if acts else "").rsplit("/", 1)[-1]
         elif a.get("label") == "org.adr.provenance":
             prov = a.get("data")
-    return {"issuer": sig.get("issuer", ""), "common_name": sig.get("common_name", ""),
-            "source_type": source, "provenance": prov,
-            "validation": [s.get("code", "") for s in data.get("validation_status", [])]}
+    return {
+        "issuer": sig.get("issuer", ""),
+        "common_name": sig.get("common_name", ""),
+        "source_type": source,
+        "provenance": prov,
+        "validation": [s.get("code", "") for s in data.get("validation_status", [])],
+    }

@@ -1,6 +1,7 @@
 """Conform a rendered take to the production line: timing, partial repair and scene match.
 
-Pure functions on mono float arrays (48 kHz in ``adr export``); files live in :mod:`adr.deliver.export`.
+Pure functions on mono float arrays (48 kHz in ``adr export``); files live in
+:mod:`adr.deliver.export`.
 
 **Timing.** A take is placed at its cue time (:func:`place_take`) and its timing refined
 against the production guide track by DTW (:mod:`adr.deliver.warp`): a small offset, a time warp
@@ -47,8 +48,17 @@ from adr.deliver.loudness import production_loudness, speech_loudness
 from adr.deliver.warp import TimeWarp, apply_warp, estimate_warp, frame_level_db
 
 __all__ = [
-    "REPAIR_MODES", "CONFORM_VERSION", "ConformOptions", "ConformResult", "place_take",
-    "boundaries", "snap_spans", "splice", "choose_repair", "room_tone", "tone_bed",
+    "REPAIR_MODES",
+    "CONFORM_VERSION",
+    "ConformOptions",
+    "ConformResult",
+    "place_take",
+    "boundaries",
+    "snap_spans",
+    "splice",
+    "choose_repair",
+    "room_tone",
+    "tone_bed",
     "conform_line",
 ]
 
@@ -80,7 +90,9 @@ class ConformOptions(Record):
 
     def __post_init__(self) -> None:
         if self.repair not in REPAIR_MODES:
-            raise AdrError(self.repair, f"unknown repair mode (choose from {', '.join(REPAIR_MODES)})")
+            raise AdrError(
+                self.repair, f"unknown repair mode (choose from {', '.join(REPAIR_MODES)})"
+            )
         if self.snap not in ("word", "phone"):
             raise AdrError(self.snap, "snap must be 'word' or 'phone'")
 
@@ -145,20 +157,26 @@ _LEVELS = ("production_loudness", "take_loudness", "room_tone_loudness")
 
 # --------------------------------------------------------------------------- placement
 
-def place_take(timeline: np.ndarray, take: np.ndarray, start: float, sample_rate: int) -> np.ndarray:
+
+def place_take(
+    timeline: np.ndarray, take: np.ndarray, start: float, sample_rate: int
+) -> np.ndarray:
     """A copy of ``timeline`` (N,) with ``take`` (M,) written over it from ``start`` seconds
     (parts outside the timeline are dropped)."""
     out = np.array(timeline, copy=True)
     a = seconds_to_samples(start, sample_rate)
     lo, hi = max(a, 0), min(a + len(take), len(out))
     if hi > lo:
-        out[lo:hi] = take[lo - a:hi - a]
+        out[lo:hi] = take[lo - a : hi - a]
     return out
 
 
 # --------------------------------------------------------------------------- repair
 
-def boundaries(words: Sequence[Word], phones: Sequence[Phone] = (), level: str = "word") -> np.ndarray:
+
+def boundaries(
+    words: Sequence[Word], phones: Sequence[Phone] = (), level: str = "word"
+) -> np.ndarray:
     """Sorted cut points (session s): word starts and ends, or every phone boundary."""
     if level == "phone" and phones:
         pts = [t for p in phones for t in (p.start, p.end)]
@@ -167,8 +185,13 @@ def boundaries(words: Sequence[Word], phones: Sequence[Phone] = (), level: str =
     return np.unique(np.asarray(pts, dtype=np.float64))
 
 
-def snap_spans(spans: Sequence[tuple[float, float]], cuts: np.ndarray, lo: float, hi: float,
-               min_gap: float = 0.0) -> tuple[tuple[float, float], ...]:
+def snap_spans(
+    spans: Sequence[tuple[float, float]],
+    cuts: np.ndarray,
+    lo: float,
+    hi: float,
+    min_gap: float = 0.0,
+) -> tuple[tuple[float, float], ...]:
     """Widen spans (session s) to the enclosing cut points, clip to [lo, hi], merge close ones."""
     out: list[list[float]] = []
     for s, e in sorted((max(lo, a), min(hi, b)) for a, b in spans):
@@ -185,8 +208,9 @@ def snap_spans(spans: Sequence[tuple[float, float]], cuts: np.ndarray, lo: float
     return tuple((a, b) for a, b in out)
 
 
-def splice(base: np.ndarray, replacement: np.ndarray, spans: Sequence[tuple[int, int]],
-           fade: int) -> np.ndarray:
+def splice(
+    base: np.ndarray, replacement: np.ndarray, spans: Sequence[tuple[int, int]], fade: int
+) -> np.ndarray:
     """Replace ``base[a:b]`` by ``replacement[a:b]`` for each span, equal-power crossfades of
     ``fade`` samples just outside each span; every other sample is ``base``'s, bit for bit
     (the result is float64; float32 input converts exactly).
@@ -214,9 +238,16 @@ def splice(base: np.ndarray, replacement: np.ndarray, spans: Sequence[tuple[int,
     return out
 
 
-def choose_repair(requested: str, notes: str, spans: Sequence[tuple[float, float]],
-                  kinds: Sequence[str], duration: float, max_partial: float = 0.5,
-                  rest_snr: float = math.inf, min_rest_snr: float = 15.0) -> tuple[str, str]:
+def choose_repair(
+    requested: str,
+    notes: str,
+    spans: Sequence[tuple[float, float]],
+    kinds: Sequence[str],
+    duration: float,
+    max_partial: float = 0.5,
+    rest_snr: float = math.inf,
+    min_rest_snr: float = 15.0,
+) -> tuple[str, str]:
     """``("partial" | "whole", why)`` for one cue (see the module docstring).
 
     ``rest_snr`` is the SNR (dB) of the line outside the damaged spans; ``"auto"`` replaces
@@ -243,8 +274,15 @@ def choose_repair(requested: str, notes: str, spans: Sequence[tuple[float, float
 
 # --------------------------------------------------------------------------- room tone
 
-def room_tone(audio: np.ndarray, sample_rate: int, allowed: np.ndarray, *, min_run: float = 0.2,
-              max_seconds: float = 4.0) -> np.ndarray:
+
+def room_tone(
+    audio: np.ndarray,
+    sample_rate: int,
+    allowed: np.ndarray,
+    *,
+    min_run: float = 0.2,
+    max_seconds: float = 4.0,
+) -> np.ndarray:
     """The quietest gaps of the production (runs of 50 ms frames within 3 dB of the 20th
     percentile level, at least ``min_run`` long, inside ``allowed``), joined; shape (K,)."""
     x = np.asarray(audio, dtype=np.float64)
@@ -252,8 +290,8 @@ def room_tone(audio: np.ndarray, sample_rate: int, allowed: np.ndarray, *, min_r
     n = len(x) // w
     if n == 0:
         return np.zeros(0)
-    frames = x[:n * w].reshape(n, w)
-    ok = np.asarray(allowed, dtype=bool)[:n * w].reshape(n, w).all(axis=1)
+    frames = x[: n * w].reshape(n, w)
+    ok = np.asarray(allowed, dtype=bool)[: n * w].reshape(n, w).all(axis=1)
     level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
     if not ok.any():
         return np.zeros(0)
@@ -274,11 +312,12 @@ def room_tone(audio: np.ndarray, sample_rate: int, allowed: np.ndarray, *, min_r
     for p in pieces[1:]:  # equal-power joins, 10 ms
         if len(out) > f and len(p) > f:
             out = np.concatenate([out[:-f], out[-f:] * g[::-1] + p[:f] * g, p[f:]])
-    return out[:int(max_seconds * sample_rate)]
+    return out[: int(max_seconds * sample_rate)]
 
 
-def tone_bed(tone: np.ndarray, length: int, sample_rate: int, *, fade: float = 0.05,
-             seed: int = 0) -> np.ndarray:
+def tone_bed(
+    tone: np.ndarray, length: int, sample_rate: int, *, fade: float = 0.05, seed: int = 0
+) -> np.ndarray:
     """``length`` samples of ``tone`` looped from random start points with equal-power
     crossfades of ``fade`` s (0: plain concatenation); zeros when the tone is too short."""
     t = np.asarray(tone, dtype=np.float64)
@@ -291,20 +330,23 @@ def tone_bed(tone: np.ndarray, length: int, sample_rate: int, *, fade: float = 0
     pos = 0
     while pos < length:
         piece = np.roll(t, -int(rng.integers(len(t)))) if pos else t
-        piece = piece[:length - pos + f] if pos else piece[:length]
+        piece = piece[: length - pos + f] if pos else piece[:length]
         if pos and f:
             k = min(f, len(piece))
-            out[pos - f:pos - f + k] = out[pos - f:pos - f + k] * g[::-1][:k] + piece[:k] * g[:k]
+            out[pos - f : pos - f + k] = (
+                out[pos - f : pos - f + k] * g[::-1][:k] + piece[:k] * g[:k]
+            )
             piece = piece[k:]
             start = pos - f + k
         else:
             start = pos
-        out[start:start + len(piece)] = piece[:length - start]
+        out[start : start + len(piece)] = piece[: length - start]
         pos = start + len(piece)
     return out
 
 
 # --------------------------------------------------------------------------- one line
+
 
 def conform_line(
     production: np.ndarray,
@@ -350,27 +392,44 @@ def conform_line(
         raise AdrError(f"cue {cue_id}", f"take has {len(take)} samples, the cue {n}")
     if guide is None:
         guide, guide_lead = production, 0.0
-    warp = (estimate_warp(take, guide, sample_rate, lead=guide_lead, max_shift=options.max_shift,
-                          tolerance=options.warp_tolerance, max_cost=options.max_cost)
-            if options.align else TimeWarp())
+    warp = (
+        estimate_warp(
+            take,
+            guide,
+            sample_rate,
+            lead=guide_lead,
+            max_shift=options.max_shift,
+            tolerance=options.warp_tolerance,
+            max_cost=options.max_cost,
+        )
+        if options.align
+        else TimeWarp()
+    )
     aligned = apply_warp(take, sample_rate, warp, n)
     mask = np.zeros(n, dtype=bool)
     for w in words:
-        mask[max(0, seconds_to_samples(w.start - start, sample_rate)):
-             max(0, seconds_to_samples(w.end - start, sample_rate))] = True
+        mask[
+            max(0, seconds_to_samples(w.start - start, sample_rate)) : max(
+                0, seconds_to_samples(w.end - start, sample_rate)
+            )
+        ] = True
     if not mask.any():
         level = frame_level_db(aligned, sample_rate, max(1, int(n / sample_rate / 0.01)))
         frames = np.repeat(level > level.max() - 30.0, int(0.01 * sample_rate))
-        mask[:len(frames)] = frames[:n]
+        mask[: len(frames)] = frames[:n]
     lead = seconds_to_samples(guide_lead, sample_rate)
-    prod_seg = np.asarray(guide[lead:lead + n], dtype=np.float64)
+    prod_seg = np.asarray(guide[lead : lead + n], dtype=np.float64)
     prod_seg = np.pad(prod_seg, (0, n - len(prod_seg)))
     damaged = np.zeros(n, dtype=bool)
     for a, b, _ in damage:
-        damaged[max(0, seconds_to_samples(a - start, sample_rate)):
-                max(0, seconds_to_samples(b - start, sample_rate))] = True
-    prod_l, speech, method = production_loudness(production, sample_rate, mask, denoised=prod_seg,
-                                                 exclude=damaged)
+        damaged[
+            max(0, seconds_to_samples(a - start, sample_rate)) : max(
+                0, seconds_to_samples(b - start, sample_rate)
+            )
+        ] = True
+    prod_l, speech, method = production_loudness(
+        production, sample_rate, mask, denoised=prod_seg, exclude=damaged
+    )
     take_l = speech_loudness(aligned, sample_rate, speech)
     if not math.isfinite(take_l):
         raise AdrError(f"cue {cue_id}", "the rendered take is silent")
@@ -390,11 +449,16 @@ def conform_line(
     end = start + n / sample_rate
     cuts = boundaries(words, phones, options.snap)
     fade_s = options.crossfade
-    spans = snap_spans([(a, b) for a, b, _ in damage], cuts, start + fade_s, end - fade_s, 2 * fade_s)
+    spans = snap_spans(
+        [(a, b) for a, b, _ in damage], cuts, start + fade_s, end - fade_s, 2 * fade_s
+    )
     rest = np.ones(n, dtype=bool)  # outside the spans: how noisy is what a partial repair keeps?
     for a, b in spans:
-        rest[max(0, seconds_to_samples(a - start - fade_s, sample_rate)):
-             seconds_to_samples(b - start + fade_s, sample_rate)] = False
+        rest[
+            max(0, seconds_to_samples(a - start - fade_s, sample_rate)) : seconds_to_samples(
+                b - start + fade_s, sample_rate
+            )
+        ] = False
     x = np.asarray(production, dtype=np.float64)
     gaps = rest & ~mask
     if (rest & mask).any() and gaps.sum() >= 0.1 * sample_rate:
@@ -403,13 +467,24 @@ def conform_line(
         rest_snr = 10 * math.log10(max(p_speech, 1e-12) / p_noise) if p_noise > 0 else math.inf
     else:
         rest_snr = math.inf
-    mode, why = choose_repair(options.repair, notes, spans, [k for *_, k in damage],
-                              n / sample_rate, options.max_partial, rest_snr, options.partial_min_snr)
+    mode, why = choose_repair(
+        options.repair,
+        notes,
+        spans,
+        [k for *_, k in damage],
+        n / sample_rate,
+        options.max_partial,
+        rest_snr,
+        options.partial_min_snr,
+    )
     fade = seconds_to_samples(fade_s, sample_rate)
     if mode == "whole":
         spans = ((start + fade_s, end - fade_s),)
-    idx = [(seconds_to_samples(a - start, sample_rate), seconds_to_samples(b - start, sample_rate))
-           for a, b in spans]
+    idx = [
+        (seconds_to_samples(a - start, sample_rate), seconds_to_samples(b - start, sample_rate))
+        for a, b in spans
+    ]
     line = splice(np.asarray(production), replacement, idx, fade)
-    return line, ConformResult(cue_id, mode, why, tuple(spans), warp, gain_db, prod_l, take_l, bed_l,
-                               method)
+    return line, ConformResult(
+        cue_id, mode, why, tuple(spans), warp, gain_db, prod_l, take_l, bed_l, method
+    )

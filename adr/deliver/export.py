@@ -11,7 +11,8 @@ Under ``sessions/NAME/deliverables/``::
                           loudness spec with a true-peak ceiling; TimeReference = picture start
     NAME.otio             OpenTimelineIO: picture, production and ADR tracks at record timecode
     NAME.edl              CMX 3600 EDL of the ADR track (one event per rendered cue; a further
-                          NAME_A2.edl ... per extra ADR track when cues overlap; adr.deliver.timeline)
+                          NAME_A2.edl ... per extra ADR track when cues overlap;
+                          adr.deliver.timeline)
     NAME_cues.csv/.html   the ADR cue sheet as CSV and as a printable page
     export.json           what was done per cue (repair mode, timing, gain) and the stem's
                           loudness; also the record that makes a rerun skip finished work
@@ -23,8 +24,9 @@ and seal). A take without provenance (rendered by an adr before issue #12) is re
 per-cue BWF says it is synthetic in its bext description (``SYNTHETIC ADR cue ...``) and iXML
 (``ADR_PROVENANCE``); the stem's description names its synthetic cues; the cue sheet CSV/HTML
 gain ``synthetic``/``voice``/``consent_id`` columns; the replaced audio of each cue is
-watermarked again after conforming if the time warp washed the take's mark out; OTIO clips carry the provenance under
-``metadata["adr"]``, and each EDL event a ``* ADR SYNTHETIC`` comment. With a signing key
+watermarked again after conforming if the time warp washed the take's mark out; OTIO clips
+carry the provenance under ``metadata["adr"]``, and each EDL event a ``* ADR SYNTHETIC``
+comment. With a signing key
 (``c2pa_key``; the CLI reads it from ``ADR_C2PA_CERT``/``ADR_C2PA_KEY``), every per-cue BWF
 and the stem get a signed C2PA manifest (:mod:`adr.deliver.c2pa_sign`).
 
@@ -81,8 +83,16 @@ from adr.deliver.timeline import cue_sheet_html, session_timeline
 from adr.ingest.lock import session_lock
 from adr.ingest.session import Session
 
-__all__ = ["EXPORT_FORMAT_VERSION", "CueDelivery", "ExportResult", "export_session",
-           "cue_time_reference", "picture_samples", "load_takes", "check_consent"]
+__all__ = [
+    "EXPORT_FORMAT_VERSION",
+    "CueDelivery",
+    "ExportResult",
+    "export_session",
+    "cue_time_reference",
+    "picture_samples",
+    "load_takes",
+    "check_consent",
+]
 
 EXPORT_FORMAT_VERSION = 1
 _KEY_DIGITS = 20  # hex digits of the export keys (adr.core.cache.cache_key)
@@ -136,9 +146,15 @@ class ExportResult:
     written: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"spec": self.spec, "cues": [c.to_dict() for c in self.cues], "stem": self.stem,
-                "stem_samples": self.stem_samples, "stem_loudness": self.stem_loudness.to_dict(),
-                "files": list(self.files), "written": list(self.written)}
+        return {
+            "spec": self.spec,
+            "cues": [c.to_dict() for c in self.cues],
+            "stem": self.stem,
+            "stem_samples": self.stem_samples,
+            "stem_loudness": self.stem_loudness.to_dict(),
+            "files": list(self.files),
+            "written": list(self.written),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExportResult:
@@ -152,6 +168,7 @@ class ExportResult:
 
 # --------------------------------------------------------------------------- time
 
+
 def cue_time_reference(session: Session, seconds: float) -> int:
     """Samples since midnight (48 kHz) of session time ``seconds``: exact for times on a
     frame boundary (``timecode_to_samples`` of the cue's timecode), else rounded once."""
@@ -161,7 +178,9 @@ def cue_time_reference(session: Session, seconds: float) -> int:
     k = round(frames)
     if abs(frames - k) < Fraction(1, 10**6):
         return frames_to_samples(tc.start_frame + k, tc.frame_rate, _SR)
-    return math.floor(Fraction(tc.start_frame * _SR) / rate + Fraction(seconds) * _SR + Fraction(1, 2))
+    return math.floor(
+        Fraction(tc.start_frame * _SR) / rate + Fraction(seconds) * _SR + Fraction(1, 2)
+    )
 
 
 def picture_samples(session: Session) -> int:
@@ -171,6 +190,7 @@ def picture_samples(session: Session) -> int:
 
 
 # --------------------------------------------------------------------------- inputs
+
 
 def load_takes(session: Session, cues: Sequence[Cue]) -> dict[str, Take]:
     """The rendered takes of ``cues`` (``renders/<cue>.json``), checked against the cues.
@@ -192,12 +212,17 @@ def load_takes(session: Session, cues: Sequence[Cue]) -> dict[str, Take]:
             raise AdrError(path, f"invalid take file ({exc})") from None
         wav = child_path(session.renders_dir, cue.id, ".wav", "cue id")
         if (session.root / take.path).resolve() != wav.resolve():  # names are data, not paths
-            raise AdrError(path, f"take path {take.path!r} is not renders/{cue.id}.wav; render "
-                                 f"it again (adr render --cue {cue.id} --force)")
+            raise AdrError(
+                path,
+                f"take path {take.path!r} is not renders/{cue.id}.wav; render "
+                f"it again (adr render --cue {cue.id} --force)",
+            )
         if not wav.is_file():
             raise AdrError(wav, "rendered audio is missing; run adr render")
         if abs(take.start - cue.start) > 1e-3 or abs(take.end - cue.end) > 1e-3:
-            raise AdrError(path, f"render of cue {cue.id} is out of date (the cue moved); run adr render")
+            raise AdrError(
+                path, f"render of cue {cue.id} is out of date (the cue moved); run adr render"
+            )
         check_take_file(take, wav)  # a take cut short is named, not found "silent" later
         takes[cue.id] = take
     if not takes:
@@ -217,6 +242,7 @@ def _ascii(text: str, limit: int) -> str:
 
 # --------------------------------------------------------------------------- writers
 
+
 def _write_if_changed(path: Path, text: str) -> bool:
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
@@ -224,38 +250,76 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def _ixml(session: Session, track: str, take: str, note: str, time_reference: int,
-          provenance: dict[str, str] | None = None) -> str:
+def _ixml(
+    session: Session,
+    track: str,
+    take: str,
+    note: str,
+    time_reference: int,
+    provenance: dict[str, str] | None = None,
+) -> str:
     from adr.ingest.bwf import make_ixml
 
-    root = ET.fromstring(make_ixml([track], project=session.name, take=take, note=note,
-                                   provenance=provenance).split("\n", 1)[1])
+    root = ET.fromstring(
+        make_ixml([track], project=session.name, take=take, note=note, provenance=provenance).split(
+            "\n", 1
+        )[1]
+    )
     rate = session.frame_rate
     speed = ET.SubElement(root, "SPEED")
-    for tag, value in (("MASTER_SPEED", f"{rate.rate.numerator}/{rate.rate.denominator}"),
-                       ("CURRENT_SPEED", f"{rate.rate.numerator}/{rate.rate.denominator}"),
-                       ("TIMECODE_RATE", f"{rate.rate.numerator}/{rate.rate.denominator}"),
-                       ("TIMECODE_FLAG", "DF" if rate.drop_frame else "NDF"),
-                       ("FILE_SAMPLE_RATE", str(_SR)), ("AUDIO_BIT_DEPTH", "24"),
-                       ("DIGITIZER_SAMPLE_RATE", str(_SR)),
-                       ("TIMESTAMP_SAMPLES_SINCE_MIDNIGHT_HI", str(time_reference >> 32)),
-                       ("TIMESTAMP_SAMPLES_SINCE_MIDNIGHT_LO", str(time_reference & 0xFFFFFFFF)),
-                       ("TIMESTAMP_SAMPLE_RATE", str(_SR))):
+    for tag, value in (
+        ("MASTER_SPEED", f"{rate.rate.numerator}/{rate.rate.denominator}"),
+        ("CURRENT_SPEED", f"{rate.rate.numerator}/{rate.rate.denominator}"),
+        ("TIMECODE_RATE", f"{rate.rate.numerator}/{rate.rate.denominator}"),
+        ("TIMECODE_FLAG", "DF" if rate.drop_frame else "NDF"),
+        ("FILE_SAMPLE_RATE", str(_SR)),
+        ("AUDIO_BIT_DEPTH", "24"),
+        ("DIGITIZER_SAMPLE_RATE", str(_SR)),
+        ("TIMESTAMP_SAMPLES_SINCE_MIDNIGHT_HI", str(time_reference >> 32)),
+        ("TIMESTAMP_SAMPLES_SINCE_MIDNIGHT_LO", str(time_reference & 0xFFFFFFFF)),
+        ("TIMESTAMP_SAMPLE_RATE", str(_SR)),
+    ):
         ET.SubElement(speed, tag).text = value
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _write_wav(session: Session, path: Path, samples: np.ndarray, time_reference: int,
-               description: str, track: str, take: str, note: str, history: str,
-               gain: float = 1.0, provenance: dict[str, str] | None = None) -> None:
+def _write_wav(
+    session: Session,
+    path: Path,
+    samples: np.ndarray,
+    time_reference: int,
+    description: str,
+    track: str,
+    take: str,
+    note: str,
+    history: str,
+    gain: float = 1.0,
+    provenance: dict[str, str] | None = None,
+) -> None:
     from adr.ingest.bwf import BextInfo, write_bwf
 
-    bext = BextInfo.now(_ascii(description, 256), time_reference,
-                        originator_reference=_ascii(f"{session.name}-{take}", 32),
-                        coding_history=f"A=PCM,F={_SR},W=24,M=mono,T={_ascii(history, 60)}\r\n")
-    write_bwf(path, samples, _SR, bext=bext, bits=24, gain=gain,
-              ixml=_ixml(session, _ascii(track, 64), _ascii(take, 64), _ascii(note, 200),
-                         time_reference, provenance))
+    bext = BextInfo.now(
+        _ascii(description, 256),
+        time_reference,
+        originator_reference=_ascii(f"{session.name}-{take}", 32),
+        coding_history=f"A=PCM,F={_SR},W=24,M=mono,T={_ascii(history, 60)}\r\n",
+    )
+    write_bwf(
+        path,
+        samples,
+        _SR,
+        bext=bext,
+        bits=24,
+        gain=gain,
+        ixml=_ixml(
+            session,
+            _ascii(track, 64),
+            _ascii(take, 64),
+            _ascii(note, 200),
+            time_reference,
+            provenance,
+        ),
+    )
 
 
 def _mark_synthetic(line: np.ndarray, conform: ConformResult, start: float) -> np.ndarray:
@@ -265,9 +329,14 @@ def _mark_synthetic(line: np.ndarray, conform: ConformResult, start: float) -> n
     only the replaced spans of a partial repair: the actor's recording stays unmarked)."""
     from adr.deliver.watermark import detect, embed
 
-    spans = ([(0, len(line))] if conform.mode == "whole" else
-             [(max(0, round((a - start) * _SR)), min(len(line), round((b - start) * _SR)))
-              for a, b in conform.spans])
+    spans = (
+        [(0, len(line))]
+        if conform.mode == "whole"
+        else [
+            (max(0, round((a - start) * _SR)), min(len(line), round((b - start) * _SR)))
+            for a, b in conform.spans
+        ]
+    )
     out = np.asarray(line, dtype=np.float32).copy()
     for i, j in spans:
         if j - i >= _SR // 4 and detect(out[i:j], _SR) < 0.8:
@@ -286,13 +355,18 @@ def _marked_csv(text: str, cues: Sequence[Cue], provs: dict[str, dict[str, str]]
     writer.writerow([*rows[0], "synthetic", "voice", "consent_id"])
     for cue, row in zip(cues, rows[1:]):
         p = provs.get(cue.id)
-        writer.writerow([*row, "yes" if p else "no", p["VOICE"] if p else "",
-                         p["CONSENT_ID"] if p else ""])
+        writer.writerow(
+            [*row, "yes" if p else "no", p["VOICE"] if p else "", p["CONSENT_ID"] if p else ""]
+        )
     return out.getvalue()
 
 
-def check_consent(session: Session, cues: Sequence[Cue], takes: dict[str, Take],
-                  voices_root: str | Path | None = None) -> None:
+def check_consent(
+    session: Session,
+    cues: Sequence[Cue],
+    takes: dict[str, Take],
+    voices_root: str | Path | None = None,
+) -> None:
     """Refuse to deliver a take its consent does not cover (module docstring).
 
     Raises
@@ -311,22 +385,29 @@ def check_consent(session: Session, cues: Sequence[Cue], takes: dict[str, Take],
             continue
         prov = take.provenance
         if prov is None:
-            raise AdrError(child_path(session.renders_dir, cue.id, ".json", "cue id"),
-                           f"take of cue {cue.id} has no provenance (rendered before adr "
-                           "recorded consent and marked takes); render it again: adr render "
-                           f"{session.name} --cue {cue.id} --force")
-        check_scope(prov.consent, voice=prov.voice, session=session.name, use=prov.use,
-                    cue=cue.id)
+            raise AdrError(
+                child_path(session.renders_dir, cue.id, ".json", "cue id"),
+                f"take of cue {cue.id} has no provenance (rendered before adr "
+                "recorded consent and marked takes); render it again: adr render "
+                f"{session.name} --cue {cue.id} --force",
+            )
+        check_scope(prov.consent, voice=prov.voice, session=session.name, use=prov.use, cue=cue.id)
         if voices_root is not None:
             folder = child_path(voices_root, take.actor, kind="actor id")
             if (folder / VOICE_FILE).is_file():
                 if take.actor not in current:
                     current[take.actor] = load_consent(folder)[0]
-                check_scope(current[take.actor], voice=prov.voice, session=session.name,
-                            use=prov.use, cue=cue.id)  # a voice swapped since: another actor
+                check_scope(
+                    current[take.actor],
+                    voice=prov.voice,
+                    session=session.name,
+                    use=prov.use,
+                    cue=cue.id,
+                )  # a voice swapped since: another actor
 
 
 # --------------------------------------------------------------------------- export
+
 
 def export_session(
     session: Session,
@@ -367,9 +448,16 @@ def export_session(
         consent, an unknown spec or repair mode (all before anything is written).
     """
     with session_lock(session.root, "export"):  # re-entrant: the CLI holds it too
-        return _export_session_locked(session, spec=spec, repair=repair, options=options,
-                                      denoise=denoise, progress=progress,
-                                      voices_root=voices_root, c2pa_key=c2pa_key)
+        return _export_session_locked(
+            session,
+            spec=spec,
+            repair=repair,
+            options=options,
+            denoise=denoise,
+            progress=progress,
+            voices_root=voices_root,
+            c2pa_key=c2pa_key,
+        )
 
 
 def _export_session_locked(
@@ -400,9 +488,15 @@ def _export_session_locked(
         old = {}
     old_cues = old.get("keys", {}) if old.get("format_version") == EXPORT_FORMAT_VERSION else {}
     prod_ref = {**session.audio[0].to_dict(), "stat": _stat(Path(session.audio[0].path))}
-    base = {"v": [EXPORT_FORMAT_VERSION, CONFORM_VERSION], "prod": prod_ref, "options": opts.to_dict(),
-            "denoise": denoise, "tc": [str(session.frame_rate), session.start_timecode],
-            "c2pa": None if c2pa_key is None else c2pa_key.identity(), "mark": 1}
+    base = {
+        "v": [EXPORT_FORMAT_VERSION, CONFORM_VERSION],
+        "prod": prod_ref,
+        "options": opts.to_dict(),
+        "denoise": denoise,
+        "tc": [str(session.frame_rate), session.start_timecode],
+        "c2pa": None if c2pa_key is None else c2pa_key.identity(),
+        "mark": 1,
+    }
     written: list[str] = []
     production: np.ndarray | None = None
     deliveries: dict[str, CueDelivery] = {}
@@ -413,10 +507,16 @@ def _export_session_locked(
         progress(ProgressEvent("export", i, len(todo), "cue", {"cue": cue.id}))
         take = takes[cue.id]
         analysis_path = child_path(session.analysis_dir, cue.id, ".json", "cue id")
-        key = cache_key({**base, "take": take.to_dict(), "audio": _stat(session.root / take.path),
-                         "cue": {k: v for k, v in cue.to_dict().items() if k != "status"},
-                         "analysis": _stat(analysis_path) if analysis_path.exists() else None},
-                        length=_KEY_DIGITS)
+        key = cache_key(
+            {
+                **base,
+                "take": take.to_dict(),
+                "audio": _stat(session.root / take.path),
+                "cue": {k: v for k, v in cue.to_dict().items() if k != "status"},
+                "analysis": _stat(analysis_path) if analysis_path.exists() else None,
+            },
+            length=_KEY_DIGITS,
+        )
         rel = f"deliverables/adr/{cue.id}.wav"
         path = session.root / rel
         tr_in, tr_out = cue_time_reference(session, cue.start), cue_time_reference(session, cue.end)
@@ -426,38 +526,70 @@ def _export_session_locked(
         else:
             if production is None:
                 production = _read_production(session)
-            line, conform = _conform_cue(session, cue, take, production, tr_in - tr0, tr_out - tr0,
-                                         cues, opts, denoise)
+            line, conform = _conform_cue(
+                session, cue, take, production, tr_in - tr0, tr_out - tr0, cues, opts, denoise
+            )
             line = _mark_synthetic(line, conform, cue.start)
             prov = take.provenance
-            _write_wav(session, path, line, tr_in,
-                       prov.bext_description(cue.id, f"{cue.character} | {cue.text}"),
-                       f"ADR {cue.id} {take.actor or cue.actor}", cue.id, cue.text,
-                       f"adr conform {conform.mode}, synthetic voice {take.actor}",
-                       provenance=prov.fields())
+            _write_wav(
+                session,
+                path,
+                line,
+                tr_in,
+                prov.bext_description(cue.id, f"{cue.character} | {cue.text}"),
+                f"ADR {cue.id} {take.actor or cue.actor}",
+                cue.id,
+                cue.text,
+                f"adr conform {conform.mode}, synthetic voice {take.actor}",
+                provenance=prov.fields(),
+            )
             if c2pa_key is not None:
                 from adr.deliver.c2pa_sign import sign_wav
 
-                sign_wav(path, c2pa_key, prov.fields(), title=f"{session.name} ADR {cue.id}",
-                         adr_version=prov.adr_version)
+                sign_wav(
+                    path,
+                    c2pa_key,
+                    prov.fields(),
+                    title=f"{session.name} ADR {cue.id}",
+                    adr_version=prov.adr_version,
+                )
             written.append(rel)
         keys[rel] = {"key": key, "stat": _stat(path), "conform": conform.to_dict()}
         if written and written[-1] == rel:  # kept at once: a rerun after Ctrl-C resumes here
             _save_progress(manifest_path, old, {**old_cues, **keys})
-        deliveries[cue.id] = CueDelivery(cue.id, session.to_timecode(cue.start),
-                                         session.to_timecode(cue.end), rel, tr_in, conform)
+        deliveries[cue.id] = CueDelivery(
+            cue.id,
+            session.to_timecode(cue.start),
+            session.to_timecode(cue.end),
+            rel,
+            tr_in,
+            conform,
+        )
     progress(ProgressEvent("export", len(todo), len(todo), "cue"))
     for c in cues:
-        deliveries.setdefault(c.id, CueDelivery(c.id, session.to_timecode(c.start),
-                                                session.to_timecode(c.end)))
+        deliveries.setdefault(
+            c.id, CueDelivery(c.id, session.to_timecode(c.start), session.to_timecode(c.end))
+        )
     stem_rel = f"deliverables/{session.name}_dialog.wav"
     stem_path = session.root / stem_rel
     n_stem = picture_samples(session)
-    stem_key = cache_key({**base, "spec": stem_spec.to_dict(), "n": n_stem,
-                          "cues": sorted((r, k["key"]) for r, k in keys.items()),
-                          "dialog": [[c.id, c.start, c.end] for c in cues]}, length=_KEY_DIGITS)
+    stem_key = cache_key(
+        {
+            **base,
+            "spec": stem_spec.to_dict(),
+            "n": n_stem,
+            "cues": sorted((r, k["key"]) for r, k in keys.items()),
+            "dialog": [[c.id, c.start, c.end] for c in cues],
+        },
+        length=_KEY_DIGITS,
+    )
     prev = old_cues.get(stem_rel)
-    if prev and prev.get("key") == stem_key and stem_path.is_file() and prev.get("stat") == _stat(stem_path):
+    if (
+        prev
+        and prev.get("key") == stem_key
+        and stem_path.is_file()
+        and prev.get("stat") == _stat(stem_path)
+    ):
         loud = StemLoudness.from_dict(prev["loudness"])
     else:
         if production is None:
@@ -466,40 +598,62 @@ def _export_session_locked(
         production = None
         loud, gain = normalize_stem(stem, _SR, stem_spec, dialog=dialog_spans(session, cues))
         synthetic = [c.id for c in cues if deliveries[c.id].file]
-        _write_wav(session, stem_path, stem, tr0,
-                   f"Dialog stem {session.name} ({stem_spec.description}); contains "
-                   f"{len(synthetic)} SYNTHETIC ADR lines: {' '.join(synthetic)}",
-                   "Dialog", "stem", f"dialog stem {stem_spec.description}", f"adr stem {stem_spec.name}",
-                   gain)
+        _write_wav(
+            session,
+            stem_path,
+            stem,
+            tr0,
+            f"Dialog stem {session.name} ({stem_spec.description}); contains "
+            f"{len(synthetic)} SYNTHETIC ADR lines: {' '.join(synthetic)}",
+            "Dialog",
+            "stem",
+            f"dialog stem {stem_spec.description}",
+            f"adr stem {stem_spec.name}",
+            gain,
+        )
         if c2pa_key is not None:
             from adr import __version__
             from adr.deliver.c2pa_sign import sign_wav
 
-            sign_wav(stem_path, c2pa_key, {"SYNTHETIC_CUES": " ".join(synthetic)},
-                     title=f"{session.name} dialog stem", composite=True,
-                     adr_version=__version__)
+            sign_wav(
+                stem_path,
+                c2pa_key,
+                {"SYNTHETIC_CUES": " ".join(synthetic)},
+                title=f"{session.name} dialog stem",
+                composite=True,
+                adr_version=__version__,
+            )
         written.append(stem_rel)
     keys[stem_rel] = {"key": stem_key, "stat": _stat(stem_path), "loudness": loud.to_dict()}
 
     files = {cid: (d.file, d.conform.mode) for cid, d in deliveries.items() if d.file and d.conform}
     provs = {cid: takes[cid].provenance.fields() for cid in files}
     otio_text, edls = session_timeline(session, cues, files, stem_path.name, provs)
-    delivered = [dataclasses.replace(c, status="delivered") if deliveries[c.id].file else c for c in cues]
+    delivered = [
+        dataclasses.replace(c, status="delivered") if deliveries[c.id].file else c for c in cues
+    ]
     from adr.ingest.cues import cues_to_csv
 
-    texts = {f"deliverables/{session.name}.otio": otio_text,
-             f"deliverables/{session.name}_cues.csv": _marked_csv(
-                 cues_to_csv(delivered, session.timecode), delivered, provs),
-             f"deliverables/{session.name}_cues.html": cue_sheet_html(session, delivered, files,
-                                                                     provs)}
+    texts = {
+        f"deliverables/{session.name}.otio": otio_text,
+        f"deliverables/{session.name}_cues.csv": _marked_csv(
+            cues_to_csv(delivered, session.timecode), delivered, provs
+        ),
+        f"deliverables/{session.name}_cues.html": cue_sheet_html(session, delivered, files, provs),
+    }
     for n, edl in enumerate(edls, start=1):
         texts[f"deliverables/{session.name}{'' if n == 1 else f'_A{n}'}.edl"] = edl
     for rel, text in texts.items():
         if _write_if_changed(session.root / rel, text):
             written.append(rel)
-    result = ExportResult(stem_spec.name, tuple(deliveries[c.id] for c in cues if c.id in takes),
-                          stem_rel, n_stem, loud,
-                          tuple(sorted([*keys, *texts, "deliverables/export.json"])))
+    result = ExportResult(
+        stem_spec.name,
+        tuple(deliveries[c.id] for c in cues if c.id in takes),
+        stem_rel,
+        n_stem,
+        loud,
+        tuple(sorted([*keys, *texts, "deliverables/export.json"])),
+    )
     record = {"format_version": EXPORT_FORMAT_VERSION, "result": result.to_dict(), "keys": keys}
     if _write_if_changed(manifest_path, json.dumps(record, indent=1, ensure_ascii=False) + "\n"):
         written.append("deliverables/export.json")
@@ -524,8 +678,17 @@ def _read_production(session: Session) -> np.ndarray:
     return read_audio(session.audio[0].path, sample_rate=_SR).mono()
 
 
-def _conform_cue(session: Session, cue: Cue, take: Take, production: np.ndarray, a: int, b: int,
-                 cues: Sequence[Cue], opts: ConformOptions, denoise: str) -> tuple[np.ndarray, ConformResult]:
+def _conform_cue(
+    session: Session,
+    cue: Cue,
+    take: Take,
+    production: np.ndarray,
+    a: int,
+    b: int,
+    cues: Sequence[Cue],
+    opts: ConformOptions,
+    denoise: str,
+) -> tuple[np.ndarray, ConformResult]:
     from adr.analysis.analyze import load_analysis
     from adr.analysis.denoise import denoise as run_denoise
     from adr.ingest.media import read_audio
@@ -533,17 +696,19 @@ def _conform_cue(session: Session, cue: Cue, take: Take, production: np.ndarray,
     n = b - a
     prod = np.zeros(n, dtype=np.float32)
     lo, hi = max(a, 0), min(b, len(production))
-    prod[lo - a:hi - a] = production[lo:hi]
+    prod[lo - a : hi - a] = production[lo:hi]
     audio = read_audio(session.root / take.path, sample_rate=_SR).mono()
     rendered = np.zeros(n)
-    rendered[:min(n, len(audio))] = audio[:n]
+    rendered[: min(n, len(audio))] = audio[:n]
     margin = int((opts.max_shift + 0.2) * _SR)
     g0, g1 = max(0, a - margin), min(len(production), b + margin)
     guide = run_denoise(production[g0:g1].astype(np.float32), _SR, method=denoise)
     w0, w1 = max(0, a - int(_TONE_WINDOW * _SR)), min(len(production), b + int(_TONE_WINDOW * _SR))
     allowed = np.ones(w1 - w0, dtype=bool)  # the window of the production searched for tone
     for c in cues:
-        allowed[max(0, round((c.start - 0.1) * _SR) - w0):max(0, round((c.end + 0.1) * _SR) - w0)] = False
+        allowed[
+            max(0, round((c.start - 0.1) * _SR) - w0) : max(0, round((c.end + 0.1) * _SR) - w0)
+        ] = False
     tone = room_tone(production[w0:w1], _SR, allowed) if opts.room_tone else None
     words: Sequence[Any] = ()
     phones: Sequence[Any] = ()
@@ -555,9 +720,23 @@ def _conform_cue(session: Session, cue: Cue, take: Take, production: np.ndarray,
         damage = [(s.start, s.end, s.kind) for s in line.damage.spans]
     start = a / _SR
     try:
-        return conform_line(prod, rendered, _SR, start=start, cue_id=cue.id, notes=notes,
-                            words=words, phones=phones, damage=damage, guide=guide,
-                            guide_lead=(a - g0) / _SR, tone=tone, options=opts)
+        return conform_line(
+            prod,
+            rendered,
+            _SR,
+            start=start,
+            cue_id=cue.id,
+            notes=notes,
+            words=words,
+            phones=phones,
+            damage=damage,
+            guide=guide,
+            guide_lead=(a - g0) / _SR,
+            tone=tone,
+            options=opts,
+        )
     except AdrError as exc:  # name the take file ("the rendered take is silent" ...)
-        raise AdrError(session.root / take.path, f"cue {cue.id}: {exc.problem}; render it "
-                       f"again (adr render --cue {cue.id} --force)") from None
+        raise AdrError(
+            session.root / take.path,
+            f"cue {cue.id}: {exc.problem}; render it again (adr render --cue {cue.id} --force)",
+        ) from None

@@ -1,7 +1,8 @@
 """The dialog stem of ``adr export``: the production with the conformed cues spliced in.
 
 Built in one float32 buffer (the production's own when it is long enough) and normalized in
-place by :func:`adr.deliver.stem_loudness.normalize_stem`, so a long reel costs one copy of its audio.
+place by :func:`adr.deliver.stem_loudness.normalize_stem`, so a long reel costs one copy of
+its audio.
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ from adr.ingest.session import Session
 __all__ = ["build_stem", "dialog_spans"]
 
 
-def build_stem(session: Session, production: np.ndarray, deliveries: Iterable[Any], n: int,
-               tr0: int) -> np.ndarray:
+def build_stem(
+    session: Session, production: np.ndarray, deliveries: Iterable[Any], n: int, tr0: int
+) -> np.ndarray:
     """The production with every delivered cue spliced in.
 
     Parameters
     ----------
     session : Session
     production : np.ndarray, shape (M,)
-        The production at 48 kHz. Overwritten when it is float32 and at least ``n`` long: the stem is then made in its buffer (the caller must not use it
-        afterwards).
+        The production at 48 kHz. Overwritten when it is float32 and at least ``n`` long:
+        the stem is then made in its buffer (the caller must not use it afterwards).
     deliveries : iterable of adr.deliver.export.CueDelivery
         Cues with a ``file`` are spliced in at their ``time_reference``.
     n : int
@@ -45,14 +47,14 @@ def build_stem(session: Session, production: np.ndarray, deliveries: Iterable[An
         stem = production[:n]
     else:
         stem = np.zeros(n, dtype=np.float32)
-        stem[:min(n, len(production))] = production[:n]
+        stem[: min(n, len(production))] = production[:n]
     for d in deliveries:
         if d.file:
             x, _ = sf.read(str(session.root / d.file), dtype="float32")
             a = d.time_reference - tr0
             lo, hi = max(a, 0), min(a + len(x), n)
             if hi > lo:
-                stem[lo:hi] = x[lo - a:hi - a]
+                stem[lo:hi] = x[lo - a : hi - a]
     return stem
 
 

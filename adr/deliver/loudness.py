@@ -100,12 +100,25 @@ class LoudnessSpec(Record):
 
 
 SPECS: dict[str, LoudnessSpec] = {
-    "-24": LoudnessSpec("-24", -24.0, "integrated", -2.0, "-24 LKFS integrated, -2 dBTP (ATSC A/85)"),
-    "-23": LoudnessSpec("-23", -23.0, "integrated", -1.0, "-23 LUFS integrated, -1 dBTP (EBU R128)"),
+    "-24": LoudnessSpec(
+        "-24", -24.0, "integrated", -2.0, "-24 LKFS integrated, -2 dBTP (ATSC A/85)"
+    ),
+    "-23": LoudnessSpec(
+        "-23", -23.0, "integrated", -1.0, "-23 LUFS integrated, -1 dBTP (EBU R128)"
+    ),
     "-27": LoudnessSpec("-27", -27.0, "dialog", -2.0, "-27 LKFS dialog-gated, -2 dBTP"),
 }
-_ALIASES = {"atsc": "-24", "a85": "-24", "-24lkfs": "-24", "ebu": "-23", "r128": "-23",
-            "-23lufs": "-23", "dialog": "-27", "dialog-27": "-27", "-27lkfs": "-27"}
+_ALIASES = {
+    "atsc": "-24",
+    "a85": "-24",
+    "-24lkfs": "-24",
+    "ebu": "-23",
+    "r128": "-23",
+    "-23lufs": "-23",
+    "dialog": "-27",
+    "dialog-27": "-27",
+    "-27lkfs": "-27",
+}
 
 
 def loudness_spec(name: str | LoudnessSpec) -> LoudnessSpec:
@@ -121,8 +134,10 @@ def loudness_spec(name: str | LoudnessSpec) -> LoudnessSpec:
     key = str(name).strip().lower().replace(" ", "")
     key = _ALIASES.get(key, key)
     if key not in SPECS:
-        raise AdrError(str(name), f"unknown loudness spec (choose from {', '.join(SPECS)}, "
-                                  "or atsc, ebu, dialog)")
+        raise AdrError(
+            str(name),
+            f"unknown loudness spec (choose from {', '.join(SPECS)}, or atsc, ebu, dialog)",
+        )
     return SPECS[key]
 
 
@@ -152,8 +167,10 @@ class StemLoudness:
     limited_db: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
-                for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+            for k, v in dataclasses.asdict(self).items()
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StemLoudness:
@@ -180,8 +197,10 @@ def k_stages(sample_rate: int) -> list[Any]:
     """The two K-weighting filters (pyloudnorm ``IIRfilter``: high shelf, then high pass)."""
     from pyloudnorm.iirfilter import IIRfilter
 
-    return [IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
-            IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass")]
+    return [
+        IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
+        IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass"),
+    ]
 
 
 def integrated_loudness(x: np.ndarray, sample_rate: int) -> float:
@@ -281,9 +300,14 @@ def speech_loudness(x: np.ndarray, sample_rate: int, mask: np.ndarray | None = N
     return -0.691 + 10 * np.log10(power) if power > 0 else float("-inf")
 
 
-def production_loudness(production: np.ndarray, sample_rate: int, speech: np.ndarray, *,
-                        denoised: np.ndarray | None = None,
-                        exclude: np.ndarray | None = None) -> tuple[float, np.ndarray, str]:
+def production_loudness(
+    production: np.ndarray,
+    sample_rate: int,
+    speech: np.ndarray,
+    *,
+    denoised: np.ndarray | None = None,
+    exclude: np.ndarray | None = None,
+) -> tuple[float, np.ndarray, str]:
     """Speech loudness of a noisy production line.
 
     The speech samples are ``speech`` less ``exclude`` (damaged spans) when that keeps at
@@ -366,8 +390,9 @@ def limit_true_peak(x: np.ndarray, sample_rate: int, ceiling_db: float) -> tuple
         if not len(y) or peak.max() <= ceiling * 10 ** (-0.02 / 20):
             break
         need = np.minimum(1.0, ceiling * 10 ** (-0.1 / 20) / np.maximum(peak, 1e-12))
-        gain = uniform_filter1d(minimum_filter1d(need, 2 * w + 1, mode="nearest"), 2 * w + 1,
-                                mode="nearest")
+        gain = uniform_filter1d(
+            minimum_filter1d(need, 2 * w + 1, mode="nearest"), 2 * w + 1, mode="nearest"
+        )
         gain = np.minimum(gain, 1.0)
         y, total = y * gain, total * gain
     reduction = float(-20 * np.log10(total.min())) if len(total) else 0.0
@@ -419,5 +444,6 @@ def normalize_loudness(
             break
         gain_db += error
         y = y * 10 ** (error / 20)
-    return y, StemLoudness(s.name, before, measure(y), gain_db, true_peak_db(y, sample_rate),
-                           limited)
+    return y, StemLoudness(
+        s.name, before, measure(y), gain_db, true_peak_db(y, sample_rate), limited
+    )

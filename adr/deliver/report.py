@@ -53,8 +53,9 @@ def _save(fig: Any, path: Path) -> None:
         fig.savefig(tmp, format="png")
 
 
-def plot_line(columns: Sequence[tuple[str, np.ndarray]], sample_rate: int, start: float,
-              path: Path) -> Path:
+def plot_line(
+    columns: Sequence[tuple[str, np.ndarray]], sample_rate: int, start: float, path: Path
+) -> Path:
     """Waveform (top) and spectrogram (bottom) of each ``(title, audio (N,))`` column, PNG."""
     from adr.analysis.denoise import resample
 
@@ -69,8 +70,15 @@ def plot_line(columns: Sequence[tuple[str, np.ndarray]], sample_rate: int, start
         axes[0, k].set_title(title, fontsize=10)
         y = resample(x.astype(np.float32), sample_rate, _PLOT_RATE)
         y = y + 1e-6 * np.random.default_rng(0).standard_normal(len(y))  # no log(0) on silence
-        axes[1, k].specgram(y, NFFT=512, Fs=_PLOT_RATE, noverlap=384, cmap="magma",
-                            xextent=(start, start + len(x) / sample_rate), vmin=-130)
+        axes[1, k].specgram(
+            y,
+            NFFT=512,
+            Fs=_PLOT_RATE,
+            noverlap=384,
+            cmap="magma",
+            xextent=(start, start + len(x) / sample_rate),
+            vmin=-130,
+        )
         axes[1, k].set_ylim(0, 8000)
         axes[1, k].set_xlabel("session time (s)")
     axes[0, 0].set_ylabel("amplitude")
@@ -126,32 +134,56 @@ def _metrics(cue: Cue, line: Any, conform: dict[str, Any] | None) -> list[tuple[
         dm = line.damage
         rows.append(("SNR", _fmt(dm.snr_db, ".1f", " dB")))
         if dm.dnsmos:
-            rows.append(("DNSMOS", " / ".join(f"{k.upper()} {v:.2f}" for k, v in dm.dnsmos.items())))
+            rows.append(
+                ("DNSMOS", " / ".join(f"{k.upper()} {v:.2f}" for k, v in dm.dnsmos.items()))
+            )
         if dm.spans:
-            rows.append(("damage", "; ".join(f"{s.kind} {s.start:.2f}-{s.end:.2f} s "
-                                            f"(SNR {s.snr_db:.0f} dB)" for s in dm.spans)))
+            rows.append(
+                (
+                    "damage",
+                    "; ".join(
+                        f"{s.kind} {s.start:.2f}-{s.end:.2f} s (SNR {s.snr_db:.0f} dB)"
+                        for s in dm.spans
+                    ),
+                )
+            )
         if line.text_source == "script" and cue.text.strip():
             wer = word_error_rate(cue.text, line.transcript.text)
             rows.append(("word error (production, recognized vs script)", f"{100 * wer:.0f} %"))
         rows.append(("speaker", f"{line.speaker.actor} (similarity {line.speaker.score:.2f})"))
         if line.av is not None:
-            rows.append(("A/V offset", f"{1000 * line.av.offset_seconds:+.0f} ms "
-                                       f"(confidence {line.av.confidence:.2f})"))
+            rows.append(
+                (
+                    "A/V offset",
+                    f"{1000 * line.av.offset_seconds:+.0f} ms "
+                    f"(confidence {line.av.confidence:.2f})",
+                )
+            )
         else:
             rows.append(("A/V offset", "n/a (no lip track)"))
     if conform is not None:
         w = conform["warp"]
         rows.append(("repair", f"{conform['mode']} ({conform['reason']})"))
         if w["method"] == "none":
-            timing = (f"kept as rendered (DTW cost {w['cost']:.2f}: not trusted)" if w["cost"]
-                      else "kept as rendered")
+            timing = (
+                f"kept as rendered (DTW cost {w['cost']:.2f}: not trusted)"
+                if w["cost"]
+                else "kept as rendered"
+            )
         else:
-            timing = (f"{w['method']}, {1000 * w['offset']:+.0f} ms, deviation "
-                      f"{1000 * w['deviation']:.0f} ms (DTW cost {w['cost']:.2f})")
+            timing = (
+                f"{w['method']}, {1000 * w['offset']:+.0f} ms, deviation "
+                f"{1000 * w['deviation']:.0f} ms (DTW cost {w['cost']:.2f})"
+            )
         rows.append(("timing", timing))
-        rows.append(("gain", f"{conform['gain_db']:+.1f} dB (production speech "
-                             f"{_fmt(conform['production_loudness'], '.1f', ' LKFS')}, "
-                             f"{conform.get('loudness_method', '')})"))
+        rows.append(
+            (
+                "gain",
+                f"{conform['gain_db']:+.1f} dB (production speech "
+                f"{_fmt(conform['production_loudness'], '.1f', ' LKFS')}, "
+                f"{conform.get('loudness_method', '')})",
+            )
+        )
     return rows
 
 
@@ -174,7 +206,8 @@ _SCRIPT = """<script>
 window.addEventListener('load', function () {
   for (const img of document.images) {
     img.dataset.loaded = (img.complete && img.naturalWidth > 0) ? '1' : '0';
-    if (img.dataset.loaded === '0') img.insertAdjacentHTML('afterend', '<b class="broken">image missing</b>');
+    if (img.dataset.loaded === '0') \
+img.insertAdjacentHTML('afterend', '<b class="broken">image missing</b>');
   }
   for (const a of document.querySelectorAll('audio')) {
     const mark = function () { a.dataset.loaded = a.duration > 0 ? '1' : '0'; };
@@ -186,8 +219,9 @@ window.addEventListener('load', function () {
 </script>"""
 
 
-def write_report(session: Session, *, progress: ProgressHook | None = None,
-                 frames: bool = True) -> Path:
+def write_report(
+    session: Session, *, progress: ProgressHook | None = None, frames: bool = True
+) -> Path:
     """Write ``deliverables/report/index.html`` with its images and audio excerpts.
 
     Parameters
@@ -230,15 +264,21 @@ def write_report(session: Session, *, progress: ProgressHook | None = None,
         name = _safe(cue.id)
         a, b = seconds_to_samples(cue.start, _SR), seconds_to_samples(cue.end, _SR)
         prod = np.zeros(b - a, dtype=np.float32)
-        prod[:max(0, min(b, len(production)) - a)] = production[a:b]
-        line = (load_analysis(session, cue.id)
-                if (child_path(session.analysis_dir, cue.id, ".json", "cue id")).exists() else None)
+        prod[: max(0, min(b, len(production)) - a)] = production[a:b]
+        line = (
+            load_analysis(session, cue.id)
+            if (child_path(session.analysis_dir, cue.id, ".json", "cue id")).exists()
+            else None
+        )
         take_wav = child_path(session.renders_dir, cue.id, ".wav", "cue id")
         render = read_audio(take_wav, sample_rate=_SR).mono() if take_wav.is_file() else None
         delivered = conforms.get(cue.id, {})
         repair_rel = delivered.get("file") or ""
-        repair = (read_audio(session.root / repair_rel, sample_rate=_SR).mono()
-                  if repair_rel and (session.root / repair_rel).is_file() else None)
+        repair = (
+            read_audio(session.root / repair_rel, sample_rate=_SR).mono()
+            if repair_rel and (session.root / repair_rel).is_file()
+            else None
+        )
         media: list[str] = []
         if frames:
             index = seconds_to_picture_frames((cue.start + cue.end) / 2, session.frame_rate)
@@ -246,9 +286,9 @@ def write_report(session: Session, *, progress: ProgressHook | None = None,
             media.append(f'<img class="frame" src="{name}_frame.png" alt="picture frame">')
         columns = [("production (before)", prod)]
         if repair is not None:
-            columns.append(("delivered (after)", repair[:b - a]))
+            columns.append(("delivered (after)", repair[: b - a]))
         elif render is not None:
-            columns.append(("render (after)", render[:b - a]))
+            columns.append(("render (after)", render[: b - a]))
         plot_line(columns, _SR, cue.start, out / f"{name}_wave.png")
         media.append(f'<img class="wave" src="{name}_wave.png" alt="waveform and spectrogram">')
         curves = []
@@ -257,8 +297,9 @@ def write_report(session: Session, *, progress: ProgressHook | None = None,
         if render is not None:
             from adr.analysis.denoise import resample
 
-            pr = extract_prosody(resample(render, _SR, _PLOT_RATE), _PLOT_RATE, start=cue.start,
-                                 denoise="none")
+            pr = extract_prosody(
+                resample(render, _SR, _PLOT_RATE), _PLOT_RATE, start=cue.start, denoise="none"
+            )
             curves.append(("render F0", pr.times, pr.f0))
         if curves:
             plot_pitch(curves, out / f"{name}_pitch.png")
@@ -267,45 +308,62 @@ def write_report(session: Session, *, progress: ProgressHook | None = None,
         for label, audio in (("production", prod), ("render", render), ("repair", repair)):
             if audio is not None:
                 _write_excerpt(out / f"{name}_{label}.wav", audio)
-                players.append(f'<figure><figcaption>{label}</figcaption><audio controls '
-                               f'preload="metadata" src="{name}_{label}.wav"></audio></figure>')
+                players.append(
+                    f"<figure><figcaption>{label}</figcaption><audio controls "
+                    f'preload="metadata" src="{name}_{label}.wav"></audio></figure>'
+                )
         rows = _metrics(cue, line, delivered.get("conform"))
         prov = _provenance(session, cue.id) if render is not None else None
         if prov is not None:  # a synthetic line says so (issue #12)
             c = prov.consent
-            rows.insert(0, ("SYNTHETIC", f"{prov.label()}; consent of {c.name} granted by "
-                                         f"{c.granted_by} on {c.granted_on}, uses "
-                                         f"{', '.join(c.uses)}, expires {c.expires}"))
+            rows.insert(
+                0,
+                (
+                    "SYNTHETIC",
+                    f"{prov.label()}; consent of {c.name} granted by "
+                    f"{c.granted_by} on {c.granted_on}, uses "
+                    f"{', '.join(c.uses)}, expires {c.expires}",
+                ),
+            )
         table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
         status = "rendered" if render is not None else "production only (no render)"
         if prov is not None:
             status = f"SYNTHETIC line rendered by voice {prov.voice}"
         sections.append(f"""<section class="cue" id="cue-{esc(name)}">
 <h2>Cue {esc(cue.id)} &mdash; {esc(cue.character or cue.actor)}
-<small>{esc(session.to_timecode(cue.start))} &ndash; {esc(session.to_timecode(cue.end))}, {esc(status)}</small></h2>
+<small>{esc(session.to_timecode(cue.start))} &ndash; \
+{esc(session.to_timecode(cue.end))}, {esc(status)}</small></h2>
 <p class="line">&ldquo;{esc(cue.text)}&rdquo; <em>{esc(cue.reason)}</em></p>
-<div class="media">{''.join(media)}</div>
-<div class="players">{''.join(players)}</div>
+<div class="media">{"".join(media)}</div>
+<div class="players">{"".join(players)}</div>
 <table class="metrics">{table}</table>
 </section>""")
     progress(ProgressEvent("report", len(cues), len(cues), "cue"))
     stem = export.get("stem_loudness")
     summary = ""
     if stem:
-        summary = (f"<p>Dialog stem <code>{esc(export.get('stem', ''))}</code>: spec {esc(str(stem['spec']))}, "
-                   f"loudness {_fmt(stem['after'], '.1f', ' LKFS')}, true peak "
-                   f"{_fmt(stem['true_peak'], '.1f', ' dBTP')}.</p>")
+        summary = (
+            f"<p>Dialog stem <code>{esc(export.get('stem', ''))}</code>: "
+            f"spec {esc(str(stem['spec']))}, "
+            f"loudness {_fmt(stem['after'], '.1f', ' LKFS')}, true peak "
+            f"{_fmt(stem['true_peak'], '.1f', ' dBTP')}.</p>"
+        )
+    wavs = (child_path(session.renders_dir, c.id, ".wav", "cue id") for c in cues)
+    n_rendered = sum(1 for wav in wavs if wav.is_file())
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>ADR review - {esc(session.name)}</title>
 <style>
-body{{font-family:sans-serif;margin:1.5em;max-width:1400px}} h2 small{{font-weight:normal;color:#555}}
-.media img{{max-width:100%;margin:4px;border:1px solid #ccc;vertical-align:top}} .frame{{width:320px}}
-.players figure{{display:inline-block;margin:4px 12px 4px 0}} .metrics th{{text-align:left;padding-right:1em}}
+body{{font-family:sans-serif;margin:1.5em;max-width:1400px}} \
+h2 small{{font-weight:normal;color:#555}}
+.media img{{max-width:100%;margin:4px;border:1px solid #ccc;vertical-align:top}} \
+.frame{{width:320px}}
+.players figure{{display:inline-block;margin:4px 12px 4px 0}} \
+.metrics th{{text-align:left;padding-right:1em}}
 section.cue{{border-top:2px solid #333;padding-top:.5em;margin-top:1.5em}} .broken{{color:red}}
 </style></head><body>
 <h1>ADR review: {esc(session.name)}</h1>
 <p>Frame rate {esc(str(session.frame_rate))}, start timecode {esc(session.start_timecode)},
-{len(cues)} cues, {sum(1 for c in cues if (child_path(session.renders_dir, c.id, ".wav", "cue id")).is_file())} rendered.</p>
+{len(cues)} cues, {n_rendered} rendered.</p>
 {summary}
 {chr(10).join(sections)}
 {_SCRIPT}

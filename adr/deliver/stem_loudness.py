@@ -13,10 +13,10 @@ stem is made, so its memory beyond the stem is constant in the stem's length.
 - **true peak** (:func:`stem_true_peak`): each block is oversampled with :data:`_PAD` samples
   of context either side, more than the polyphase filter's half length, so block edges do
   not change it;
-- **limiter**: each pass of :func:`adr.deliver.loudness.limit_true_peak` is one sweep: a block's gain
-  is computed from the peaks over the block widened by the look-ahead (minimum filter and
-  moving average, +-5 ms each) and applied one block later, once the next block no longer
-  needs the unlimited samples; whether a further pass runs depends on the true peak of the
+- **limiter**: each pass of :func:`adr.deliver.loudness.limit_true_peak` is one sweep: a
+  block's gain is computed from the peaks over the block widened by the look-ahead (minimum
+  filter and moving average, +-5 ms each) and applied one block later, once the next block no
+  longer needs the unlimited samples; whether a further pass runs depends on the true peak of the
   whole result, measured by a sweep in between. The gain reduction is kept only where it is
   below 1 (per block, from the first to the last reduced sample), for the report.
 """
@@ -51,8 +51,11 @@ _PAD = 64  # context for the 4x polyphase filter (its half length is 10 input sa
 
 def _check(x: np.ndarray) -> np.ndarray:
     if not isinstance(x, np.ndarray) or x.ndim != 1 or not np.issubdtype(x.dtype, np.floating):
-        raise AdrError("stem", f"expected a mono float array of shape (N,), got "
-                               f"{getattr(x, 'shape', None)} {getattr(x, 'dtype', None)}")
+        raise AdrError(
+            "stem",
+            f"expected a mono float array of shape (N,), got "
+            f"{getattr(x, 'shape', None)} {getattr(x, 'dtype', None)}",
+        )
     return x
 
 
@@ -69,7 +72,7 @@ def _read(x: np.ndarray, lo: int, hi: int, scale: float) -> np.ndarray:
 def _peaks(x: np.ndarray, lo: int, hi: int, scale: float) -> np.ndarray:
     """Oversampled peak of ``x * scale`` around each sample of ``lo:hi``, shape (hi - lo,)."""
     a, b = max(0, lo - _PAD), min(len(x), hi + _PAD)
-    return _oversampled_peak(_read(x, a, b, scale))[lo - a:hi - a]
+    return _oversampled_peak(_read(x, a, b, scale))[lo - a : hi - a]
 
 
 class _BlockMeter:
@@ -102,13 +105,13 @@ class _BlockMeter:
         inside = self.edges[(self.edges > self.pos) & (self.edges < self.pos + m)] - self.pos
         parts = np.add.reduceat(y * y, np.concatenate([[0], inside]).astype(np.intp))
         first = int(np.searchsorted(self.edges, self.pos, side="right")) - 1
-        self.seg[first:first + len(parts)] += parts
+        self.seg[first : first + len(parts)] += parts
         self.pos += m
 
     def powers(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean square and centre sample of each block, both shape (B,)."""
         cs = np.concatenate([[0.0], np.cumsum(self.seg)])
-        z = (cs[np.searchsorted(self.edges, self.hi)] - cs[np.searchsorted(self.edges, self.lo)])
+        z = cs[np.searchsorted(self.edges, self.hi)] - cs[np.searchsorted(self.edges, self.lo)]
         return z / self.div, (self.lo + self.hi) // 2
 
 
@@ -117,12 +120,17 @@ def _in_spans(centres: np.ndarray, spans: Sequence[tuple[int, int]], n: int) -> 
     c = np.minimum(centres, max(n - 1, 0))
     keep = np.zeros(len(c), dtype=bool)
     for a, b in spans:
-        keep[np.searchsorted(c, a, side="left"):np.searchsorted(c, min(b, n), side="left")] = True
+        keep[np.searchsorted(c, a, side="left") : np.searchsorted(c, min(b, n), side="left")] = True
     return keep if n else keep[:0]
 
 
-def stem_loudness(x: np.ndarray, sample_rate: int, *, scale: float = 1.0,
-                  dialog: Sequence[tuple[float, float]] | None = None) -> float:
+def stem_loudness(
+    x: np.ndarray,
+    sample_rate: int,
+    *,
+    scale: float = 1.0,
+    dialog: Sequence[tuple[float, float]] | None = None,
+) -> float:
     """BS.1770-4 gated loudness of ``x * scale``, read block-wise, LKFS (``-inf``: silence).
 
     Parameters
@@ -141,8 +149,10 @@ def stem_loudness(x: np.ndarray, sample_rate: int, *, scale: float = 1.0,
         meter.feed(_read(x, lo, hi, scale))
     z, centres = meter.powers()
     if dialog is not None:
-        spans = [(max(0, seconds_to_samples(a, sample_rate)), max(0, seconds_to_samples(b, sample_rate)))
-                 for a, b in dialog]
+        spans = [
+            (max(0, seconds_to_samples(a, sample_rate)), max(0, seconds_to_samples(b, sample_rate)))
+            for a, b in dialog
+        ]
         z = z[_in_spans(centres, spans, len(x))]
     return gate_block_powers(z)
 
@@ -155,13 +165,15 @@ def stem_true_peak(x: np.ndarray, *, scale: float = 1.0) -> float:
     x : np.ndarray, shape (N,)
     """
     x = _check(x)
-    peak = max((float(_peaks(x, lo, hi, scale).max()) for lo, hi in _blocks(len(x), BLOCK)),
-               default=0.0)
+    peak = max(
+        (float(_peaks(x, lo, hi, scale).max()) for lo, hi in _blocks(len(x), BLOCK)), default=0.0
+    )
     return float(20 * np.log10(peak)) if peak > 0 else float("-inf")
 
 
-def _limit_pass(x: np.ndarray, scale: float, target: float, w: int,
-                reduced: dict[int, tuple[int, np.ndarray]]) -> None:
+def _limit_pass(
+    x: np.ndarray, scale: float, target: float, w: int, reduced: dict[int, tuple[int, np.ndarray]]
+) -> None:
     """One limiter pass: ``x[:] = x * scale * gain`` in place (see the module docstring)."""
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
@@ -179,16 +191,17 @@ def _limit_pass(x: np.ndarray, scale: float, target: float, w: int,
             a, b = min(a, a0), max(b, a0 + len(old))
         total = np.ones(b - a)
         if lo in reduced:
-            total[a0 - a:a0 - a + len(old)] = old
-        total *= gain[a - lo:b - lo]
+            total[a0 - a : a0 - a + len(old)] = old
+        total *= gain[a - lo : b - lo]
         reduced[lo] = (a, total.astype(np.float32))
 
     # A block reads its neighbours 2w + _PAD deep: the previous one must still be unlimited.
     for lo, hi in _blocks(n, max(BLOCK, 2 * w + _PAD + 1)):
         c0, c1 = max(0, lo - 2 * w), min(n, hi + 2 * w)
         need = np.minimum(1.0, target / np.maximum(_peaks(x, c0, c1, scale), 1e-12))
-        gain = uniform_filter1d(minimum_filter1d(need, 2 * w + 1, mode="nearest"), 2 * w + 1,
-                                mode="nearest")[lo - c0:hi - c0]
+        gain = uniform_filter1d(
+            minimum_filter1d(need, 2 * w + 1, mode="nearest"), 2 * w + 1, mode="nearest"
+        )[lo - c0 : hi - c0]
         if pending is not None:  # the previous block: this one no longer reads it unlimited
             apply(*pending)
         pending = (lo, hi, np.minimum(gain, 1.0))
@@ -196,7 +209,9 @@ def _limit_pass(x: np.ndarray, scale: float, target: float, w: int,
         apply(*pending)
 
 
-def _limit(x: np.ndarray, sample_rate: int, scale: float, ceiling_db: float) -> tuple[float, float, float]:
+def _limit(
+    x: np.ndarray, sample_rate: int, scale: float, ceiling_db: float
+) -> tuple[float, float, float]:
     """:func:`adr.deliver.loudness.limit_true_peak` of ``x * scale``, in place.
 
     Returns
@@ -213,8 +228,10 @@ def _limit(x: np.ndarray, sample_rate: int, scale: float, ceiling_db: float) -> 
     reduced: dict[int, tuple[int, np.ndarray]] = {}
     peak = float("nan")
     for _ in range(6):
-        peak = max((float(_peaks(x, lo, hi, scale).max()) for lo, hi in _blocks(len(x), BLOCK)),
-                   default=0.0)
+        peak = max(
+            (float(_peaks(x, lo, hi, scale).max()) for lo, hi in _blocks(len(x), BLOCK)),
+            default=0.0,
+        )
         if not len(x) or peak <= ceiling * 10 ** (-0.02 / 20):
             break
         _limit_pass(x, scale, ceiling * 10 ** (-0.1 / 20), w, reduced)
@@ -224,8 +241,13 @@ def _limit(x: np.ndarray, sample_rate: int, scale: float, ceiling_db: float) -> 
     return scale, max(reduction, 0.0), peak
 
 
-def normalize_stem(x: np.ndarray, sample_rate: int, spec: str | LoudnessSpec, *,
-                   dialog: Sequence[tuple[float, float]] | None = None) -> tuple[StemLoudness, float]:
+def normalize_stem(
+    x: np.ndarray,
+    sample_rate: int,
+    spec: str | LoudnessSpec,
+    *,
+    dialog: Sequence[tuple[float, float]] | None = None,
+) -> tuple[StemLoudness, float]:
     """Gain ``x`` to the spec's loudness under its true-peak ceiling, in place but for a
     final scalar gain.
 
@@ -255,7 +277,9 @@ def normalize_stem(x: np.ndarray, sample_rate: int, spec: str | LoudnessSpec, *,
     x = _check(x)
 
     def measure(scale: float) -> float:
-        return stem_loudness(x, sample_rate, scale=scale, dialog=dialog if s.gating == "dialog" else None)
+        return stem_loudness(
+            x, sample_rate, scale=scale, dialog=dialog if s.gating == "dialog" else None
+        )
 
     before = measure(1.0)
     if not np.isfinite(before):

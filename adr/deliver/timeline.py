@@ -43,10 +43,13 @@ def lanes(items: Sequence[tuple[int, int, Any]]) -> list[list[tuple[int, int, An
     return lanes
 
 
-def session_timeline(session: Session, cues: Sequence[Cue], delivered: Mapping[str, tuple[str, str]],
-                     stem_name: str = "",
-                     provenance: Mapping[str, Mapping[str, str]] | None = None,
-                     ) -> tuple[str, list[str]]:
+def session_timeline(
+    session: Session,
+    cues: Sequence[Cue],
+    delivered: Mapping[str, tuple[str, str]],
+    stem_name: str = "",
+    provenance: Mapping[str, Mapping[str, str]] | None = None,
+) -> tuple[str, list[str]]:
     """The session's OTIO timeline (JSON) and one CMX 3600 EDL per ADR lane.
 
     Parameters
@@ -80,22 +83,32 @@ def session_timeline(session: Session, cues: Sequence[Cue], delivered: Mapping[s
 
     def media_clip(name: str, path: str | Path, first: int, length: int) -> Any:
         rng = opentime.TimeRange(rt(first), rt(length))
-        ref = schema.ExternalReference(target_url=Path(path).resolve().as_uri(), available_range=rng)
+        ref = schema.ExternalReference(
+            target_url=Path(path).resolve().as_uri(), available_range=rng
+        )
         return schema.Clip(name=name, media_reference=ref, source_range=rng)
 
     tl = schema.Timeline(name=session.name, global_start_time=rt(start))
-    tl.metadata["adr"] = {"session": session.name, "frame_rate": str(rate),
-                          "start_timecode": session.start_timecode, "dialog_stem": stem_name}
+    tl.metadata["adr"] = {
+        "session": session.name,
+        "frame_rate": str(rate),
+        "start_timecode": session.start_timecode,
+        "dialog_stem": stem_name,
+    }
     picture = schema.Track(name="Picture", kind=schema.TrackKind.Video)
     picture.append(media_clip(Path(session.picture.path).name, session.picture.path, start, frames))
     production = schema.Track(name="Production", kind=schema.TrackKind.Audio)
-    production.append(media_clip(Path(session.audio[0].path).name, session.audio[0].path, start, frames))
+    production.append(
+        media_clip(Path(session.audio[0].path).name, session.audio[0].path, start, frames)
+    )
     tl.tracks.extend([picture, production])
     by_id = {c.id: c for c in cues}
     items = []
     for cid in delivered:
         c = by_id[cid]
-        items.append((seconds_to_picture_frames(c.start, rate), seconds_to_picture_frames(c.end, rate), c))
+        items.append(
+            (seconds_to_picture_frames(c.start, rate), seconds_to_picture_frames(c.end, rate), c)
+        )
     edls = []
     for n, lane in enumerate(lanes(items), start=1):
         track = schema.Track(name="ADR" if n == 1 else f"ADR {n}", kind=schema.TrackKind.Audio)
@@ -107,11 +120,22 @@ def session_timeline(session: Session, cues: Sequence[Cue], delivered: Mapping[s
                 if gap > 0:
                     t.append(schema.Gap(source_range=opentime.TimeRange(rt(0), rt(gap))))
             for t in (track, edl_track):
-                clip = media_clip(f"{c.id} {c.character or c.actor}".strip(),
-                                  session.root / file, start + a, b - a)
-                clip.metadata["cmx_3600"] = {"reel": re.sub(r"[^A-Za-z0-9_]", "", c.id)[:8] or "ADR"}
-                clip.metadata["adr"] = {"cue_id": c.id, "character": c.character, "actor": c.actor,
-                                        "text": c.text, "repair": mode}
+                clip = media_clip(
+                    f"{c.id} {c.character or c.actor}".strip(),
+                    session.root / file,
+                    start + a,
+                    b - a,
+                )
+                clip.metadata["cmx_3600"] = {
+                    "reel": re.sub(r"[^A-Za-z0-9_]", "", c.id)[:8] or "ADR"
+                }
+                clip.metadata["adr"] = {
+                    "cue_id": c.id,
+                    "character": c.character,
+                    "actor": c.actor,
+                    "text": c.text,
+                    "repair": mode,
+                }
                 prov = (provenance or {}).get(c.id)
                 if prov:
                     clip.metadata["adr"].update(synthetic=True, provenance=dict(prov))
@@ -135,8 +159,12 @@ def _edl_text(text: str, session: Session) -> str:
     lines = text.splitlines()
     if rate.rate.denominator == 1001 and rate.rate.numerator != 24000 and not rate.drop_frame:
         df = FrameRate(rate.rate, True)
-        lines = [_EDL_TC.sub(lambda m: format_timecode(parse_timecode(m.group(0), df), rate), ln)
-                 if re.match(r"^\d{3}\s", ln) else ln for ln in lines]
+        lines = [
+            _EDL_TC.sub(lambda m: format_timecode(parse_timecode(m.group(0), df), rate), ln)
+            if re.match(r"^\d{3}\s", ln)
+            else ln
+            for ln in lines
+        ]
     fcm = "FCM: DROP FRAME" if rate.drop_frame else "FCM: NON-DROP FRAME"
     out = [lines[0], fcm] + lines[1:] if lines and lines[0].startswith("TITLE") else [fcm] + lines
     return "\n".join(out) + "\n"
@@ -153,8 +181,14 @@ def _mark_edl(text: str, events: Sequence[Cue], provenance: Mapping[str, Mapping
             if pending:
                 out.append(pending)
             prov = provenance.get(events[n].id) if n < len(events) else None
-            pending = (f"* ADR SYNTHETIC VOICE {prov['VOICE']} {prov['CONSENT_ID']} "
-                       f"ADR {prov['ADR_VERSION']}") if prov else ""
+            pending = (
+                (
+                    f"* ADR SYNTHETIC VOICE {prov['VOICE']} {prov['CONSENT_ID']} "
+                    f"ADR {prov['ADR_VERSION']}"
+                )
+                if prov
+                else ""
+            )
             n += 1
         out.append(ln)
     if pending:
@@ -162,8 +196,12 @@ def _mark_edl(text: str, events: Sequence[Cue], provenance: Mapping[str, Mapping
     return "\n".join(out) + "\n"
 
 
-def cue_sheet_html(session: Session, cues: Sequence[Cue], delivered: Mapping[str, tuple[str, str]],
-                   provenance: Mapping[str, Mapping[str, str]] | None = None) -> str:
+def cue_sheet_html(
+    session: Session,
+    cues: Sequence[Cue],
+    delivered: Mapping[str, tuple[str, str]],
+    provenance: Mapping[str, Mapping[str, str]] | None = None,
+) -> str:
     """The ADR cue sheet as a printable HTML page (``delivered``, ``provenance``: as for
     :func:`session_timeline`); a Synthetic column names each synthetic line's voice and consent."""
     esc = html.escape
@@ -172,23 +210,58 @@ def cue_sheet_html(session: Session, cues: Sequence[Cue], delivered: Mapping[str
         file, mode = delivered.get(c.id, ("", "production"))
         prov = (provenance or {}).get(c.id)
         synthetic = f"SYNTHETIC: voice {prov['VOICE']}, {prov['CONSENT_ID']}" if prov else "no"
-        rows.append("<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in (
-            c.id, c.character, c.actor, session.to_timecode(c.start), session.to_timecode(c.end),
-            f"{c.duration:.2f}", c.text, c.reason, c.notes, c.status, mode, synthetic, file))
-            + "</tr>")
-    head = "".join(f"<th>{h}</th>" for h in ("Cue", "Character", "Actor", "TC in", "TC out", "Dur (s)",
-                                            "Line", "Reason", "Notes", "Status", "Delivered",
-                                            "Synthetic", "File"))
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td>{esc(str(v))}</td>"
+                for v in (
+                    c.id,
+                    c.character,
+                    c.actor,
+                    session.to_timecode(c.start),
+                    session.to_timecode(c.end),
+                    f"{c.duration:.2f}",
+                    c.text,
+                    c.reason,
+                    c.notes,
+                    c.status,
+                    mode,
+                    synthetic,
+                    file,
+                )
+            )
+            + "</tr>"
+        )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "Cue",
+            "Character",
+            "Actor",
+            "TC in",
+            "TC out",
+            "Dur (s)",
+            "Line",
+            "Reason",
+            "Notes",
+            "Status",
+            "Delivered",
+            "Synthetic",
+            "File",
+        )
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>ADR cue sheet - {esc(session.name)}</title>
 <style>
-body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse;width:100%;font-size:10pt}}
+body{{font-family:sans-serif;margin:1.5em}} \
+table{{border-collapse:collapse;width:100%;font-size:10pt}}
 th,td{{border:1px solid #888;padding:4px 6px;vertical-align:top;text-align:left}}
 th{{background:#eee}} td:nth-child(7){{width:30%}}
 @media print{{body{{margin:0}} @page{{size:landscape;margin:1cm}} tr{{page-break-inside:avoid}}}}
 </style></head><body>
 <h1>ADR cue sheet: {esc(session.name)}</h1>
-<p>Frame rate {esc(str(session.frame_rate))}, start timecode {esc(session.start_timecode)}, {len(cues)} cues.</p>
+<p>Frame rate {esc(str(session.frame_rate))}, \
+start timecode {esc(session.start_timecode)}, {len(cues)} cues.</p>
 <table><thead><tr>{head}</tr></thead><tbody>
 {chr(10).join(rows)}
 </tbody></table></body></html>

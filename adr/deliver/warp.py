@@ -38,8 +38,17 @@ from adr.core.timebase import seconds_to_samples
 from adr.core.types import Word, strict_from_dict
 from adr.metrics import BoundaryError, boundary_errors
 
-__all__ = ["TimeWarp", "line_features", "frame_level_db", "dtw_path", "estimate_warp",
-           "apply_warp", "shift", "warp_words", "word_boundary_error"]
+__all__ = [
+    "TimeWarp",
+    "line_features",
+    "frame_level_db",
+    "dtw_path",
+    "estimate_warp",
+    "apply_warp",
+    "shift",
+    "warp_words",
+    "word_boundary_error",
+]
 
 _FEATURE_RATE = 16_000
 _HOP = 0.01
@@ -93,9 +102,14 @@ class TimeWarp:
         return isinstance(other, TimeWarp) and self.to_dict() == other.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "offset": round(self.offset, 6),
-                "src": np.round(self.src, 5).tolist(), "dst": np.round(self.dst, 5).tolist(),
-                "deviation": round(self.deviation, 6), "cost": round(self.cost, 6)}
+        return {
+            "method": self.method,
+            "offset": round(self.offset, 6),
+            "src": np.round(self.src, 5).tolist(),
+            "dst": np.round(self.dst, 5).tolist(),
+            "deviation": round(self.deviation, 6),
+            "cost": round(self.cost, 6),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TimeWarp:
@@ -120,8 +134,17 @@ def line_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
     x = resample(np.asarray(audio, dtype=np.float32), sample_rate, _FEATURE_RATE).astype(np.float64)
     x = x + 1e-4 * np.random.default_rng(0).standard_normal(len(x))
-    m = librosa.feature.mfcc(y=x, sr=_FEATURE_RATE, n_mfcc=20, n_fft=512, win_length=400,
-                             hop_length=160, n_mels=40, fmin=60.0, fmax=7600.0)[1:].T
+    m = librosa.feature.mfcc(
+        y=x,
+        sr=_FEATURE_RATE,
+        n_mfcc=20,
+        n_fft=512,
+        win_length=400,
+        hop_length=160,
+        n_mels=40,
+        fmin=60.0,
+        fmax=7600.0,
+    )[1:].T
     return (m - m.mean(axis=0)) / (m.std(axis=0) + 1e-8)
 
 
@@ -161,8 +184,11 @@ def dtw_path(cost: np.ndarray, lead: int, band: int) -> tuple[np.ndarray, np.nda
     for i in range(1, n):
         diag = np.concatenate([inf[:1], acc[i - 1, :-1]])
         wide = np.concatenate([inf, acc[i - 1, :-2] + c[i, 1:-1]])  # (i-1, j-2) via (i, j-1)
-        tall = (np.concatenate([inf[:1], acc[i - 2, :-1] + c[i - 1, 1:]]) if i >= 2
-                else np.full(m, np.inf))  # (i-2, j-1) via (i-1, j)
+        tall = (
+            np.concatenate([inf[:1], acc[i - 2, :-1] + c[i - 1, 1:]])
+            if i >= 2
+            else np.full(m, np.inf)
+        )  # (i-2, j-1) via (i-1, j)
         choices = np.stack([diag, wide, tall])
         step[i] = np.argmin(choices, axis=0)
         acc[i] = c[i] + choices[step[i], jj]
@@ -187,9 +213,17 @@ def dtw_path(cost: np.ndarray, lead: int, band: int) -> tuple[np.ndarray, np.nda
     return np.array(rows[::-1]), np.array(cols[::-1])
 
 
-def estimate_warp(take: np.ndarray, guide: np.ndarray, sample_rate: int, *, lead: float = 0.0,
-                  max_shift: float = 0.3, tolerance: float = 0.02, max_cost: float = 0.75,
-                  shift_cost: float = 0.3) -> TimeWarp:
+def estimate_warp(
+    take: np.ndarray,
+    guide: np.ndarray,
+    sample_rate: int,
+    *,
+    lead: float = 0.0,
+    max_shift: float = 0.3,
+    tolerance: float = 0.02,
+    max_cost: float = 0.75,
+    shift_cost: float = 0.3,
+) -> TimeWarp:
     """Timing of ``take`` against the production ``guide`` (see the module docstring).
 
     Parameters
@@ -218,11 +252,15 @@ def estimate_warp(take: np.ndarray, guide: np.ndarray, sample_rate: int, *, lead
     speech = (level > level.max() - 30.0) & (level > -60.0)
     if speech.sum() < 5:
         return TimeWarp()
-    cost = 1.0 - (ft @ fg.T) / (np.linalg.norm(ft, axis=1)[:, None] * np.linalg.norm(fg, axis=1)[None, :] + 1e-9)
+    cost = 1.0 - (ft @ fg.T) / (
+        np.linalg.norm(ft, axis=1)[:, None] * np.linalg.norm(fg, axis=1)[None, :] + 1e-9
+    )
     lead_f = int(round(lead / _HOP))
     shift = np.abs(np.arange(len(fg))[None, :] - np.arange(len(ft))[:, None] - lead_f) * _HOP
     rows, cols = dtw_path(cost + shift_cost * shift, lead_f, max(1, int(round(max_shift / _HOP))))
-    matched = np.bincount(rows, weights=cols, minlength=len(ft)) / np.maximum(np.bincount(rows, minlength=len(ft)), 1)
+    matched = np.bincount(rows, weights=cols, minlength=len(ft)) / np.maximum(
+        np.bincount(rows, minlength=len(ft)), 1
+    )
     d = matched - lead_f - np.arange(len(ft))
     d0 = float(np.median(d[speech]))
     deviation = float(np.percentile(np.abs(d[speech] - d0), 90)) * _HOP
@@ -252,11 +290,13 @@ def shift(audio: np.ndarray, samples: int, length: int) -> np.ndarray:
     out = np.zeros(int(length))
     lo, hi = max(samples, 0), min(samples + len(audio), len(out))
     if hi > lo:
-        out[lo:hi] = audio[lo - samples:hi - samples]
+        out[lo:hi] = audio[lo - samples : hi - samples]
     return out
 
 
-def apply_warp(audio: np.ndarray, sample_rate: int, warp: TimeWarp, length: int | None = None) -> np.ndarray:
+def apply_warp(
+    audio: np.ndarray, sample_rate: int, warp: TimeWarp, length: int | None = None
+) -> np.ndarray:
     """Render ``audio`` on production time, shape (length,) (default: same length).
 
     An offset is an exact sample shift (zeros fill); a warp is rendered by WSOLA.
@@ -264,8 +304,9 @@ def apply_warp(audio: np.ndarray, sample_rate: int, warp: TimeWarp, length: int 
     x = np.asarray(audio, dtype=np.float64)
     n = len(x) if length is None else int(length)
     if warp.method != "warp":
-        return shift(x, seconds_to_samples(warp.offset if warp.method == "offset" else 0.0,
-                                           sample_rate), n)
+        return shift(
+            x, seconds_to_samples(warp.offset if warp.method == "offset" else 0.0, sample_rate), n
+        )
     from scipy.signal import correlate
 
     half = int(0.02 * sample_rate)
@@ -281,22 +322,28 @@ def apply_warp(audio: np.ndarray, sample_rate: int, warp: TimeWarp, length: int 
     for c, p in zip(centres, positions):
         chosen = p
         if prev is not None:
-            template = xp[prev + half - half:prev + half + half]
-            seg = xp[p - tol - half:p + tol + half]
+            template = xp[prev + half - half : prev + half + half]
+            seg = xp[p - tol - half : p + tol + half]
             r = correlate(seg, template, mode="valid", method="fft")
             if np.max(r) > 0:
                 chosen = p - tol + int(np.argmax(r))
-        y[c:c + 2 * half] += win * xp[chosen - half:chosen + half]
-        wsum[c:c + 2 * half] += win
+        y[c : c + 2 * half] += win * xp[chosen - half : chosen + half]
+        wsum[c : c + 2 * half] += win
         prev = chosen
     out = np.where(wsum > 1e-3, y / np.maximum(wsum, 1e-3), 0.0)
-    return out[half:half + n]
+    return out[half : half + n]
 
 
 def warp_words(words: Sequence[Word], warp: TimeWarp, origin: float) -> tuple[Word, ...]:
     """Words of a take placed at ``origin`` (session s) moved through ``warp``."""
-    return tuple(dataclasses.replace(w, start=origin + float(warp.map(w.start - origin)),
-                                     end=origin + float(warp.map(w.end - origin))) for w in words)
+    return tuple(
+        dataclasses.replace(
+            w,
+            start=origin + float(warp.map(w.start - origin)),
+            end=origin + float(warp.map(w.end - origin)),
+        )
+        for w in words
+    )
 
 
 def word_boundary_error(reference: Sequence[Word], hypothesis: Sequence[Word]) -> BoundaryError:

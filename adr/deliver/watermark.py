@@ -30,8 +30,21 @@ import numpy as np
 
 from adr.core.errors import AdrError, check_mono
 
-__all__ = ["WATERMARK", "THRESHOLD", "MIN_SECONDS", "STRENGTH", "MASK_DB", "LONG_FILE", "embed", "detect", "detect_windows",
-           "WindowScore", "Verdict", "verify_file", "checkpoint_path"]
+__all__ = [
+    "WATERMARK",
+    "THRESHOLD",
+    "MIN_SECONDS",
+    "STRENGTH",
+    "MASK_DB",
+    "LONG_FILE",
+    "embed",
+    "detect",
+    "detect_windows",
+    "WindowScore",
+    "Verdict",
+    "verify_file",
+    "checkpoint_path",
+]
 
 #: Name of the watermark in a take's provenance.
 WATERMARK = "perth-implicit"
@@ -57,8 +70,11 @@ def checkpoint_path() -> Path:
 
     spec = importlib.util.find_spec("perth")
     if spec is None or not spec.submodule_search_locations:
-        raise AdrError("resemble-perth", "not installed; the watermark needs it (pip install "
-                       "resemble-perth==1.0.1, or run scripts/setup.sh)")
+        raise AdrError(
+            "resemble-perth",
+            "not installed; the watermark needs it (pip install "
+            "resemble-perth==1.0.1, or run scripts/setup.sh)",
+        )
     base = Path(next(iter(spec.submodule_search_locations)))
     return base / "perth_net" / "pretrained" / "implicit" / "perth_net_250000.pth.tar"
 
@@ -89,14 +105,18 @@ def _net() -> Any:
         try:
             state = torch.load(ckpt, map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as exc:
-            raise AdrError(ckpt, "the watermark checkpoint does not load weights-only (it "
-                           f"would run pickled code); refusing it ({str(exc)[:120]})") from None
+            raise AdrError(
+                ckpt,
+                "the watermark checkpoint does not load weights-only (it "
+                f"would run pickled code); refusing it ({str(exc)[:120]})",
+            ) from None
         net = PerthNet(hp)
         try:
             net.load_state_dict(state["model"], strict=True)
         except (KeyError, TypeError, RuntimeError) as exc:
-            raise AdrError(ckpt, f"the watermark checkpoint does not fit PerthNet "
-                           f"({str(exc)[:120]})") from None
+            raise AdrError(
+                ckpt, f"the watermark checkpoint does not fit PerthNet ({str(exc)[:120]})"
+            ) from None
         _NET = net.eval()
         return _NET
 
@@ -134,14 +154,14 @@ def embed(audio: np.ndarray, sample_rate: int, *, strength: float = STRENGTH) ->
     step = int(_BLOCK * _RATE)
     with torch.inference_mode():
         for a in range(0, len(low), step):
-            seg = torch.from_numpy(np.ascontiguousarray(low[a:a + step]))
+            seg = torch.from_numpy(np.ascontiguousarray(low[a : a + step]))
             mag, phase = net.ap.signal_to_magphase(seg)
             marked, _ = net.encoder(mag[None])
             y = net.ap.magphase_to_signal(marked[0], phase).numpy()
             n = min(len(y), len(seg))
-            mark[a:a + n] = y[:n] - low[a:a + n]
+            mark[a : a + n] = y[:n] - low[a : a + n]
     back = _resample(mark, _RATE, sample_rate)
-    back = np.pad(back, (0, max(0, len(x) - len(back))))[:len(x)]
+    back = np.pad(back, (0, max(0, len(x) - len(back))))[: len(x)]
     return (x + np.float32(strength) * _under(x, back, sample_rate)).astype(np.float32)
 
 
@@ -158,7 +178,7 @@ def _under(x: np.ndarray, mark: np.ndarray, sample_rate: int) -> np.ndarray:
     limit = np.abs(big) * 10 ** (MASK_DB / 20)
     m *= np.minimum(1.0, limit / np.maximum(np.abs(m), 1e-12))
     _, y = istft(m, **kw)
-    return np.pad(y, (0, max(0, len(x) - len(y))))[:len(x)].astype(np.float32)
+    return np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)].astype(np.float32)
 
 
 def _confidences(segments: list[np.ndarray]) -> list[float]:
@@ -198,8 +218,9 @@ class WindowScore:
         return {"start": self.start, "end": self.end, "confidence": self.confidence}
 
 
-def detect_windows(audio: np.ndarray, sample_rate: int, *, window: float = 2.0,
-                   hop: float = 1.0) -> list[WindowScore]:
+def detect_windows(
+    audio: np.ndarray, sample_rate: int, *, window: float = 2.0, hop: float = 1.0
+) -> list[WindowScore]:
     """Detection per window (``window`` s every ``hop`` s) over a long file.
 
     Returns
@@ -210,9 +231,11 @@ def detect_windows(audio: np.ndarray, sample_rate: int, *, window: float = 2.0,
     x = _resample(check_mono(audio, "watermark", sample_rate), sample_rate, _RATE)
     w, h = int(window * _RATE), int(hop * _RATE)
     starts = list(range(0, max(1, len(x) - w + h), h)) or [0]
-    segs = [x[a:a + w] for a in starts]
-    return [WindowScore(a / _RATE, min(len(x), a + w) / _RATE, c)
-            for a, c in zip(starts, _confidences(segs))]
+    segs = [x[a : a + w] for a in starts]
+    return [
+        WindowScore(a / _RATE, min(len(x), a + w) / _RATE, c)
+        for a, c in zip(starts, _confidences(segs))
+    ]
 
 
 @dataclass(frozen=True)
@@ -262,24 +285,33 @@ class Verdict:
             n = sum(w.marked for w in self.windows)
             spans = ", ".join(f"{_hms(a)}-{_hms(b)}" for a, b in self.spans()[:12])
             more = " ..." if len(self.spans()) > 12 else ""
-            found = (f"adr watermark in {n} of {len(self.windows)} one-second windows: "
-                     f"{spans}{more}" if n else "no adr watermark in any one-second window")
+            found = (
+                f"adr watermark in {n} of {len(self.windows)} one-second windows: {spans}{more}"
+                if n
+                else "no adr watermark in any one-second window"
+            )
         elif self.seconds < MIN_SECONDS:
-            found = (f"too short to tell (under {MIN_SECONDS:g} s; confidence "
-                     f"{self.confidence:.2f})")
+            found = f"too short to tell (under {MIN_SECONDS:g} s; confidence {self.confidence:.2f})"
         else:
-            found = (f"adr watermark FOUND (confidence {self.confidence:.2f})" if self.marked
-                     else f"no adr watermark (confidence {self.confidence:.2f})")
+            found = (
+                f"adr watermark FOUND (confidence {self.confidence:.2f})"
+                if self.marked
+                else f"no adr watermark (confidence {self.confidence:.2f})"
+            )
         claim = ""
         if self.provenance:
             p = self.provenance
-            claim = (f"; iXML says SYNTHETIC voice {p.get('VOICE', '?')}, "
-                     f"{p.get('CONSENT_ID', '?')}, adr {p.get('ADR_VERSION', '?')}")
+            claim = (
+                f"; iXML says SYNTHETIC voice {p.get('VOICE', '?')}, "
+                f"{p.get('CONSENT_ID', '?')}, adr {p.get('ADR_VERSION', '?')}"
+            )
         if self.credentials:
             c = self.credentials
             checks = ", ".join(c["validation"]) or "valid"
-            claim += (f"; C2PA {c['source_type'] or 'manifest'} signed by "
-                      f"{c['common_name'] or '?'} ({c['issuer'] or '?'}; {checks})")
+            claim += (
+                f"; C2PA {c['source_type'] or 'manifest'} signed by "
+                f"{c['common_name'] or '?'} ({c['issuer'] or '?'}; {checks})"
+            )
         return f"{self.path}: {found} ({self.seconds:.1f} s){claim}"
 
 

@@ -13,5 +13,12 @@ from __future__ import annotations
 from adr.demo.build import CONDITIONS, START_TIMECODE, build_demo
 from adr.demo.truth import ActorInfo, DemoProduction, GroundTruth, LineTruth
 
-__all__ = ["build_demo", "DemoProduction", "GroundTruth", "LineTruth", "ActorInfo",
-           "CONDITIONS", "START_TIMECODE"]
+__all__ = [
+    "build_demo",
+    "DemoProduction",
+    "GroundTruth",
+    "LineTruth",
+    "ActorInfo",
+    "CONDITIONS",
+    "START_TIMECODE",
+]

@@ -27,22 +27,75 @@ from adr.core.timebase import samples_to_seconds
 from adr.core.types import Phone, Word
 from adr.demo.text import tokens
 
-__all__ = ["FESTIVAL_TO_IPA", "TimedPhone", "Alignment", "festival_alignment", "pad_before",
-           "piper_alignment", "piper_phones", "split_groups"]
+__all__ = [
+    "FESTIVAL_TO_IPA",
+    "TimedPhone",
+    "Alignment",
+    "festival_alignment",
+    "pad_before",
+    "piper_alignment",
+    "piper_phones",
+    "split_groups",
+]
 
 #: festival's radio phone set to IPA (symbols of :data:`adr.analysis.phonemes.PHONES`).
 FESTIVAL_TO_IPA: dict[str, str] = {
-    "aa": "ɑː", "ae": "æ", "ah": "ʌ", "ao": "ɔː", "aw": "aʊ", "ax": "ə", "axr": "ɚ",
-    "ay": "aɪ", "eh": "ɛ", "er": "ɚ", "ey": "eɪ", "ih": "ɪ", "iy": "iː", "ow": "oʊ",
-    "oy": "ɔɪ", "uh": "ʊ", "uw": "uː", "b": "b", "ch": "tʃ", "d": "d", "dh": "ð", "dx": "ɾ",
-    "f": "f", "g": "ɡ", "hh": "h", "hv": "h", "jh": "dʒ", "k": "k", "l": "l", "el": "l",
-    "m": "m", "em": "m", "n": "n", "en": "n", "nx": "n", "ng": "ŋ", "p": "p", "r": "ɹ",
-    "s": "s", "sh": "ʃ", "t": "t", "th": "θ", "v": "v", "w": "w", "y": "j", "z": "z",
-    "zh": "ʒ", "pau": "sil", "h#": "sil", "brth": "sil",
+    "aa": "ɑː",
+    "ae": "æ",
+    "ah": "ʌ",
+    "ao": "ɔː",
+    "aw": "aʊ",
+    "ax": "ə",
+    "axr": "ɚ",
+    "ay": "aɪ",
+    "eh": "ɛ",
+    "er": "ɚ",
+    "ey": "eɪ",
+    "ih": "ɪ",
+    "iy": "iː",
+    "ow": "oʊ",
+    "oy": "ɔɪ",
+    "uh": "ʊ",
+    "uw": "uː",
+    "b": "b",
+    "ch": "tʃ",
+    "d": "d",
+    "dh": "ð",
+    "dx": "ɾ",
+    "f": "f",
+    "g": "ɡ",
+    "hh": "h",
+    "hv": "h",
+    "jh": "dʒ",
+    "k": "k",
+    "l": "l",
+    "el": "l",
+    "m": "m",
+    "em": "m",
+    "n": "n",
+    "en": "n",
+    "nx": "n",
+    "ng": "ŋ",
+    "p": "p",
+    "r": "ɹ",
+    "s": "s",
+    "sh": "ʃ",
+    "t": "t",
+    "th": "θ",
+    "v": "v",
+    "w": "w",
+    "y": "j",
+    "z": "z",
+    "zh": "ʒ",
+    "pau": "sil",
+    "h#": "sil",
+    "brth": "sil",
 }
 
 _PIPER_JOIN = {"aɪ", "aʊ", "eɪ", "oʊ", "ɔɪ", "tʃ", "dʒ", "əʊ"}
 _PIPER_STRESS = {"ˈ", "ˌ"}
+
+
 @dataclass(frozen=True)
 class TimedPhone(Record):
     """A phone of an utterance with the synthesizer's own label.
@@ -86,15 +139,19 @@ class Alignment:
         return self.words[-1].end
 
     def to_dict(self) -> dict[str, Any]:
-        return {"words": [w.to_dict() for w in self.words],
-                "phones": [p.to_dict() for p in self.phones]}
+        return {
+            "words": [w.to_dict() for w in self.words],
+            "phones": [p.to_dict() for p in self.phones],
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Alignment:
         if set(data) != {"words", "phones"}:
             raise ValueError(f"Alignment: expected keys words, phones; got {sorted(data)}")
-        return cls(tuple(Word.from_dict(w) for w in data["words"]),
-                   tuple(TimedPhone.from_dict(p) for p in data["phones"]))
+        return cls(
+            tuple(Word.from_dict(w) for w in data["words"]),
+            tuple(TimedPhone.from_dict(p) for p in data["phones"]),
+        )
 
 
 def festival_alignment(dump: str, text: str, duration: float) -> Alignment:
@@ -150,19 +207,20 @@ def pad_before(chunk: Any, n_pad: int) -> list[tuple[str, int]]:
     k, carry = 0, 0
     for a in chunk.phoneme_alignments:
         n_ids = len(a.phoneme_ids)
-        seg = samples[k:k + n_ids]
+        seg = samples[k : k + n_ids]
         k += n_ids
         trailing = n_pad if a.phoneme != "$" and n_ids > n_pad else 0
-        own = int(seg[:n_ids - trailing].sum())
+        own = int(seg[: n_ids - trailing].sum())
         units.append((a.phoneme, carry + own))
-        carry = int(seg[n_ids - trailing:].sum())
+        carry = int(seg[n_ids - trailing :].sum())
     if units and carry:
         units[-1] = (units[-1][0], units[-1][1] + carry)
     return units
 
 
-def piper_alignment(units: list[tuple[str, int]], text: str, sr: int,
-                     counts: list[int]) -> Alignment:
+def piper_alignment(
+    units: list[tuple[str, int]], text: str, sr: int, counts: list[int]
+) -> Alignment:
     """Turn piper's per-character sample counts into IPA phones and words.
 
     espeak-ng writes some word pairs as one group (``ʌvðə`` for *of the*); ``counts`` (the
@@ -173,10 +231,13 @@ def piper_alignment(units: list[tuple[str, int]], text: str, sr: int,
     for sym, label, s, e, w in phones:
         if sym == "sil" and merged and merged[-1].symbol == "sil":
             last = merged[-1]
-            merged[-1] = dataclasses.replace(last, end=samples_to_seconds(e, sr), label=last.label + label)
+            merged[-1] = dataclasses.replace(
+                last, end=samples_to_seconds(e, sr), label=last.label + label
+            )
             continue
-        merged.append(TimedPhone(sym, label, samples_to_seconds(s, sr),
-                                 samples_to_seconds(e, sr), int(w)))
+        merged.append(
+            TimedPhone(sym, label, samples_to_seconds(s, sr), samples_to_seconds(e, sr), int(w))
+        )
     names = tokens(text)
     return Alignment(words_from_phones(merged, names, text), tuple(merged))
 
@@ -252,8 +313,11 @@ def piper_phones(units: list[tuple[str, int]]) -> list[list[Any]]:
                 in_word = False
             continue
         prev = phones[-1] if phones else None
-        if prev is not None and prev[4] == word and in_word and (
-            char == "ː" or marker or prev[0] + char in _PIPER_JOIN
+        if (
+            prev is not None
+            and prev[4] == word
+            and in_word
+            and (char == "ː" or marker or prev[0] + char in _PIPER_JOIN)
         ):
             prev[0] += "" if marker else char  # diacritics stay in the label only
             prev[1] += char
@@ -261,8 +325,9 @@ def piper_phones(units: list[tuple[str, int]]) -> list[list[Any]]:
             continue
         if char == "ː" or marker:
             continue
-        phones.append([char, char, pending_start if pending_start is not None else start, end,
-                       word])
+        phones.append(
+            [char, char, pending_start if pending_start is not None else start, end, word]
+        )
         pending_start = None
         in_word = True
     return phones

@@ -119,8 +119,9 @@ def _to_48k(audio: np.ndarray, sr: int) -> np.ndarray:
     return resample_poly(audio.astype(np.float64), DELIVERY_RATE // g, sr // g)
 
 
-def _report(progress: ProgressHook | None, stage: str, done: float, total: float,
-            unit: str = "step") -> None:
+def _report(
+    progress: ProgressHook | None, stage: str, done: float, total: float, unit: str = "step"
+) -> None:
     if progress is not None:
         progress(ProgressEvent(stage, done, total, unit))
 
@@ -137,7 +138,7 @@ def _enroll(root: Path, actor: str, seconds: float, seed: int) -> list[str]:
     texts = enrollment_sentences(seed, count * 3)
     used = 0
     while total < seconds:
-        batch = texts[used:used + count]
+        batch = texts[used : used + count]
         used += len(batch)
         for utt in synthesize(voice, batch, align=False):
             if total >= seconds:
@@ -179,8 +180,9 @@ def _layout(alignments: list[Alignment], fps: int, seed: int) -> tuple[list[int]
     return offsets, frames
 
 
-def build_demo(out_dir: Path, *, quick: bool = False, fps: int = 25,
-               progress: ProgressHook | None = None) -> DemoProduction:
+def build_demo(
+    out_dir: Path, *, quick: bool = False, fps: int = 25, progress: ProgressHook | None = None
+) -> DemoProduction:
     """Build (or finish building) the demo production in ``out_dir``.
 
     Parameters
@@ -218,38 +220,65 @@ def build_demo(out_dir: Path, *, quick: bool = False, fps: int = 25,
     seeds = {actor: _SEED + k for k, actor in enumerate(VOICES)}
     digests: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        jobs = {pool.submit(_stage, root, f"enroll-{a}",
-                            _key(_VERSION, "enroll", a, enroll_seconds, seeds[a],
-                                 VOICES[a].to_dict()),
-                            functools.partial(_enroll, root, a, enroll_seconds, seeds[a])): a
-                for a in order}
+        jobs = {
+            pool.submit(
+                _stage,
+                root,
+                f"enroll-{a}",
+                _key(_VERSION, "enroll", a, enroll_seconds, seeds[a], VOICES[a].to_dict()),
+                functools.partial(_enroll, root, a, enroll_seconds, seeds[a]),
+            ): a
+            for a in order
+        }
         for job in as_completed(jobs):
             digests[jobs[job]] = job.result()
             step()
     actors = []
     for actor in VOICES:
         rows = (root / "enrollment" / actor / "transcript.tsv").read_text("utf-8").splitlines()
-        secs = sum(sf.info(str(root / "enrollment" / actor / r.split("\t")[0])).duration
-                   for r in rows)
+        secs = sum(
+            sf.info(str(root / "enrollment" / actor / r.split("\t")[0])).duration for r in rows
+        )
         v = VOICES[actor]
-        actors.append(ActorInfo(actor, actor, f"{v.engine}:{v.name}", v.sample_rate,
-                                f"enrollment/{actor}", len(rows), round(secs, 3)))
+        actors.append(
+            ActorInfo(
+                actor,
+                actor,
+                f"{v.engine}:{v.name}",
+                v.sample_rate,
+                f"enrollment/{actor}",
+                len(rows),
+                round(secs, 3),
+            )
+        )
 
-    lines_key = _key(_VERSION, "lines", [s.to_dict() for s in SCENE_LINES],
-                     {a: v.to_dict() for a, v in VOICES.items()})
+    lines_key = _key(
+        _VERSION,
+        "lines",
+        [s.to_dict() for s in SCENE_LINES],
+        {a: v.to_dict() for a, v in VOICES.items()},
+    )
     lines_digest = _stage(root, "lines", lines_key, lambda: _synth_lines(root, cue_ids))
     step()
-    alignments = [Alignment.from_dict(read_json(root / "scene" / "lines" / f"{c}.json"))
-                  for c in cue_ids]
+    alignments = [
+        Alignment.from_dict(read_json(root / "scene" / "lines" / f"{c}.json")) for c in cue_ids
+    ]
     dry = [_read_wav(root / "scene" / "lines" / f"{c}.wav") for c in cue_ids]
     offsets, num_frames = _layout(alignments, fps, _SEED)
     total = seconds_to_samples(num_frames / fps, DELIVERY_RATE)
     offsets_s = [samples_to_seconds(o, DELIVERY_RATE) for o in offsets]
 
-    mix_key = _key(_VERSION, "mix", lines_digest, fps, [c.to_dict() for c in CONDITIONS],
-                   sorted(digests.items()))
-    mix_digest = _stage(root, "mix", mix_key,
-           lambda: _mix(root, cue_ids, dry, alignments, offsets, total, fps))
+    mix_key = _key(
+        _VERSION,
+        "mix",
+        lines_digest,
+        fps,
+        [c.to_dict() for c in CONDITIONS],
+        sorted(digests.items()),
+    )
+    mix_digest = _stage(
+        root, "mix", mix_key, lambda: _mix(root, cue_ids, dry, alignments, offsets, total, fps)
+    )
     step()
     mix_info = read_json(root / "scene" / "mix.json")
 
@@ -258,8 +287,15 @@ def build_demo(out_dir: Path, *, quick: bool = False, fps: int = 25,
     starts = [al.speech_start + o for al, o in zip(alignments, offsets_s)]
     shot = _shots(starts, speakers, num_frames, fps)
     openness = openness_track([p for ps in phones_scene for p in ps], num_frames, fps)
-    pic_key = _key(_VERSION, "picture", lines_digest, mix_digest, fps,
-                   [x.to_dict() for x in LOOKS.values()], {"shutter": SHUTTER})
+    pic_key = _key(
+        _VERSION,
+        "picture",
+        lines_digest,
+        mix_digest,
+        fps,
+        [x.to_dict() for x in LOOKS.values()],
+        {"shutter": SHUTTER},
+    )
     _stage(root, "picture", pic_key, lambda: _picture(root, shot, openness, fps, progress))
     step()
 
@@ -269,50 +305,94 @@ def build_demo(out_dir: Path, *, quick: bool = False, fps: int = 25,
         cond = CONDITIONS[i]
         start, end = al.speech_start + off, al.speech_end + off
         reason = "clean" if cond.snr_db is None else f"{cond.kind} noise, SNR {cond.snr_db:g} dB"
-        cues.append(Cue(cue_ids[i], line.character, line.character, start, end, line.text,
-                        reason=reason))
-        lines.append(LineTruth(
-            cue_ids[i], line.character, line.character, line.text, start, end, cond.snr_db,
-            float(mix_info["snrs"][i]), cond.kind, cond.rt60,
-            tuple(Word(w.text, w.start + off, w.end + off, w.confidence) for w in al.words),
-            tuple(phones_scene[i]), tuple(p.label for p in al.phones),
-            f"scene/lines/{cue_ids[i]}.wav", dry[i][1], f"scene/clean48k/{cue_ids[i]}.wav", off))
-    truth = GroundTruth(fps, START_TIMECODE, DELIVERY_RATE, num_frames, tuple(lines), shot,
-                        tuple(round(float(v), 4) for v in openness))
+        cues.append(
+            Cue(cue_ids[i], line.character, line.character, start, end, line.text, reason=reason)
+        )
+        lines.append(
+            LineTruth(
+                cue_ids[i],
+                line.character,
+                line.character,
+                line.text,
+                start,
+                end,
+                cond.snr_db,
+                float(mix_info["snrs"][i]),
+                cond.kind,
+                cond.rt60,
+                tuple(Word(w.text, w.start + off, w.end + off, w.confidence) for w in al.words),
+                tuple(phones_scene[i]),
+                tuple(p.label for p in al.phones),
+                f"scene/lines/{cue_ids[i]}.wav",
+                dry[i][1],
+                f"scene/clean48k/{cue_ids[i]}.wav",
+                off,
+            )
+        )
+    truth = GroundTruth(
+        fps,
+        START_TIMECODE,
+        DELIVERY_RATE,
+        num_frames,
+        tuple(lines),
+        shot,
+        tuple(round(float(v), 4) for v in openness),
+    )
     truth_path = root / "ground_truth.json"
     text = json.dumps(truth.to_dict(), indent=1, ensure_ascii=False) + "\n"
     if not truth_path.is_file() or truth_path.read_text("utf-8") != text:
         write_text(truth_path, text)
     step()
-    return DemoProduction(root, tuple(actors), tuple(cues), fps, START_TIMECODE,
-                          root / "scene" / "production.wav", root / "scene" / "dialogue.wav",
-                          root / "scene" / "picture.mp4",
-                          truth_path, truth)
+    return DemoProduction(
+        root,
+        tuple(actors),
+        tuple(cues),
+        fps,
+        START_TIMECODE,
+        root / "scene" / "production.wav",
+        root / "scene" / "dialogue.wav",
+        root / "scene" / "picture.mp4",
+        truth_path,
+        truth,
+    )
 
 
-def _mix(root: Path, cue_ids: list[str], dry: list[tuple[np.ndarray, int]],
-         alignments: list[Alignment], offsets: list[int], total: int, fps: int) -> list[str]:
+def _mix(
+    root: Path,
+    cue_ids: list[str],
+    dry: list[tuple[np.ndarray, int]],
+    alignments: list[Alignment],
+    offsets: list[int],
+    total: int,
+    fps: int,
+) -> list[str]:
     lines48 = [_to_48k(a, sr) for a, sr in dry]
-    spans = [(o + seconds_to_samples(al.speech_start, DELIVERY_RATE),
-              o + seconds_to_samples(al.speech_end, DELIVERY_RATE))
-             for o, al in zip(offsets, alignments)]
+    spans = [
+        (
+            o + seconds_to_samples(al.speech_start, DELIVERY_RATE),
+            o + seconds_to_samples(al.speech_end, DELIVERY_RATE),
+        )
+        for o, al in zip(offsets, alignments)
+    ]
     sources = []
     for actor in VOICES:
         folder = root / "enrollment" / actor
         for name in sorted(folder.glob("*.wav"))[:3]:
             audio, sr = _read_wav(name)
             sources.append(_to_48k(audio, sr))
-    result = mix_production(lines48, offsets, spans, list(CONDITIONS), total, DELIVERY_RATE,
-                            _SEED + 7, sources)
+    result = mix_production(
+        lines48, offsets, spans, list(CONDITIONS), total, DELIVERY_RATE, _SEED + 7, sources
+    )
     outputs = []
     for cue, line, gain in zip(cue_ids, lines48, result.line_gains):
-        _write_wav(root / "scene" / "clean48k" / f"{cue}.wav", line * gain, DELIVERY_RATE,
-                   "PCM_24")
+        _write_wav(root / "scene" / "clean48k" / f"{cue}.wav", line * gain, DELIVERY_RATE, "PCM_24")
         outputs.append(f"scene/clean48k/{cue}.wav")
     _write_production(root / "scene" / "production.wav", result.audio, fps)
     _write_wav(root / "scene" / "dialogue.wav", result.speech, DELIVERY_RATE, "PCM_24")
-    write_json(root / "scene" / "mix.json", {"snrs": list(result.snrs),
-                                              "line_gains": list(result.line_gains)})
+    write_json(
+        root / "scene" / "mix.json",
+        {"snrs": list(result.snrs), "line_gains": list(result.line_gains)},
+    )
     return outputs + ["scene/production.wav", "scene/dialogue.wav", "scene/mix.json"]
 
 
@@ -321,11 +401,15 @@ def _write_production(path: Path, audio: np.ndarray, fps: int) -> None:
     from adr.ingest.bwf import BextInfo, write_bwf
 
     reference = timecode_to_samples(START_TIMECODE, FrameRate(Fraction(fps)), DELIVERY_RATE)
-    bext = BextInfo(description="adr demo production: scene boom track",
-                    originator="adr demo", originator_reference="ADRDEMO",
-                    origination_date="2026-01-01", origination_time="00:00:00",
-                    time_reference=reference,
-                    coding_history=f"A=PCM,F={DELIVERY_RATE},W=24,M=mono,T=adr demo\r\n")
+    bext = BextInfo(
+        description="adr demo production: scene boom track",
+        originator="adr demo",
+        originator_reference="ADRDEMO",
+        origination_date="2026-01-01",
+        origination_time="00:00:00",
+        time_reference=reference,
+        coding_history=f"A=PCM,F={DELIVERY_RATE},W=24,M=mono,T=adr demo\r\n",
+    )
     write_bwf(path, audio, DELIVERY_RATE, bext=bext, bits=24)
 
 
@@ -341,8 +425,9 @@ def _shots(starts: list[float], speakers: list[str], num_frames: int, fps: int) 
     return tuple(shot)
 
 
-def _picture(root: Path, shot: tuple[str, ...], openness: np.ndarray, fps: int,
-             progress: ProgressHook | None) -> list[str]:
+def _picture(
+    root: Path, shot: tuple[str, ...], openness: np.ndarray, fps: int, progress: ProgressHook | None
+) -> list[str]:
     audio, sr = _read_wav(root / "scene" / "production.wav")
     rigs = {actor: make_rig(LOOKS[actor]) for actor in sorted(set(shot))}
     n = len(shot)

@@ -30,8 +30,18 @@ from adr.core.records import Record
 from adr.core.timebase import frames_to_seconds, seconds_to_frames
 from adr.core.types import Phone, strict_from_dict
 
-__all__ = ["Look", "LOOKS", "VISEME_OPENNESS", "phone_openness", "openness_track",
-           "ActorRig", "landmarks", "make_rig", "render_frame", "write_picture"]
+__all__ = [
+    "Look",
+    "LOOKS",
+    "VISEME_OPENNESS",
+    "phone_openness",
+    "openness_track",
+    "ActorRig",
+    "landmarks",
+    "make_rig",
+    "render_frame",
+    "write_picture",
+]
 
 #: Mouth openness (0 closed .. 1 wide) per IPA phone; unknown phones get 0.3.
 VISEME_OPENNESS: dict[str, float] = {
@@ -93,8 +103,9 @@ def phone_openness(symbol: str) -> float:
     return VISEME_OPENNESS.get(symbol, 0.3)
 
 
-def openness_track(phones: list[Phone], num_frames: int, fps: float,
-                   smooth: float = 2.0) -> np.ndarray:
+def openness_track(
+    phones: list[Phone], num_frames: int, fps: float, smooth: float = 2.0
+) -> np.ndarray:
     """Mouth openness per picture frame from timed phones.
 
     Each frame takes the phones' openness weighted by their overlap with its exposure, the
@@ -115,8 +126,9 @@ def openness_track(phones: list[Phone], num_frames: int, fps: float,
         f0 = max(seconds_to_frames(p.start, period) - 1, 0)
         f1 = min(seconds_to_frames(p.end, period) + 1, num_frames)
         for f in range(f0, f1):
-            overlap = (min(p.end, frames_to_seconds(f + SHUTTER, period))
-                       - max(p.start, frames_to_seconds(f, period)))
+            overlap = min(p.end, frames_to_seconds(f + SHUTTER, period)) - max(
+                p.start, frames_to_seconds(f, period)
+            )
             if overlap > 0:
                 track[f] += value * overlap / (SHUTTER * period)
     sigma = smooth / 2.355
@@ -160,8 +172,9 @@ def _graded_still(photo: np.ndarray, look: Look, size: tuple[int, int]) -> np.nd
     cx, cy = look.center
     scale = height / h
     m = np.array([[scale, 0, width / 2 - cx * scale], [0, scale, height / 2 - cy * scale]])
-    frame = cv2.warpAffine(photo, m, (width, height), flags=cv2.INTER_CUBIC,
-                           borderMode=cv2.BORDER_REFLECT)
+    frame = cv2.warpAffine(
+        photo, m, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
+    )
     del w
     if look.mirror:
         frame = frame[:, ::-1]
@@ -179,8 +192,10 @@ def landmarks(frame: np.ndarray) -> np.ndarray | None:
 
     global _DLIB
     if _DLIB is None:
-        _DLIB = (dlib.get_frontal_face_detector(),
-                 dlib.shape_predictor(face_recognition_models.pose_predictor_model_location()))
+        _DLIB = (
+            dlib.get_frontal_face_detector(),
+            dlib.shape_predictor(face_recognition_models.pose_predictor_model_location()),
+        )
     detector, predictor = _DLIB
     faces = detector(frame, 0)
     if len(faces) != 1:
@@ -216,8 +231,15 @@ def make_rig(look: Look, size: tuple[int, int] = (480, 360), jaw_drop: float = 0
     cx = float(pts[[48, 54], 0].mean())
     # the line between the lips, per column: corners 60, 64 and the midpoints of 61/67,
     # 62/66, 63/65, extended flat beyond the corners
-    knots = np.array([pts[60], 0.4 * pts[61] + 0.6 * pts[67], 0.4 * pts[62] + 0.6 * pts[66],
-                      0.4 * pts[63] + 0.6 * pts[65], pts[64]])
+    knots = np.array(
+        [
+            pts[60],
+            0.4 * pts[61] + 0.6 * pts[67],
+            0.4 * pts[62] + 0.6 * pts[66],
+            0.4 * pts[63] + 0.6 * pts[65],
+            pts[64],
+        ]
+    )
     knots = knots[np.argsort(knots[:, 0])]
     chin_y = float(pts[8, 1])
     amount = jaw_drop * mouth_w
@@ -238,8 +260,12 @@ def make_rig(look: Look, size: tuple[int, int] = (480, 360), jaw_drop: float = 0
     moving = np.argwhere(drop > 0.3)
     top, left = moving.min(axis=0)
     bottom, right = moving.max(axis=0)
-    box = (max(int(top) - 2, 0), min(int(bottom + amount) + 3, height),
-           max(int(left) - 2, 0), min(int(right) + 3, width))
+    box = (
+        max(int(top) - 2, 0),
+        min(int(bottom + amount) + 3, height),
+        max(int(left) - 2, 0),
+        min(int(right) + 3, width),
+    )
     return ActorRig(still, drop, cavity, lip_y, box)
 
 
@@ -252,10 +278,17 @@ def render_frame(rig: ActorRig, openness: float) -> np.ndarray:
     top, bottom, left, right = rig.box
     h, w = bottom - top, right - left
     map_x = np.broadcast_to(np.arange(left, right, dtype=np.float32), (h, w))
-    map_y = (np.arange(top, bottom, dtype=np.float32)[:, None]
-             - openness * rig.drop[top:bottom, left:right])
-    patch = cv2.remap(rig.still, np.ascontiguousarray(map_x), np.ascontiguousarray(map_y),
-                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    map_y = (
+        np.arange(top, bottom, dtype=np.float32)[:, None]
+        - openness * rig.drop[top:bottom, left:right]
+    )
+    patch = cv2.remap(
+        rig.still,
+        np.ascontiguousarray(map_x),
+        np.ascontiguousarray(map_y),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT,
+    )
     gap = openness * rig.cavity[left:right]  # (w,)
     rows = np.arange(top, bottom, dtype=np.float32)[:, None] - rig.lip_y[None, left:right]
     inside = np.clip(np.minimum(rows + 0.5, gap[None, :] - rows - 0.5) + 0.5, 0.0, 1.0)
@@ -269,9 +302,16 @@ def render_frame(rig: ActorRig, openness: float) -> np.ndarray:
     return frame
 
 
-def write_picture(path: Path, frames: Callable[[int], np.ndarray], num_frames: int, fps: int,
-                  audio: np.ndarray, sample_rate: int, start_timecode: str,
-                  on_frame: Callable[[int], None] | None = None) -> Path:
+def write_picture(
+    path: Path,
+    frames: Callable[[int], np.ndarray],
+    num_frames: int,
+    fps: int,
+    audio: np.ndarray,
+    sample_rate: int,
+    start_timecode: str,
+    on_frame: Callable[[int], None] | None = None,
+) -> Path:
     """Encode frames and audio to an H.264/AAC .mp4 with a start timecode.
 
     Parameters
@@ -301,8 +341,15 @@ def write_picture(path: Path, frames: Callable[[int], np.ndarray], num_frames: i
     return path
 
 
-def _encode(raw: Path, frames: Callable[[int], np.ndarray], num_frames: int, fps: int,
-            audio: np.ndarray, sample_rate: int, on_frame: Callable[[int], None] | None) -> None:
+def _encode(
+    raw: Path,
+    frames: Callable[[int], np.ndarray],
+    num_frames: int,
+    fps: int,
+    audio: np.ndarray,
+    sample_rate: int,
+    on_frame: Callable[[int], None] | None,
+) -> None:
     import av
 
     first = frames(0)
@@ -321,8 +368,9 @@ def _encode(raw: Path, frames: Callable[[int], np.ndarray], num_frames: int, fps
             for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 box.mux(packet)
             while pos < len(pcm) and pos < (i + 1) * sample_rate / fps:
-                block = av.AudioFrame.from_ndarray(pcm[None, pos:pos + hop], format="fltp",
-                                                   layout="mono")
+                block = av.AudioFrame.from_ndarray(
+                    pcm[None, pos : pos + hop], format="fltp", layout="mono"
+                )
                 block.sample_rate = sample_rate
                 block.pts = pos
                 for packet in sound.encode(block):
@@ -331,8 +379,9 @@ def _encode(raw: Path, frames: Callable[[int], np.ndarray], num_frames: int, fps
             if on_frame is not None:
                 on_frame(i)
         while pos < len(pcm):
-            block = av.AudioFrame.from_ndarray(pcm[None, pos:pos + hop], format="fltp",
-                                               layout="mono")
+            block = av.AudioFrame.from_ndarray(
+                pcm[None, pos : pos + hop], format="fltp", layout="mono"
+            )
             block.sample_rate, block.pts = sample_rate, pos
             for packet in sound.encode(block):
                 box.mux(packet)
@@ -344,8 +393,22 @@ def _encode(raw: Path, frames: Callable[[int], np.ndarray], num_frames: int, fps
 
 
 def _stamp_timecode(raw: Path, final: Path, start_timecode: str) -> None:
-    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(raw), "-map", "0",
-           "-c", "copy", "-timecode", start_timecode, str(final)]
+    cmd = [
+        "ffmpeg",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-i",
+        str(raw),
+        "-map",
+        "0",
+        "-c",
+        "copy",
+        "-timecode",
+        start_timecode,
+        str(final),
+    ]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     except FileNotFoundError:

@@ -147,7 +147,7 @@ def babble(n: int, sr: int, rng: np.random.Generator, sources: list[np.ndarray])
         reps = int(np.ceil((n + len(src)) / len(src))) + 1
         loop = np.tile(src, reps)
         start = int(rng.integers(0, len(src)))
-        out += _unit(loop[start:start + n]) * rng.uniform(0.6, 1.0)
+        out += _unit(loop[start : start + n]) * rng.uniform(0.6, 1.0)
     return _unit(_lowpass(out, 3500.0, sr, order=2))
 
 
@@ -185,11 +185,16 @@ def _add_at(out: np.ndarray, event: np.ndarray, start: int) -> None:
     if start >= len(out):
         return
     stop = min(len(out), start + len(event))
-    out[max(start, 0):stop] += event[max(-start, 0):stop - start]
+    out[max(start, 0) : stop] += event[max(-start, 0) : stop - start]
 
 
-def make_noise(kind: str, n: int, sr: int, rng: np.random.Generator,
-               babble_sources: list[np.ndarray] | None = None) -> np.ndarray:
+def make_noise(
+    kind: str,
+    n: int,
+    sr: int,
+    rng: np.random.Generator,
+    babble_sources: list[np.ndarray] | None = None,
+) -> np.ndarray:
     """Unit-RMS noise of ``kind`` (one of :data:`NOISE_KINDS` except ``"clean"``), shape (n,).
 
     Bursts (``door``, ``dog``) get one or two events inside the middle 80 % of the span.
@@ -241,10 +246,19 @@ class MixResult:
     snrs: tuple[float, ...]
 
 
-def mix_production(lines: list[np.ndarray], offsets: list[int], spans: list[tuple[int, int]],
-                   conditions: list[Condition], total: int, sr: int, seed: int,
-                   babble_sources: list[np.ndarray], *, speech_dbfs: float = -26.0,
-                   room_tone_db: float = -48.0) -> MixResult:
+def mix_production(
+    lines: list[np.ndarray],
+    offsets: list[int],
+    spans: list[tuple[int, int]],
+    conditions: list[Condition],
+    total: int,
+    sr: int,
+    seed: int,
+    babble_sources: list[np.ndarray],
+    *,
+    speech_dbfs: float = -26.0,
+    room_tone_db: float = -48.0,
+) -> MixResult:
     """Mix the scene.
 
     Parameters
@@ -315,5 +329,9 @@ def mix_production(lines: list[np.ndarray], offsets: list[int], spans: list[tupl
     peak = float(np.max(np.abs(mix)))
     master = 0.95 / peak if peak > 0.95 else 1.0
     snrs = tuple(snr_db(speech[s0:s1], noise[s0:s1]) for s0, s1 in spans)
-    return MixResult((mix * master).astype(np.float32), (speech * master).astype(np.float32),
-                     tuple(g * master for g in gains), snrs)
+    return MixResult(
+        (mix * master).astype(np.float32),
+        (speech * master).astype(np.float32),
+        tuple(g * master for g in gains),
+        snrs,
+    )

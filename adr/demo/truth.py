@@ -122,9 +122,12 @@ class GroundTruth:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "fps": self.fps, "start_timecode": self.start_timecode,
-            "sample_rate": self.sample_rate, "num_frames": self.num_frames,
-            "lines": [line.to_dict() for line in self.lines], "shot": list(self.shot),
+            "fps": self.fps,
+            "start_timecode": self.start_timecode,
+            "sample_rate": self.sample_rate,
+            "num_frames": self.num_frames,
+            "lines": [line.to_dict() for line in self.lines],
+            "shot": list(self.shot),
             "mouth_openness": [round(float(v), 4) for v in self.mouth_openness],
         }
 
@@ -217,19 +220,26 @@ class DemoProduction:
         """A few lines for people."""
         rows = [f"demo production in {self.root}"]
         for a in self.actors:
-            rows.append(f"  {a.actor:5s} {a.voice:40s} {a.num_utterances:3d} utterances, "
-                        f"{a.enrollment_seconds:6.1f} s")
-        rows.append(f"  scene: {len(self.cues)} lines, {self.ground_truth.duration:.1f} s at "
-                    f"{self.fps} fps from {self.start_timecode}")
+            rows.append(
+                f"  {a.actor:5s} {a.voice:40s} {a.num_utterances:3d} utterances, "
+                f"{a.enrollment_seconds:6.1f} s"
+            )
+        rows.append(
+            f"  scene: {len(self.cues)} lines, {self.ground_truth.duration:.1f} s at "
+            f"{self.fps} fps from {self.start_timecode}"
+        )
         return "\n".join(rows)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "root": str(self.root), "actors": [a.to_dict() for a in self.actors],
-            "cues": [c.to_dict() for c in self.cues], "fps": self.fps,
+            "root": str(self.root),
+            "actors": [a.to_dict() for a in self.actors],
+            "cues": [c.to_dict() for c in self.cues],
+            "fps": self.fps,
             "start_timecode": self.start_timecode,
             "production_audio": str(self.production_audio),
-            "dialogue_audio": str(self.dialogue_audio), "picture": str(self.picture),
+            "dialogue_audio": str(self.dialogue_audio),
+            "picture": str(self.picture),
             "ground_truth_path": str(self.ground_truth_path),
             "ground_truth": self.ground_truth.to_dict(),
         }

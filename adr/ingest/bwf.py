@@ -82,8 +82,7 @@ class BextInfo(Record):
     version: int = 1
 
     def __post_init__(self) -> None:
-        for name, limit in (("description", 256), ("originator", 32),
-                            ("originator_reference", 32)):
+        for name, limit in (("description", 256), ("originator", 32), ("originator_reference", 32)):
             value = getattr(self, name)
             if len(value) > limit:
                 raise AdrError(value[:40] + "...", f"bext {name} is longer than {limit} characters")
@@ -97,15 +96,26 @@ class BextInfo(Record):
             raise AdrError(str(self.version), "bext version out of range")
 
     @classmethod
-    def now(cls, description: str, time_reference: int, *, originator: str = "adr",
-            originator_reference: str = "", coding_history: str = "") -> BextInfo:
+    def now(
+        cls,
+        description: str,
+        time_reference: int,
+        *,
+        originator: str = "adr",
+        originator_reference: str = "",
+        coding_history: str = "",
+    ) -> BextInfo:
         """A bext stamped with the current local date and time."""
         t = _dt.datetime.now()
-        return cls(description=description, originator=originator,
-                   originator_reference=originator_reference,
-                   origination_date=t.strftime("%Y-%m-%d"),
-                   origination_time=t.strftime("%H:%M:%S"), time_reference=int(time_reference),
-                   coding_history=coding_history)
+        return cls(
+            description=description,
+            originator=originator,
+            originator_reference=originator_reference,
+            origination_date=t.strftime("%Y-%m-%d"),
+            origination_time=t.strftime("%H:%M:%S"),
+            time_reference=int(time_reference),
+            coding_history=coding_history,
+        )
 
     def pack(self) -> bytes:
         """The chunk payload (without the chunk header or pad byte).
@@ -115,6 +125,7 @@ class BextInfo(Record):
         AdrError
             If a text field is not ASCII.
         """
+
         def ascii_(value: str, name: str) -> bytes:
             try:
                 return value.encode("ascii")
@@ -124,11 +135,16 @@ class BextInfo(Record):
         tr = int(self.time_reference)
         head = struct.pack(
             _BEXT_FMT,
-            ascii_(self.description, "description"), ascii_(self.originator, "originator"),
+            ascii_(self.description, "description"),
+            ascii_(self.originator, "originator"),
             ascii_(self.originator_reference, "originator_reference"),
             ascii_(self.origination_date, "origination_date"),
             ascii_(self.origination_time, "origination_time"),
-            tr & 0xFFFFFFFF, tr >> 32, int(self.version), b"", b"",
+            tr & 0xFFFFFFFF,
+            tr >> 32,
+            int(self.version),
+            b"",
+            b"",
         )
         return head + ascii_(self.coding_history, "coding_history")
 
@@ -145,10 +161,13 @@ class BextInfo(Record):
 
         date_s, time_s = text(date), text(time)
         return cls(
-            description=text(desc)[:256], originator=text(orig), originator_reference=text(ref),
+            description=text(desc)[:256],
+            originator=text(orig),
+            originator_reference=text(ref),
             origination_date=date_s if _DATE.match(date_s) else "",
             origination_time=time_s if _TIME.match(time_s) else "",
-            time_reference=lo | (hi << 32), version=version,
+            time_reference=lo | (hi << 32),
+            version=version,
             coding_history=payload[_BEXT_SIZE:].split(b"\0", 1)[0].decode("latin-1"),
         )
 
@@ -163,6 +182,7 @@ class RiffChunk(Record):
 
 
 # --- writing -------------------------------------------------------------------------------
+
 
 def _chunk(cid: bytes, payload: bytes) -> bytes:
     pad = b"\0" if len(payload) % 2 else b""
@@ -235,22 +255,26 @@ def write_bwf(
         raise AdrError(path, f"invalid sample rate {sample_rate}")
     channels, n = x.shape
     block_align = channels * bits // 8
-    fmt = struct.pack("<HHIIHH", 1, channels, int(sample_rate), int(sample_rate) * block_align,
-                      block_align, bits)
+    fmt = struct.pack(
+        "<HHIIHH", 1, channels, int(sample_rate), int(sample_rate) * block_align, block_align, bits
+    )
     head = _chunk(b"fmt ", fmt) + _chunk(b"bext", bext.pack())
     if ixml is not None:
         head += _chunk(b"iXML", ixml.encode("utf-8"))
     data_size = n * block_align
     total = 4 + len(head) + 8 + data_size + data_size % 2
     if total > _MAX_RIFF:
-        raise AdrError(path, f"audio data of {data_size} bytes exceeds the 4 GiB WAV limit; "
-                             "split the file or write fewer channels")
+        raise AdrError(
+            path,
+            f"audio data of {data_size} bytes exceeds the 4 GiB WAV limit; "
+            "split the file or write fewer channels",
+        )
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             fh.write(b"RIFF" + struct.pack("<I", total) + b"WAVE" + head)
             fh.write(b"data" + struct.pack("<I", data_size))
             for start in range(0, n, _BLOCK_FRAMES):
-                block = x[:, start:start + _BLOCK_FRAMES] * np.float64(gain)
+                block = x[:, start : start + _BLOCK_FRAMES] * np.float64(gain)
                 if not np.all(np.isfinite(block)):
                     raise AdrError(path, "samples contain NaN or infinity")
                 fh.write(_to_pcm(block, bits))
@@ -262,6 +286,7 @@ def write_bwf(
 
 
 # --- reading -------------------------------------------------------------------------------
+
 
 def _walk(fh: BinaryIO, path: Path, size: int, wanted: tuple[str, ...]) -> list[RiffChunk]:
     """Chunks of a RIFF/WAVE file, in order, stopping once all ``wanted`` ids are seen."""
@@ -289,8 +314,11 @@ def _walk(fh: BinaryIO, path: Path, size: int, wanted: tuple[str, ...]) -> list[
             # RF64 size in ds64, or a streamed RIFF whose data runs to the end of the file.
             csize = ds64_data if ds64_data is not None else size - pos - 8
         if pos + 8 + csize > size:
-            raise AdrError(path, f"truncated WAV file (chunk '{cid}' declares {csize} bytes, "
-                                 f"only {size - pos - 8} remain)")
+            raise AdrError(
+                path,
+                f"truncated WAV file (chunk '{cid}' declares {csize} bytes, "
+                f"only {size - pos - 8} remain)",
+            )
         chunks.append(RiffChunk(cid, pos + 8, csize))
         if all(any(c.id == w for c in chunks) for w in wanted):
             break
@@ -298,7 +326,9 @@ def _walk(fh: BinaryIO, path: Path, size: int, wanted: tuple[str, ...]) -> list[
     return chunks
 
 
-def _open_chunks(path: str | Path, wanted: tuple[str, ...]) -> tuple[list[RiffChunk], dict[str, bytes]]:
+def _open_chunks(
+    path: str | Path, wanted: tuple[str, ...]
+) -> tuple[list[RiffChunk], dict[str, bytes]]:
     p = Path(path)
     if p.is_dir():
         raise AdrError(p, "is a folder, not a WAV file")
@@ -355,9 +385,16 @@ def read_ixml(path: str | Path) -> str | None:
 
 # --- iXML track names ------------------------------------------------------------------------
 
-def make_ixml(track_names: list[str] | tuple[str, ...], *, project: str = "", scene: str = "",
-              take: str = "", note: str = "",
-              provenance: dict[str, str] | None = None) -> str:
+
+def make_ixml(
+    track_names: list[str] | tuple[str, ...],
+    *,
+    project: str = "",
+    scene: str = "",
+    take: str = "",
+    note: str = "",
+    provenance: dict[str, str] | None = None,
+) -> str:
     """A minimal iXML document naming the tracks of a polyphonic file.
 
     Parameters
@@ -403,7 +440,7 @@ def ixml_track_names(ixml: str, num_channels: int) -> tuple[str, ...] | None:
     names: dict[int, str] = {}
     for k, track in enumerate(root.iter("TRACK"), start=1):
         name = (track.findtext("NAME") or "").strip()
-        index = (track.findtext("INTERLEAVE_INDEX") or track.findtext("CHANNEL_INDEX") or "")
+        index = track.findtext("INTERLEAVE_INDEX") or track.findtext("CHANNEL_INDEX") or ""
         try:
             i = int(index.strip())
         except ValueError:

@@ -28,7 +28,17 @@ from adr.core.types import CUE_STATUSES, Cue
 
 __all__ = ["CUE_COLUMNS", "TimecodeMap", "read_cues", "write_cues", "cues_to_csv", "check_cues"]
 
-CUE_COLUMNS = ("cue_id", "character", "actor", "tc_in", "tc_out", "text", "reason", "notes", "status")
+CUE_COLUMNS = (
+    "cue_id",
+    "character",
+    "actor",
+    "tc_in",
+    "tc_out",
+    "text",
+    "reason",
+    "notes",
+    "status",
+)
 _REQUIRED = ("cue_id", "tc_in", "tc_out")
 
 
@@ -95,8 +105,9 @@ def read_cues(path: str | Path, tc: TimecodeMap) -> list[Cue]:
     except IsADirectoryError:
         raise AdrError(p, "is a folder, not a cue sheet (give the CSV file)") from None
     except UnicodeDecodeError as exc:
-        raise AdrError(p, f"cannot read cue sheet: not UTF-8 text (byte {exc.start}); "
-                          "save it as CSV (UTF-8)") from None
+        raise AdrError(
+            p, f"cannot read cue sheet: not UTF-8 text (byte {exc.start}); save it as CSV (UTF-8)"
+        ) from None
     except OSError as exc:
         raise AdrError(p, f"cannot read cue sheet ({exc})") from None
     reader = csv.DictReader(io.StringIO(text))
@@ -126,11 +137,15 @@ def read_cues(path: str | Path, tc: TimecodeMap) -> list[Cue]:
             raise AdrError(where, f"cue {cue_id}: {exc}") from None
         status = _clean(row.get("status")).lower() or "pending"
         if status not in CUE_STATUSES:
-            raise AdrError(where, f"cue {cue_id}: unknown status {status!r} (one of {', '.join(CUE_STATUSES)})")
+            raise AdrError(
+                where, f"cue {cue_id}: unknown status {status!r} (one of {', '.join(CUE_STATUSES)})"
+            )
         if start < 0:
             raise AdrError(where, f"cue {cue_id}: in point is before the start of the picture")
         if end <= start:
-            raise AdrError(where, f"cue {cue_id}: out {row.get('tc_out')} is not after in {row.get('tc_in')}")
+            raise AdrError(
+                where, f"cue {cue_id}: out {row.get('tc_out')} is not after in {row.get('tc_in')}"
+            )
         cues.append(
             Cue(
                 id=cue_id,
@@ -154,8 +169,17 @@ def cues_to_csv(cues: Iterable[Cue], tc: TimecodeMap) -> str:
     writer.writerow(CUE_COLUMNS)
     for c in cues:
         writer.writerow(
-            [c.id, c.character, c.actor, tc.to_timecode(c.start), tc.to_timecode(c.end),
-             c.text, c.reason, c.notes, c.status]
+            [
+                c.id,
+                c.character,
+                c.actor,
+                tc.to_timecode(c.start),
+                tc.to_timecode(c.end),
+                c.text,
+                c.reason,
+                c.notes,
+                c.status,
+            ]
         )
     return buf.getvalue()
 
@@ -171,5 +195,6 @@ def check_cues(cues: Sequence[Cue], duration: float, where: str | Path) -> None:
         if c.start < 0 or c.end > duration + 1e-6:
             raise AdrError(
                 where,
-                f"cue {c.id} ({c.start:.2f}-{c.end:.2f} s) is outside the media (0-{duration:.2f} s)",
+                f"cue {c.id} ({c.start:.2f}-{c.end:.2f} s) is outside the media "
+                f"(0-{duration:.2f} s)",
             )

@@ -1,4 +1,4 @@
-"""Ingest: read audio files and the audio of picture files (picture frames: :mod:`adr.ingest.video`).
+"""Ingest: read audio files and the audio of picture files (frames: :mod:`adr.ingest.video`).
 
 Audio is read with soundfile (WAV/BWF, FLAC, MP3, OGG ...) and, for anything libsndfile
 cannot open (m4a/aac, the audio of mov/mp4/mxf/mpg/avi/mkv), with PyAV. A picture's audio is
@@ -83,8 +83,9 @@ class Audio:
         if channel is None:
             return self.samples.mean(axis=0) if self.num_channels > 1 else self.samples[0]
         if not 0 <= channel < self.num_channels:
-            raise AdrError(self.path, f"channel {channel} does not exist "
-                                      f"(0-{self.num_channels - 1})")
+            raise AdrError(
+                self.path, f"channel {channel} does not exist (0-{self.num_channels - 1})"
+            )
         return self.samples[channel]
 
     def slice(self, start: float, end: float) -> Audio:
@@ -98,20 +99,28 @@ class Audio:
         a = seconds_to_samples(start, self.sample_rate)
         b = seconds_to_samples(end, self.sample_rate)
         if a < 0 or b > self.num_samples or b <= a:
-            raise AdrError(self.path, f"slice {start:.3f}-{end:.3f} s is outside the audio "
-                                      f"(0-{self.duration:.3f} s)")
+            raise AdrError(
+                self.path,
+                f"slice {start:.3f}-{end:.3f} s is outside the audio (0-{self.duration:.3f} s)",
+            )
         tr = None if self.time_reference is None else self.time_reference + a
         return Audio(self.samples[:, a:b], self.sample_rate, self.path, tr, self.channel_names)
 
     def metadata_dict(self) -> dict[str, Any]:
         """Everything but the samples, JSON-ready."""
-        return {"path": self.path, "sample_rate": self.sample_rate,
-                "num_channels": self.num_channels, "num_samples": self.num_samples,
-                "duration": self.duration, "time_reference": self.time_reference,
-                "channel_names": list(self.channel_names)}
+        return {
+            "path": self.path,
+            "sample_rate": self.sample_rate,
+            "num_channels": self.num_channels,
+            "num_samples": self.num_samples,
+            "duration": self.duration,
+            "time_reference": self.time_reference,
+            "channel_names": list(self.channel_names),
+        }
 
 
 # --- helpers -------------------------------------------------------------------------------
+
 
 def _check_file(path: str | Path) -> Path:
     p = Path(path)
@@ -204,14 +213,18 @@ def _check_finite(x: np.ndarray, p: Path, block: int = 1 << 20) -> None:
     """Refuse NaN or infinite samples (a float file written by a failed process), block by
     block so that the check needs no second full-size array."""
     for i in range(0, x.shape[1], block):
-        part = x[:, i:i + block]
+        part = x[:, i : i + block]
         if not np.isfinite(part).all():
             bad = i + int(np.flatnonzero(~np.isfinite(part).all(axis=0))[0])
-            raise AdrError(p, f"audio contains NaN or infinite samples (first at sample {bad}); "
-                              "the file is damaged")
+            raise AdrError(
+                p,
+                f"audio contains NaN or infinite samples (first at sample {bad}); "
+                "the file is damaged",
+            )
 
 
 # --- public API ----------------------------------------------------------------------------
+
 
 def read_audio(
     path: str | Path,
@@ -265,8 +278,11 @@ def read_audio(
     if channels is not None:
         bad = [c for c in channels if not 0 <= c < x.shape[0]]
         if bad or not channels:
-            raise AdrError(p, f"channel(s) {bad or channels} do not exist "
-                              f"(file has {x.shape[0]}, numbered from 0)")
+            raise AdrError(
+                p,
+                f"channel(s) {bad or channels} do not exist "
+                f"(file has {x.shape[0]}, numbered from 0)",
+            )
         x = x[list(channels)]
         names = tuple(names[c] for c in channels) if names else tuple(str(c + 1) for c in channels)
     if sample_rate is not None and int(sample_rate) != sr:
@@ -274,8 +290,9 @@ def read_audio(
             raise AdrError(str(sample_rate), "sample rate must be a positive integer")
         x = _resample(x, sr, int(sample_rate))
         if time_reference is not None:
-            time_reference = math.floor(Fraction(time_reference * int(sample_rate), sr)
-                                        + Fraction(1, 2))
+            time_reference = math.floor(
+                Fraction(time_reference * int(sample_rate), sr) + Fraction(1, 2)
+            )
         sr = int(sample_rate)
     return Audio(x, int(sr), str(p), time_reference, names or ())
 
@@ -332,15 +349,16 @@ def resample_blocks(blocks: Iterator[np.ndarray], sr: int, target: int) -> Itera
         yield piece(ready, last=False)
         done = ready
         keep = max(pos, done - margin)
-        buf = buf[keep - pos:]
+        buf = buf[keep - pos :]
         pos = keep
     end = pos + len(buf)
     if end > done:
         yield piece(end, last=True)
 
 
-def read_mono(path: str | Path, *, sample_rate: int | None = None,
-              block: int = 1 << 18) -> tuple[np.ndarray, int]:
+def read_mono(
+    path: str | Path, *, sample_rate: int | None = None, block: int = 1 << 18
+) -> tuple[np.ndarray, int]:
     """The mean of a file's channels, optionally resampled, read in blocks.
 
     Memory holds the mono result and one block, never the whole multichannel file: a
@@ -388,7 +406,7 @@ def read_mono(path: str | Path, *, sample_rate: int | None = None,
     for piece in _mono_pieces(p, sr, target, block):
         if n + len(piece) > len(out):  # a length the header did not announce
             out = np.concatenate([out[:n], np.empty(max(len(piece), len(out) // 2), np.float32)])
-        out[n:n + len(piece)] = piece
+        out[n : n + len(piece)] = piece
         n += len(piece)
     if n == 0:
         raise AdrError(p, "contains no audio samples (zero length or truncated)")
@@ -421,8 +439,14 @@ class MonoSource:
         As :func:`read_mono` (from the first pass: NaN or infinite samples, no samples ...).
     """
 
-    def __init__(self, path: str | Path, sample_rate: int, *, in_memory_seconds: float = 1200.0,
-                 block: int = 1 << 18) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        sample_rate: int,
+        *,
+        in_memory_seconds: float = 1200.0,
+        block: int = 1 << 18,
+    ) -> None:
         import soundfile as sf
 
         self.path = _check_file(path)
@@ -434,14 +458,20 @@ class MonoSource:
             info = sf.info(str(self.path))
         except (sf.LibsndfileError, RuntimeError):
             info = None
-        if info is None or info.frames <= 0 or info.frames / max(info.samplerate, 1) < in_memory_seconds:
+        if (
+            info is None
+            or info.frames <= 0
+            or info.frames / max(info.samplerate, 1) < in_memory_seconds
+        ):
             self._array, _ = read_mono(self.path, sample_rate=self.sample_rate, block=block)
             self._len = len(self._array)
             return
         self._rate = int(info.samplerate)
         ratio = Fraction(self.sample_rate, self._rate)
         self._up, self._down = ratio.numerator, ratio.denominator
-        self._margin = -(-(10 * max(self._up, self._down) // self._up + 2) // self._down) * self._down
+        self._margin = (
+            -(-(10 * max(self._up, self._down) // self._up + 2) // self._down) * self._down
+        )
         self._frames = int(info.frames)
 
     @property
@@ -454,7 +484,7 @@ class MonoSource:
         and fixes ``len`` to what decodes)."""
         if self._array is not None:
             for i in range(0, len(self._array), self._block):
-                yield self._array[i:i + self._block]
+                yield self._array[i : i + self._block]
             return
         n = 0
         for piece in _mono_pieces(self.path, self._rate, self.sample_rate, self._block):
@@ -493,10 +523,10 @@ class MonoSource:
             raise AdrError(self.path, f"cannot decode audio ({exc})") from None
         mono = x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
         if up == down:
-            return np.ascontiguousarray(mono[a - s:b - s])
+            return np.ascontiguousarray(mono[a - s : b - s])
         y = resample_poly(mono.astype(np.float64), up, down)
         off = s * up // down
-        return y[a - off:b - off].astype(np.float32)
+        return y[a - off : b - off].astype(np.float32)
 
 
 def _mono_pieces(p: Path, sr: int, target: int, block: int) -> Iterator[np.ndarray]:
@@ -511,8 +541,11 @@ def _mono_pieces(p: Path, sr: int, target: int, block: int) -> Iterator[np.ndarr
             for b in sf.blocks(str(p), blocksize=block, dtype="float32", always_2d=True):
                 if not np.isfinite(b).all():
                     bad = seen + int(np.flatnonzero(~np.isfinite(b).all(axis=1))[0])
-                    raise AdrError(p, f"audio contains NaN or infinite samples (first at "
-                                      f"sample {bad}); the file is damaged")
+                    raise AdrError(
+                        p,
+                        f"audio contains NaN or infinite samples (first at "
+                        f"sample {bad}); the file is damaged",
+                    )
                 seen += len(b)
                 yield b.mean(axis=1, dtype=np.float32) if b.shape[1] > 1 else b[:, 0]
         except (sf.LibsndfileError, RuntimeError) as exc:

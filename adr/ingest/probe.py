@@ -36,8 +36,15 @@ from adr.core.errors import AdrError
 from adr.core.timecode import FrameRate
 from adr.ingest.media import _check_file, _open_av, read_audio
 
-__all__ = ["AudioProbe", "MIN_RATE", "MAX_RATE", "check_container", "check_lengths",
-           "check_picture_timing", "probe_audio"]
+__all__ = [
+    "AudioProbe",
+    "MIN_RATE",
+    "MAX_RATE",
+    "check_container",
+    "check_lengths",
+    "check_picture_timing",
+    "probe_audio",
+]
 
 MIN_RATE, MAX_RATE = 8000, 192000
 _BLOCK = 1 << 16  # frames per streamed block
@@ -110,9 +117,12 @@ def check_container(path: str | Path) -> None:
         if data is not None:
             declared, present, align = data
             if declared > present:
-                raise AdrError(p, f"truncated WAV file: the header declares {declared // align} "
-                                  f"samples, the file holds {present // align}; the copy was "
-                                  "cut short")
+                raise AdrError(
+                    p,
+                    f"truncated WAV file: the header declares {declared // align} "
+                    f"samples, the file holds {present // align}; the copy was "
+                    "cut short",
+                )
             return
         _check_boxes(p)
     except OSError as exc:
@@ -135,16 +145,21 @@ def _check_boxes(p: Path) -> None:
             if box_size < 8:
                 return  # trailing padding: not ours to judge
             if pos + box_size > size:
-                raise AdrError(p, f"truncated file: its '{box.decode('latin-1')}' box declares "
-                                  f"{box_size} bytes, only {size - pos} remain; the copy was "
-                                  "cut short")
+                raise AdrError(
+                    p,
+                    f"truncated file: its '{box.decode('latin-1')}' box declares "
+                    f"{box_size} bytes, only {size - pos} remain; the copy was "
+                    "cut short",
+                )
             pos += box_size
 
 
 def _check_rate(p: Path, rate: int) -> None:
     if not MIN_RATE <= rate <= MAX_RATE:
-        raise AdrError(p, f"sample rate {rate} Hz is outside 8-192 kHz: a damaged header or "
-                          "not production audio")
+        raise AdrError(
+            p,
+            f"sample rate {rate} Hz is outside 8-192 kHz: a damaged header or not production audio",
+        )
 
 
 def _stream_check(p: Path, declared: int, is_wav: bool) -> int:
@@ -156,15 +171,21 @@ def _stream_check(p: Path, declared: int, is_wav: bool) -> int:
         for block in sf.blocks(str(p), blocksize=_BLOCK, dtype="float32", always_2d=True):
             bad = ~np.isfinite(block).all(axis=1)
             if bad.any():
-                raise AdrError(p, f"audio contains NaN or infinite samples (first at sample "
-                                  f"{n + int(np.flatnonzero(bad)[0])}); the file is damaged")
+                raise AdrError(
+                    p,
+                    f"audio contains NaN or infinite samples (first at sample "
+                    f"{n + int(np.flatnonzero(bad)[0])}); the file is damaged",
+                )
             n += len(block)
     except (sf.LibsndfileError, RuntimeError) as exc:
         if is_wav or n == 0:
             raise AdrError(p, f"cannot decode audio ({exc})") from None
     if n < declared:
-        raise AdrError(p, f"truncated audio: the header declares {declared} samples, only {n} "
-                          "decode; the file is damaged or cut short")
+        raise AdrError(
+            p,
+            f"truncated audio: the header declares {declared} samples, only {n} "
+            "decode; the file is damaged or cut short",
+        )
     return n
 
 
@@ -271,19 +292,28 @@ def check_picture_timing(path: str | Path, num_frames: int, rate: FrameRate) -> 
     irregular = bool(len(steps)) and float(np.abs(ratio - np.round(ratio)).max()) > 0.2
     kind = "variable frame rate" if irregular else "constant rate"
     if stated is not None and abs(stated - nominal) > 1.5 * frame + 1e-3:
-        raise AdrError(p, f"picture timing does not match {rate} fps: its {num_frames} frames "
-                          f"run {stated:.2f} s ({num_frames / stated:.4g} fps on average, "
-                          f"{kind}), not {nominal:.2f} s; convert it to a constant {rate} fps "
-                          f"first (ffmpeg -i IN -vf fps={rate.rate} OUT) or give its real rate")
+        raise AdrError(
+            p,
+            f"picture timing does not match {rate} fps: its {num_frames} frames "
+            f"run {stated:.2f} s ({num_frames / stated:.4g} fps on average, "
+            f"{kind}), not {nominal:.2f} s; convert it to a constant {rate} fps "
+            f"first (ffmpeg -i IN -vf fps={rate.rate} OUT) or give its real rate",
+        )
     if irregular:
-        return [f"{p}: variable frame rate picture (frame intervals "
-                f"{1000 * steps.min():.1f}-{1000 * steps.max():.1f} ms in the first "
-                f"{len(times)} frames); session times assume a constant {rate} fps"]
+        return [
+            f"{p}: variable frame rate picture (frame intervals "
+            f"{1000 * steps.min():.1f}-{1000 * steps.max():.1f} ms in the first "
+            f"{len(times)} frames); session times assume a constant {rate} fps"
+        ]
     return []
 
 
-def check_lengths(picture: str | Path, picture_duration: float, rate: FrameRate,
-                  audio: Sequence[tuple[str | Path, float]]) -> list[str]:
+def check_lengths(
+    picture: str | Path,
+    picture_duration: float,
+    rate: FrameRate,
+    audio: Sequence[tuple[str | Path, float]],
+) -> list[str]:
     """Audio files of one take must agree; audio and picture should agree within a frame.
 
     Parameters
@@ -312,16 +342,24 @@ def check_lengths(picture: str | Path, picture_duration: float, rate: FrameRate,
     first, first_dur = audio[0]
     for other, dur in audio[1:]:
         if abs(dur - first_dur) > 1e-3:
-            raise AdrError(other, f"is {dur:.3f} s long but {first} is {first_dur:.3f} s: the "
-                                  "audio files of one take must have the same length")
+            raise AdrError(
+                other,
+                f"is {dur:.3f} s long but {first} is {first_dur:.3f} s: the "
+                "audio files of one take must have the same length",
+            )
     if first_dur < 0.5 * picture_duration:
-        raise AdrError(first, f"the production audio covers only {first_dur:.2f} s of the "
-                              f"{picture_duration:.2f} s picture {picture}: the wrong or a "
-                              "truncated file")
+        raise AdrError(
+            first,
+            f"the production audio covers only {first_dur:.2f} s of the "
+            f"{picture_duration:.2f} s picture {picture}: the wrong or a "
+            "truncated file",
+        )
     frame = float(1 / rate.rate)
     if abs(first_dur - picture_duration) > frame + 1e-6:
         side = "shorter" if first_dur < picture_duration else "longer"
-        return [f"{first}: production audio ({first_dur:.2f} s) is "
-                f"{abs(first_dur - picture_duration):.2f} s {side} than the picture "
-                f"({picture_duration:.2f} s), more than one frame"]
+        return [
+            f"{first}: production audio ({first_dur:.2f} s) is "
+            f"{abs(first_dur - picture_duration):.2f} s {side} than the picture "
+            f"({picture_duration:.2f} s), more than one frame"
+        ]
     return []

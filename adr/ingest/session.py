@@ -186,14 +186,20 @@ class Session:
             try:
                 size = p.stat().st_size
             except FileNotFoundError:
-                raise AdrError(p, "file not found (the session's production audio; put it "
-                                  "back or make a new session)") from None
+                raise AdrError(
+                    p,
+                    "file not found (the session's production audio; put it "
+                    "back or make a new session)",
+                ) from None
             except OSError as exc:
                 raise AdrError(p, f"cannot read ({exc.strerror or exc})") from None
             if ref.size and size != ref.size:
-                raise AdrError(p, f"changed since the session was made ({size} bytes, was "
-                                  f"{ref.size}): replaced or cut short; restore it or make a "
-                                  "new session (adr session new)")
+                raise AdrError(
+                    p,
+                    f"changed since the session was made ({size} bytes, was "
+                    f"{ref.size}): replaced or cut short; restore it or make a "
+                    "new session (adr session new)",
+                )
 
     def export_cues(self, out: str | Path) -> Path:
         """Write the session's cue sheet to ``out`` (atomically); never onto a source file.
@@ -211,8 +217,11 @@ class Session:
         inside = path.resolve()
         root = self.root.resolve()
         if inside.is_relative_to(root) and not inside.is_relative_to(root / "deliverables"):
-            raise AdrError(path, "is one of the session's own files (adr keeps its state "
-                                 "there); write the cue sheet outside the session folder")
+            raise AdrError(
+                path,
+                "is one of the session's own files (adr keeps its state "
+                "there); write the cue sheet outside the session folder",
+            )
         return write_cues(path, self.read_cues(), self.timecode)
 
     def import_cues(self, csv_path: str | Path) -> list[Cue]:
@@ -232,8 +241,11 @@ class Session:
         audio_end = min(a.duration for a in self.audio)
         for c in cues:
             if c.end > audio_end + 1e-6:
-                raise AdrError(csv_path, f"cue {c.id} ({c.start:.2f}-{c.end:.2f} s) runs past "
-                                         f"the end of the production audio ({audio_end:.2f} s)")
+                raise AdrError(
+                    csv_path,
+                    f"cue {c.id} ({c.start:.2f}-{c.end:.2f} s) runs past "
+                    f"the end of the production audio ({audio_end:.2f} s)",
+                )
         self.write_cues(cues)
         return cues
 
@@ -306,14 +318,18 @@ def session_dir(name_or_path: str | Path, root: str | Path = "sessions") -> Path
     return Path(root) / p
 
 
-def _media_ref_picture(path: Path, frame_rate: FrameRate | None,
-                       warnings: list[str]) -> tuple[MediaRef, FrameRate, str | None]:
+def _media_ref_picture(
+    path: Path, frame_rate: FrameRate | None, warnings: list[str]
+) -> tuple[MediaRef, FrameRate, str | None]:
     check_container(path)
     info = probe_picture(path, frame_rate=frame_rate)
     warnings += check_picture_timing(path, info.num_frames, info.frame_rate)
     ref = MediaRef(
-        path=str(path.resolve()), kind="picture", duration=info.duration,
-        sample_rate=info.audio_sample_rate or 0, channels=info.audio_channels or 0,
+        path=str(path.resolve()),
+        kind="picture",
+        duration=info.duration,
+        sample_rate=info.audio_sample_rate or 0,
+        channels=info.audio_channels or 0,
         size=path.stat().st_size,
     )
     return ref, info.frame_rate, info.start_timecode
@@ -322,8 +338,12 @@ def _media_ref_picture(path: Path, frame_rate: FrameRate | None,
 def _media_ref_audio(path: Path) -> MediaRef:
     audio = probe_audio(path)  # headers and streamed blocks: the samples are not kept
     return MediaRef(
-        path=str(path.resolve()), kind="audio", duration=audio.duration,
-        sample_rate=audio.sample_rate, channels=audio.channels, size=path.stat().st_size,
+        path=str(path.resolve()),
+        kind="audio",
+        duration=audio.duration,
+        sample_rate=audio.sample_rate,
+        channels=audio.channels,
+        size=path.stat().st_size,
     )
 
 
@@ -381,13 +401,19 @@ def create_session(
         if pic_ref.channels == 0:
             raise AdrError(picture, "picture has no audio stream and no --audio was given")
         audio_refs = (MediaRef(**{**pic_ref.to_dict(), "kind": "audio"}),)
-    warnings += check_lengths(picture, pic_ref.duration, rate,
-                              [(a.path, a.duration) for a in audio_refs])
+    warnings += check_lengths(
+        picture, pic_ref.duration, rate, [(a.path, a.duration) for a in audio_refs]
+    )
     tc = start_timecode or container_tc or "01:00:00:00"
     tc = format_timecode(parse_timecode(tc, rate), rate)  # validates and normalizes
     session = Session(
-        root=folder, name=name, frame_rate=rate, start_timecode=tc, picture=pic_ref,
-        audio=audio_refs, created=_dt.datetime.now().isoformat(timespec="seconds"),
+        root=folder,
+        name=name,
+        frame_rate=rate,
+        start_timecode=tc,
+        picture=pic_ref,
+        audio=audio_refs,
+        created=_dt.datetime.now().isoformat(timespec="seconds"),
         warnings=tuple(warnings),
     )
     for sub in SUBFOLDERS:

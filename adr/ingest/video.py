@@ -22,8 +22,14 @@ from adr.core.timecode import STANDARD_RATES, FrameRate, format_timecode, parse_
 from adr.core.types import strict_from_dict
 from adr.ingest.media import _check_file, _open_av
 
-__all__ = ["PictureInfo", "probe_picture", "picture_timing", "frame_range", "iter_frames",
-           "read_frame"]
+__all__ = [
+    "PictureInfo",
+    "probe_picture",
+    "picture_timing",
+    "frame_range",
+    "iter_frames",
+    "read_frame",
+]
 
 
 @dataclass(frozen=True)
@@ -62,8 +68,10 @@ class PictureInfo:
     audio_channels: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**{k: getattr(self, k) for k in self.__dataclass_fields__},
-                "frame_rate": self.frame_rate.to_dict()}
+        return {
+            **{k: getattr(self, k) for k in self.__dataclass_fields__},
+            "frame_rate": self.frame_rate.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PictureInfo:
@@ -74,6 +82,7 @@ class PictureInfo:
 
 
 # --- picture -------------------------------------------------------------------------------
+
 
 def _mpeg_gop_timecode(p: Path) -> str | None:
     """Timecode of the first GOP header of an MPEG-1/2 video stream, if any.
@@ -91,8 +100,10 @@ def _mpeg_gop_timecode(p: Path) -> str | None:
                         if tc & 0xFFEFFF == 0:  # 00:00:00:00 (bit 12 is a marker): the default
                             return None
                         sep = ";" if tc & (1 << 24) else ":"
-                        return (f"{tc >> 19 & 0x1F:02d}:{tc >> 13 & 0x3F:02d}:"
-                                f"{tc >> 6 & 0x3F:02d}{sep}{tc & 0x3F:02d}")
+                        return (
+                            f"{tc >> 19 & 0x1F:02d}:{tc >> 13 & 0x3F:02d}:"
+                            f"{tc >> 6 & 0x3F:02d}{sep}{tc & 0x3F:02d}"
+                        )
                 return None
         except av.error.FFmpegError:  # optional metadata: a decoder failure means "none"
             return None
@@ -100,8 +111,9 @@ def _mpeg_gop_timecode(p: Path) -> str | None:
 
 
 def _container_timecode(p: Path, container: Any, video: Any) -> str | None:
-    for meta in [video.metadata, container.metadata] + [s.metadata for s in container.streams
-                                                          if s.type == "data"]:
+    for meta in [video.metadata, container.metadata] + [
+        s.metadata for s in container.streams if s.type == "data"
+    ]:
         tc = (meta or {}).get("timecode")
         if tc:
             return str(tc).strip()
@@ -162,8 +174,11 @@ def probe_picture(path: str | Path, *, frame_rate: FrameRate | None = None) -> P
             if raw is None:
                 raise AdrError(p, "container states no frame rate; give the frame rate")
             if raw not in STANDARD_RATES:
-                raise AdrError(p, f"unsupported frame rate {float(raw):.4g} fps; give the frame "
-                                  f"rate (supported: {', '.join(str(FrameRate(r)) for r in STANDARD_RATES)})")
+                raise AdrError(
+                    p,
+                    f"unsupported frame rate {float(raw):.4g} fps; give the frame "
+                    f"rate (supported: {', '.join(str(FrameRate(r)) for r in STANDARD_RATES)})",
+                )
             drop = container_tc is not None and container_tc[8:9] in (";", ",", ".")
             rate = FrameRate(raw, drop and raw in (Fraction(30000, 1001), Fraction(60000, 1001)))
         try:
@@ -179,9 +194,14 @@ def probe_picture(path: str | Path, *, frame_rate: FrameRate | None = None) -> P
         except AdrError:
             pass  # kept verbatim; the caller validates it against the rate it uses
     return PictureInfo(
-        path=str(p), frame_rate=rate, num_frames=num_frames,
-        duration=float(num_frames / rate.rate), width=width, height=height,
-        start_timecode=start_tc, has_audio=audio is not None,
+        path=str(p),
+        frame_rate=rate,
+        num_frames=num_frames,
+        duration=float(num_frames / rate.rate),
+        width=width,
+        height=height,
+        start_timecode=start_tc,
+        has_audio=audio is not None,
         audio_sample_rate=int(audio.codec_context.sample_rate) if audio else None,
         audio_channels=int(audio.codec_context.channels) if audio else None,
     )
@@ -271,8 +291,9 @@ def iter_frames(
             raise AdrError(p, f"cannot decode picture ({exc.strerror or exc})") from None
 
 
-def _decode_range(p: Path, container: Any, video: Any, rate: Fraction, first: int,
-                  last: int | None, gray: bool) -> Iterator[tuple[int, np.ndarray]]:
+def _decode_range(
+    p: Path, container: Any, video: Any, rate: Fraction, first: int, last: int | None, gray: bool
+) -> Iterator[tuple[int, np.ndarray]]:
     fmt = "gray" if gray else "rgb24"
     tb = Fraction(video.time_base.numerator, video.time_base.denominator)
     t0 = int(video.start_time or 0)

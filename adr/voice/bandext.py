@@ -21,17 +21,25 @@ import numpy as np
 
 from adr.core.types import strict_from_dict
 
-__all__ = ["HighBandProfile", "high_band_profile", "profile_from_files", "extend_band",
-           "profile_of", "with_profile", "REF_BAND_HZ", "LOW_EDGE_HZ"]
+__all__ = [
+    "HighBandProfile",
+    "high_band_profile",
+    "profile_from_files",
+    "extend_band",
+    "profile_of",
+    "with_profile",
+    "REF_BAND_HZ",
+    "LOW_EDGE_HZ",
+]
 
 REF_BAND_HZ = (5500.0, 10500.0)  # below the resampler's roll-off of a 22.05 kHz take
-LOW_EDGE_HZ = 11000.0            # first band of the profile
+LOW_EDGE_HZ = 11000.0  # first band of the profile
 _TOP_HZ, _SR = 24000.0, 48000
-_SEAM_HZ = (10500.0, 11500.0)    # extension faded in over this range
+_SEAM_HZ = (10500.0, 11500.0)  # extension faded in over this range
 _FRAME_S, _N_FFT, _HOP = 0.02133, 1024, 256  # analysis frame; take STFT at 48 kHz
-_SHIFT_BINS = 116                # 5437.5 Hz at 48 kHz; a multiple of N_FFT/HOP: phase-coherent
+_SHIFT_BINS = 116  # 5437.5 Hz at 48 kHz; a multiple of N_FFT/HOP: phase-coherent
 _SPEECH_DB, _L_RANGE = -40.0, (-40.0, 10.0)
-_TOP_BELOW_REF_DB = 50.0         # a frequency the material "has" is within this of the ref band
+_TOP_BELOW_REF_DB = 50.0  # a frequency the material "has" is within this of the ref band
 
 
 @dataclass(frozen=True)
@@ -61,8 +69,9 @@ class HighBandProfile:
         n = len(self.levels_db)
         if len(self.slopes) != n or len(self.band_edges_hz) != (n + 1 if n else 0):
             raise ValueError("HighBandProfile: n + 1 band edges, n levels and n slopes")
-        if not np.all(np.isfinite(self.band_edges_hz + self.levels_db + self.slopes)) or \
-                np.any(np.diff(self.band_edges_hz) <= 0):
+        if not np.all(np.isfinite(self.band_edges_hz + self.levels_db + self.slopes)) or np.any(
+            np.diff(self.band_edges_hz) <= 0
+        ):
             raise ValueError("HighBandProfile: finite values, increasing band edges")
 
     @property
@@ -70,8 +79,9 @@ class HighBandProfile:
         return bool(self.levels_db)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HighBandProfile:
@@ -85,8 +95,12 @@ class HighBandProfile:
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[float]], top_hz: float) -> HighBandProfile:
         """Inverse of :meth:`rows` (contiguous bands)."""
-        return cls(tuple(r[0] for r in rows) + tuple(r[1] for r in rows[-1:]),
-                   tuple(r[2] for r in rows), tuple(r[3] for r in rows), float(top_hz))
+        return cls(
+            tuple(r[0] for r in rows) + tuple(r[1] for r in rows[-1:]),
+            tuple(r[2] for r in rows),
+            tuple(r[3] for r in rows),
+            float(top_hz),
+        )
 
 
 def _power_frames(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,8 +113,8 @@ def _power_frames(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     idx = np.arange(0, len(x) - n + 1, hop)
     out = np.empty((len(idx), n // 2 + 1), np.float32)
     for i in range(0, len(idx), 4096):  # blocks: bounded memory on long recordings
-        frames = np.lib.stride_tricks.sliding_window_view(x, n)[idx[i:i + 4096]] * win
-        out[i:i + 4096] = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+        frames = np.lib.stride_tricks.sliding_window_view(x, n)[idx[i : i + 4096]] * win
+        out[i : i + 4096] = np.abs(np.fft.rfft(frames, axis=1)) ** 2
     return out, np.fft.rfftfreq(n, 1.0 / sr)
 
 
@@ -148,9 +162,10 @@ def _fit(stats: Sequence[dict[str, Any]]) -> HighBandProfile:
         level = 10 * np.log10(band.sum() / np.sum(ref * 10 ** (slope * lvl / 10)) + 1e-30)
         levels.append(round(float(level), 3))
         slopes.append(round(slope, 4))
-    edges = edges[:len(levels) + 1] if levels else []
-    return HighBandProfile(tuple(round(float(e), 1) for e in edges), tuple(levels),
-                           tuple(slopes), round(top, 1))
+    edges = edges[: len(levels) + 1] if levels else []
+    return HighBandProfile(
+        tuple(round(float(e), 1) for e in edges), tuple(levels), tuple(slopes), round(top, 1)
+    )
 
 
 def high_band_profile(audio: np.ndarray, sample_rate: int) -> HighBandProfile:
@@ -239,7 +254,7 @@ def extend_band(take_48k: np.ndarray, profile: HighBandProfile) -> np.ndarray:
     # faded in over the seam, nothing above the top the actor's material has
     weight = (0.5 - 0.5 * np.cos(np.pi * seam)) * np.clip((profile.top_hz - f) / 200, 0, 1)
     _, ext = istft(copied * gain * weight[:, None], _SR, **stft_args)
-    ext = np.pad(ext[:len(x)], (0, max(0, len(x) - len(ext)))).astype(np.float32)
+    ext = np.pad(ext[: len(x)], (0, max(0, len(x) - len(ext)))).astype(np.float32)
     ceiling = max(0.999, float(np.max(np.abs(x))))
     lo_s, hi_s = (1.0, 1.0) if np.max(np.abs(x + ext)) <= ceiling else (0.0, 1.0)
     for _ in range(20 if lo_s < 1.0 else 0):  # shrink the extension until nothing clips

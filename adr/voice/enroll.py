@@ -65,8 +65,15 @@ from adr.voice.material import (
     resolve_texts,
 )
 
-__all__ = ["EnrollResult", "MaterialLimits", "MaterialReport", "analyse_clean_line",
-           "check_material", "enroll_actor", "training_example"]
+__all__ = [
+    "EnrollResult",
+    "MaterialLimits",
+    "MaterialReport",
+    "analyse_clean_line",
+    "check_material",
+    "enroll_actor",
+    "training_example",
+]
 
 ENROLL_VERSION = 1
 _LIMITS = MaterialLimits()
@@ -103,17 +110,26 @@ class EnrollResult:
         """One line for people, then one per line dropped (``file@start: why``)."""
         r = self.record
         m = "".join(f", {k} {v:.3g}" for k, v in r.metrics.items())
-        dropped = [w.replace(": skipped (", ": ", 1).removesuffix(")")
-                   for w in self.material.warnings if ": skipped (" in w]
-        return (f"{self.actor}: voice {'up to date' if self.reused else 'trained'} in "
-                f"{self.voice_dir} ({r.minutes:.2f} min, {self.utterances} lines, {r.steps} "
-                f"steps, {r.train_seconds:.0f} s{m})"
-                + (f"\n  consent {self.consent_id}" if self.consent_id else "")
-                + "".join(f"\n  dropped {d}" for d in dropped))
+        dropped = [
+            w.replace(": skipped (", ": ", 1).removesuffix(")")
+            for w in self.material.warnings
+            if ": skipped (" in w
+        ]
+        return (
+            f"{self.actor}: voice {'up to date' if self.reused else 'trained'} in "
+            f"{self.voice_dir} ({r.minutes:.2f} min, {self.utterances} lines, {r.steps} "
+            f"steps, {r.train_seconds:.0f} s{m})"
+            + (f"\n  consent {self.consent_id}" if self.consent_id else "")
+            + "".join(f"\n  dropped {d}" for d in dropped)
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "material": self.material.to_dict(),
-                "record": self.record.to_dict(), "held_back": list(self.held_back)}
+        return {
+            **dataclasses.asdict(self),
+            "material": self.material.to_dict(),
+            "record": self.record.to_dict(),
+            "held_back": list(self.held_back),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EnrollResult:
@@ -126,8 +142,9 @@ class EnrollResult:
         return strict_from_dict(cls, d)
 
 
-def analyse_clean_line(audio: np.ndarray, sample_rate: int, text: str, *,
-                       start: float = 0.0) -> tuple[tuple[Phone, ...], Prosody]:
+def analyse_clean_line(
+    audio: np.ndarray, sample_rate: int, text: str, *, start: float = 0.0
+) -> tuple[tuple[Phone, ...], Prosody]:
     """Phones (forced alignment at 16 kHz) and prosody of a clean line, no denoiser.
 
     Parameters
@@ -154,9 +171,15 @@ def analyse_clean_line(audio: np.ndarray, sample_rate: int, text: str, *,
     return alignment.phones, extract_prosody(audio, sample_rate, start=start, denoise="none")
 
 
-def training_example(audio: np.ndarray, phones: Sequence[Phone], prosody: Prosody,
-                     voice_config: Any, *, start: float = 0.0,
-                     lips: LipTrack | None = None) -> Any:
+def training_example(
+    audio: np.ndarray,
+    phones: Sequence[Phone],
+    prosody: Prosody,
+    voice_config: Any,
+    *,
+    start: float = 0.0,
+    lips: LipTrack | None = None,
+) -> Any:
     """A :class:`~adr.voice.train.TrainingExample` of a line on the model's frame grid.
 
     ``audio`` (N,) is at the model rate; ``T = round(N / hop)`` frames from ``start``, and
@@ -167,14 +190,21 @@ def training_example(audio: np.ndarray, phones: Sequence[Phone], prosody: Prosod
 
     vc = voice_config
     n = max(1, seconds_to_frames(len(audio) / vc.sample_rate, vc.frame_period))
-    feats = frame_features(phones, prosody, lips, start=start, end=start + n * vc.frame_period,
-                           frame_period=vc.frame_period, phone_inventory=vc.phone_inventory)
+    feats = frame_features(
+        phones,
+        prosody,
+        lips,
+        start=start,
+        end=start + n * vc.frame_period,
+        frame_period=vc.frame_period,
+        phone_inventory=vc.phone_inventory,
+    )
     x = np.asarray(audio, dtype=np.float32)[: n * vc.hop_length]
     return TrainingExample(np.pad(x, (0, n * vc.hop_length - len(x))), feats)
 
 
 def _cut(x: np.ndarray, sr: int, a: float, b: float) -> np.ndarray:
-    return x[seconds_to_samples(a, sr):seconds_to_samples(b, sr)]
+    return x[seconds_to_samples(a, sr) : seconds_to_samples(b, sr)]
 
 
 def _split(regions: Sequence[Any], x16: np.ndarray, longest: float = 20.0) -> list[tuple]:
@@ -195,8 +225,9 @@ def _split(regions: Sequence[Any], x16: np.ndarray, longest: float = 20.0) -> li
     return out
 
 
-def _transcribe(fm: FileMaterial, x16: np.ndarray, regions: list,
-                whisper: str | None) -> tuple[FileMaterial, list[dict]]:
+def _transcribe(
+    fm: FileMaterial, x16: np.ndarray, regions: list, whisper: str | None
+) -> tuple[FileMaterial, list[dict]]:
     """Whisper per utterance; the file's language is that of most of its speech."""
     from adr.analysis.asr import transcribe
 
@@ -234,10 +265,13 @@ def _finished(folder: Path, key: str) -> EnrollResult | None:
         meta = read_json(folder / VOICE_FILE)
         load_consent(folder)  # an edited voice.json is not reused
         model_sha, restorer = meta.get("model_sha256"), meta.get("restorer")
-        if data.get("key") != key or not (folder / "voiceprint.json").is_file() or \
-                (model_sha is None and restorer is None) or \
-                (model_sha is not None and model_sha != _sha(folder / MODEL_FILE)) or \
-                (restorer is not None and restorer.get("sha256") != _sha(folder / RESTORER_FILE)):
+        if (
+            data.get("key") != key
+            or not (folder / "voiceprint.json").is_file()
+            or (model_sha is None and restorer is None)
+            or (model_sha is not None and model_sha != _sha(folder / MODEL_FILE))
+            or (restorer is not None and restorer.get("sha256") != _sha(folder / RESTORER_FILE))
+        ):
             return None
         return dataclasses.replace(EnrollResult.from_dict(data["result"]), reused=True)
     except (AdrError, KeyError, TypeError, ValueError, AttributeError):
@@ -253,16 +287,18 @@ def _lips(video: str | Path, a: float, b: float, x16: np.ndarray) -> dict:
     return av.apply(res.track).to_dict()
 
 
-def _analyse_file(w: dict, vc: Any, name: str, tick: Any
-                  ) -> list[tuple[str, Any, np.ndarray, dict]]:
+def _analyse_file(
+    w: dict, vc: Any, name: str, tick: Any
+) -> list[tuple[str, Any, np.ndarray, dict]]:
     """Phones and prosody of a file's utterances (cached in ``w["data"]``), as examples."""
     out = []
     for u in w["data"].get("utterances", []):
         a, b = u["start"], u["end"]
         if "phones" not in u and "skipped" not in u:
             try:
-                phones, pros = analyse_clean_line(_cut(w["xm"], vc.sample_rate, a, b),
-                                                  vc.sample_rate, u["text"], start=a)
+                phones, pros = analyse_clean_line(
+                    _cut(w["xm"], vc.sample_rate, a, b), vc.sample_rate, u["text"], start=a
+                )
                 u["phones"], u["prosody"] = [p.to_dict() for p in phones], pros.to_dict()
                 if w["video"] is not None:
                     u["lips"] = _lips(w["video"], a, b, w["x16"])
@@ -272,22 +308,36 @@ def _analyse_file(w: dict, vc: Any, name: str, tick: Any
         tick()
         if "phones" in u:
             lips = LipTrack.from_dict(u["lips"]) if u.get("lips") else None
-            ex = training_example(_cut(w["xm"], vc.sample_rate, a, b),
-                                  [Phone.from_dict(p) for p in u["phones"]],
-                                  Prosody.from_dict(u["prosody"]), vc, start=a, lips=lips)
+            ex = training_example(
+                _cut(w["xm"], vc.sample_rate, a, b),
+                [Phone.from_dict(p) for p in u["phones"]],
+                Prosody.from_dict(u["prosody"]),
+                vc,
+                start=a,
+                lips=lips,
+            )
             out.append((f"{name}@{a:.2f}-{b:.2f}", ex, _cut(w["x16"], RATE, a, b), u))
     return out
 
 
-def _train_ddsp(train: Sequence[tuple], held: Sequence[tuple], vc: Any, tc: Any, ckpt: Path, *,
-                progress: ProgressHook | None, resume: bool) -> tuple[Any, dict[str, list]]:
+def _train_ddsp(
+    train: Sequence[tuple],
+    held: Sequence[tuple],
+    vc: Any,
+    tc: Any,
+    ckpt: Path,
+    *,
+    progress: ProgressHook | None,
+    resume: bool,
+) -> tuple[Any, dict[str, list]]:
     """Train the harmonic-plus-noise model and measure it on the held-back lines."""
     from adr import metrics
     from adr.voice.train import train_voice
 
     report = progress or null_progress
-    model = train_voice([ex for _, ex, _, _ in train], vc, tc, ckpt, progress=progress,
-                        resume=resume)
+    model = train_voice(
+        [ex for _, ex, _, _ in train], vc, tc, ckpt, progress=progress, resume=resume
+    )
     sr = vc.sample_rate
     scores: dict[str, list[float]] = {}
     refs = [train[int(i)][1].audio for i in np.linspace(0, len(train) - 1, min(10, len(train)))]
@@ -295,10 +345,12 @@ def _train_ddsp(train: Sequence[tuple], held: Sequence[tuple], vc: Any, tc: Any,
         report(ProgressEvent("enroll: evaluate", k, len(held), "line"))
         y = model.render(ex.features)
         f0 = metrics.f0_metrics(ex.audio, y, sr)
-        for name, v in (("speaker_similarity", metrics.speaker_similarity(y, sr, refs, sr)),
-                        ("speaker_similarity_original",
-                         metrics.speaker_similarity(ex.audio, sr, refs, sr)),
-                        ("f0_corr", f0.correlation), ("f0_rmse_cents", f0.rmse_cents)):
+        for name, v in (
+            ("speaker_similarity", metrics.speaker_similarity(y, sr, refs, sr)),
+            ("speaker_similarity_original", metrics.speaker_similarity(ex.audio, sr, refs, sr)),
+            ("f0_corr", f0.correlation),
+            ("f0_rmse_cents", f0.rmse_cents),
+        ):
             scores.setdefault(name, []).append(v)
     report(ProgressEvent("enroll: evaluate", len(held), len(held), "line"))
     return model, scores
@@ -381,8 +433,11 @@ def enroll_actor(
     if not is_valid_name(actor) or actor == "unknown":
         raise AdrError(actor, "actor id must be 1-64 letters, digits, '.', '_' or '-'")
     if consent is None:
-        raise AdrError(actor, "no consent record: a voice is the actor's likeness; give the "
-                       "actor's consent (adr enroll --consent FILE, or the --consent-* flags)")
+        raise AdrError(
+            actor,
+            "no consent record: a voice is the actor's likeness; give the "
+            "actor's consent (adr enroll --consent FILE, or the --consent-* flags)",
+        )
     if consent.actor != actor:
         raise AdrError(actor, f"the consent record is for actor {consent.actor}, not {actor}")
     paths = [Path(p) for p in audio_paths]
@@ -393,17 +448,30 @@ def enroll_actor(
         raise AdrError(actor, f"{len(videos)} videos for {len(paths)} audio files")
     given = resolve_texts(paths, texts)
     tc = train_config or preset(quality)
-    vc = voice_config or VoiceConfig(phone_inventory=PHONES,
-                                     lips=any(v is not None for v in videos))
+    vc = voice_config or VoiceConfig(
+        phone_inventory=PHONES, lips=any(v is not None for v in videos)
+    )
     if engine not in ("restorer", "ddsp"):
         raise AdrError(engine, "unknown voice engine (restorer or ddsp)")
     rc, rtc = restorer_configs(engine, quality, restorer_config, restorer_train_config)
     report = progress or null_progress
     folder, hashes = Path(voices_root) / actor, [_sha(p) for p in paths]
     vshas = [None if v is None else _sha(Path(v)) for v in videos]
-    key = cache_key((ENROLL_VERSION, actor, hashes, given, vshas, vc.to_dict(), tc.to_dict(),
-                     whisper_model, limits.to_dict(), engine,
-                     None if rc is None or rtc is None else [rc.to_dict(), rtc.to_dict()]))
+    key = cache_key(
+        (
+            ENROLL_VERSION,
+            actor,
+            hashes,
+            given,
+            vshas,
+            vc.to_dict(),
+            tc.to_dict(),
+            whisper_model,
+            limits.to_dict(),
+            engine,
+            None if rc is None or rtc is None else [rc.to_dict(), rtc.to_dict()],
+        )
+    )
     done = _finished(folder, key) if resume else None
     if done is not None:
         from adr.voice.voicefile import update_consent
@@ -418,13 +486,25 @@ def enroll_actor(
     for i, (path, sha, text, video) in enumerate(zip(paths, hashes, given, videos)):
         report(ProgressEvent("enroll: read", i, len(paths), "file", {"file": path.name}))
         fm, x16, xm, regions = inspect_file(path, vc.sample_rate)
-        cpath = cache_dir / f"{cache_key((sha, text, vshas[i], vc.sample_rate, whisper_model), length=24)}.json"
+        cpath = (
+            cache_dir
+            / f"{cache_key((sha, text, vshas[i], vc.sample_rate, whisper_model), length=24)}.json"
+        )
         data = read_json(cpath) if sha and cpath.is_file() else {}
         if "language" in data:
             fm = dataclasses.replace(fm, **data["language"])
         files.append(fm)
-        work.append({"x16": x16, "xm": xm, "regions": regions, "video": video, "cpath": cpath,
-                     "text": text, "data": data})
+        work.append(
+            {
+                "x16": x16,
+                "xm": xm,
+                "regions": regions,
+                "video": video,
+                "cpath": cpath,
+                "text": text,
+                "data": data,
+            }
+        )
     report(ProgressEvent("enroll: read", len(paths), len(paths), "file"))
     material_report(actor, files, None, limits).raise_for_refusals()
     todo = [i for i, w in enumerate(work) if "utterances" not in w["data"] and w["regions"]]
@@ -433,13 +513,19 @@ def enroll_actor(
         report(ProgressEvent("enroll: transcribe", k, len(todo), "file"))
         if w["text"] is not None:  # the file's speech extent is one utterance
             r0, r1 = w["regions"][0].start, w["regions"][-1].end
-            d["utterances"] = [{"start": max(0.0, r0 - 0.1), "text": w["text"],
-                                "end": min(len(w["x16"]) / RATE, r1 + 0.1)}]
+            d["utterances"] = [
+                {
+                    "start": max(0.0, r0 - 0.1),
+                    "text": w["text"],
+                    "end": min(len(w["x16"]) / RATE, r1 + 0.1),
+                }
+            ]
         else:
-            files[i], d["utterances"] = _transcribe(files[i], w["x16"], w["regions"],
-                                                    whisper_model)
-            d["language"] = {"language": files[i].language,
-                             "language_probability": files[i].language_probability}
+            files[i], d["utterances"] = _transcribe(files[i], w["x16"], w["regions"], whisper_model)
+            d["language"] = {
+                "language": files[i].language,
+                "language_probability": files[i].language_probability,
+            }
         write_json(w["cpath"], d)
     if todo:
         report(ProgressEvent("enroll: transcribe", len(todo), len(todo), "file"))
@@ -456,9 +542,12 @@ def enroll_actor(
 
     for w, path in zip(work, paths):
         lines += _analyse_file(w, vc, path.name, tick)
-    skipped = tuple(f"{p.name}@{u['start']:.2f}: skipped ({u['skipped']})"
-                    for w, p in zip(work, paths) for u in w["data"].get("utterances", [])
-                    if "skipped" in u)
+    skipped = tuple(
+        f"{p.name}@{u['start']:.2f}: skipped ({u['skipped']})"
+        for w, p in zip(work, paths)
+        for u in w["data"].get("utterances", [])
+        if "skipped" in u
+    )
     material = dataclasses.replace(material, warnings=material.warnings + skipped)
     if not lines:
         raise AdrError(actor, "no usable line: transcription or alignment failed everywhere")
@@ -482,23 +571,33 @@ def enroll_actor(
 
         rc = with_profile(rc, profile_from_files(paths))  # the band above 11 kHz, native rate
         restorer, scores = train_actor_restorer(
-            [clean_line(u, x) for _, _, x, u in train], [clean_line(u, x) for _, _, x, u in held],
-            rc, rtc, str(ckpt), progress=progress, resume=resume)
+            [clean_line(u, x) for _, _, x, u in train],
+            [clean_line(u, x) for _, _, x, u in held],
+            rc,
+            rtc,
+            str(ckpt),
+            progress=progress,
+            resume=resume,
+        )
     else:
         model, scores = _train_ddsp(train, held, vc, tc, ckpt, progress=progress, resume=resume)
     state = training_state(ckpt) or {}
     sr = vc.sample_rate
     record = EnrollmentRecord(
-        actor=actor, sources=tuple(SourceFile(str(p), h, f.seconds)
-                                   for p, h, f in zip(paths, hashes, files)),
+        actor=actor,
+        sources=tuple(SourceFile(str(p), h, f.seconds) for p, h, f in zip(paths, hashes, files)),
         minutes=round(sum(len(ex.audio) for _, ex, _, _ in train) / sr / 60, 3),
         date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        preset=quality if (rtc or tc) == (restorer_preset(quality) if rtc else preset(quality))
-        else "custom", steps=int(state.get("step", 0)),
+        preset=quality
+        if (rtc or tc) == (restorer_preset(quality) if rtc else preset(quality))
+        else "custom",
+        steps=int(state.get("step", 0)),
         train_seconds=float(state.get("elapsed_seconds", 0.0)),
-        metrics={k: round(float(np.nanmean(v)), 4) for k, v in scores.items()
-                 if np.isfinite(v).any()},
-        loudness_db=_voiced_loudness([ex.features for _, ex, _, _ in train]))
+        metrics={
+            k: round(float(np.nanmean(v)), 4) for k, v in scores.items() if np.isfinite(v).any()
+        },
+        loudness_db=_voiced_loudness([ex.features for _, ex, _, _ in train]),
+    )
 
     # save: voice, voiceprint, enrollment.json (written last: marks the enrollment finished)
     save_voice(folder, model, vc, record, restorer, consent=consent)
@@ -506,8 +605,17 @@ def enroll_actor(
     picks = sorted({int(i) for i in np.linspace(0, len(speech) - 1, min(20, len(speech)))})
     vp = make_voiceprint(actor, [speech[i] for i in picks], RATE)
     write_json(folder / "voiceprint.json", vp.to_dict())
-    result = EnrollResult(actor, str(folder), material, record, len(lines),
-                          tuple(name for name, _, _, _ in held), consent_id=consent.consent_id)
-    write_json(folder / "enrollment.json", {"format_version": ENROLL_VERSION, "key": key,
-                                            "result": result.to_dict()})
+    result = EnrollResult(
+        actor,
+        str(folder),
+        material,
+        record,
+        len(lines),
+        tuple(name for name, _, _, _ in held),
+        consent_id=consent.consent_id,
+    )
+    write_json(
+        folder / "enrollment.json",
+        {"format_version": ENROLL_VERSION, "key": key, "result": result.to_dict()},
+    )
     return result

@@ -91,8 +91,10 @@ class FrameFeatures:
         n = len(self.phone_ids)
         for name in _ARRAYS:
             if len(getattr(self, name)) != n:
-                raise ValueError(f"FrameFeatures: {name} has {len(getattr(self, name))} frames, "
-                                 f"phone_ids has {n}")
+                raise ValueError(
+                    f"FrameFeatures: {name} has {len(getattr(self, name))} frames, "
+                    f"phone_ids has {n}"
+                )
         if self.lips.shape != (n, 2):
             raise ValueError(f"FrameFeatures: lips must have shape ({n}, 2)")
 
@@ -109,7 +111,8 @@ class FrameFeatures:
         """Frames ``first .. first + count - 1`` as a new :class:`FrameFeatures`."""
         sl = slice(first, first + count)
         return FrameFeatures(
-            start=self.start + first * self.frame_period, frame_period=self.frame_period,
+            start=self.start + first * self.frame_period,
+            frame_period=self.frame_period,
             **{name: getattr(self, name)[sl] for name in _ARRAYS},
         )
 
@@ -123,8 +126,9 @@ class FrameFeatures:
     def from_dict(cls, data: dict[str, Any]) -> FrameFeatures:
         expected = {"start", "frame_period", *_ARRAYS}
         if set(data) != expected:
-            raise ValueError(f"FrameFeatures: fields {sorted(set(data) ^ expected)} "
-                             "unknown or missing")
+            raise ValueError(
+                f"FrameFeatures: fields {sorted(set(data) ^ expected)} unknown or missing"
+            )
         d = dict(data)
         for name, dtype in _ARRAYS.items():
             d[name] = np.asarray(d[name], dtype=dtype)
@@ -159,8 +163,9 @@ def loudness_db(audio: np.ndarray, sr: int, frame_period: float) -> np.ndarray:
     n_frames = seconds_to_frames(len(x) / sr, frame_period)
     win = max(seconds_to_samples(_ENERGY_WINDOW, sr), 1)
     csum = np.concatenate([[0.0], np.cumsum(x * x)])
-    centres = np.array([seconds_to_samples((t + 0.5) * frame_period, sr)
-                        for t in range(n_frames)], dtype=np.int64).reshape(-1)
+    centres = np.array(
+        [seconds_to_samples((t + 0.5) * frame_period, sr) for t in range(n_frames)], dtype=np.int64
+    ).reshape(-1)
     lo = np.clip(centres - win // 2, 0, len(x))
     hi = np.clip(centres + win - win // 2, 0, len(x))
     power = (csum[hi] - csum[lo]) / win
@@ -226,9 +231,7 @@ def _phone_track(
     return ids, pos, dur
 
 
-def _lip_track(
-    lips: LipTrack | None, centres: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _lip_track(lips: LipTrack | None, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = len(centres)
     if lips is None or lips.num_frames == 0:
         return np.zeros((n, 2), dtype=np.float32), np.zeros(n, dtype=np.float32)
@@ -293,13 +296,25 @@ def frame_features(
     voiced_src = np.asarray(prosody.voiced, dtype=bool) & (np.asarray(prosody.f0) > 0)
     f0_src = interpolate_f0(prosody.f0, voiced_src)
     f0 = np.exp(np.interp(centres, p_times, np.log(f0_src)))
-    nearest = np.clip(np.round((centres - prosody.start) / prosody.frame_period).astype(np.int64),
-                      0, prosody.num_frames - 1)
+    nearest = np.clip(
+        np.round((centres - prosody.start) / prosody.frame_period).astype(np.int64),
+        0,
+        prosody.num_frames - 1,
+    )
     voiced = voiced_src[nearest]
-    loud = np.interp(centres, p_times, np.maximum(np.asarray(prosody.energy, np.float64),
-                                                  SILENCE_DB))
+    loud = np.interp(
+        centres, p_times, np.maximum(np.asarray(prosody.energy, np.float64), SILENCE_DB)
+    )
     lip_feats, lip_mask = _lip_track(lips, centres)
     return FrameFeatures(
-        start=start, frame_period=frame_period, phone_ids=ids, phone_pos=pos, phone_dur=dur,
-        f0=f0, voiced=voiced, loudness=loud, lips=lip_feats, lip_mask=lip_mask,
+        start=start,
+        frame_period=frame_period,
+        phone_ids=ids,
+        phone_pos=pos,
+        phone_dur=dur,
+        f0=f0,
+        voiced=voiced,
+        loudness=loud,
+        lips=lip_feats,
+        lip_mask=lip_mask,
     )

@@ -11,8 +11,9 @@ __all__ = ["MultiResolutionSTFTLoss", "MelLoss"]
 
 
 def _magnitude(x: torch.Tensor, n_fft: int, window: torch.Tensor) -> torch.Tensor:
-    spec = torch.stft(x, n_fft, hop_length=n_fft // 4, window=window, center=True,
-                      return_complex=True)  # (B, F, T')
+    spec = torch.stft(
+        x, n_fft, hop_length=n_fft // 4, window=window, center=True, return_complex=True
+    )  # (B, F, T')
     return spec.abs().clamp_min(1e-7)
 
 
@@ -61,8 +62,9 @@ class MultiResolutionSTFTLoss(nn.Module):
             sc = torch.linalg.norm(t - p) / torch.linalg.norm(t).clamp_min(1e-7)
             log_l1 = (torch.log(p) - torch.log(t)).abs().mean()
             lin_l1 = (p - t).abs().mean()
-            total = total + self.sc_weight * sc + self.log_weight * log_l1 \
-                + self.linear_weight * lin_l1
+            total = (
+                total + self.sc_weight * sc + self.log_weight * log_l1 + self.linear_weight * lin_l1
+            )
         return total / len(self.fft_sizes)
 
 
@@ -78,15 +80,23 @@ class MelLoss(nn.Module):
     fbank: torch.Tensor  # (F, n_mels), a buffer
     window: torch.Tensor  # (n_fft,), a buffer
 
-    def __init__(self, sample_rate: int, n_fft: int = 1024, hop: int = 256,
-                 n_mels: int = 80) -> None:
+    def __init__(
+        self, sample_rate: int, n_fft: int = 1024, hop: int = 256, n_mels: int = 80
+    ) -> None:
         super().__init__()
         from torchaudio.functional import melscale_fbanks
 
         self.n_fft = n_fft
         self.hop = hop
-        fb = melscale_fbanks(n_fft // 2 + 1, 0.0, sample_rate / 2, n_mels, sample_rate,
-                             norm="slaney", mel_scale="slaney")  # (F, n_mels)
+        fb = melscale_fbanks(
+            n_fft // 2 + 1,
+            0.0,
+            sample_rate / 2,
+            n_mels,
+            sample_rate,
+            norm="slaney",
+            mel_scale="slaney",
+        )  # (F, n_mels)
         self.register_buffer("fbank", fb, persistent=False)
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
@@ -101,9 +111,16 @@ class MelLoss(nn.Module):
         -------
         torch.Tensor, scalar
         """
+
         def logmel(x: torch.Tensor) -> torch.Tensor:
-            spec = torch.stft(x, self.n_fft, hop_length=self.hop, window=self.window,
-                              center=True, return_complex=True).abs()  # (B, F, T')
+            spec = torch.stft(
+                x,
+                self.n_fft,
+                hop_length=self.hop,
+                window=self.window,
+                center=True,
+                return_complex=True,
+            ).abs()  # (B, F, T')
             mel = torch.matmul(spec.transpose(1, 2), self.fbank)  # (B, T', n_mels)
             return torch.log(mel.clamp_min(1e-5))
 

@@ -3,8 +3,8 @@
 Per file: length, minutes of speech (Silero VAD, :mod:`adr.analysis.vad`), noise floor (of the
 20 ms block levels, the lower of the 20th percentile outside speech and the 5th percentile
 overall, so that tightly cut files are not judged by their speech) and SNR (active speech
-level over the floor), clipping (fraction of samples at full scale), language (Whisper, for files without
-text). Over the material: speech minutes and phone coverage of the texts.
+level over the floor), clipping (fraction of samples at full scale), language (Whisper, for
+files without text). Over the material: speech minutes and phone coverage of the texts.
 
 Refusals: a file that is unreadable, clipped (> 1 % of samples), noisy (SNR < 15 dB) or
 confidently not English; less than 0.5 min of speech in all. The SNR estimate is a cheap
@@ -37,8 +37,14 @@ from adr.core.records import Record
 from adr.core.timebase import seconds_to_samples
 from adr.core.types import strict_from_dict
 
-__all__ = ["MaterialLimits", "FileMaterial", "MaterialReport", "check_material",
-           "resolve_texts", "TextsArg"]
+__all__ = [
+    "MaterialLimits",
+    "FileMaterial",
+    "MaterialReport",
+    "check_material",
+    "resolve_texts",
+    "TextsArg",
+]
 
 RATE = 16_000  # VAD, Whisper and aligner rate
 _BLOCK = 0.02
@@ -96,8 +102,11 @@ class FileMaterial:
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "problems": list(self.problems),
-                "notes": list(self.notes)}
+        return {
+            **dataclasses.asdict(self),
+            "problems": list(self.problems),
+            "notes": list(self.notes),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FileMaterial:
@@ -155,16 +164,22 @@ class MaterialReport:
         """A few lines for people."""
         cov = "unknown" if self.phone_coverage is None else f"{self.phone_coverage:.0%}"
         snr = "n/a" if self.snr_db is None else f"{self.snr_db:.0f} dB"
-        lines = [f"{self.actor or 'material'}: {len(self.files)} files, "
-                 f"{self.speech_minutes:.2f} min of speech, SNR {snr}, noise floor "
-                 f"{self.noise_floor_db:.0f} dBFS, clipping {self.clipping:.3%}, "
-                 f"phone coverage {cov}"]
+        lines = [
+            f"{self.actor or 'material'}: {len(self.files)} files, "
+            f"{self.speech_minutes:.2f} min of speech, SNR {snr}, noise floor "
+            f"{self.noise_floor_db:.0f} dBFS, clipping {self.clipping:.3%}, "
+            f"phone coverage {cov}"
+        ]
         lines += [f"  refused: {r}" for r in self.refusals]
         return "\n".join(lines + [f"  warning: {w}" for w in self.warnings])
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "files": [f.to_dict() for f in self.files],
-                "refusals": list(self.refusals), "warnings": list(self.warnings)}
+        return {
+            **dataclasses.asdict(self),
+            "files": [f.to_dict() for f in self.files],
+            "refusals": list(self.refusals),
+            "warnings": list(self.warnings),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MaterialReport:
@@ -179,8 +194,9 @@ def _levels(x: np.ndarray, regions: Sequence[Any]) -> tuple[float, float | None,
     """(noise floor dBFS, SNR dB or None, speech seconds) of 16 kHz audio (N,)."""
     w = int(_BLOCK * RATE)
     n = len(x) // w
-    power = np.mean(x[: n * w].astype(np.float64).reshape(n, w) ** 2, axis=1) if n \
-        else np.zeros(1)  # (n,)
+    power = (
+        np.mean(x[: n * w].astype(np.float64).reshape(n, w) ** 2, axis=1) if n else np.zeros(1)
+    )  # (n,)
     centres = (np.arange(len(power)) + 0.5) * _BLOCK
     inside = np.zeros(len(power), bool)
     for r in regions:
@@ -198,8 +214,9 @@ def _levels(x: np.ndarray, regions: Sequence[Any]) -> tuple[float, float | None,
     return floor, 10 * np.log10(float(active.mean())) - floor, sum(r.duration for r in regions)
 
 
-def inspect_file(path: Path, sample_rate: int) -> tuple[FileMaterial, np.ndarray, np.ndarray,
-                                                        list[Any]]:
+def inspect_file(
+    path: Path, sample_rate: int
+) -> tuple[FileMaterial, np.ndarray, np.ndarray, list[Any]]:
     """Read one recording.
 
     Returns
@@ -222,9 +239,14 @@ def inspect_file(path: Path, sample_rate: int) -> tuple[FileMaterial, np.ndarray
     x16 = resample(x, audio.sample_rate, RATE)
     regions = speech_regions(x16, RATE)
     floor, snr, speech = _levels(x16, regions)
-    fm = FileMaterial(str(path), round(audio.duration, 3), round(float(speech), 3),
-                      round(float(floor), 1), None if snr is None else round(float(snr), 1),
-                      round(clipping, 5))
+    fm = FileMaterial(
+        str(path),
+        round(audio.duration, 3),
+        round(float(speech), 3),
+        round(float(floor), 1),
+        None if snr is None else round(float(snr), 1),
+        round(clipping, 5),
+    )
     return fm, x16, resample(x, audio.sample_rate, sample_rate), regions
 
 
@@ -235,15 +257,22 @@ def judge_file(fm: FileMaterial, limits: MaterialLimits) -> FileMaterial:
         problems.append(f"unreadable ({fm.error})")
     else:
         if fm.clipping > limits.max_clipping:
-            problems.append(f"heavy clipping ({fm.clipping:.1%} of samples at full scale; "
-                            f"at most {limits.max_clipping:.0%})")
+            problems.append(
+                f"heavy clipping ({fm.clipping:.1%} of samples at full scale; "
+                f"at most {limits.max_clipping:.0%})"
+            )
         if fm.snr_db is not None and fm.snr_db < limits.min_snr_db:
-            problems.append(f"too noisy (SNR {fm.snr_db:.0f} dB, noise floor "
-                            f"{fm.noise_floor_db:.0f} dBFS; at least {limits.min_snr_db:.0f} dB)")
-        if fm.language not in ("", "en") and \
-                fm.language_probability >= limits.min_language_probability:
-            problems.append(f"not English (detected {fm.language}, "
-                            f"p={fm.language_probability:.2f})")
+            problems.append(
+                f"too noisy (SNR {fm.snr_db:.0f} dB, noise floor "
+                f"{fm.noise_floor_db:.0f} dBFS; at least {limits.min_snr_db:.0f} dB)"
+            )
+        if (
+            fm.language not in ("", "en")
+            and fm.language_probability >= limits.min_language_probability
+        ):
+            problems.append(
+                f"not English (detected {fm.language}, p={fm.language_probability:.2f})"
+            )
         if fm.speech_seconds == 0:
             notes.append(_NO_SPEECH)
     return dataclasses.replace(fm, problems=tuple(problems), notes=tuple(notes))
@@ -266,8 +295,9 @@ def phone_coverage(texts: Sequence[str]) -> float:
     return len(seen & every) / len(every)
 
 
-def material_report(actor: str, files: Sequence[FileMaterial], texts: Sequence[str] | None,
-                    limits: MaterialLimits) -> MaterialReport:
+def material_report(
+    actor: str, files: Sequence[FileMaterial], texts: Sequence[str] | None, limits: MaterialLimits
+) -> MaterialReport:
     """Judge every file and the material as a whole."""
     files = [judge_file(f, limits) for f in files]
     minutes = sum(f.speech_seconds for f in files if not f.problems) / 60
@@ -275,22 +305,31 @@ def material_report(actor: str, files: Sequence[FileMaterial], texts: Sequence[s
     warnings = [f"{f.path}: {n}" for f in files for n in f.notes]
     who = actor or "material"
     if minutes < limits.min_minutes:
-        refusals.append(f"{who}: too little speech ({minutes:.2f} min; at least "
-                        f"{limits.min_minutes} min needed)")
+        refusals.append(
+            f"{who}: too little speech ({minutes:.2f} min; at least "
+            f"{limits.min_minutes} min needed)"
+        )
     elif minutes < limits.thin_minutes:
-        warnings.append(f"{who}: thin material ({minutes:.2f} min of speech; "
-                        f"{limits.thin_minutes:.0f} min or more gives a better voice)")
+        warnings.append(
+            f"{who}: thin material ({minutes:.2f} min of speech; "
+            f"{limits.thin_minutes:.0f} min or more gives a better voice)"
+        )
     coverage = phone_coverage(texts) if texts else None
     if coverage is not None and coverage < limits.min_coverage:
         warnings.append(f"{who}: low phone coverage ({coverage:.0%} of English phones)")
     snrs = [f.snr_db for f in files if f.snr_db is not None]
     total = sum(f.seconds for f in files)
     return MaterialReport(
-        actor, tuple(files), round(minutes, 3),
+        actor,
+        tuple(files),
+        round(minutes, 3),
         max((f.noise_floor_db for f in files if f.seconds), default=-100.0),
         min(snrs) if snrs else None,
         round(sum(f.clipping * f.seconds for f in files) / total, 5) if total else 0.0,
-        None if coverage is None else round(coverage, 3), tuple(refusals), tuple(warnings))
+        None if coverage is None else round(coverage, 3),
+        tuple(refusals),
+        tuple(warnings),
+    )
 
 
 def _read_text(p: Path) -> str:
@@ -312,8 +351,10 @@ def resolve_texts(audio_paths: Sequence[str | Path], texts: TextsArg) -> list[st
     """
     paths = [Path(p) for p in audio_paths]
     if texts is None:
-        return [_read_text(p.with_suffix(".txt")) if p.with_suffix(".txt").is_file() else None
-                for p in paths]
+        return [
+            _read_text(p.with_suffix(".txt")) if p.with_suffix(".txt").is_file() else None
+            for p in paths
+        ]
     if isinstance(texts, (str, Path)):
         table = Path(texts)
         if not table.is_file():
@@ -329,8 +370,7 @@ def resolve_texts(audio_paths: Sequence[str | Path], texts: TextsArg) -> list[st
     if isinstance(texts, Mapping):
         by_name = {Path(k).stem: v for k, v in texts.items()}
         by_name |= {Path(k).name: v for k, v in texts.items()}
-        return [(by_name.get(p.name) or by_name.get(p.stem) or "").strip() or None
-                for p in paths]
+        return [(by_name.get(p.name) or by_name.get(p.stem) or "").strip() or None for p in paths]
     items = list(texts)
     if len(items) != len(paths):
         raise AdrError("texts", f"{len(items)} texts for {len(paths)} audio files")
@@ -342,9 +382,14 @@ def resolve_texts(audio_paths: Sequence[str | Path], texts: TextsArg) -> list[st
     return out
 
 
-def check_material(audio_paths: Sequence[str | Path], texts: TextsArg = None, *,
-                   actor: str = "", limits: MaterialLimits = MaterialLimits(),
-                   language_check: bool = True) -> MaterialReport:
+def check_material(
+    audio_paths: Sequence[str | Path],
+    texts: TextsArg = None,
+    *,
+    actor: str = "",
+    limits: MaterialLimits = MaterialLimits(),
+    language_check: bool = True,
+) -> MaterialReport:
     """Check an actor's recordings before enrolling (never raises for bad material).
 
     Parameters
@@ -371,8 +416,12 @@ def check_material(audio_paths: Sequence[str | Path], texts: TextsArg = None, *,
         if language_check and text is None and regions:
             from adr.analysis.asr import detect_language
 
-            speech = np.concatenate([x16[seconds_to_samples(r.start, RATE):
-                                         seconds_to_samples(r.end, RATE)] for r in regions])
+            speech = np.concatenate(
+                [
+                    x16[seconds_to_samples(r.start, RATE) : seconds_to_samples(r.end, RATE)]
+                    for r in regions
+                ]
+            )
             code, prob = detect_language(speech[: 30 * RATE])
             fm = dataclasses.replace(fm, language=code, language_probability=round(prob, 3))
         files.append(fm)

@@ -68,8 +68,14 @@ if TYPE_CHECKING:
     from adr.ingest.session import Session
     from adr.voice.voicefile import LoadedVoice
 
-__all__ = ["RENDER_VERSION", "RenderedLine", "edit_alignment", "line_use", "render_line",
-           "render_session"]
+__all__ = [
+    "RENDER_VERSION",
+    "RenderedLine",
+    "edit_alignment",
+    "line_use",
+    "render_line",
+    "render_session",
+]
 
 RENDER_VERSION = 3  # 3: takes carry the watermark and their provenance
 _PRODUCTION_RATE = 16000  # the production line given to a restorer (the analysis rate)
@@ -108,10 +114,17 @@ class RenderedLine:
     features: FrameFeatures
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cue_id": self.cue_id, "actor": self.actor, "text": self.text,
-                "start": self.start, "end": self.end, "sample_rate": self.sample_rate,
-                "audio": np.asarray(self.audio, dtype=np.float64).tolist(),
-                "alignment": self.alignment.to_dict(), "features": self.features.to_dict()}
+        return {
+            "cue_id": self.cue_id,
+            "actor": self.actor,
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "sample_rate": self.sample_rate,
+            "audio": np.asarray(self.audio, dtype=np.float64).tolist(),
+            "alignment": self.alignment.to_dict(),
+            "features": self.features.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RenderedLine:
@@ -126,8 +139,10 @@ class RenderedLine:
 
 # ----------------------------------------------------------------------------- text edits
 
-def _spread(symbols: Sequence[str], old: Sequence[Phone], t0: float, t1: float,
-            word: int) -> list[Phone]:
+
+def _spread(
+    symbols: Sequence[str], old: Sequence[Phone], t0: float, t1: float, word: int
+) -> list[Phone]:
     """New phones over [t0, t1]: the old boundaries when the counts match, else shares
     proportional to a nominal length (vowel 2, consonant 1)."""
     if len(symbols) == len(old) and old:
@@ -153,8 +168,10 @@ def _absorb_inserts(ops: list[list[Any]]) -> list[list[Any]]:
             pending = (j1, j2)
         elif pending is not None:
             if tag == "equal" and i2 - i1 > 1:
-                out += [["replace", i1, i1 + 1, pending[0], j1 + 1],
-                        ["equal", i1 + 1, i2, j1 + 1, j2]]
+                out += [
+                    ["replace", i1, i1 + 1, pending[0], j1 + 1],
+                    ["equal", i1 + 1, i2, j1 + 1, j2],
+                ]
             else:
                 out.append(["replace", i1, i2, pending[0], j2])
             pending = None
@@ -192,8 +209,9 @@ def edit_alignment(alignment: Alignment, text: str) -> Alignment:
     by_word: dict[int, list[Phone]] = {}
     for p in alignment.phones:
         by_word.setdefault(p.word, []).append(p)
-    ops = _absorb_inserts([list(o) for o in difflib.SequenceMatcher(
-        a=old, b=new, autojunk=False).get_opcodes()])
+    ops = _absorb_inserts(
+        [list(o) for o in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes()]
+    )
     phones: list[Phone] = []
     cleared: list[tuple[float, float]] = []  # old spans whose pauses are dropped
     for tag, i1, i2, j1, j2 in ops:
@@ -215,7 +233,7 @@ def edit_alignment(alignment: Alignment, text: str) -> Alignment:
                 spread = _spread(symbols, olds, t0, t1, b1)
                 k = 0
                 for j in range(b1, b2):  # give each new word its own phones' index
-                    for p in spread[k:k + len(ipa[j])]:
+                    for p in spread[k : k + len(ipa[j])]:
                         phones.append(dataclasses.replace(p, word=j))
                     k += len(ipa[j])
     for p in by_word.get(-1, []):
@@ -225,14 +243,26 @@ def edit_alignment(alignment: Alignment, text: str) -> Alignment:
     words = []
     for j, w in enumerate(new):
         mine = [p for p in phones if p.word == j]
-        conf = next((alignment.words[i1 + (j - j1)].confidence for tag, i1, _, j1, j2 in ops
-                     if tag == "equal" and j1 <= j < j2), 0.0)
+        conf = next(
+            (
+                alignment.words[i1 + (j - j1)].confidence
+                for tag, i1, _, j1, j2 in ops
+                if tag == "equal" and j1 <= j < j2
+            ),
+            0.0,
+        )
         words.append(Word(w, min(p.start for p in mine), max(p.end for p in mine), conf))
-    return Alignment(tuple(words), tuple(phones), alignment.score,
-                     float(np.mean([w.confidence for w in words])), alignment.method + "+edited")
+    return Alignment(
+        tuple(words),
+        tuple(phones),
+        alignment.score,
+        float(np.mean([w.confidence for w in words])),
+        alignment.method + "+edited",
+    )
 
 
 # ----------------------------------------------------------------------------- one line
+
 
 def _gate(words: Sequence[Word], start: float, n: int, sr: int) -> np.ndarray:
     """Gain (N,): 1 around the words, 0 elsewhere, with raised-cosine fades."""
@@ -252,7 +282,7 @@ def _gate(words: Sequence[Word], start: float, n: int, sr: int) -> np.ndarray:
             continue
         gain[i:j] = 1.0
         lo = max(0, i - r)
-        gain[lo:i] = np.maximum(gain[lo:i], ramp[r - (i - lo):])
+        gain[lo:i] = np.maximum(gain[lo:i], ramp[r - (i - lo) :])
         hi = min(n, j + r)
         gain[j:hi] = np.maximum(gain[j:hi], ramp[::-1][: hi - j])
     return gain
@@ -272,15 +302,29 @@ def _edited_spans(line: LineAnalysis, alignment: Alignment) -> list[tuple[float,
     before = [w.text.lower() for w in line.alignment.words]
     after = [w.text.lower() for w in alignment.words]
     ops = difflib.SequenceMatcher(a=before, b=after, autojunk=False).get_opcodes()
-    spans = [(w.start, w.end) for tag, _, _, j1, j2 in ops if tag != "equal"
-             for w in alignment.words[j1:j2]]
-    spans += [(w.start, w.end) for tag, i1, i2, _, _ in ops if tag == "delete"
-              for w in line.alignment.words[i1:i2]]
+    spans = [
+        (w.start, w.end)
+        for tag, _, _, j1, j2 in ops
+        if tag != "equal"
+        for w in alignment.words[j1:j2]
+    ]
+    spans += [
+        (w.start, w.end)
+        for tag, i1, i2, _, _ in ops
+        if tag == "delete"
+        for w in line.alignment.words[i1:i2]
+    ]
     return spans
 
 
-def _restore(line: LineAnalysis, voice: LoadedVoice, said: str, alignment: Alignment,
-             audio: np.ndarray | None, sample_rate: int) -> np.ndarray:
+def _restore(
+    line: LineAnalysis,
+    voice: LoadedVoice,
+    said: str,
+    alignment: Alignment,
+    audio: np.ndarray | None,
+    sample_rate: int,
+) -> np.ndarray:
     """The restorer's take at 22.05 kHz (N,), at the production line's level."""
     from adr.voice.evidence import REFERENCE_LEVEL_DB, active_level_db
     from adr.voice.speak import line_inputs, speak
@@ -292,10 +336,20 @@ def _restore(line: LineAnalysis, voice: LoadedVoice, said: str, alignment: Align
         from adr.analysis.denoise import denoise
 
         denoised = denoise(np.asarray(audio, dtype=np.float32), sample_rate)
-    inputs = line_inputs(said, alignment.words, alignment.phones, line.prosody, cue.start,
-                         cue.end, voice.restorer.config, audio=audio, sample_rate=sample_rate,
-                         denoised=denoised, cue_id=cue.id,
-                         distrust=_edited_spans(line, alignment))
+    inputs = line_inputs(
+        said,
+        alignment.words,
+        alignment.phones,
+        line.prosody,
+        cue.start,
+        cue.end,
+        voice.restorer.config,
+        audio=audio,
+        sample_rate=sample_rate,
+        denoised=denoised,
+        cue_id=cue.id,
+        distrust=_edited_spans(line, alignment),
+    )
     y = speak(voice.restorer, inputs)
     if denoised is not None:
         level = active_level_db(denoised, sample_rate)
@@ -304,9 +358,15 @@ def _restore(line: LineAnalysis, voice: LoadedVoice, said: str, alignment: Align
     return y.astype(np.float32)
 
 
-def render_line(line: LineAnalysis, voice: LoadedVoice, *, text: str | None = None,
-                seed: int = 0, audio: np.ndarray | None = None,
-                sample_rate: int = 16000) -> RenderedLine:
+def render_line(
+    line: LineAnalysis,
+    voice: LoadedVoice,
+    *,
+    text: str | None = None,
+    seed: int = 0,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 16000,
+) -> RenderedLine:
     """Re-speak one analysed line in a voice (pure: no files).
 
     Parameters
@@ -339,11 +399,21 @@ def render_line(line: LineAnalysis, voice: LoadedVoice, *, text: str | None = No
     said = text if text is not None else (cue.text.strip() or line.text)
     alignment = edit_alignment(line.alignment, said)
     lips = line.lips.track if (vc.lips and line.lips is not None) else None
-    feats = frame_features(alignment.phones, line.prosody, lips, start=cue.start, end=cue.end,
-                           frame_period=vc.frame_period, phone_inventory=vc.phone_inventory)
+    feats = frame_features(
+        alignment.phones,
+        line.prosody,
+        lips,
+        start=cue.start,
+        end=cue.end,
+        frame_period=vc.frame_period,
+        phone_inventory=vc.phone_inventory,
+    )
     if voice.restorer is not None:
-        y = resample(_restore(line, voice, said, alignment, audio, sample_rate),
-                     MEL.sample_rate, DELIVERY_RATE)
+        y = resample(
+            _restore(line, voice, said, alignment, audio, sample_rate),
+            MEL.sample_rate,
+            DELIVERY_RATE,
+        )
         if voice.restorer.config.high_band:  # the band above 11 kHz, learned at enrollment
             from adr.voice.bandext import extend_band, profile_of
 
@@ -352,26 +422,36 @@ def render_line(line: LineAnalysis, voice: LoadedVoice, *, text: str | None = No
         if voice.model is None:
             raise AdrError(voice.record.actor, "the voice has no model to speak with")
         shift = _level_shift(feats, voice.record.loudness_db)
-        model_feats = dataclasses.replace(feats, loudness=np.maximum(feats.loudness + shift,
-                                                                     SILENCE_DB))
+        model_feats = dataclasses.replace(
+            feats, loudness=np.maximum(feats.loudness + shift, SILENCE_DB)
+        )
         y = voice.model.render(model_feats, seed=seed) * np.float32(10 ** (-shift / 20))
         y = resample(y, vc.sample_rate, DELIVERY_RATE)
     n = seconds_to_samples(cue.end, DELIVERY_RATE) - seconds_to_samples(cue.start, DELIVERY_RATE)
     y = np.pad(y[:n], (0, max(0, n - len(y))))
     y = (y * _gate(alignment.words, cue.start, n, DELIVERY_RATE)).astype(np.float32)
-    return RenderedLine(cue.id, voice.record.actor, said, cue.start, cue.end, DELIVERY_RATE,
-                        y, alignment, feats)
+    return RenderedLine(
+        cue.id, voice.record.actor, said, cue.start, cue.end, DELIVERY_RATE, y, alignment, feats
+    )
 
 
 # ----------------------------------------------------------------------------- session
+
 
 def _render_key(analysis_path: Path, voice_dir: Path, cue: Any, text: str, mode: str) -> str:
     from adr.voice.voicefile import VOICE_FILE
 
     voice = read_json(voice_dir / VOICE_FILE)
-    payload = [RENDER_VERSION, sha256_file(analysis_path),
-               voice.get("model_sha256"), (voice.get("restorer") or {}).get("sha256"),
-               cue.start, cue.end, text, mode]
+    payload = [
+        RENDER_VERSION,
+        sha256_file(analysis_path),
+        voice.get("model_sha256"),
+        (voice.get("restorer") or {}).get("sha256"),
+        cue.start,
+        cue.end,
+        text,
+        mode,
+    ]
     return cache_key(payload)
 
 
@@ -381,8 +461,7 @@ def line_use(line: LineAnalysis, text: str) -> str:
     from adr.analysis.phonemes import normalize_text
 
     said = normalize_text(text)
-    same = said in ([w.text for w in line.alignment.words],
-                    normalize_text(line.transcript.text))
+    same = said in ([w.text for w in line.alignment.words], normalize_text(line.transcript.text))
     return "replace" if same else "edit"
 
 
@@ -404,18 +483,34 @@ def _write_take(session: Session, wav: Path, audio: np.ndarray, take: Take) -> N
 
     prov = take.provenance
     tr = cue_time_reference(session, take.start)
-    bext = BextInfo.now(prov.bext_description(take.cue_id, take.text), tr,
-                        originator_reference=prov.consent_id[:32],
-                        coding_history=f"A=PCM,F={DELIVERY_RATE},W=24,M=mono,"
-                                       f"T=adr synthetic voice {take.actor}"[:120] + "\r\n")
-    ixml = make_ixml([f"ADR {take.cue_id} {take.actor}"], project=session.name,
-                     take=take.cue_id, note=prov.label(), provenance=prov.fields())
+    bext = BextInfo.now(
+        prov.bext_description(take.cue_id, take.text),
+        tr,
+        originator_reference=prov.consent_id[:32],
+        coding_history=f"A=PCM,F={DELIVERY_RATE},W=24,M=mono,T=adr synthetic voice {take.actor}"[
+            :120
+        ]
+        + "\r\n",
+    )
+    ixml = make_ixml(
+        [f"ADR {take.cue_id} {take.actor}"],
+        project=session.name,
+        take=take.cue_id,
+        note=prov.label(),
+        provenance=prov.fields(),
+    )
     write_bwf(wav, audio, DELIVERY_RATE, bext=bext, bits=24, ixml=ixml)
 
 
-def render_session(session: Session, *, voices_root: str | Path = "voices",
-                   cue_ids: Sequence[str] | None = None, mode: str = "script",
-                   progress: ProgressHook | None = None, force: bool = False) -> list[Take]:
+def render_session(
+    session: Session,
+    *,
+    voices_root: str | Path = "voices",
+    cue_ids: Sequence[str] | None = None,
+    mode: str = "script",
+    progress: ProgressHook | None = None,
+    force: bool = False,
+) -> list[Take]:
     """Render a session's cues into ``renders/`` (``adr render``; see the module doc).
 
     Parameters
@@ -450,14 +545,25 @@ def render_session(session: Session, *, voices_root: str | Path = "voices",
     from adr.ingest.lock import session_lock
 
     with session_lock(session.root, "render"):  # re-entrant: the CLI holds it too
-        return _render_session_locked(session, voices_root=voices_root, cue_ids=cue_ids,
-                                      mode=mode, progress=progress, force=force)
+        return _render_session_locked(
+            session,
+            voices_root=voices_root,
+            cue_ids=cue_ids,
+            mode=mode,
+            progress=progress,
+            force=force,
+        )
 
 
-def _render_session_locked(session: Session, *, voices_root: str | Path = "voices",
-                           cue_ids: Sequence[str] | None = None, mode: str = "script",
-                           progress: ProgressHook | None = None,
-                           force: bool = False) -> list[Take]:
+def _render_session_locked(
+    session: Session,
+    *,
+    voices_root: str | Path = "voices",
+    cue_ids: Sequence[str] | None = None,
+    mode: str = "script",
+    progress: ProgressHook | None = None,
+    force: bool = False,
+) -> list[Take]:
     from adr import __version__
     from adr.analysis.analyze import load_analysis
     from adr.analysis.phonemes import normalize_text
@@ -472,12 +578,14 @@ def _render_session_locked(session: Session, *, voices_root: str | Path = "voice
     for cid in cue_ids or ():
         if cid not in known:
             raise AdrError(session.cues_path, f"no cue {cid!r} in the cue sheet")
-    todo = [c for c in cues if (c.id in cue_ids if cue_ids else c.status in ("flagged",
-                                                                              "rendered"))]
+    todo = [
+        c for c in cues if (c.id in cue_ids if cue_ids else c.status in ("flagged", "rendered"))
+    ]
     plan = []
     consents: dict[str, Any] = {}
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     from adr.deliver.watermark import WATERMARK, embed
+
     for cue in todo:
         if not child_path(session.analysis_dir, cue.id, ".json", "cue id").is_file():
             raise AdrError(f"cue {cue.id}", "not analysed yet; run adr analyze")
@@ -487,9 +595,12 @@ def _render_session_locked(session: Session, *, voices_root: str | Path = "voice
         actor = cue.actor or (line.speaker.actor if line.speaker.actor != "unknown" else "")
         voice_dir = child_path(voices_root, actor, kind="actor id")
         if not actor or not (voice_dir / VOICE_FILE).is_file():
-            where = (f"no enrolled voice for actor {actor} ({voice_dir} has no voice.json)"
-                     if actor else "no enrolled voice for actor unknown (the cue sheet names "
-                     f"none and no voice in {voices_root} matched)")
+            where = (
+                f"no enrolled voice for actor {actor} ({voice_dir} has no voice.json)"
+                if actor
+                else "no enrolled voice for actor unknown (the cue sheet names "
+                f"none and no voice in {voices_root} matched)"
+            )
             raise AdrError(f"cue {cue.id}", f"{where}; run adr enroll")
         heard = line.transcript.text.strip() or line.text
         text = (cue.text.strip() or line.text) if mode == "script" else heard
@@ -500,35 +611,56 @@ def _render_session_locked(session: Session, *, voices_root: str | Path = "voice
             consents[actor] = load_consent(voice_dir)[0]  # the seal is checked here
         use = line_use(line, text)
         consent = consents[actor]  # sealed with the voice: its actor is the voice's own id
-        check_scope(consent, voice=consent.actor if consent else actor, session=session.name,
-                    use=use, cue=cue.id)
-        plan.append((cue, dataclasses.replace(line, cue=cue), actor, voice_dir, text, take_mode,
-                     use))
+        check_scope(
+            consent,
+            voice=consent.actor if consent else actor,
+            session=session.name,
+            use=use,
+            cue=cue.id,
+        )
+        plan.append(
+            (cue, dataclasses.replace(line, cue=cue), actor, voice_dir, text, take_mode, use)
+        )
     voices: dict[str, LoadedVoice] = {}
     takes, rendered = [], set()
     keys_dir = session.renders_dir / ".keys"
     production: Any = None  # the production (MonoSource), opened when a restorer voice needs it
     for i, (cue, line, actor, voice_dir, text, take_mode, use) in enumerate(plan):
         report(ProgressEvent("render", i, len(plan), "line", {"cue": cue.id}))
-        wav = check_not_source(child_path(session.renders_dir, cue.id, ".wav", "cue id"),
-                               session.source_paths)
+        wav = check_not_source(
+            child_path(session.renders_dir, cue.id, ".wav", "cue id"), session.source_paths
+        )
         meta = child_path(session.renders_dir, cue.id, ".json", "cue id")
         analysis = child_path(session.analysis_dir, cue.id, ".json", "cue id")
         key = _render_key(analysis, voice_dir, cue, text, mode)
         consent = consents[actor]
-        prov = Provenance(consent.actor, consent, consent.consent_id, use, __version__, now,
-                          WATERMARK)
+        prov = Provenance(
+            consent.actor, consent, consent.consent_id, use, __version__, now, WATERMARK
+        )
         old = _stored_provenance(meta)
         if old is not None and dataclasses.replace(old, date=now) == prov:
             prov = old  # the same provenance: keep its date
-        take = Take(cue.id, actor, str(wav.relative_to(session.root)), cue.start, cue.end,
-                    DELIVERY_RATE, text, take_mode, prov)
+        take = Take(
+            cue.id,
+            actor,
+            str(wav.relative_to(session.root)),
+            cue.start,
+            cue.end,
+            DELIVERY_RATE,
+            text,
+            take_mode,
+            prov,
+        )
         key_file = child_path(keys_dir, cue.id, ".json", "cue id")
         # up to date only if every file reads back, matches and is whole (else: redone)
         fresh = take_is_current(take, wav, meta, key_file, key)
-        if (not force and not fresh and old is not None and old.watermark == WATERMARK
-                and take_is_current(dataclasses.replace(take, provenance=old), wav, meta,
-                                    key_file, key)):
+        if (
+            not force
+            and not fresh
+            and old is not None
+            and old.watermark == WATERMARK
+            and take_is_current(dataclasses.replace(take, provenance=old), wav, meta, key_file, key)
+        ):
             write_json(meta, take.to_dict())  # only the consent changed: the audio stands
             fresh = True
         if force or not fresh:
@@ -542,9 +674,10 @@ def _render_session_locked(session: Session, *, voices_root: str | Path = "voice
                     session.check_audio()
                     production = MonoSource(session.audio[0].path, _PRODUCTION_RATE)
                 a = seconds_to_samples(cue.start, _PRODUCTION_RATE)
-                clip = production[a:seconds_to_samples(cue.end, _PRODUCTION_RATE)]
-            out = render_line(line, voices[actor], text=text, audio=clip,
-                              sample_rate=_PRODUCTION_RATE)
+                clip = production[a : seconds_to_samples(cue.end, _PRODUCTION_RATE)]
+            out = render_line(
+                line, voices[actor], text=text, audio=clip, sample_rate=_PRODUCTION_RATE
+            )
             check_take_audio(out.audio, cue.id, actor)  # never keep NaN, silence or DC
             y = embed(out.audio, DELIVERY_RATE)  # every take carries adr's watermark
             _write_take(session, wav, np.clip(y, -1.0, 1.0), take)
@@ -556,6 +689,10 @@ def _render_session_locked(session: Session, *, voices_root: str | Path = "voice
         takes.append(take)
     report(ProgressEvent("render", len(plan), len(plan), "line"))
     if rendered:
-        session.write_cues([dataclasses.replace(c, status="rendered") if c.id in rendered
-                            else c for c in session.read_cues()])
+        session.write_cues(
+            [
+                dataclasses.replace(c, status="rendered") if c.id in rendered else c
+                for c in session.read_cues()
+            ]
+        )
     return takes

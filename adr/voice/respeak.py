@@ -61,9 +61,16 @@ class Respoken:
         return self.rendered.text
 
 
-def respeak(audio: np.ndarray, sample_rate: int, voice: LoadedVoice, *,
-            text: str | None = None, options: AnalysisOptions = RESPEAK_OPTIONS,
-            cue_id: str = "line", seed: int = 0) -> Respoken:
+def respeak(
+    audio: np.ndarray,
+    sample_rate: int,
+    voice: LoadedVoice,
+    *,
+    text: str | None = None,
+    options: AnalysisOptions = RESPEAK_OPTIONS,
+    cue_id: str = "line",
+    seed: int = 0,
+) -> Respoken:
     """Analyse a clip of production audio and speak it again in ``voice``.
 
     Parameters
@@ -104,17 +111,22 @@ def respeak(audio: np.ndarray, sample_rate: int, voice: LoadedVoice, *,
     clock = time.perf_counter()
     x16 = resample(x, sample_rate, ANALYSIS_RATE) if sample_rate != ANALYSIS_RATE else x
     duration = len(x) / sample_rate
-    cue = Cue(id=as_name(cue_id), character="", actor=voice.record.actor, start=0.0, end=duration,
-              text=(text or "").strip())
-    analysis = analyze_line(cue, x16, ANALYSIS_RATE, picture=None, voiceprints=(),
-                            options=options)
+    cue = Cue(
+        id=as_name(cue_id),
+        character="",
+        actor=voice.record.actor,
+        start=0.0,
+        end=duration,
+        text=(text or "").strip(),
+    )
+    analysis = analyze_line(cue, x16, ANALYSIS_RATE, picture=None, voiceprints=(), options=options)
     t_analyze = time.perf_counter() - clock
     clock = time.perf_counter()
     said = None if cue.text else (analysis.transcript.text.strip() or analysis.text)
-    rendered = render_line(analysis, voice, text=said, seed=seed, audio=x16,
-                           sample_rate=ANALYSIS_RATE)
+    rendered = render_line(
+        analysis, voice, text=said, seed=seed, audio=x16, sample_rate=ANALYSIS_RATE
+    )
     y = resample(rendered.audio, rendered.sample_rate, sample_rate)
     y = np.pad(y[: len(x)], (0, max(0, len(x) - len(y)))).astype(np.float32)
     t_render = time.perf_counter() - clock
-    return Respoken(y, sample_rate, analysis, rendered,
-                    {"analyze": t_analyze, "render": t_render})
+    return Respoken(y, sample_rate, analysis, rendered, {"analyze": t_analyze, "render": t_render})

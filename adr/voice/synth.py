@@ -51,8 +51,9 @@ def upsample_frames(x: torch.Tensor, hop: int) -> torch.Tensor:
     -------
     torch.Tensor, shape (B, T * hop, C)
     """
-    y = F.interpolate(x.transpose(1, 2), scale_factor=float(hop), mode="linear",
-                      align_corners=False)  # (B, C, T*hop)
+    y = F.interpolate(
+        x.transpose(1, 2), scale_factor=float(hop), mode="linear", align_corners=False
+    )  # (B, C, T*hop)
     return y.transpose(1, 2)
 
 
@@ -118,7 +119,7 @@ def harmonic_synth(
     ends = torch.matmul(sines, pairs * ok.unsqueeze(-1))  # (B, T+1, hop, 2)
     w = (torch.arange(hop, dtype=ends.dtype, device=ends.device) + 0.5) / hop  # (hop,)
     out = ends[..., 0] * (1.0 - w) + ends[..., 1] * w  # (B, T+1, hop)
-    return out.reshape(b, (t + 1) * hop)[:, half:half + t * hop]  # (B, N)
+    return out.reshape(b, (t + 1) * hop)[:, half : half + t * hop]  # (B, N)
 
 
 def filtered_noise(
@@ -154,13 +155,18 @@ def filtered_noise(
     padded = torch.cat([magnitudes[:, :1], magnitudes, magnitudes[:, -1:]], dim=1)  # (B, T+2, M)
     edges = 0.5 * (padded[:, :-1] + padded[:, 1:])  # (B, T+1, M)
     n_bins = n_fft // 2 + 1
-    gains = F.interpolate(edges.reshape(b * (t + 1), 1, m), size=n_bins, mode="linear",
-                          align_corners=True).reshape(b, t + 1, n_bins)  # (B, T+1, F)
-    noise = torch.rand(b, n, generator=generator, dtype=magnitudes.dtype,
-                       device=magnitudes.device) * 2.0 - 1.0  # (B, N)
+    gains = F.interpolate(
+        edges.reshape(b * (t + 1), 1, m), size=n_bins, mode="linear", align_corners=True
+    ).reshape(b, t + 1, n_bins)  # (B, T+1, F)
+    noise = (
+        torch.rand(b, n, generator=generator, dtype=magnitudes.dtype, device=magnitudes.device)
+        * 2.0
+        - 1.0
+    )  # (B, N)
     window = torch.hann_window(n_fft, dtype=magnitudes.dtype, device=magnitudes.device)
-    spec = torch.stft(noise, n_fft, hop_length=hop, window=window, center=True,
-                      return_complex=True)  # (B, F, T+1)
+    spec = torch.stft(
+        noise, n_fft, hop_length=hop, window=window, center=True, return_complex=True
+    )  # (B, F, T+1)
     spec = spec * gains.transpose(1, 2)
     return torch.istft(spec, n_fft, hop_length=hop, window=window, center=True, length=n)
 
@@ -193,8 +199,9 @@ class Reverb(nn.Module):
         torch.Tensor, shape (B, N)
         """
         n = audio.shape[-1]
-        ir = torch.cat([torch.ones(1, dtype=self.ir.dtype, device=self.ir.device),
-                        self.ir[1:]])  # (L,)
+        ir = torch.cat(
+            [torch.ones(1, dtype=self.ir.dtype, device=self.ir.device), self.ir[1:]]
+        )  # (L,)
         size = 1 << math.ceil(math.log2(n + self.length))
         y = torch.fft.irfft(torch.fft.rfft(audio, size) * torch.fft.rfft(ir, size), size)
         return y[..., :n]  # (B, N)

@@ -126,11 +126,13 @@ class TrainConfig:
 # 0.856 -> 0.875, F0 correlation 0.976 -> 0.990, WER 27.4 % -> 25.7 %, DNSMOS 2.90 -> 2.91
 # (bench/results_voice.json, "-held8" runs); a step costs about 10 % more.
 _PRESETS = {
-    "fast": TrainConfig(steps=800, segment_seconds=0.5, checkpoint_every=100,
-                        max_seconds=210.0, mel_weight=1.0),
+    "fast": TrainConfig(
+        steps=800, segment_seconds=0.5, checkpoint_every=100, max_seconds=210.0, mel_weight=1.0
+    ),
     "default": TrainConfig(steps=2500, segment_seconds=0.5, max_seconds=840.0, mel_weight=1.0),
-    "best": TrainConfig(steps=8000, batch_size=12, segment_seconds=1.2, checkpoint_every=250,
-                        mel_weight=1.0),
+    "best": TrainConfig(
+        steps=8000, batch_size=12, segment_seconds=1.2, checkpoint_every=250, mel_weight=1.0
+    ),
 }
 
 
@@ -185,16 +187,21 @@ def _check_examples(examples: Sequence[TrainingExample], vc: VoiceConfig, frames
     for i, ex in enumerate(examples):
         f = ex.features
         if abs(f.frame_period - vc.frame_period) > 1e-9:
-            raise AdrError(f"training example {i}", f"frame period {f.frame_period} is not the "
-                           f"model's {vc.frame_period}")
+            raise AdrError(
+                f"training example {i}",
+                f"frame period {f.frame_period} is not the model's {vc.frame_period}",
+            )
         if len(ex.audio) != f.num_frames * vc.hop_length:
-            raise AdrError(f"training example {i}", f"{len(ex.audio)} samples for "
-                           f"{f.num_frames} frames of {vc.hop_length}")
+            raise AdrError(
+                f"training example {i}",
+                f"{len(ex.audio)} samples for {f.num_frames} frames of {vc.hop_length}",
+            )
         if f.phone_ids.size and int(f.phone_ids.max()) >= len(vc.phone_inventory):
             raise AdrError(f"training example {i}", "phone id outside the inventory")
     if all(ex.features.num_frames < frames for ex in examples):
-        raise AdrError("training data", f"every line is shorter than the training segment "
-                       f"({frames} frames)")
+        raise AdrError(
+            "training data", f"every line is shorter than the training segment ({frames} frames)"
+        )
 
 
 def _fingerprint(examples: Sequence[TrainingExample]) -> str:
@@ -207,7 +214,10 @@ def _fingerprint(examples: Sequence[TrainingExample]) -> str:
 
 
 def _sample_batch(
-    examples: Sequence[TrainingExample], frames: int, hop: int, batch: int,
+    examples: Sequence[TrainingExample],
+    frames: int,
+    hop: int,
+    batch: int,
     rng: np.random.Generator,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     usable = [ex for ex in examples if ex.features.num_frames >= frames]
@@ -218,14 +228,16 @@ def _sample_batch(
         ex = usable[int(i)]
         first = int(rng.integers(0, ex.features.num_frames - frames + 1))
         feats.append(ex.features.crop(first, frames))
-        audio.append(ex.audio[first * hop:(first + frames) * hop])
+        audio.append(ex.audio[first * hop : (first + frames) * hop])
     return torch.from_numpy(np.stack(audio)), features_to_tensors(feats)  # (B, N), (B, T)
 
 
 # ----------------------------------------------------------------------------- checkpoints
 
-def checkpoint_tensors(model: torch.nn.Module, opt: torch.optim.Optimizer,
-                        gen: torch.Generator) -> dict[str, torch.Tensor]:
+
+def checkpoint_tensors(
+    model: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator
+) -> dict[str, torch.Tensor]:
     tensors = {f"model/{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
     for idx, state in opt.state_dict()["state"].items():
         for name, value in state.items():
@@ -234,16 +246,18 @@ def checkpoint_tensors(model: torch.nn.Module, opt: torch.optim.Optimizer,
     return tensors
 
 
-def save_checkpoint(work: Path, step: int, tensors: dict[str, torch.Tensor],
-                     state: dict[str, Any], keep: int) -> None:
+def save_checkpoint(
+    work: Path, step: int, tensors: dict[str, torch.Tensor], state: dict[str, Any], keep: int
+) -> None:
     from safetensors.torch import save_file
 
     stem = f"ckpt_{step:07d}"
     with atomic_path(work / f"{stem}.safetensors") as tmp:
         save_file(tensors, str(tmp), metadata={"format": "adr-train-checkpoint"})
     write_json(work / f"{stem}.json", state)
-    write_json(work / _LATEST, {"step": step, "tensors": f"{stem}.safetensors",
-                                "state": f"{stem}.json"})
+    write_json(
+        work / _LATEST, {"step": step, "tensors": f"{stem}.safetensors", "state": f"{stem}.json"}
+    )
     old = sorted(work.glob("ckpt_*.json"))[:-keep]
     for p in old:
         p.unlink(missing_ok=True)
@@ -270,9 +284,15 @@ def load_checkpoint(work: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]
     return state, tensors
 
 
-def restore_checkpoint(model: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
-             state: dict[str, Any], tensors: dict[str, torch.Tensor], where: Path) -> None:
-    weights = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+def restore_checkpoint(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    gen: torch.Generator,
+    state: dict[str, Any],
+    tensors: dict[str, torch.Tensor],
+    where: Path,
+) -> None:
+    weights = {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
@@ -287,6 +307,7 @@ def restore_checkpoint(model: torch.nn.Module, opt: torch.optim.Optimizer, gen: 
 
 
 # ----------------------------------------------------------------------------- training
+
 
 def train_voice(
     examples: Sequence[TrainingExample],
@@ -342,25 +363,34 @@ def train_voice(
         state, tensors = loaded
         where = work / _LATEST
         if state.get("voice_config") != vc.to_dict() or state.get("train_config") != tc.to_dict():
-            raise AdrError(where, "checkpoint was made with other settings; start again "
-                           "(adr enroll --fresh, or resume=False)")
+            raise AdrError(
+                where,
+                "checkpoint was made with other settings; start again "
+                "(adr enroll --fresh, or resume=False)",
+            )
         if state.get("data_fingerprint") != fingerprint:
-            raise AdrError(where, "checkpoint was made from other training data; start "
-                           "again (adr enroll --fresh, or resume=False)")
+            raise AdrError(
+                where,
+                "checkpoint was made from other training data; start "
+                "again (adr enroll --fresh, or resume=False)",
+            )
         restore_checkpoint(model, opt, gen, state, tensors, where)
         rng.bit_generator.state = state["numpy_rng"]
         step, base_elapsed = int(state["step"]), float(state["elapsed_seconds"])
 
     def checkpoint(loss: float, elapsed: float) -> None:
         state = {
-            "format_version": TRAIN_FORMAT_VERSION, "step": step, "loss": loss,
-            "elapsed_seconds": round(elapsed, 3), "voice_config": vc.to_dict(),
-            "train_config": tc.to_dict(), "data_fingerprint": fingerprint,
+            "format_version": TRAIN_FORMAT_VERSION,
+            "step": step,
+            "loss": loss,
+            "elapsed_seconds": round(elapsed, 3),
+            "voice_config": vc.to_dict(),
+            "train_config": tc.to_dict(),
+            "data_fingerprint": fingerprint,
             "numpy_rng": rng.bit_generator.state,
             "param_groups": opt.state_dict()["param_groups"],
         }
-        save_checkpoint(work, step, checkpoint_tensors(model, opt, gen), state,
-                         tc.keep_checkpoints)
+        save_checkpoint(work, step, checkpoint_tensors(model, opt, gen), state, tc.keep_checkpoints)
 
     model.train()
     start_step, t0 = step, time.perf_counter()
@@ -394,10 +424,15 @@ def train_voice(
         if step % tc.checkpoint_every == 0 or step == total:
             checkpoint(loss_value, base_elapsed + elapsed_run)
         if progress is not None:
-            progress(ProgressEvent(
-                "train voice", step, total if step == total else tc.steps, "step",
-                {"loss": round(loss_value, 4), "lr": lr, "eta_s": round(eta, 1)},
-            ))
+            progress(
+                ProgressEvent(
+                    "train voice",
+                    step,
+                    total if step == total else tc.steps,
+                    "step",
+                    {"loss": round(loss_value, 4), "lr": lr, "eta_s": round(eta, 1)},
+                )
+            )
     model.eval()
     return model
 

@@ -67,8 +67,9 @@ def mel_frames(num_samples: int, spec: MelSpec = MEL) -> int:
 def _mel_basis(spec: MelSpec) -> torch.Tensor:
     import librosa
 
-    basis = librosa.filters.mel(sr=spec.sample_rate, n_fft=spec.n_fft, n_mels=spec.n_mels,
-                                fmin=spec.fmin, fmax=spec.fmax)
+    basis = librosa.filters.mel(
+        sr=spec.sample_rate, n_fft=spec.n_fft, n_mels=spec.n_mels, fmin=spec.fmin, fmax=spec.fmax
+    )
     return torch.from_numpy(basis).float()
 
 
@@ -84,16 +85,26 @@ def log_mel(audio: np.ndarray | torch.Tensor, spec: MelSpec = MEL) -> torch.Tens
     -------
     torch.Tensor, shape (n_mels, N // hop) or (B, n_mels, N // hop)
     """
-    x = torch.as_tensor(np.asarray(audio, dtype=np.float32)) if not torch.is_tensor(audio) \
+    x = (
+        torch.as_tensor(np.asarray(audio, dtype=np.float32))
+        if not torch.is_tensor(audio)
         else audio.float()
+    )
     single = x.dim() == 1
     x = x.reshape(-1, x.shape[-1])
     pad = (spec.n_fft - spec.hop) // 2
     if x.shape[-1] <= pad:
         x = torch.nn.functional.pad(x, (0, pad + 1 - x.shape[-1]))
     x = torch.nn.functional.pad(x.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
-    stft = torch.stft(x, spec.n_fft, hop_length=spec.hop, win_length=spec.n_fft,
-                      window=torch.hann_window(spec.n_fft), center=False, return_complex=True)
+    stft = torch.stft(
+        x,
+        spec.n_fft,
+        hop_length=spec.hop,
+        win_length=spec.n_fft,
+        window=torch.hann_window(spec.n_fft),
+        center=False,
+        return_complex=True,
+    )
     mag = stft.abs()  # (B, F, T)
     mel = torch.log(torch.clamp(_mel_basis(spec) @ mag, min=spec.floor))
     n = x.shape[-1] - 2 * pad
@@ -124,11 +135,15 @@ class Vocoder:
         -------
         np.ndarray, shape (T * hop,), float32
         """
-        m = torch.as_tensor(np.asarray(mel, dtype=np.float32)) if not torch.is_tensor(mel) \
+        m = (
+            torch.as_tensor(np.asarray(mel, dtype=np.float32))
+            if not torch.is_tensor(mel)
             else mel.float()
+        )
         if m.dim() != 2 or m.shape[0] != self.spec.n_mels:
-            raise ValueError(f"vocoder: expected mel of shape ({self.spec.n_mels}, T), "
-                             f"got {tuple(m.shape)}")
+            raise ValueError(
+                f"vocoder: expected mel of shape ({self.spec.n_mels}, T), got {tuple(m.shape)}"
+            )
         y = self.generator(m.unsqueeze(0))  # (1, 1, T * hop)
         return y.reshape(-1).numpy().astype(np.float32)
 

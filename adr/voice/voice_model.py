@@ -106,8 +106,9 @@ class VoiceConfig:
         if self.format_version != VOICE_FORMAT_VERSION:
             raise ValueError(f"VoiceConfig: unknown format_version {self.format_version}")
         if self.sample_rate not in (22050, 24000):
-            raise ValueError(f"VoiceConfig: sample_rate must be 22050 or 24000, not "
-                             f"{self.sample_rate}")
+            raise ValueError(
+                f"VoiceConfig: sample_rate must be 22050 or 24000, not {self.sample_rate}"
+            )
         if "sil" not in self.phone_inventory:
             raise ValueError("VoiceConfig: phone_inventory must contain 'sil'")
         if len(set(self.phone_inventory)) != len(self.phone_inventory):
@@ -153,10 +154,8 @@ def features_to_tensors(
         ``phone_dur``, ``lip_mask`` (B, T); ``lips`` (B, T, 2).
     """
     items = [features] if isinstance(features, FrameFeatures) else list(features)
-    names = ("phone_ids", "phone_pos", "phone_dur", "f0", "voiced", "loudness", "lips",
-             "lip_mask")
-    return {n: torch.from_numpy(np.stack([getattr(f, n) for f in items])).to(device)
-            for n in names}
+    names = ("phone_ids", "phone_pos", "phone_dur", "f0", "voiced", "loudness", "lips", "lip_mask")
+    return {n: torch.from_numpy(np.stack([getattr(f, n) for f in items])).to(device) for n in names}
 
 
 def _inverse_exp_sigmoid(y: torch.Tensor) -> torch.Tensor:
@@ -168,8 +167,9 @@ def _inverse_exp_sigmoid(y: torch.Tensor) -> torch.Tensor:
 class _ConvBlock(nn.Module):
     def __init__(self, channels: int, kernel: int, dilation: int) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(channels, channels, kernel, dilation=dilation,
-                              padding=dilation * (kernel - 1) // 2)
+        self.conv = nn.Conv1d(
+            channels, channels, kernel, dilation=dilation, padding=dilation * (kernel - 1) // 2
+        )
         self.norm = nn.GroupNorm(1, channels)
         self.act = nn.GELU()
 
@@ -194,10 +194,12 @@ class VoiceModel(nn.Module):
         self.convs = nn.ModuleList(
             _ConvBlock(c.hidden, c.kernel_size, 2 ** (i % 3)) for i in range(c.conv_layers)
         )
-        self.gru = nn.GRU(c.hidden, c.hidden // 2, batch_first=True, bidirectional=True) \
-            if c.gru else None
+        self.gru = (
+            nn.GRU(c.hidden, c.hidden // 2, batch_first=True, bidirectional=True) if c.gru else None
+        )
         self.head = nn.Sequential(
-            nn.Linear(c.hidden, c.hidden), nn.GELU(),
+            nn.Linear(c.hidden, c.hidden),
+            nn.GELU(),
             nn.Linear(c.hidden, 1 + c.n_harmonics + c.n_noise_bands),
         )
         self._init_harmonic_tilt()
@@ -215,25 +217,31 @@ class VoiceModel(nn.Module):
         k = torch.arange(1, c.n_harmonics + 1, dtype=torch.float64)  # (K,)
         level = 10.0 ** (c.harmonic_tilt_db * torch.log2(k) / 20.0)  # (K,), 1 at k = 1
         with torch.no_grad():
-            last.bias[1:1 + c.n_harmonics] = _inverse_exp_sigmoid(level).to(last.bias.dtype)
+            last.bias[1 : 1 + c.n_harmonics] = _inverse_exp_sigmoid(level).to(last.bias.dtype)
 
     def _inputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         voiced = batch["voiced"]
         log_f0 = (torch.log(batch["f0"].clamp_min(20.0)) - math.log(150.0)) / 0.5
-        lips = batch["lips"] * batch["lip_mask"].unsqueeze(-1) if self.config.lips \
+        lips = (
+            batch["lips"] * batch["lip_mask"].unsqueeze(-1)
+            if self.config.lips
             else torch.zeros_like(batch["lips"])
+        )
         lip_mask = batch["lip_mask"] if self.config.lips else torch.zeros_like(voiced)
-        cont = torch.stack([
-            log_f0 * voiced,
-            voiced,
-            (batch["loudness"].clamp_min(-100.0) + 40.0) / 20.0,
-            batch["phone_pos"],
-            torch.log(batch["phone_dur"].clamp_min(1e-3)) + 2.5,
-            lips[..., 0],
-            lips[..., 1],
-            lip_mask,
-            log_f0 * (1.0 - voiced),
-        ], dim=-1)  # (B, T, 9)
+        cont = torch.stack(
+            [
+                log_f0 * voiced,
+                voiced,
+                (batch["loudness"].clamp_min(-100.0) + 40.0) / 20.0,
+                batch["phone_pos"],
+                torch.log(batch["phone_dur"].clamp_min(1e-3)) + 2.5,
+                lips[..., 0],
+                lips[..., 1],
+                lip_mask,
+                log_f0 * (1.0 - voiced),
+            ],
+            dim=-1,
+        )  # (B, T, 9)
         emb = self.phone_embedding(batch["phone_ids"])  # (B, T, E)
         return torch.cat([emb, cont], dim=-1)  # (B, T, E + 9)
 
@@ -258,8 +266,8 @@ class VoiceModel(nn.Module):
         amplitude = exp_sigmoid(out[..., 0])  # (B, T)
         if c.gate_unvoiced:
             amplitude = amplitude * batch["voiced"]
-        distribution = exp_sigmoid(out[..., 1:1 + c.n_harmonics])  # (B, T, K)
-        noise = exp_sigmoid(out[..., 1 + c.n_harmonics:] - 5.0)  # (B, T, M)
+        distribution = exp_sigmoid(out[..., 1 : 1 + c.n_harmonics])  # (B, T, K)
+        noise = exp_sigmoid(out[..., 1 + c.n_harmonics :] - 5.0)  # (B, T, M)
         return {"amplitude": amplitude, "distribution": distribution, "noise": noise}
 
     def forward(
@@ -280,10 +288,12 @@ class VoiceModel(nn.Module):
         """
         c = self.config
         ctl = self.controls(batch)
-        harmonic = harmonic_synth(batch["f0"], ctl["amplitude"], ctl["distribution"],
-                                  c.sample_rate, c.hop_length)  # (B, N)
-        noise = filtered_noise(ctl["noise"], c.hop_length, c.noise_fft or 4 * c.hop_length,
-                               generator=generator)  # (B, N)
+        harmonic = harmonic_synth(
+            batch["f0"], ctl["amplitude"], ctl["distribution"], c.sample_rate, c.hop_length
+        )  # (B, N)
+        noise = filtered_noise(
+            ctl["noise"], c.hop_length, c.noise_fft or 4 * c.hop_length, generator=generator
+        )  # (B, N)
         audio = harmonic + noise  # (B, N)
         if self.reverb is not None:
             audio = self.reverb(audio)  # (B, N)
@@ -305,8 +315,10 @@ class VoiceModel(nn.Module):
         np.ndarray, shape (T * hop_length,), float32, at ``config.sample_rate``.
         """
         if abs(features.frame_period - self.config.frame_period) > 1e-9:
-            raise ValueError(f"features have frame period {features.frame_period}, the model "
-                             f"needs {self.config.frame_period}")
+            raise ValueError(
+                f"features have frame period {features.frame_period}, the model "
+                f"needs {self.config.frame_period}"
+            )
         was_training = self.training
         self.eval()
         try:

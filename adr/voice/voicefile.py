@@ -148,8 +148,9 @@ class LoadedVoice:
 def voice_seal(meta: dict[str, Any]) -> str:
     """SHA-256 of a voice description's canonical JSON without its ``"seal"`` key."""
     body = {k: v for k, v in meta.items() if k != "seal"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"),
-                                     ensure_ascii=True).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    ).hexdigest()
 
 
 def _check_seal(meta: dict[str, Any], meta_path: Path) -> ConsentRecord | None:
@@ -157,9 +158,12 @@ def _check_seal(meta: dict[str, Any], meta_path: Path) -> ConsentRecord | None:
     if "consent" not in meta and "seal" not in meta:
         return None
     if "seal" not in meta or meta["seal"] != voice_seal(meta):
-        raise AdrError(meta_path, "the voice description was edited after it was written "
-                       "(its seal does not match): consent or record tampered; re-enroll "
-                       "the actor or restore the original voice.json")
+        raise AdrError(
+            meta_path,
+            "the voice description was edited after it was written "
+            "(its seal does not match): consent or record tampered; re-enroll "
+            "the actor or restore the original voice.json",
+        )
     if "consent" not in meta:
         raise AdrError(meta_path, "sealed voice without a consent record (tampered)")
     try:
@@ -168,8 +172,9 @@ def _check_seal(meta: dict[str, Any], meta_path: Path) -> ConsentRecord | None:
         raise AdrError(meta_path, f"invalid consent record ({exc})") from None
     actor = (meta.get("record") or {}).get("actor")
     if consent.actor != actor:
-        raise AdrError(meta_path, f"the consent record is for actor {consent.actor}, the "
-                       f"voice is {actor}")
+        raise AdrError(
+            meta_path, f"the consent record is for actor {consent.actor}, the voice is {actor}"
+        )
     return consent
 
 
@@ -231,15 +236,20 @@ def update_consent(directory: str | Path, consent: ConsentRecord) -> list[str]:
     old = _check_seal(meta, meta_path)
     actor = (meta.get("record") or {}).get("actor")
     if consent.actor != actor:
-        raise AdrError(meta_path, f"the consent record is for actor {consent.actor}, this "
-                       f"voice is {actor}; nothing changed")
+        raise AdrError(
+            meta_path,
+            f"the consent record is for actor {consent.actor}, this "
+            f"voice is {actor}; nothing changed",
+        )
     changes = consent_changes(old, consent)
     if not changes:
         return []
     if old is not None:
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        meta["consent_history"] = [*meta.get("consent_history", []),
-                                   {"consent": old.to_dict(), "replaced": now}]
+        meta["consent_history"] = [
+            *meta.get("consent_history", []),
+            {"consent": old.to_dict(), "replaced": now},
+        ]
     meta["consent"] = consent.to_dict()
     meta["seal"] = voice_seal(meta)
     write_json(meta_path, meta)
@@ -254,8 +264,11 @@ def _save_tensors(module: torch.nn.Module, path: Path) -> None:
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise AdrError(path, f"tensor {name} holds NaN or infinite values; not saved")
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "adr-voice",
-                                               "format_version": str(VOICEFILE_FORMAT_VERSION)})
+        save_file(
+            tensors,
+            str(tmp),
+            metadata={"format": "adr-voice", "format_version": str(VOICEFILE_FORMAT_VERSION)},
+        )
 
 
 def _load_tensors(module: torch.nn.Module, path: Path, expected_hash: str | None) -> None:
@@ -274,24 +287,35 @@ def _load_tensors(module: torch.nn.Module, path: Path, expected_hash: str | None
     own = module.state_dict()
     missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
     if missing or unexpected:
-        raise AdrError(path, f"tensors do not match the config (missing {missing[:3]}, "
-                       f"unexpected {unexpected[:3]})")
+        raise AdrError(
+            path,
+            f"tensors do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})",
+        )
     for name, value in tensors.items():
         if value.shape != own[name].shape or value.dtype != own[name].dtype:
-            raise AdrError(path, f"tensor {name} has shape {tuple(value.shape)} "
-                           f"{value.dtype}, the config needs {tuple(own[name].shape)} "
-                           f"{own[name].dtype}")
+            raise AdrError(
+                path,
+                f"tensor {name} has shape {tuple(value.shape)} "
+                f"{value.dtype}, the config needs {tuple(own[name].shape)} "
+                f"{own[name].dtype}",
+            )
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-            raise AdrError(path, f"tensor {name} holds NaN or infinite values (a diverged "
-                           "training?); re-enroll the actor")
+            raise AdrError(
+                path,
+                f"tensor {name} holds NaN or infinite values (a diverged "
+                "training?); re-enroll the actor",
+            )
     with torch.no_grad():
         module.load_state_dict(tensors, strict=True)
     module.eval()
 
 
 def save_voice(
-    directory: str | Path, model: VoiceModel | None, config: VoiceConfig,
-    record: EnrollmentRecord, restorer: Restorer | None = None,
+    directory: str | Path,
+    model: VoiceModel | None,
+    config: VoiceConfig,
+    record: EnrollmentRecord,
+    restorer: Restorer | None = None,
     consent: ConsentRecord | None = None,
 ) -> Path:
     """Write ``model.safetensors`` and ``voice.json`` into ``directory``.
@@ -345,8 +369,10 @@ def save_voice(
         (folder / MODEL_FILE).unlink(missing_ok=True)
     if restorer is not None:
         _save_tensors(restorer, folder / RESTORER_FILE)
-        meta["restorer"] = {"config": restorer.config.to_dict(),
-                            "sha256": sha256_file(folder / RESTORER_FILE)}
+        meta["restorer"] = {
+            "config": restorer.config.to_dict(),
+            "sha256": sha256_file(folder / RESTORER_FILE),
+        }
     else:
         (folder / RESTORER_FILE).unlink(missing_ok=True)
     if consent is not None:
@@ -375,8 +401,11 @@ def load_voice(directory: str | Path) -> LoadedVoice:
         raise AdrError(meta_path, "not a voice description")
     version = meta.get("format_version")
     if version not in READABLE_FORMATS:
-        raise AdrError(meta_path, f"unknown voice format_version {version!r} (this adr reads "
-                       f"{', '.join(map(str, READABLE_FORMATS))}); re-enroll the actor")
+        raise AdrError(
+            meta_path,
+            f"unknown voice format_version {version!r} (this adr reads "
+            f"{', '.join(map(str, READABLE_FORMATS))}); re-enroll the actor",
+        )
     allowed = {"format_version", "config", "record", "model_sha256"}
     if version >= 2:
         allowed |= {"restorer", "consent", "consent_history", "seal"}
@@ -401,8 +430,14 @@ def load_voice(directory: str | Path) -> LoadedVoice:
     if rconfig is not None:
         restorer = Restorer(rconfig)
         _load_tensors(restorer, folder / RESTORER_FILE, (rmeta or {}).get("sha256"))
-    return LoadedVoice(model=model, config=config, record=record, restorer=restorer,
-                       consent=consent, seal=str(meta.get("seal", "")))
+    return LoadedVoice(
+        model=model,
+        config=config,
+        record=record,
+        restorer=restorer,
+        consent=consent,
+        seal=str(meta.get("seal", "")),
+    )
 
 
 def describe_voice(directory: str | Path) -> str:
@@ -423,25 +458,29 @@ def describe_voice(directory: str | Path) -> str:
     except (ValueError, TypeError, KeyError) as exc:
         raise AdrError(meta_path, f"invalid voice description ({exc})") from None
     engine = "restorer" if meta.get("restorer") else "harmonic-plus-noise (format 1 engine)"
-    lines = [f"voice {record.actor}: {folder} (format {meta.get('format_version')}, "
-             f"{engine})",
-             f"  enrolled  {record.date or '-'}; preset {record.preset}, {record.steps} steps, "
-             f"{record.train_seconds:.0f} s training, {record.minutes:.2f} min of speech"]
-    lines += [f"  material  {s.path} ({s.seconds:.1f} s, sha256 {s.sha256[:12]})"
-              for s in record.sources]
+    lines = [
+        f"voice {record.actor}: {folder} (format {meta.get('format_version')}, {engine})",
+        f"  enrolled  {record.date or '-'}; preset {record.preset}, {record.steps} steps, "
+        f"{record.train_seconds:.0f} s training, {record.minutes:.2f} min of speech",
+    ]
+    lines += [
+        f"  material  {s.path} ({s.seconds:.1f} s, sha256 {s.sha256[:12]})" for s in record.sources
+    ]
     if record.metrics:
-        lines.append("  metrics   " + ", ".join(f"{k} {v:.3g}" for k, v in
-                                                record.metrics.items()))
+        lines.append("  metrics   " + ", ".join(f"{k} {v:.3g}" for k, v in record.metrics.items()))
     if consent is None:
-        lines.append(f"  consent   NONE: this voice cannot render until it has one "
-                     f"(adr voice consent {record.actor} --update FILE)")
+        lines.append(
+            f"  consent   NONE: this voice cannot render until it has one "
+            f"(adr voice consent {record.actor} --update FILE)"
+        )
     else:
         c = consent
-        lines += [f"  consent   {c.consent_id} (voice sealed {str(meta['seal'])[:12]})",
-                  f"            {c.name}, granted by {c.granted_by} on {c.granted_on}, "
-                  f"expires {c.expires}",
-                  f"            productions {', '.join(c.productions)}; uses "
-                  f"{', '.join(c.uses)}"]
+        lines += [
+            f"  consent   {c.consent_id} (voice sealed {str(meta['seal'])[:12]})",
+            f"            {c.name}, granted by {c.granted_by} on {c.granted_on}, "
+            f"expires {c.expires}",
+            f"            productions {', '.join(c.productions)}; uses {', '.join(c.uses)}",
+        ]
         if c.reference or c.note:
             lines.append(f"            {'; '.join(x for x in (c.reference, c.note) if x)}")
         for h in meta.get("consent_history", []):
