@@ -301,3 +301,19 @@ def test_base_restorer_round_trip_and_fine_tune_start(
     described.write_text('{"format_version": 9}')
     with pytest.raises(AdrError, match="base.json"):
         load_base(tmp_path / "base")
+
+
+def test_presets_start_from_the_shipped_base() -> None:
+    """The shipped base loads strictly and fits the default restorer; a preset fine-tunes
+    it, unless the enrollment's config has another architecture."""
+    from adr.voice.base_restorer import SHIPPED_BASE, load_base, same_architecture
+    from adr.voice.enroll_restorer import restorer_configs
+
+    base = load_base(SHIPPED_BASE)
+    assert same_architecture(base.config, RestorerConfig())
+    assert base.info["data"]["speakers"] and base.info["data"]["licences"]
+    rc, tc = restorer_configs("restorer", "fast", None, None)
+    assert rc == RestorerConfig() and tc is not None and tc.base == SHIPPED_BASE
+    rc, tc = restorer_configs("restorer", "fast", TINY, None)
+    assert rc == TINY and tc is not None and tc.base == ""
+    assert restorer_configs("restorer", "fast", TINY, STEPS) == (TINY, STEPS)

@@ -222,12 +222,21 @@ def restorer_configs(engine: str, quality: str, config: RestorerConfig | None,
                      train_config: RestorerTrainConfig | None
                      ) -> tuple[RestorerConfig | None, RestorerTrainConfig | None]:
     """The restorer's config and training preset for an enrollment (``None`` unless the
-    engine is ``"restorer"``)."""
+    engine is ``"restorer"``). A preset starts from the shipped base restorer unless the
+    config given has another architecture (then from random weights, as the preset's base
+    could not fit); a training config given is used as it is."""
     if engine != "restorer":
         return None, None
+    from adr.voice.base_restorer import load_base, same_architecture
     from adr.voice.train_restorer import restorer_preset
 
-    return config or RestorerConfig(), train_config or restorer_preset(quality)
+    rc = config or RestorerConfig()
+    if train_config is not None:
+        return rc, train_config
+    tc = restorer_preset(quality)
+    if tc.base and config is not None and not same_architecture(load_base(tc.base).config, rc):
+        tc = dataclasses.replace(tc, base="")
+    return rc, tc
 
 
 def clean_line(u: dict, x16: np.ndarray, sample_rate: int = 16000) -> CleanLine:
