@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from adr.analysis import align as aligner
 from adr.analysis.align import Alignment, align
+from adr.analysis.sphinx import project_phones
 from adr.core.errors import AdrError
 
 needs_festival = pytest.mark.skipif(shutil.which("festival") is None, reason="festival missing")
@@ -133,10 +133,10 @@ def test_bad_inputs_raise() -> None:
 def test_project_handles_count_mismatch() -> None:
     # espeak: f aɪ ɚ (3 phones); recognizer: F AY ER R (4 segments, frames)
     segs = [("F", 0, 10), ("AY", 10, 30), ("ER", 30, 40), ("R", 40, 50)]
-    times = aligner._project(("f", "aɪ", "ɚ"), segs)
+    times = project_phones(("f", "aɪ", "ɚ"), segs)
     assert times == [(0.0, 10.0), (10.0, 30.0), (30.0, 50.0)]
     # espeak has a phone the recognizer lacks: it shares its neighbour's time
-    times = aligner._project(("k", "spn", "æ", "t"), [("K", 0, 10), ("AE", 10, 30), ("T", 30, 40)])
+    times = project_phones(("k", "spn", "æ", "t"), [("K", 0, 10), ("AE", 10, 30), ("T", 30, 40)])
     assert times[0] == (0.0, 10.0) and times[3] == (30.0, 40.0)
     assert times[1][0] == 10.0 and times[2][1] == 30.0 and times[1][1] == times[2][0]
 

@@ -256,10 +256,10 @@ def test_export_interrupted_resumes_equal(
     assert not (cut.root / LOCK_NAME).exists()
     stamps = {p.name: p.stat().st_mtime_ns for p in adr_dir.glob("*.wav")}
     calls: list[str] = []
-    real = export_mod._conform_cue
+    real = export_mod.conform_cue
     monkeypatch.setattr(
         export_mod,
-        "_conform_cue",
+        "conform_cue",
         lambda s, cue, *a, **k: calls.append(cue.id) or real(s, cue, *a, **k),
     )
     again = export_session(cut)

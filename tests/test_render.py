@@ -331,9 +331,9 @@ def test_restorer_voice_renders_the_cue_length_and_distrusts_edited_words(
 ) -> None:
     """A restorer voice speaks a line from the donor, the take and the prosody; the take is
     the production clip; an edited word's span is never read from the take."""
-    from adr.voice.render import _edited_spans
     from adr.voice.restorer import Restorer, RestorerConfig
     from adr.voice.speak import distrust_spans
+    from adr.voice.text_edit import edited_spans
 
     torch.manual_seed(0)
     cfg = VoiceConfig(phone_inventory=PHONES)
@@ -351,7 +351,7 @@ def test_restorer_voice_renders_the_cue_length_and_distrusts_edited_words(
     assert np.max(np.abs(out.audio)) > 0  # something is said inside the words
     words = line.alignment.words
     edited = edit_alignment(line.alignment, TEXT.replace(words[1].text, "banana", 1))
-    spans = _edited_spans(line, edited)
+    spans = edited_spans(line, edited)
     assert len(spans) == 1 and spans[0][0] >= words[1].start - 0.01
     rel = distrust_spans(np.ones(300, np.float32), 1.0, spans)
     assert rel.min() == 0.0 and rel.max() == 1.0

@@ -8,8 +8,9 @@ espeak IPA phones the rest of the pipeline uses; where the mapping is not one-to
 with no ARPAbet twin, or one that maps to two) the recognizer's phone times are projected onto
 the espeak phones by an edit-distance alignment.
 
-In noise, the audio is first cleaned by a denoiser (:mod:`adr.analysis.denoise`); which one is the
-default was chosen by measurement (``bench/bench_align.py``, see ``bench/results_align.json``).
+In noise, the audio is first cleaned by a denoiser (:mod:`adr.analysis.denoise`): with
+``front_end="auto"``, DeepFilterNet3 on lines whose estimated SNR is below
+:data:`AUTO_DENOISE_BELOW_DB` (the choice: docs/decisions.md, "align: ...").
 
 Lines without speech: :func:`align` raises :class:`AdrError` ("no speech ...") when the audio is
 silent (below -60 dBFS RMS) or the denoiser removes everything (more than 40 dB quieter), and
@@ -32,6 +33,14 @@ from typing import Any
 import numpy as np
 
 from adr.analysis import phonemes
+from adr.analysis.sphinx import (
+    add_words,
+    broad_class,
+    decoder,
+    free_classes,
+    project_phones,
+    run_alignment,
+)
 from adr.core.errors import AdrError
 from adr.core.timebase import frames_to_seconds
 from adr.core.types import Phone, Word, strict_from_dict
@@ -51,20 +60,7 @@ AUTO_DENOISE_BELOW_DB = 25.0
 _SILENT_DBFS = -60.0
 _MIN_FRAMES_PER_PHONE = 3
 _DENOISED_DROP_DB = -40.0
-_decoders: dict[str, Any] = {}
 _BEAMS = (1e-48, 1e-80, 1e-160)
-_BROAD = {
-    p: c
-    for c, group in {
-        "V": "AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW",
-        "S": "B D G K P T CH JH",
-        "F": "F V TH DH S Z SH ZH HH",
-        "N": "M N NG",
-        "A": "L R W Y",
-        "Q": "SIL",
-    }.items()
-    for p in group.split()
-}
 _lock = threading.Lock()
 
 
@@ -117,136 +113,6 @@ class Alignment:
         if "phones" in d:
             d["phones"] = tuple(Phone.from_dict(p) for p in d["phones"])
         return strict_from_dict(cls, d)
-
-
-# --------------------------------------------------------------------------- pocketsphinx
-
-
-def _decoder(beam: float) -> Any:
-    """A fresh forced-alignment decoder for ``beam`` (about 0.05 s to build).
-
-    Its dictionary starts with one word: every word the aligner uses is added as its own
-    pronunciation (``adr_...``), and with the full CMU dictionary loaded each addition
-    rebuilt the search over 130 000 words (0.2 s per line; creating the decoder took 0.5 s).
-    It is not reused across lines: a decoder that had aligned other lines first placed the
-    words of a line differently (up to 0.3 s on a -5 dB demo line), so a line's alignment
-    depended on which lines were analyzed before it.
-    """
-    import os
-    import tempfile
-
-    from pocketsphinx import Decoder
-
-    fd, path = tempfile.mkstemp(prefix="adr-align-", suffix=".dict")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("adr_ah AH\n")
-        dec = Decoder(
-            dict=path, bestpath=False, loglevel="FATAL", beam=beam, pbeam=beam, wbeam=beam * 1e20
-        )
-    finally:
-        os.unlink(path)
-    return dec
-
-
-def _pron_name(arpa: list[str]) -> str:
-    return "adr_" + "_".join(a.lower() for a in arpa)
-
-
-def _add_words(dec: Any, prons: list[list[str]]) -> list[str]:
-    """Add each pronunciation to a fresh decoder as its own word; returns the word names."""
-    names = [_pron_name(a) for a in prons]
-    new = list(dict(zip(names, prons)).items())
-    for k, (name, arpa) in enumerate(new):
-        dec.add_word(name, " ".join(arpa), update=k == len(new) - 1)
-    return names
-
-
-def _run(dec: Any, pcm: bytes, names: list[str]) -> list[tuple[str, int, int, int, list]]:
-    """Two-pass alignment; returns (word, start frame, end frame, score, phones) per entry,
-    phones as (ARPAbet, start frame, end frame)."""
-    dec.set_align_text(" ".join(names))
-    dec.start_utt()
-    dec.process_raw(pcm, full_utt=True)
-    dec.end_utt()
-    if dec.hyp() is None:
-        raise RuntimeError("no word alignment")
-    dec.set_alignment()
-    dec.start_utt()
-    dec.process_raw(pcm, full_utt=True)
-    dec.end_utt()
-    result = []
-    for w in dec.get_alignment():
-        phones = [(p.name, p.start, p.start + p.duration) for p in w]
-        result.append((w.name, w.start, w.start + w.duration, w.score, phones))
-    return result
-
-
-# --------------------------------------------------------------------------- projection
-
-
-def _project(ipa: tuple[str, ...], segs: list[tuple[str, int, int]]) -> list[tuple[float, float]]:
-    """Times (in frames, float) for each espeak phone of a word, from the recognizer's
-    ARPAbet phone segments of that word, by a minimum edit-distance path."""
-    target = [" ".join(phonemes.ipa_to_arpabet([p])) for p in ipa]
-    n, m = len(ipa), len(segs)
-    cost = np.zeros((n + 1, m + 1))
-    cost[:, 0] = np.arange(n + 1)
-    cost[0, :] = np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            sub = 0.0 if segs[j - 1][0] in target[i - 1].split() else 1.0
-            cost[i, j] = min(cost[i - 1, j - 1] + sub, cost[i - 1, j] + 1, cost[i, j - 1] + 1)
-    # Backtrack: owner[j] = espeak phones that take segment j's time.
-    owner: list[list[int]] = [[] for _ in range(m)]
-    i, j = n, m
-    pending: list[int] = []
-    ops: list[tuple[str, int, int]] = []
-    while i > 0 or j > 0:
-        if i > 0 and j > 0:
-            sub = 0.0 if segs[j - 1][0] in target[i - 1].split() else 1.0
-            if cost[i, j] == cost[i - 1, j - 1] + sub:
-                ops.append(("m", i - 1, j - 1))
-                i, j = i - 1, j - 1
-                continue
-        if i > 0 and (j == 0 or cost[i, j] == cost[i - 1, j] + 1):
-            ops.append(("i", i - 1, -1))
-            i -= 1
-        else:
-            ops.append(("d", -1, j - 1))
-            j -= 1
-    ops.reverse()
-    last_seg = -1
-    for op, pi, sj in ops:
-        if op == "m":
-            owner[sj].extend(pending + [pi])
-            pending = []
-            last_seg = sj
-        elif op == "i":
-            pending.append(pi)
-        else:
-            last_seg = sj
-    if pending:
-        owner[last_seg if last_seg >= 0 else m - 1].extend(pending)
-    # Segments nobody owns give their time to the previous owned one (or the next).
-    spans: list[tuple[list[int], float, float]] = []
-    for j, seg in enumerate(segs):
-        if owner[j]:
-            spans.append((owner[j], float(seg[1]), float(seg[2])))
-        elif spans:
-            spans[-1] = (spans[-1][0], spans[-1][1], float(seg[2]))
-        else:
-            spans.append(([], float(seg[1]), float(seg[2])))
-    if spans and not spans[0][0] and len(spans) > 1:
-        spans[1] = (spans[1][0], spans[0][1], spans[1][2])
-        spans.pop(0)
-    times: list[tuple[float, float]] = [(0.0, 0.0)] * n
-    for members, t0, t1 in spans:
-        members = sorted(members)
-        step = (t1 - t0) / max(len(members), 1)
-        for k, pi in enumerate(members):
-            times[pi] = (t0 + k * step, t0 + (k + 1) * step)
-    return times
 
 
 # --------------------------------------------------------------------------- front end
@@ -353,49 +219,22 @@ def align(
     entries: list = []
     with _lock:
         for beam in _BEAMS:  # widen the search only when the narrow one finds no path
-            dec = _decoder(beam)
-            names = _add_words(dec, prons)
+            dec = decoder(beam)
+            names = add_words(dec, prons)
             try:
-                entries = _run(dec, pcm, names)
+                entries = run_alignment(dec, pcm, names)
                 break
             except RuntimeError:
                 continue
         method = "pocketsphinx" + ("" if used == "none" else "+" + used)
         if not entries:
             return _uniform(words, ipa, n_frames, start, method)
-        free = _free_classes(pcm, n_frames)
+        free = free_classes(pcm, n_frames)
     return _assemble(words, ipa, entries, free, start, method)
 
 
 def _frame_time(frame: float, start: float) -> float:
     return start + frames_to_seconds(frame, FRAME_PERIOD)
-
-
-def _broad_class(symbol: str) -> str:
-    arpa = phonemes.ipa_to_arpabet([symbol])
-    return _BROAD.get(arpa[0], "Q") if arpa else "Q"
-
-
-def _free_classes(pcm: bytes, n_frames: int) -> np.ndarray:
-    """Broad phone class per frame from a free phone-loop decode, shape (n_frames,)."""
-    dec = _decoders.get("allphone")
-    if dec is None:
-        import os
-
-        from pocketsphinx import Decoder, get_model_path
-
-        lm = os.path.join(get_model_path(), "en-us", "en-us-phone.lm.bin")
-        dec = Decoder(
-            allphone=lm, bestpath=False, loglevel="FATAL", lw=2.0, beam=1e-20, pbeam=1e-20
-        )
-        _decoders["allphone"] = dec
-    dec.start_utt()
-    dec.process_raw(pcm, full_utt=True)
-    dec.end_utt()
-    free = np.full(n_frames + 1, "Q")
-    for seg in dec.seg() or ():
-        free[seg.start_frame : seg.end_frame + 1] = _BROAD.get(seg.word, "Q")
-    return free
 
 
 def _assemble(words, ipa, entries, free: np.ndarray, start: float, method: str) -> Alignment:
@@ -414,9 +253,9 @@ def _assemble(words, ipa, entries, free: np.ndarray, start: float, method: str) 
             break
         w_hits = 0
         segs = segs or [("", f0, f1)]
-        for sym, (t0, t1) in zip(ipa[k], _project(ipa[k], segs)):
+        for sym, (t0, t1) in zip(ipa[k], project_phones(ipa[k], segs)):
             out_phones.append(Phone(sym, _frame_time(t0, start), _frame_time(t1, start), k))
-            w_hits += int(np.sum(free[int(round(t0)) : int(round(t1))] == _broad_class(sym)))
+            w_hits += int(np.sum(free[int(round(t0)) : int(round(t1))] == broad_class(sym)))
         conf = w_hits / max(f1 - f0, 1)
         hits, frames = hits + w_hits, frames + (f1 - f0)
         out_words.append(Word(words[k], _frame_time(f0, start), _frame_time(f1, start), conf))

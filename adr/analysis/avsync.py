@@ -154,9 +154,8 @@ def estimate_av_offset(
     Correlates the first differences (smoothed over half a frame) of the mouth opening and of
     the 300-3000 Hz log energy, on a grid of four points per frame, over lags
     ``±max_offset``; the peak is refined by parabolic interpolation. Give it as much material
-    as possible: on 3 s GRID clips one clip in six had a competing peak 0.48 s away (wrong
-    estimate), on the six joined (18 s) every shift came back within 0.1 frame
-    (bench/results_lips.json). For cues, estimate on the whole take or scene and apply it.
+    as possible (docs/decisions.md, "avsync: ..."): for cues, estimate on the whole take or
+    scene and apply it.
     """
     fps = float(track.fps)
     none = AvOffset(0.0, 0.0, 0.0, 0.0)

@@ -1,9 +1,9 @@
 """Lip tracking on picture: the mouth's opening per frame, and where the lips move.
 
 The mouth is measured with dlib's 68-point landmark model (points 48-67). The face detector
-(tens of milliseconds per frame) runs only every ``detect_every`` frames or when the track is
-lost; in between, the landmarks (about 3 ms) are fitted from the previous face box, which is
-then re-centred on them. The audio/video offset cross-correlates a speech-band audio envelope
+runs only every ``detect_every`` frames or when the track is lost (its cost: docs/decisions.md,
+"lips: ..."); in between, the landmarks are fitted from the previous face box, which is then
+re-centred on them. The audio/video offset cross-correlates a speech-band audio envelope
 with the mouth opening and its rate of change.
 """
 

@@ -17,14 +17,13 @@ Two networks, both run on the CPU, loaded lazily once per process; nothing is do
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from adr.core.errors import AdrError, check_mono
+from adr.core.threads import torch_threads
 
 __all__ = ["PITCH_MODELS", "MODEL_RATE", "VOICING_THRESHOLD", "model_f0"]
 
@@ -45,19 +44,6 @@ _SWIFT_HOP, _SWIFT_CENTRE = 256, 48
 
 _models: dict[str, Any] = {}
 _lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Run torch on ``n`` threads inside the block, restoring the previous setting after."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _fcpe() -> Any:
@@ -98,7 +84,7 @@ def _run_fcpe(x: np.ndarray, f0_floor: float, f0_ceiling: float) -> tuple[np.nda
     import torch
 
     m = _fcpe()
-    with _torch_threads(1), torch.no_grad():
+    with torch_threads(1), torch.no_grad():
         wav = torch.from_numpy(np.clip(x, -1.0, 1.0).astype(np.float32))[None, :, None]
         latent = m.model(m.wav2mel(wav, MODEL_RATE))  # (1, K, 360), sigmoid activations
         cents = m.model.cent_table

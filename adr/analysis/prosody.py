@@ -1,31 +1,22 @@
 """Noise-robust prosody of a line: F0, voicing and energy per frame.
 
-Pipeline (each step measured on corpus speech under real noise, bench/bench_prosody.py):
+Pipeline:
 
-1. Denoise the line (DeepFilterNet3 by default, :mod:`adr.analysis.denoise`). Plain Praat on a 0 dB
-   line tracks the noise as often as the voice; on the denoised line it mostly tracks the voice.
+1. Denoise the line (DeepFilterNet3 by default, :mod:`adr.analysis.denoise`).
 2. Praat's autocorrelation pitch tracker (parselmouth) with higher silence threshold,
    octave cost and octave-jump cost than Praat's defaults (``ROBUST``): its Viterbi path
-   finder over the pitch candidates then avoids most octave errors. (A second pass restricted
-   to the speaker's quantile range was tried and made things worse: it loses creak.)
+   finder over the pitch candidates then avoids most octave errors.
 3. Octave-jump correction of what the path finder lets through: a stretch of at most 0.1 s
    that jumps about an octave away from the voiced F0 it touches is halved or doubled.
-4. FCPE fills the gaps (issue #9, the default ``tracker="praat+fcpe"``): on the frames Praat
-   leaves unvoiced, the pretrained FCPE network (:mod:`adr.analysis.pitch_model`, weights in
-   the ``torchfcpe`` wheel) gives F0 and voicing. In noise Praat drops a quarter of the voiced
-   frames at -5 dB, and the voice interpolates F0 through them; FCPE hears voicing there.
-   ``tracker="praat"`` is the tracker before issue #9; ``"fcpe"``/``"swift"`` a network alone.
+4. With the default ``tracker="praat+fcpe"``, the pretrained FCPE network
+   (:mod:`adr.analysis.pitch_model`, weights in the ``torchfcpe`` wheel) gives F0 and voicing
+   on the frames Praat leaves unvoiced. ``tracker="praat"`` stops after step 3;
+   ``"fcpe"``/``"swift"`` run a network alone.
 5. Voicing cleanup: voiced runs shorter than 30 ms are dropped, unvoiced gaps up to 20 ms
    inside voiced speech are filled (F0 interpolated in log frequency).
 
-Measured (bench/results_prosody.json; 10 corpus lines x 9 real noises; reference: Praat on
-the clean line): F0 correlation plain Praat -> this pipeline 0.94 -> 0.97 at 10 dB,
-0.76 -> 0.92 at 0 dB, 0.74 -> 0.95 at -5 dB; gross errors 5.6 % -> 1.5 % at 0 dB; voicing
-error 26 % -> 8 % at 0 dB, 39 % -> 14 % at -5 dB. On clean lines the pipeline differs from
-plain Praat by 0.8 % gross errors and 6 % voicing decisions (it is stricter about voicing).
-(Those figures are for steps 1-3 and 5. The trackers compared, with FCPE and SwiftF0 alone and
-Praat + FCPE, are in bench/results_prosody_estimators.md and docs/decisions.md; torchcrepe was
-not tried.)
+Why these steps and what they measure: docs/decisions.md ("prosody: ..." and "F0 from Praat,
+with FCPE on the frames Praat leaves unvoiced").
 
 Frames are aligned exactly: frame ``i`` is centred at ``start + i * frame_period`` and the
 number of frames is ``round(duration / frame_period)``. Energy is the RMS level of the
@@ -328,8 +319,8 @@ def extract_prosody(
     tracker : str
         F0 tracker run on the denoised line (:data:`TRACKERS`): ``"praat+fcpe"`` (the
         default: Praat's F0 on the frames Praat calls voiced, FCPE's F0 and voicing on the
-        others), ``"praat"`` (Praat with ``ROBUST`` settings and the octave-jump repair: the
-        tracker before issue #9), ``"fcpe"`` or ``"swift"`` (a network alone). Voicing
+        others), ``"praat"`` (Praat with ``ROBUST`` settings and the octave-jump repair),
+        ``"fcpe"`` or ``"swift"`` (a network alone). Voicing
         cleanup follows every tracker.
 
     Returns

@@ -2,7 +2,7 @@
 
 Enrollment lines are clean; production lines are noisy, reverberant and then denoised
 before they are embedded, which moves a line's GE2E embedding away from its actor's clean
-voiceprint (cosine 0.6-0.75 instead of 0.85-0.95). So each actor is also enrolled through
+voiceprint (docs/decisions.md, "speakers: ..."). So each actor is also enrolled through
 damaged copies of the enrollment lines, made the way the restorer's training material is
 (:func:`adr.voice.damage_sim.damage_line`: coloured noise, hum, gusts, babble, bursts,
 dropouts, synthetic rooms, SNR -10..+20 dB), passed through the same front end the analysis
@@ -12,7 +12,7 @@ clean and damaged embeddings.
 The acceptance threshold is calibrated on the enrollment itself: each utterance is held out
 in turn, the centroid is rebuilt from the others, and the held-out utterance's clean and
 damaged embeddings are scored against it. The threshold is a low quantile of those scores
-(what a genuine damaged line of this actor scores; 0.74-0.84 for the bench's actors).
+(what a genuine damaged line of this actor scores).
 
 Pure functions of arrays and a seed; the denoiser and the embedding model are the ones
 :func:`adr.analysis.speakers.embed` runs.

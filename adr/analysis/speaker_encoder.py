@@ -11,15 +11,14 @@ LSTM is much slower on two threads of a busy machine than on one). Nothing is do
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from adr.core.errors import AdrError
+from adr.core.threads import torch_threads
 
 __all__ = ["GE2E", "GE2E_RATE", "embed"]
 
@@ -33,19 +32,6 @@ _MIN_TRIMMED = 0.3
 
 _models: dict[str, Any] = {}
 _lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Run torch on ``n`` threads inside the block, restoring the previous setting after."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _ge2e() -> Any:
@@ -103,14 +89,14 @@ def embed(audio: np.ndarray, sample_rate: int, *, model: str | Path | None = Non
 
             wav = resample(x, int(sample_rate), GE2E_RATE)
         encoder = _ge2e()
-        with _lock, _torch_threads(1):
+        with _lock, torch_threads(1):
             e = np.asarray(encoder.embed_utterance(wav), dtype=np.float32)
     else:
         import torch
 
         inference = _pyannote(str(model))
         waveform = torch.from_numpy(np.ascontiguousarray(x))[None, :]
-        with _lock, _torch_threads(1):
+        with _lock, torch_threads(1):
             e = np.asarray(inference({"waveform": waveform, "sample_rate": int(sample_rate)}))
         e = e.reshape(-1).astype(np.float32)
     norm = float(np.linalg.norm(e))

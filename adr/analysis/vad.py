@@ -8,10 +8,8 @@ bridges short pauses and pads the result. It is used to split production audio i
 when no cue list is given, and by :mod:`adr.analysis.damage` to tell speech frames from noise
 frames.
 
-Silero is robust to noise on its own down to about 0 dB SNR. Measured on corpus speech under
-real noise (bench/results_prosody.json, frame agreement with Silero on the clean line):
-10 dB 0.97 plain vs 0.96 on DeepFilterNet3 output, 0 dB 0.93 vs 0.94, -5 dB 0.70 vs 0.90.
-So the default is no denoising; pass ``denoise="dfn3"`` for very noisy material.
+The default is no denoising; pass ``denoise="dfn3"`` for very noisy material (why:
+docs/decisions.md, "vad: no denoiser by default").
 """
 
 from __future__ import annotations

@@ -7,23 +7,15 @@ Pure functions on mono float arrays (48 kHz in ``adr export``); files live in
 against the production guide track by DTW (:mod:`adr.deliver.warp`): a small offset, a time warp
 where the render drifts, or nothing where the DTW is not trusted.
 
-**Repair.** :func:`choose_repair` picks partial or whole-line replacement per cue: a cue note
-``repair=partial`` or ``repair=whole`` wins; then the option (``"auto"``, ``"partial"``,
-``"whole"``). ``"auto"`` repairs partially when the line has damaged spans, none of them
-sustained noise, together at most half the line, and the rest of the line is clean enough:
-outside the spans, speech power (in the words, less the noise) over noise power (between
-the words) of at least ``partial_min_snr`` dB, the level below which the damage stage flags
-a line. Damage spans are snapped outward to word (or phone) boundaries (:func:`snap_spans`)
-and replaced with equal-power crossfades placed *outside* the span (:func:`splice`), so
-production samples outside span + crossfade are copied bit for bit. Whole-line replacement
-puts its crossfades just inside the cue.
+**Repair.** Partial or whole-line replacement, spans snapped to words and spliced with
+crossfades outside them: :mod:`adr.deliver.repair`.
 
 **Scene match.** The take's gain makes its loudness over the line's words equal to the
 production's over the same words (without an alignment: the take's frames within 30 dB of
 its loudest), damaged spans left out: the production's speech power less the noise power of
 its gaps, or, where the line has too few gaps or too little SNR, the loudness of the
 denoised production (:func:`adr.deliver.loudness.production_loudness`). An optional room-tone bed
-(:func:`room_tone`, :func:`tone_bed`) is cut from the production's quietest gaps outside
+(:mod:`adr.deliver.tone`) is cut from the production's quietest gaps outside
 every cue and laid under the replacement, at most ``room_tone_below`` dB under the speech.
 
 CLI contract: none; ``adr export`` (:func:`adr.deliver.export.export_session`) calls
@@ -33,7 +25,6 @@ CLI contract: none; ``adr export`` (:func:`adr.deliver.export.export_session`) c
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +36,8 @@ from adr.core.records import Record
 from adr.core.timebase import seconds_to_samples
 from adr.core.types import Phone, Word, strict_from_dict
 from adr.deliver.loudness import production_loudness, speech_loudness
+from adr.deliver.repair import REPAIR_MODES, boundaries, choose_repair, snap_spans, splice
+from adr.deliver.tone import room_tone, tone_bed
 from adr.deliver.warp import TimeWarp, apply_warp, estimate_warp, frame_level_db
 
 __all__ = [
@@ -62,10 +55,8 @@ __all__ = [
     "conform_line",
 ]
 
-REPAIR_MODES = ("auto", "partial", "whole")
 #: Bumped whenever conforming changes its output; part of ``adr export``'s rerun keys.
 CONFORM_VERSION = 4
-_NOTE = re.compile(r"\brepair\s*[:=]\s*(partial|whole)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -168,180 +159,6 @@ def place_take(
     lo, hi = max(a, 0), min(a + len(take), len(out))
     if hi > lo:
         out[lo:hi] = take[lo - a : hi - a]
-    return out
-
-
-# --------------------------------------------------------------------------- repair
-
-
-def boundaries(
-    words: Sequence[Word], phones: Sequence[Phone] = (), level: str = "word"
-) -> np.ndarray:
-    """Sorted cut points (session s): word starts and ends, or every phone boundary."""
-    if level == "phone" and phones:
-        pts = [t for p in phones for t in (p.start, p.end)]
-    else:
-        pts = [t for w in words for t in (w.start, w.end)]
-    return np.unique(np.asarray(pts, dtype=np.float64))
-
-
-def snap_spans(
-    spans: Sequence[tuple[float, float]],
-    cuts: np.ndarray,
-    lo: float,
-    hi: float,
-    min_gap: float = 0.0,
-) -> tuple[tuple[float, float], ...]:
-    """Widen spans (session s) to the enclosing cut points, clip to [lo, hi], merge close ones."""
-    out: list[list[float]] = []
-    for s, e in sorted((max(lo, a), min(hi, b)) for a, b in spans):
-        if e <= s:
-            continue
-        before, after = cuts[cuts <= s + 1e-9], cuts[cuts >= e - 1e-9]
-        s2 = float(before[-1]) if len(before) else s
-        e2 = float(after[0]) if len(after) else e
-        s2, e2 = max(lo, s2), min(hi, e2)
-        if out and s2 - out[-1][1] <= min_gap:
-            out[-1][1] = max(out[-1][1], e2)
-        else:
-            out.append([s2, e2])
-    return tuple((a, b) for a, b in out)
-
-
-def splice(
-    base: np.ndarray, replacement: np.ndarray, spans: Sequence[tuple[int, int]], fade: int
-) -> np.ndarray:
-    """Replace ``base[a:b]`` by ``replacement[a:b]`` for each span, equal-power crossfades of
-    ``fade`` samples just outside each span; every other sample is ``base``'s, bit for bit
-    (the result is float64; float32 input converts exactly).
-
-    Parameters
-    ----------
-    base, replacement : np.ndarray, shape (N,)
-    spans : sequence of (int, int)
-        Sample ranges, non-overlapping, at least ``2 * fade`` apart.
-    """
-    if len(base) != len(replacement):
-        raise AdrError("splice", f"lengths differ ({len(base)} vs {len(replacement)})")
-    out = np.array(base, dtype=np.float64)  # float32 -> float64 is exact
-    rep = np.asarray(replacement, dtype=np.float64)
-    for a, b in spans:
-        a, b = max(0, int(a)), min(len(out), int(b))
-        out[a:b] = rep[a:b]
-        for lo, hi, rising in ((max(0, a - fade), a, True), (b, min(len(out), b + fade), False)):
-            if hi <= lo:
-                continue
-            t = (np.arange(hi - lo) + 0.5 + (fade - (hi - lo) if rising else 0)) / fade
-            g = np.sin(0.5 * np.pi * t) if rising else np.cos(0.5 * np.pi * t)
-            h = np.sqrt(np.maximum(0.0, 1.0 - g**2))
-            out[lo:hi] = base[lo:hi].astype(np.float64) * h + rep[lo:hi] * g
-    return out
-
-
-def choose_repair(
-    requested: str,
-    notes: str,
-    spans: Sequence[tuple[float, float]],
-    kinds: Sequence[str],
-    duration: float,
-    max_partial: float = 0.5,
-    rest_snr: float = math.inf,
-    min_rest_snr: float = 15.0,
-) -> tuple[str, str]:
-    """``("partial" | "whole", why)`` for one cue (see the module docstring).
-
-    ``rest_snr`` is the SNR (dB) of the line outside the damaged spans; ``"auto"`` replaces
-    the whole line when it is below ``min_rest_snr``.
-    """
-    m = _NOTE.search(notes or "")
-    mode = m.group(1).lower() if m else requested
-    source = "cue note" if m else f"repair={requested}"
-    covered = sum(b - a for a, b in spans)
-    if mode == "whole":
-        return "whole", source
-    if not spans:
-        return "whole", f"{source}: no localized damage"
-    if mode == "partial":
-        return "partial", source
-    if "noise" in kinds:
-        return "whole", "auto: sustained noise"
-    if covered > max_partial * duration:
-        return "whole", f"auto: damage covers {covered / duration:.0%} of the line"
-    if rest_snr < min_rest_snr:
-        return "whole", f"auto: the rest of the line is noisy too (SNR {rest_snr:.0f} dB)"
-    return "partial", f"auto: {len(spans)} damaged span(s), {covered:.2f} s"
-
-
-# --------------------------------------------------------------------------- room tone
-
-
-def room_tone(
-    audio: np.ndarray,
-    sample_rate: int,
-    allowed: np.ndarray,
-    *,
-    min_run: float = 0.2,
-    max_seconds: float = 4.0,
-) -> np.ndarray:
-    """The quietest gaps of the production (runs of 50 ms frames within 3 dB of the 20th
-    percentile level, at least ``min_run`` long, inside ``allowed``), joined; shape (K,)."""
-    x = np.asarray(audio, dtype=np.float64)
-    w = int(0.05 * sample_rate)
-    n = len(x) // w
-    if n == 0:
-        return np.zeros(0)
-    frames = x[: n * w].reshape(n, w)
-    ok = np.asarray(allowed, dtype=bool)[: n * w].reshape(n, w).all(axis=1)
-    level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
-    if not ok.any():
-        return np.zeros(0)
-    quiet = ok & (level <= np.percentile(level[ok], 20) + 3.0) & (level > -100)
-    pieces, i = [], 0
-    while i < n:
-        j = i
-        while j < n and quiet[j]:
-            j += 1
-        if (j - i) * 0.05 >= min_run:
-            pieces.append(frames[i:j].ravel())
-        i = j + 1
-    if not pieces:
-        return np.zeros(0)
-    f = int(0.01 * sample_rate)
-    g = np.sin(0.5 * np.pi * (np.arange(f) + 0.5) / f)
-    out = pieces[0]
-    for p in pieces[1:]:  # equal-power joins, 10 ms
-        if len(out) > f and len(p) > f:
-            out = np.concatenate([out[:-f], out[-f:] * g[::-1] + p[:f] * g, p[f:]])
-    return out[: int(max_seconds * sample_rate)]
-
-
-def tone_bed(
-    tone: np.ndarray, length: int, sample_rate: int, *, fade: float = 0.05, seed: int = 0
-) -> np.ndarray:
-    """``length`` samples of ``tone`` looped from random start points with equal-power
-    crossfades of ``fade`` s (0: plain concatenation); zeros when the tone is too short."""
-    t = np.asarray(tone, dtype=np.float64)
-    f = int(fade * sample_rate)
-    out = np.zeros(length)
-    if len(t) <= 2 * f + 1 or length == 0:
-        return out
-    rng = np.random.default_rng(seed)
-    g = np.sin(0.5 * np.pi * (np.arange(f) + 0.5) / max(f, 1))
-    pos = 0
-    while pos < length:
-        piece = np.roll(t, -int(rng.integers(len(t)))) if pos else t
-        piece = piece[: length - pos + f] if pos else piece[:length]
-        if pos and f:
-            k = min(f, len(piece))
-            out[pos - f : pos - f + k] = (
-                out[pos - f : pos - f + k] * g[::-1][:k] + piece[:k] * g[:k]
-            )
-            piece = piece[k:]
-            start = pos - f + k
-        else:
-            start = pos
-        out[start : start + len(piece)] = piece[: length - start]
-        pos = start + len(piece)
     return out
 
 

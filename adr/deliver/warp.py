@@ -12,16 +12,9 @@ percentile) the result is that offset (``method="offset"``); where the render dr
 smooth time warp (knots every 50 ms, ``method="warp"``) that :func:`apply_warp` renders with
 WSOLA (40 ms Hann grains, 20 ms hop, +-8 ms similarity search), so pitch is kept.
 A path whose mean cost over the take's speech exceeds ``max_cost`` (0.75) is not trusted and
-the take stays where it was placed (``method="none"``): the voice renders of the quick demo
-(cost 0.81-0.91) are kept on the analysis timing, which is closer to the truth there.
-:func:`word_boundary_error` measures how far word boundaries land from a reference.
-
-Measured word-boundary error (starts and ends, median / p90), a take drifting 8 % fast then
-6 % slow against its production line (tests/test_conform.py's case): festival line, clean
-guide 44 / 85 ms -> 3.0 / 6.4 ms; under AR(1) noise at 10 / 5 / 0 dB SNR with the
-DeepFilterNet3-denoised guide 2.2 / 12, 3.7 / 17, 6.5 / 18 ms (7.8 / 19, 10 / 17,
-12 / 22 ms on the noisy guide). The demo's ten production lines (real noises, room reverb,
-0 to -5 dB for some), same drift, denoised guide: 55 ms -> 13.8 ms median (p90 25 ms).
+the take stays where it was placed (``method="none"``).
+:func:`word_boundary_error` measures how far word boundaries land from a reference. What the
+refinement gains, and why 0.75: docs/decisions.md ("warp: ...").
 """
 
 from __future__ import annotations

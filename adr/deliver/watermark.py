@@ -11,8 +11,7 @@ and detects it with a confidence in [0, 1]. This module is the one place that to
   samples above 2 kHz (and its band above 11 kHz) stay as rendered. The difference is first
   held under the take itself: in every STFT bin (2048 points at 48 kHz, 75 % overlap) its
   magnitude is limited to :data:`MASK_DB` below the take's, which keeps it out of pauses and
-  quiet bins (measured by ``bench/bench_watermark.py``: it halves the DNSMOS cost for the
-  same detection after the delivery chain);
+  quiet bins (why: docs/decisions.md, "watermark: ...");
 * :func:`detect` gives one confidence for a clip, :func:`detect_windows` one per window
   (``adr verify`` on a long stem: per second).
 

@@ -7,8 +7,9 @@
    one per VAD region (regions over 20 s cut at their quietest point), transcribed by
    Whisper with language detection.
 3. Phones (forced alignment) and prosody (Praat) per utterance, no denoiser (the material is
-   clean): :func:`analyse_clean_line`. Cached per file in ``.train/files/``, so a rerun does
-   not redo transcription or alignment. Lines the aligner cannot follow are skipped (warning).
+   clean): :func:`~adr.voice.enroll_lines.analyse_clean_line`. Cached per file in
+   ``.train/files/``, so a rerun does not redo transcription or alignment. Lines the aligner
+   cannot follow are skipped (warning).
 4. A few lines are held back (1-3, evenly spaced, when there are 6 or more), the rest train
    the model with the preset (checkpoints in ``.train/ckpt-<key>``: an interrupted
    enrollment resumes there); the held-back lines are re-spoken from their own features and
@@ -39,7 +40,6 @@ import dataclasses
 import datetime as dt
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,13 @@ from adr.core.errors import AdrError
 from adr.core.fsio import ensure_dir, read_json, write_json
 from adr.core.names import is_valid_name
 from adr.core.progress import ProgressEvent, ProgressHook, null_progress
-from adr.core.timebase import seconds_to_frames, seconds_to_samples
-from adr.core.types import LipTrack, Phone, Prosody, strict_from_dict
+from adr.voice.enroll_lines import (
+    analyse_clean_line,
+    analyse_file,
+    training_example,
+    transcribe_file,
+)
+from adr.voice.enroll_record import EnrollResult, file_sha, finished_enrollment
 from adr.voice.material import (
     RATE,
     FileMaterial,
@@ -79,245 +84,10 @@ ENROLL_VERSION = 1
 _LIMITS = MaterialLimits()
 
 
-@dataclass(frozen=True)
-class EnrollResult:
-    """A finished enrollment.
-
-    Attributes
-    ----------
-    actor, voice_dir : str
-    material : MaterialReport
-    record : adr.voice.voicefile.EnrollmentRecord
-        What ``voice.json`` holds (sources, minutes, date, preset, steps, metrics).
-    utterances : int
-        Lines analysed (training plus held back).
-    held_back : tuple of str
-        Lines kept out of training, as ``file@start-end``.
-    reused : bool
-        True when a finished enrollment with the same inputs was returned unchanged.
-    """
-
-    actor: str
-    voice_dir: str
-    material: MaterialReport
-    record: Any
-    utterances: int = 0
-    held_back: tuple[str, ...] = ()
-    reused: bool = False
-    consent_id: str = ""
-
-    def summary(self) -> str:
-        """One line for people, then one per line dropped (``file@start: why``)."""
-        r = self.record
-        m = "".join(f", {k} {v:.3g}" for k, v in r.metrics.items())
-        dropped = [
-            w.replace(": skipped (", ": ", 1).removesuffix(")")
-            for w in self.material.warnings
-            if ": skipped (" in w
-        ]
-        return (
-            f"{self.actor}: voice {'up to date' if self.reused else 'trained'} in "
-            f"{self.voice_dir} ({r.minutes:.2f} min, {self.utterances} lines, {r.steps} "
-            f"steps, {r.train_seconds:.0f} s{m})"
-            + (f"\n  consent {self.consent_id}" if self.consent_id else "")
-            + "".join(f"\n  dropped {d}" for d in dropped)
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **dataclasses.asdict(self),
-            "material": self.material.to_dict(),
-            "record": self.record.to_dict(),
-            "held_back": list(self.held_back),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EnrollResult:
-        from adr.voice.voicefile import EnrollmentRecord
-
-        d = dict(data)
-        d["material"] = MaterialReport.from_dict(d["material"])
-        d["record"] = EnrollmentRecord.from_dict(d["record"])
-        d["held_back"] = tuple(d.get("held_back", ()))
-        return strict_from_dict(cls, d)
-
-
-def analyse_clean_line(
-    audio: np.ndarray, sample_rate: int, text: str, *, start: float = 0.0
-) -> tuple[tuple[Phone, ...], Prosody]:
-    """Phones (forced alignment at 16 kHz) and prosody of a clean line, no denoiser.
-
-    Parameters
-    ----------
-    audio : np.ndarray, shape (N,)
-        Mono speech at ``sample_rate``.
-    text : str
-        What is said.
-    start : float
-        Time of ``audio[0]`` in seconds, added to every time.
-
-    Raises
-    ------
-    AdrError
-        When the aligner fails or falls back to uniform timing.
-    """
-    from adr.analysis.align import align
-    from adr.analysis.denoise import resample
-    from adr.analysis.prosody import extract_prosody
-
-    alignment = align(resample(audio, sample_rate, RATE), text, start=start, front_end="none")
-    if alignment.method.endswith("(uniform)"):
-        raise AdrError(repr(text[:40]), "the aligner found no path through the text")
-    return alignment.phones, extract_prosody(audio, sample_rate, start=start, denoise="none")
-
-
-def training_example(
-    audio: np.ndarray,
-    phones: Sequence[Phone],
-    prosody: Prosody,
-    voice_config: Any,
-    *,
-    start: float = 0.0,
-    lips: LipTrack | None = None,
-) -> Any:
-    """A :class:`~adr.voice.train.TrainingExample` of a line on the model's frame grid.
-
-    ``audio`` (N,) is at the model rate; ``T = round(N / hop)`` frames from ``start``, and
-    the audio is padded or cut to ``T * hop`` samples.
-    """
-    from adr.voice.features import frame_features
-    from adr.voice.train import TrainingExample
-
-    vc = voice_config
-    n = max(1, seconds_to_frames(len(audio) / vc.sample_rate, vc.frame_period))
-    feats = frame_features(
-        phones,
-        prosody,
-        lips,
-        start=start,
-        end=start + n * vc.frame_period,
-        frame_period=vc.frame_period,
-        phone_inventory=vc.phone_inventory,
-    )
-    x = np.asarray(audio, dtype=np.float32)[: n * vc.hop_length]
-    return TrainingExample(np.pad(x, (0, n * vc.hop_length - len(x))), feats)
-
-
-def _cut(x: np.ndarray, sr: int, a: float, b: float) -> np.ndarray:
-    return x[seconds_to_samples(a, sr) : seconds_to_samples(b, sr)]
-
-
-def _split(regions: Sequence[Any], x16: np.ndarray, longest: float = 20.0) -> list[tuple]:
-    """(start, end) of the VAD regions; longer ones cut at their quietest 50 ms in the
-    middle half."""
-    out: list[tuple[float, float]] = []
-    todo = [(r.start, r.end) for r in regions]
-    while todo:
-        a, b = todo.pop(0)
-        if b - a <= longest:
-            out.append((a, b))
-            continue
-        w, q = int(0.05 * RATE), (b - a) / 4
-        seg = _cut(x16, RATE, a + q, b - q)
-        n = len(seg) // w
-        k = int(np.argmin(np.mean(seg[: n * w].reshape(n, w) ** 2, axis=1))) if n else 0
-        todo[:0] = [(a, a + q + (k + 0.5) * 0.05), (a + q + (k + 0.5) * 0.05, b)]
-    return out
-
-
-def _transcribe(
-    fm: FileMaterial, x16: np.ndarray, regions: list, whisper: str | None
-) -> tuple[FileMaterial, list[dict]]:
-    """Whisper per utterance; the file's language is that of most of its speech."""
-    from adr.analysis.asr import transcribe
-
-    utts: list[dict] = []
-    langs: dict[str, list[Any]] = {}
-    for a, b in _split(regions, x16):
-        tr = transcribe(_cut(x16, RATE, a, b), model=whisper, language=None, start=a)
-        lang = langs.setdefault(tr.language, [0.0, []])
-        lang[0] += b - a
-        lang[1].append(tr.language_probability)
-        if tr.language == "en" and tr.text.strip():
-            utts.append({"start": a, "end": b, "text": tr.text.strip()})
-    code = max(langs, key=lambda c: langs[c][0]) if langs else ""
-    prob = float(np.mean(langs[code][1])) if langs else 0.0
-    return dataclasses.replace(fm, language=code, language_probability=round(prob, 3)), utts
-
-
 def _voiced_loudness(features: Sequence[Any]) -> float | None:
     """Median loudness (dBFS) of the voiced frames of some FrameFeatures."""
     v = np.concatenate([f.loudness[f.voiced > 0] for f in features])
     return round(float(np.median(v)), 2) if v.size else None
-
-
-def _sha(path: Path) -> str:
-    from adr.voice.voicefile import sha256_file
-
-    return sha256_file(path) if path.is_file() else ""
-
-
-def _finished(folder: Path, key: str) -> EnrollResult | None:
-    from adr.voice.voicefile import MODEL_FILE, RESTORER_FILE, VOICE_FILE, load_consent
-
-    try:
-        data = read_json(folder / "enrollment.json")
-        meta = read_json(folder / VOICE_FILE)
-        load_consent(folder)  # an edited voice.json is not reused
-        model_sha, restorer = meta.get("model_sha256"), meta.get("restorer")
-        if (
-            data.get("key") != key
-            or not (folder / "voiceprint.json").is_file()
-            or (model_sha is None and restorer is None)
-            or (model_sha is not None and model_sha != _sha(folder / MODEL_FILE))
-            or (restorer is not None and restorer.get("sha256") != _sha(folder / RESTORER_FILE))
-        ):
-            return None
-        return dataclasses.replace(EnrollResult.from_dict(data["result"]), reused=True)
-    except (AdrError, KeyError, TypeError, ValueError, AttributeError):
-        return None
-
-
-def _lips(video: str | Path, a: float, b: float, x16: np.ndarray) -> dict:
-    from adr.analysis.avsync import estimate_av_offset
-    from adr.analysis.lips import track_lips
-
-    res = track_lips(video, start=a, end=b)
-    av = estimate_av_offset(res.track, _cut(x16, RATE, a, b), RATE, audio_start=a)
-    return av.apply(res.track).to_dict()
-
-
-def _analyse_file(
-    w: dict, vc: Any, name: str, tick: Any
-) -> list[tuple[str, Any, np.ndarray, dict]]:
-    """Phones and prosody of a file's utterances (cached in ``w["data"]``), as examples."""
-    out = []
-    for u in w["data"].get("utterances", []):
-        a, b = u["start"], u["end"]
-        if "phones" not in u and "skipped" not in u:
-            try:
-                phones, pros = analyse_clean_line(
-                    _cut(w["xm"], vc.sample_rate, a, b), vc.sample_rate, u["text"], start=a
-                )
-                u["phones"], u["prosody"] = [p.to_dict() for p in phones], pros.to_dict()
-                if w["video"] is not None:
-                    u["lips"] = _lips(w["video"], a, b, w["x16"])
-            except AdrError as exc:
-                u["skipped"] = exc.problem
-            write_json(w["cpath"], w["data"])
-        tick()
-        if "phones" in u:
-            lips = LipTrack.from_dict(u["lips"]) if u.get("lips") else None
-            ex = training_example(
-                _cut(w["xm"], vc.sample_rate, a, b),
-                [Phone.from_dict(p) for p in u["phones"]],
-                Prosody.from_dict(u["prosody"]),
-                vc,
-                start=a,
-                lips=lips,
-            )
-            out.append((f"{name}@{a:.2f}-{b:.2f}", ex, _cut(w["x16"], RATE, a, b), u))
-    return out
 
 
 def _train_ddsp(
@@ -455,8 +225,8 @@ def enroll_actor(
         raise AdrError(engine, "unknown voice engine (restorer or ddsp)")
     rc, rtc = restorer_configs(engine, quality, restorer_config, restorer_train_config)
     report = progress or null_progress
-    folder, hashes = Path(voices_root) / actor, [_sha(p) for p in paths]
-    vshas = [None if v is None else _sha(Path(v)) for v in videos]
+    folder, hashes = Path(voices_root) / actor, [file_sha(p) for p in paths]
+    vshas = [None if v is None else file_sha(Path(v)) for v in videos]
     key = cache_key(
         (
             ENROLL_VERSION,
@@ -472,7 +242,7 @@ def enroll_actor(
             None if rc is None or rtc is None else [rc.to_dict(), rtc.to_dict()],
         )
     )
-    done = _finished(folder, key) if resume else None
+    done = finished_enrollment(folder, key) if resume else None
     if done is not None:
         from adr.voice.voicefile import update_consent
 
@@ -521,7 +291,9 @@ def enroll_actor(
                 }
             ]
         else:
-            files[i], d["utterances"] = _transcribe(files[i], w["x16"], w["regions"], whisper_model)
+            files[i], d["utterances"] = transcribe_file(
+                files[i], w["x16"], w["regions"], whisper_model
+            )
             d["language"] = {
                 "language": files[i].language,
                 "language_probability": files[i].language_probability,
@@ -541,7 +313,7 @@ def enroll_actor(
         report(ProgressEvent("enroll: align", done_utts[0], n_utts, "line"))
 
     for w, path in zip(work, paths):
-        lines += _analyse_file(w, vc, path.name, tick)
+        lines += analyse_file(w, vc, path.name, tick)
     skipped = tuple(
         f"{p.name}@{u['start']:.2f}: skipped ({u['skipped']})"
         for w, p in zip(work, paths)

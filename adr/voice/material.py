@@ -8,11 +8,9 @@ files without text). Over the material: speech minutes and phone coverage of the
 
 Refusals: a file that is unreadable, clipped (> 1 % of samples), noisy (SNR < 15 dB) or
 confidently not English; less than 0.5 min of speech in all. The SNR estimate is a cheap
-energy statistic and reads high on short clips in non-stationary noise: on the corpus's
-VoiceBank-DEMAND pairs (true SNR -0.7 to 14.6 dB) it read 8.5 to 23 dB, so 15 dB refuses
-material below about 5 dB true SNR; clean corpus speech (VCTK, LJSpeech, LibriSpeech) reads
-23 to 52 dB per file. Warnings: under 2 min of
-speech (thin), phone coverage under 80 %, files without speech. The limits are a
+energy statistic that reads high in non-stationary noise (what 15 dB means in true SNR:
+docs/decisions.md, "material: ..."). Warnings: under 2 min of speech (thin), phone coverage
+under 80 %, files without speech. The limits are a
 :class:`MaterialLimits`. :func:`check_material` never raises for bad material; call
 :meth:`MaterialReport.raise_for_refusals` to get the one-line :class:`AdrError`.
 

@@ -35,11 +35,8 @@ __all__ = [
 #: and the rendered audio of a version-1 voice are unchanged).
 VOICE_FORMAT_VERSION = 2
 
-#: Initial slope of the harmonic distribution in dB per octave of harmonic number. A flat
-#: start (version 1) gives a 100 Hz voice 61 % of its harmonic amplitude above 4 kHz and 5 %
-#: below 500 Hz: the loss then cut the harmonic amplitude and the noise bands filled the low
-#: band within ~40 steps, and short trainings of male voices stayed noise (issue #4). At
-#: -12 dB/octave harmonics 1-5 start with 90 % of it.
+#: Initial slope of the harmonic distribution in dB per octave of harmonic number (why -12:
+#: docs/decisions.md, "voice model: ...").
 HARMONIC_TILT_DB = -12.0
 
 _N_CONTINUOUS = 9  # log f0, voiced, loudness, pos, log dur, lips(2), lip mask, unvoiced f0

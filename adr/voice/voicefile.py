@@ -9,12 +9,13 @@ A voice is a folder with two files, each written atomically:
   (:mod:`adr.voice.restorer`), described in ``voice.json`` under ``"restorer"`` (its config
   and the file's SHA-256). A voice with a restorer renders through it; format-1 voices
   (harmonic-plus-noise model only) still load and render as before;
-* the actor's consent (:class:`~adr.core.consent.ConsentRecord`) under ``"consent"``, the
-  records it replaced under ``"consent_history"``, and ``"seal"``: the SHA-256 of the rest of
-  ``voice.json`` (which holds the tensor files' SHA-256), so editing the consent, the record
-  or a tensor file by hand invalidates the voice. A voice made before consent was recorded
-  (no ``"consent"``, no ``"seal"``) still loads, but :func:`adr.core.consent.check_scope`
-  refuses to render with it until ``adr voice consent ACTOR --update FILE`` gives it one.
+* the actor's consent (:class:`~adr.core.consent.ConsentRecord`; :mod:`adr.voice.voice_consent`)
+  under ``"consent"``, the records it replaced under ``"consent_history"``, and ``"seal"``: the
+  SHA-256 of the rest of ``voice.json`` (which holds the tensor files' SHA-256), so editing the
+  consent, the record or a tensor file by hand invalidates the voice. A voice made before consent
+  was recorded (no ``"consent"``, no ``"seal"``) still loads, but
+  :func:`adr.core.consent.check_scope` refuses to render with it until ``adr voice consent ACTOR
+  --update FILE`` gives it one.
 
 Loading is strict: a missing or unexpected tensor, a wrong shape, an unknown format version
 or a corrupt file raises :class:`~adr.core.errors.AdrError` naming the file.
@@ -23,9 +24,6 @@ or a corrupt file raises :class:`~adr.core.errors.AdrError` naming the file.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +31,21 @@ from typing import Any
 import torch
 
 from adr.core.cache import sha256_file
-from adr.core.consent import ConsentRecord, consent_changes
+from adr.core.consent import ConsentRecord
 from adr.core.errors import AdrError
 from adr.core.fsio import atomic_path, ensure_dir, read_json, write_json
 from adr.core.records import Record
 from adr.core.types import strict_from_dict
 from adr.voice.restorer import Restorer, RestorerConfig
+from adr.voice.voice_consent import (
+    VOICE_FILE,
+    check_seal,
+    consent_history,
+    load_consent,
+    read_meta,
+    update_consent,
+    voice_seal,
+)
 from adr.voice.voice_model import VoiceConfig, VoiceModel
 
 __all__ = [
@@ -64,7 +71,6 @@ VOICEFILE_FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
 MODEL_FILE = "model.safetensors"
 RESTORER_FILE = "restorer.safetensors"
-VOICE_FILE = "voice.json"
 
 
 @dataclass(frozen=True)
@@ -143,117 +149,6 @@ class LoadedVoice:
     restorer: Restorer | None = None
     consent: ConsentRecord | None = None
     seal: str = ""
-
-
-def voice_seal(meta: dict[str, Any]) -> str:
-    """SHA-256 of a voice description's canonical JSON without its ``"seal"`` key."""
-    body = {k: v for k, v in meta.items() if k != "seal"}
-    return hashlib.sha256(
-        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-    ).hexdigest()
-
-
-def _check_seal(meta: dict[str, Any], meta_path: Path) -> ConsentRecord | None:
-    """The voice's consent after checking the seal (None for a voice without consent)."""
-    if "consent" not in meta and "seal" not in meta:
-        return None
-    if "seal" not in meta or meta["seal"] != voice_seal(meta):
-        raise AdrError(
-            meta_path,
-            "the voice description was edited after it was written "
-            "(its seal does not match): consent or record tampered; re-enroll "
-            "the actor or restore the original voice.json",
-        )
-    if "consent" not in meta:
-        raise AdrError(meta_path, "sealed voice without a consent record (tampered)")
-    try:
-        consent = ConsentRecord.from_dict(meta["consent"])
-    except (ValueError, TypeError) as exc:
-        raise AdrError(meta_path, f"invalid consent record ({exc})") from None
-    actor = (meta.get("record") or {}).get("actor")
-    if consent.actor != actor:
-        raise AdrError(
-            meta_path, f"the consent record is for actor {consent.actor}, the voice is {actor}"
-        )
-    return consent
-
-
-def _read_meta(folder: Path) -> tuple[dict[str, Any], Path]:
-    meta_path = folder / VOICE_FILE
-    if not meta_path.is_file() and not folder.is_dir():
-        raise AdrError(folder, "no enrolled voice here; run adr enroll")
-    meta = read_json(meta_path)
-    if not isinstance(meta, dict):
-        raise AdrError(meta_path, "not a voice description")
-    return meta, meta_path
-
-
-def load_consent(directory: str | Path) -> tuple[ConsentRecord | None, str]:
-    """A voice's consent and seal, read from ``voice.json`` alone (no tensors loaded).
-
-    Returns
-    -------
-    consent : ConsentRecord or None
-        None for a voice enrolled before consent was recorded.
-    seal : str
-        The voice's seal (``""`` without consent).
-
-    Raises
-    ------
-    AdrError
-        Naming ``voice.json``: missing, unreadable, or edited after it was written.
-    """
-    meta, meta_path = _read_meta(Path(directory))
-    consent = _check_seal(meta, meta_path)
-    return consent, str(meta.get("seal", ""))
-
-
-def consent_history(directory: str | Path) -> list[dict[str, Any]]:
-    """The records a voice's consent replaced, oldest first (``{"consent", "replaced"}``)."""
-    meta, meta_path = _read_meta(Path(directory))
-    _check_seal(meta, meta_path)
-    return list(meta.get("consent_history", []))
-
-
-def update_consent(directory: str | Path, consent: ConsentRecord) -> list[str]:
-    """Replace a voice's consent (``adr voice consent ACTOR --update FILE``).
-
-    The old record goes to ``"consent_history"`` with the date it was replaced, and the
-    voice is sealed again. Works on a voice enrolled before consent was recorded.
-
-    Returns
-    -------
-    list of str
-        What changed, one phrase per field (empty: nothing; the voice is not rewritten).
-
-    Raises
-    ------
-    AdrError
-        A tampered voice, or a record for another actor.
-    """
-    folder = Path(directory)
-    meta, meta_path = _read_meta(folder)
-    old = _check_seal(meta, meta_path)
-    actor = (meta.get("record") or {}).get("actor")
-    if consent.actor != actor:
-        raise AdrError(
-            meta_path,
-            f"the consent record is for actor {consent.actor}, this "
-            f"voice is {actor}; nothing changed",
-        )
-    changes = consent_changes(old, consent)
-    if not changes:
-        return []
-    if old is not None:
-        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        meta["consent_history"] = [
-            *meta.get("consent_history", []),
-            {"consent": old.to_dict(), "replaced": now},
-        ]
-    meta["consent"] = consent.to_dict()
-    meta["seal"] = voice_seal(meta)
-    write_json(meta_path, meta)
-    return changes
 
 
 def _save_tensors(module: torch.nn.Module, path: Path) -> None:
@@ -351,7 +246,7 @@ def save_voice(
     if consent is not None and (folder / VOICE_FILE).is_file():
         try:  # keep the consent this voice had before (a re-enrollment)
             old_meta = read_json(folder / VOICE_FILE)
-            old = _check_seal(old_meta, folder / VOICE_FILE)
+            old = check_seal(old_meta, folder / VOICE_FILE)
             history = list(old_meta.get("consent_history", []))
             if old is not None and old != consent:
                 history.append({"consent": old.to_dict(), "replaced": record.date})
@@ -419,7 +314,7 @@ def load_voice(directory: str | Path) -> LoadedVoice:
         rconfig = RestorerConfig.from_dict(rmeta["config"]) if rmeta is not None else None
     except (ValueError, TypeError, KeyError) as exc:
         raise AdrError(meta_path, f"invalid voice description ({exc})") from None
-    consent = _check_seal(meta, meta_path)
+    consent = check_seal(meta, meta_path)
     model = None
     if version == 1 or "model_sha256" in meta or (folder / MODEL_FILE).exists():
         model = VoiceModel(config)
@@ -451,8 +346,8 @@ def describe_voice(directory: str | Path) -> str:
         No voice, or a tampered one.
     """
     folder = Path(directory)
-    meta, meta_path = _read_meta(folder)
-    consent = _check_seal(meta, meta_path)
+    meta, meta_path = read_meta(folder)
+    consent = check_seal(meta, meta_path)
     try:
         record = EnrollmentRecord.from_dict(meta["record"])
     except (ValueError, TypeError, KeyError) as exc:
