@@ -9,8 +9,8 @@ prints a markdown table.
 
 Run from the project root::
 
-    .venv/bin/python bench/bench_align.py            # all sentences, ~6 min on 2 cores
-    .venv/bin/python bench/bench_align.py --quick    # 4 sentences, no transcription
+    .venv/bin/python -m bench.bench_align            # all sentences, ~6 min on 2 cores
+    .venv/bin/python -m bench.bench_align --quick    # 4 sentences, no transcription
 
 Needs festival (apt) and ``../shared/corpus`` (noise, room responses).
 """
@@ -30,13 +30,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from adr.analysis import align as aligner
+from adr.analysis import asr, phonemes
+from adr.analysis.denoise import resample
+from adr.core.fsio import write_json
 
-from adr.analysis import align as aligner  # noqa: E402
-from adr.analysis import asr, phonemes  # noqa: E402
-from adr.analysis.denoise import resample  # noqa: E402
-from adr.core.fsio import write_json  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CORPUS = Path(os.environ.get("ADR_CORPUS", ROOT.parent / "shared" / "corpus"))
 CACHE = Path(tempfile.gettempdir()) / "adr_bench_align"

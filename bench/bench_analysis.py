@@ -34,7 +34,7 @@ Measured per condition and mode:
 Writes ``bench/results_analysis.json`` and ``bench/results_analysis.md``. Run from the project
 root (no corpus needed; about 6-8 minutes on 2 shared cores)::
 
-    .venv/bin/python bench/bench_analysis.py [--demo DIR] [--work DIR]
+    .venv/bin/python -m bench.bench_analysis [--demo DIR] [--work DIR]
 """
 
 from __future__ import annotations
@@ -54,12 +54,10 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from adr.core.errors import AdrError
+from adr.core.fsio import read_json, write_json, write_text
 
-from adr.core.errors import AdrError  # noqa: E402
-from adr.core.fsio import read_json, write_json, write_text  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RATE = 16_000
 #: Condition name -> SNR for every line (None: clean; "demo": the production as built).

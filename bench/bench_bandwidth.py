@@ -18,7 +18,7 @@ Measured per line, in dB, against the clean original resampled to 48 kHz:
 
 Run from the project root (about 10 minutes on 2 loaded cores; the voice is cached)::
 
-    .venv/bin/python bench/bench_bandwidth.py
+    .venv/bin/python -m bench.bench_bandwidth
 
 Writes ``bench/results_bandwidth.json`` and ``bench/results_bandwidth.md``.
 """
@@ -34,12 +34,10 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from adr.core.fsio import write_json, write_text
+from bench.run import git_commit, machine_info
 
-from adr.core.fsio import write_json, write_text  # noqa: E402
-from bench.run import git_commit, machine_info  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 WORK = ROOT / "bench" / "work" / "bandwidth"
 OUT = ROOT / "bench" / "results_bandwidth"

@@ -18,7 +18,7 @@ equals the serial run's (audio samples; text with dates and folders blanked).
 
 Usage (niced on a shared machine)::
 
-    nice -n 19 .venv/bin/python bench/bench_batch.py [--steps 800] [--cluster]
+    nice -n 19 .venv/bin/python -m bench.bench_batch [--steps 800] [--cluster]
 
 Results: ``bench/results_batch.json`` and ``bench/results_batch.md``.
 """
@@ -343,7 +343,6 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=800, help="restorer steps per actor")
     ap.add_argument("--cluster", action="store_true", help="also the multi-node run")
     args = ap.parse_args()
-    sys.path.insert(0, str(ROOT))
     film = build(args.steps)
     load = os.getloadavg()[0]
     runs = []

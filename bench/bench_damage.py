@@ -14,7 +14,7 @@ Two SNR estimators are compared:
   noise power of the other frames (the classic energy-statistics estimate).
 
 DNSMOS OVRL is computed on the burst-free lines at clean, 10 and 0 dB (it then takes part in
-the flag). Writes bench/results_damage.json. Run: ``.venv/bin/python bench/bench_damage.py``
+the flag). Writes bench/results_damage.json. Run: ``.venv/bin/python -m bench.bench_damage``
 (~5 min).
 """
 
@@ -23,12 +23,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_prosody import LINES, NOISES, ROOT, SR, active_power, load, mix  # noqa: E402
+from bench.bench_prosody import LINES, NOISES, ROOT, SR, active_power, load, mix
 
 SNRS: list[float | None] = [None, 20.0, 10.0, 0.0, -5.0]
 BURST_NOISES = [

@@ -27,7 +27,7 @@ only), over all lines, and over the lines the analysis flagged for replacement.
 Writes ``bench/results_delivery.json`` and ``bench/results_delivery.md``; about 2 minutes on
 2 shared cores, no corpus::
 
-    .venv/bin/python bench/bench_delivery.py [--demo DIR] [--work DIR] [--preset fast]
+    .venv/bin/python -m bench.bench_delivery [--demo DIR] [--work DIR] [--preset fast]
 """
 
 from __future__ import annotations
@@ -45,13 +45,9 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from adr.core.errors import AdrError  # noqa: E402
-from adr.core.fsio import read_json, write_json, write_text  # noqa: E402
-from bench.bench_analysis import (  # noqa: E402
+from adr.core.errors import AdrError
+from adr.core.fsio import read_json, write_json, write_text
+from bench.bench_analysis import (
     RATE,
     _git_commit,
     _stats,
@@ -60,6 +56,8 @@ from bench.bench_analysis import (  # noqa: E402
     scene_lips,
     voiceprints,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SOURCES = ("production", "delivered", "clean")
 

@@ -6,7 +6,7 @@ frames per second processed (GRID 360x288, the same clip upscaled to 1920x1080, 
 of GRID pictures cut together), agreement of visual speech activity with audio energy, and the
 confidence on mismatched audio (another GRID sentence), noise and silence.
 
-Usage: ``python bench/bench_lips.py [--corpus ../shared/corpus] [--out bench/results_lips.json]``
+Usage: ``python -m bench.bench_lips [--corpus ../shared/corpus] [--out bench/results_lips.json]``
 """
 
 from __future__ import annotations

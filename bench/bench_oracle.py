@@ -48,8 +48,6 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from adr.core.errors import AdrError  # noqa: E402
 from adr.core.fsio import read_json, write_json, write_text  # noqa: E402

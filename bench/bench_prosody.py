@@ -14,7 +14,7 @@ both), Pearson correlation of F0 (frames voiced in both), voicing decision error
 of frames whose voicing differs). VAD: frame agreement of Silero on the noisy / denoised line
 with Silero on the clean line. Writes bench/results_prosody.json.
 
-Run: ``.venv/bin/python bench/bench_prosody.py`` (about 2-3 min on 2 cores).
+Run: ``.venv/bin/python -m bench.bench_prosody`` (about 2-3 min on 2 cores).
 
 ``--estimators`` compares F0 trackers instead (issue #9): adr's Praat path (tuned Praat, octave
 fix, voicing cleanup), FCPE (``torchfcpe``) and SwiftF0 (``swift-f0``), each on the noisy and on
@@ -41,7 +41,6 @@ import numpy as np
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 CORPUS = Path(os.environ.get("ADR_CORPUS", ROOT / ".." / "shared" / "corpus")).resolve()
 SR = 16000
 SNRS: list[float | None] = [None, 10.0, 0.0, -5.0]
@@ -425,7 +424,7 @@ def estimators() -> None:
 def estimators_table(out: dict) -> str:
     """Markdown tables of an --estimators result."""
     lines = [
-        "# F0 trackers under noise (bench/bench_prosody.py --estimators)",
+        "# F0 trackers under noise (python -m bench.bench_prosody --estimators)",
         "",
         f"Reference: {out['reference']}. {out['metrics']}. 10 lines (VCTK, LJSpeech, LibriSpeech) "
         "x 9 real noises; room_0: measured room (corpus clap response) plus noise at 0 dB.",

@@ -6,7 +6,7 @@ Each stage runs as the user runs it, ``adr analyze``, ``adr render`` and ``adr e
 fresh process under ``/usr/bin/time``, which gives the wall time and the peak resident
 memory. The lip track is skipped (``--no-lips``: the blank picture has no face; the lip
 tracker's own speed is in ``results_lips.json``). Rendering needs the demo actors' voices:
-by default the ones ``bench/run.py --demo`` trained into its cache
+by default the ones ``python -m bench.run --demo`` trained into its cache
 (``bench/work/voices/demo-ACTOR/<preset>``, preset ``--voice-preset``, default ``fast``),
 linked as ``bench/work/scaling/voices/ACTOR``; ``--voices DIR`` uses a folder of enrolled
 voices instead (``adr demo`` fills ``voices/``). Nothing is trained here; without the voices
@@ -15,10 +15,10 @@ each stage: timings on shared cores are inflated, growth ratios are what count.
 
 Usage (from the project root)::
 
-    .venv/bin/python bench/bench_scaling.py --minutes 1 5      # quick
-    .venv/bin/python bench/bench_scaling.py --minutes 1 5 20   # full
-    .venv/bin/python bench/bench_scaling.py --render-only       # table from the JSON
-    .venv/bin/python bench/bench_scaling.py --long              # 3 h, 8 channels: memory
+    .venv/bin/python -m bench.bench_scaling --minutes 1 5      # quick
+    .venv/bin/python -m bench.bench_scaling --minutes 1 5 20   # full
+    .venv/bin/python -m bench.bench_scaling --render-only       # table from the JSON
+    .venv/bin/python -m bench.bench_scaling --long              # 3 h, 8 channels: memory
 
 ``--long`` (issue #11 item 4) measures ``adr session new`` and ``adr analyze`` without a cue
 sheet (speech regions become the cues) on a long polyphonic Broadcast WAV generated in a
@@ -52,10 +52,9 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from adr.core.fsio import write_json, write_text
 
-from adr.core.fsio import write_json, write_text  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 WORK = ROOT / "bench" / "work" / "scaling"
 BENCH_VOICES = ROOT / "bench" / "work" / "voices"

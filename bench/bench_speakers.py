@@ -30,7 +30,7 @@ rate, closed-set top-1 accuracy, mean target / best impostor score. Line embeddi
 cached in bench/work/speakers/ (delete it to recompute). Writes bench/results_speakers.json
 and bench/results_speakers.md.
 
-Run: ``.venv/bin/python bench/bench_speakers.py [--demo DIR]`` (about 15 min on 2 shared
+Run: ``.venv/bin/python -m bench.bench_speakers [--demo DIR]`` (about 15 min on 2 shared
 cores from an empty cache, torch on one thread).
 """
 
@@ -48,9 +48,7 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_prosody import CORPUS, NOISES, ROOT, SR, load  # noqa: E402
+from bench.bench_prosody import CORPUS, NOISES, ROOT, SR, load
 
 ENROLL_SECONDS = 60.0
 #: name -> (SNR dB or None, in a measured room)

@@ -16,8 +16,8 @@ Prosody comes from ``adr.analysis.prosody.extract_prosody`` (no denoiser: the li
 
 Usage::
 
-    .venv/bin/python bench/bench_voice.py --speaker lj --preset default
-    .venv/bin/python bench/bench_voice.py --speaker lj --preset fast --phones none
+    .venv/bin/python -m bench.bench_voice --speaker lj --preset default
+    .venv/bin/python -m bench.bench_voice --speaker lj --preset fast --phones none
 
 Results are merged into ``bench/results_voice.json`` under ``"<speaker>/<preset>/<phones>"``.
 Needs ../shared/corpus. Timings on the shared 2-core machine are noisy.
@@ -29,17 +29,15 @@ import argparse
 import csv
 import datetime as dt
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from adr.core.fsio import read_json, write_json
+from adr.core.types import Phone, Prosody
 
-from adr.core.fsio import read_json, write_json  # noqa: E402
-from adr.core.types import Phone, Prosody  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 SPEAKERS = {

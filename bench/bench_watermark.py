@@ -35,7 +35,7 @@ Writes ``bench/results_watermark.json`` and ``bench/results_watermark.md``. Need
 (``../shared/corpus`` or ``$ADR_CORPUS``): without it, exits 0 after saying it skipped.
 About 10 minutes on 2 shared cores::
 
-    nice -n 10 .venv/bin/python bench/bench_watermark.py [--takes 60] [--dnsmos 60]
+    nice -n 10 .venv/bin/python -m bench.bench_watermark [--takes 60] [--dnsmos 60]
 """
 
 from __future__ import annotations
@@ -55,8 +55,6 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 SR = 48_000
 PAD = 1.5  # seconds of scene either side of the line

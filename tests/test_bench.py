@@ -11,17 +11,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from adr.analysis.denoise import resample  # noqa: E402
-from bench import run as bench_run  # noqa: E402
-from bench.conditions import (  # noqa: E402
+from adr.analysis.denoise import resample
+from bench import run as bench_run
+from bench.conditions import (
     BENCH_RATE,
     CONDITIONS,
     BenchLine,
@@ -31,7 +28,7 @@ from bench.conditions import (  # noqa: E402
     build_set,
     degrade,
 )
-from bench.systems import CleanOriginal, Denoiser, NoisyInput, System, default_systems  # noqa: E402
+from bench.systems import CleanOriginal, Denoiser, NoisyInput, System, default_systems
 
 TEXTS = ("the quick brown fox jumps over the lazy dog", "please call stella at the station")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,13 +9,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from adr.analysis.align import Alignment  # noqa: E402
-from adr.analysis.lips import LipReport, LipResult  # noqa: E402
-from adr.core.errors import AdrError  # noqa: E402
-from adr.core.types import LipTrack, Phone, Word  # noqa: E402
-from bench.bench_delivery import (  # noqa: E402
+from adr.analysis.align import Alignment
+from adr.analysis.lips import LipReport, LipResult
+from adr.core.errors import AdrError
+from adr.core.types import LipTrack, Phone, Word
+from bench.bench_delivery import (
     LineTiming,
     av_estimate,
     boundary_summary,
