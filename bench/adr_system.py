@@ -48,11 +48,17 @@ def bench_consent(actor: str, speaker: str = "") -> Any:
     benchmark's own sessions, never delivered."""
     from adr.core.consent import ConsentRecord
 
-    return ConsentRecord(actor=actor, name=f"benchmark voice {speaker or actor}",
-                         granted_by="research corpus licence / synthetic demo voice",
-                         granted_on="2026-01-01", productions=BENCH_PRODUCTIONS,
-                         uses=("replace", "edit"), expires="2099-12-31",
-                         note="benchmark only; not for delivery")
+    return ConsentRecord(
+        actor=actor,
+        name=f"benchmark voice {speaker or actor}",
+        granted_by="research corpus licence / synthetic demo voice",
+        granted_on="2026-01-01",
+        productions=BENCH_PRODUCTIONS,
+        uses=("replace", "edit"),
+        expires="2099-12-31",
+        note="benchmark only; not for delivery",
+    )
+
 
 __all__ = [
     "ADR_KEYS",
@@ -125,11 +131,16 @@ def _take(pool: Sequence[Any], limit: float) -> list[Any]:
     return out
 
 
-def plan_voices(bench: BenchSet, preset: str,
-                enrollment_sets: Mapping[str, tuple[Sequence[Path], Sequence[str | None]]]
-                | None = None, *, max_seconds: float = MAX_ENROLL_SECONDS,
-                min_seconds: float = MIN_ENROLL_SECONDS,
-                max_folds: int = MAX_FOLDS, tag: str = "") -> list[VoicePlan]:
+def plan_voices(
+    bench: BenchSet,
+    preset: str,
+    enrollment_sets: Mapping[str, tuple[Sequence[Path], Sequence[str | None]]] | None = None,
+    *,
+    max_seconds: float = MAX_ENROLL_SECONDS,
+    min_seconds: float = MIN_ENROLL_SECONDS,
+    max_folds: int = MAX_FOLDS,
+    tag: str = "",
+) -> list[VoicePlan]:
     """The voices a run needs (module docstring: the rule).
 
     Parameters
@@ -166,8 +177,16 @@ def plan_voices(bench: BenchSet, preset: str,
             import soundfile as sf
 
             secs = sum(sf.info(str(f)).duration for f in files)
-            plans.append(VoicePlan(spk, preset, tuple(str(f) for f in files), tuple(texts),
-                                   tuple(used), round(secs, 2)))
+            plans.append(
+                VoicePlan(
+                    spk,
+                    preset,
+                    tuple(str(f) for f in files),
+                    tuple(texts),
+                    tuple(used),
+                    round(secs, 2),
+                )
+            )
             continue
         pool = [u for u in bench.utterances if u.speaker == spk and u.path]
         rest = [u for u in pool if u.id not in used]
@@ -176,22 +195,35 @@ def plan_voices(bench: BenchSet, preset: str,
         else:
             k = max_folds
             for n in range(2, max_folds + 1):
-                if all(sum(u.duration for u in pool if u.id not in used[i::n]) >= min_seconds
-                       for i in range(n)):
+                if all(
+                    sum(u.duration for u in pool if u.id not in used[i::n]) >= min_seconds
+                    for i in range(n)
+                ):
                     k = n
                     break
             k = min(k, len(used))
             if k < 2:
                 continue  # a single line and nothing else: no voice
-            folds = [(f"{base}-fold{i + 1}of{k}", used[i::k],
-                      _take([u for u in pool if u.id not in used[i::k]], max_seconds))
-                     for i in range(k)]
+            folds = [
+                (
+                    f"{base}-fold{i + 1}of{k}",
+                    used[i::k],
+                    _take([u for u in pool if u.id not in used[i::k]], max_seconds),
+                )
+                for i in range(k)
+            ]
         for name, renders, material in folds:
             if material:
-                plans.append(VoicePlan(spk, name, tuple(u.path for u in material),
-                                       tuple(u.text or None for u in material),
-                                       tuple(renders),
-                                       round(sum(u.duration for u in material), 2)))
+                plans.append(
+                    VoicePlan(
+                        spk,
+                        name,
+                        tuple(u.path for u in material),
+                        tuple(u.text or None for u in material),
+                        tuple(renders),
+                        round(sum(u.duration for u in material), 2),
+                    )
+                )
     return plans
 
 
@@ -215,10 +247,10 @@ class VoiceInfo:
     plan: VoicePlan
     folder: str
     preset: str
-    minutes: float = 0.0          # speech minutes trained on (adr's record)
+    minutes: float = 0.0  # speech minutes trained on (adr's record)
     steps: int = 0
     train_seconds: float = 0.0
-    wall_seconds: float | None = None   # whole enrollment, when it was measured here
+    wall_seconds: float | None = None  # whole enrollment, when it was measured here
     reused: bool = False
     metrics: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
@@ -226,14 +258,24 @@ class VoiceInfo:
 
     def to_dict(self) -> dict[str, Any]:
         p = self.plan
-        return {"speaker": p.speaker, "name": p.name, "folder": self.folder,
-                "preset": self.preset, "files": len(p.files), "material_seconds": p.seconds,
-                "transcribed": sum(t is None for t in p.texts), "renders": list(p.utterances),
-                "minutes": self.minutes, "steps": self.steps,
-                "train_seconds": round(self.train_seconds, 1),
-                "wall_seconds": None if self.wall_seconds is None else round(self.wall_seconds, 1),
-                "reused": self.reused, "metrics": self.metrics,
-                "warnings": list(self.warnings), "error": self.error}
+        return {
+            "speaker": p.speaker,
+            "name": p.name,
+            "folder": self.folder,
+            "preset": self.preset,
+            "files": len(p.files),
+            "material_seconds": p.seconds,
+            "transcribed": sum(t is None for t in p.texts),
+            "renders": list(p.utterances),
+            "minutes": self.minutes,
+            "steps": self.steps,
+            "train_seconds": round(self.train_seconds, 1),
+            "wall_seconds": None if self.wall_seconds is None else round(self.wall_seconds, 1),
+            "reused": self.reused,
+            "metrics": self.metrics,
+            "warnings": list(self.warnings),
+            "error": self.error,
+        }
 
 
 class VoiceBank:
@@ -247,8 +289,12 @@ class VoiceBank:
         Voice for lines of any other utterance (the speed probe uses one voice).
     """
 
-    def __init__(self, folders: Mapping[str, Path], default: Path | None = None,
-                 infos: Sequence[VoiceInfo] = ()) -> None:
+    def __init__(
+        self,
+        folders: Mapping[str, Path],
+        default: Path | None = None,
+        infos: Sequence[VoiceInfo] = (),
+    ) -> None:
         self.folders = dict(folders)
         self.default = default
         self.infos = list(infos)
@@ -273,11 +319,19 @@ def _timing_path(plan: VoicePlan, root: Path) -> Path:
     return Path(root) / plan.speaker / f"{plan.name}.timing.json"
 
 
-def enroll_voices(plans: Sequence[VoicePlan], preset: str, *, root: Path = VOICES_DIR,
-                  log: Callable[[str], None] | None = None, voice_config: Any = None,
-                  train_config: Any = None, limits: MaterialLimits = BENCH_LIMITS,
-                  engine: str = "restorer", restorer_config: Any = None,
-                  restorer_train_config: Any = None) -> VoiceBank:
+def enroll_voices(
+    plans: Sequence[VoicePlan],
+    preset: str,
+    *,
+    root: Path = VOICES_DIR,
+    log: Callable[[str], None] | None = None,
+    voice_config: Any = None,
+    train_config: Any = None,
+    limits: MaterialLimits = BENCH_LIMITS,
+    engine: str = "restorer",
+    restorer_config: Any = None,
+    restorer_train_config: Any = None,
+) -> VoiceBank:
     """Enroll (or reuse) every planned voice; a voice that cannot be enrolled is reported,
     and its lines keep the production audio.
 
@@ -309,20 +363,32 @@ def enroll_voices(plans: Sequence[VoicePlan], preset: str, *, root: Path = VOICE
             now = time.perf_counter()
             if ev.stage in ("train voice", "train restorer") and now - last[0] > 60:
                 last[0] = now
-                say(f"  {plan.speaker}/{plan.name}: step {int(ev.done)}/{int(ev.total)} "
-                    f"loss {(ev.info or {}).get('loss', float('nan')):.3f}")
+                say(
+                    f"  {plan.speaker}/{plan.name}: step {int(ev.done)}/{int(ev.total)} "
+                    f"loss {(ev.info or {}).get('loss', float('nan')):.3f}"
+                )
 
         t0 = time.perf_counter()
-        say(f"bench: voice {i + 1}/{len(plans)} {plan.speaker}/{plan.name} "
-            f"({len(plan.files)} files, {plan.seconds:.0f} s)")
+        say(
+            f"bench: voice {i + 1}/{len(plans)} {plan.speaker}/{plan.name} "
+            f"({len(plan.files)} files, {plan.seconds:.0f} s)"
+        )
         try:
-            res = enroll_actor(plan.name, list(plan.files), texts=list(plan.texts),
-                               voices_root=Path(root) / plan.speaker, quality=preset,
-                               progress=hook, voice_config=voice_config,
-                               train_config=train_config, limits=limits, engine=engine,
-                               restorer_config=restorer_config,
-                               restorer_train_config=restorer_train_config,
-                               consent=bench_consent(plan.name, plan.speaker))
+            res = enroll_actor(
+                plan.name,
+                list(plan.files),
+                texts=list(plan.texts),
+                voices_root=Path(root) / plan.speaker,
+                quality=preset,
+                progress=hook,
+                voice_config=voice_config,
+                train_config=train_config,
+                limits=limits,
+                engine=engine,
+                restorer_config=restorer_config,
+                restorer_train_config=restorer_train_config,
+                consent=bench_consent(plan.name, plan.speaker),
+            )
         except AdrError as exc:
             say(f"bench: voice {plan.speaker}/{plan.name} not enrolled: {exc}")
             infos.append(VoiceInfo(plan, str(plan.folder(root)), preset, error=str(exc)))
@@ -340,9 +406,20 @@ def enroll_voices(plans: Sequence[VoicePlan], preset: str, *, root: Path = VOICE
             wall_s = round(wall, 1)
             write_json(tpath, {"key": key, "wall_seconds": round(wall, 1)})
         r = res.record
-        infos.append(VoiceInfo(plan, res.voice_dir, preset, r.minutes, r.steps,
-                               r.train_seconds, wall_s, res.reused, dict(r.metrics),
-                               tuple(res.material.warnings)))
+        infos.append(
+            VoiceInfo(
+                plan,
+                res.voice_dir,
+                preset,
+                r.minutes,
+                r.steps,
+                r.train_seconds,
+                wall_s,
+                res.reused,
+                dict(r.metrics),
+                tuple(res.material.warnings),
+            )
+        )
         say(f"bench: {res.summary()}")
         for uid in plan.utterances:
             folders[uid] = Path(res.voice_dir)
@@ -363,7 +440,9 @@ class AdrRender:
     bank: VoiceBank
     name: str = ""
     aligned: bool = False
-    options: Any = None  # adr.analysis.analyze.AnalysisOptions (None: adr.voice.respeak.RESPEAK_OPTIONS)
+    options: Any = (
+        None  # adr.analysis.analyze.AnalysisOptions (None: adr.voice.respeak.RESPEAK_OPTIONS)
+    )
     last_info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -382,14 +461,21 @@ class AdrRender:
             return noisy.copy()
         text = line.text if self.mode == "script" and line.text.strip() else None
         try:
-            r = respeak(noisy, line.sample_rate, voice, text=text, cue_id=line.id,
-                        options=self.options or RESPEAK_OPTIONS)
+            r = respeak(
+                noisy,
+                line.sample_rate,
+                voice,
+                text=text,
+                cue_id=line.id,
+                options=self.options or RESPEAK_OPTIONS,
+            )
         except AdrError as exc:
             self.last_info = {"adr_fallback": str(exc)}
             return noisy.copy()
         self.last_info = {
             "adr_voice": str(self.bank.folder(line)),
-            "adr_text": r.text, "adr_text_source": r.analysis.text_source,
+            "adr_text": r.text,
+            "adr_text_source": r.analysis.text_source,
             "adr_analyze_seconds": round(r.timings["analyze"], 3),
             "adr_render_seconds": round(r.timings["render"], 3),
             "adr_warnings": list(r.analysis.warnings),
@@ -399,24 +485,32 @@ class AdrRender:
 
 def voice_table(infos: Sequence[dict[str, Any]]) -> list[str]:
     """Markdown rows of the voices (report helper)."""
-    rows = ["| speaker / voice | preset | files (transcribed) | speech trained (min) | steps "
-            "| training (min) | enrollment wall (min) | enrollment min per min of speech "
-            "| held-back similarity / F0 corr | this run |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| speaker / voice | preset | files (transcribed) | speech trained (min) | steps "
+        "| training (min) | enrollment wall (min) | enrollment min per min of speech "
+        "| held-back similarity / F0 corr | this run |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for v in infos:
         if v.get("error"):
-            rows.append(f"| {v['speaker']} / {v['name']} | {v['preset']} | {v['files']} | "
-                        f"not enrolled: {v['error']} | | | | | | |")
+            rows.append(
+                f"| {v['speaker']} / {v['name']} | {v['preset']} | {v['files']} | "
+                f"not enrolled: {v['error']} | | | | | | |"
+            )
             continue
         wall = v.get("wall_seconds")
         per = (wall / 60 / v["minutes"]) if wall and v["minutes"] else None
         m = v.get("metrics", {})
-        held = (f"{m['speaker_similarity']:.2f} / {m.get('f0_corr', float('nan')):.2f}"
-                if "speaker_similarity" in m else "—")
+        held = (
+            f"{m['speaker_similarity']:.2f} / {m.get('f0_corr', float('nan')):.2f}"
+            if "speaker_similarity" in m
+            else "—"
+        )
         rows.append(
             f"| {v['speaker']} / {v['name']} | {v['preset']} | {v['files']} "
             f"({v['transcribed']}) | {v['minutes']:.2f} | {v['steps']} | "
             f"{v['train_seconds'] / 60:.1f} | {'—' if wall is None else f'{wall / 60:.1f}'} | "
             f"{'—' if per is None else f'{per:.1f}'} | {held} | "
-            f"{'reused' if v['reused'] else 'trained'} |")
+            f"{'reused' if v['reused'] else 'trained'} |"
+        )
     return rows

@@ -25,9 +25,9 @@ to 3 lines per speaker), so no line is rendered by a voice that heard it.
 
 Run from the project root (needs ``../shared/corpus``)::
 
-    .venv/bin/python bench/bench_oracle.py                   # 2 lines per speaker, 3 conditions
-    .venv/bin/python bench/bench_oracle.py --lines 3 --conditions=0,-5
-    .venv/bin/python bench/bench_oracle.py --render-only     # results_oracle.md from the JSON
+    .venv/bin/python -m bench.bench_oracle                   # 2 lines per speaker, 3 conditions
+    .venv/bin/python -m bench.bench_oracle --lines 3 --conditions=0,-5
+    .venv/bin/python -m bench.bench_oracle --render-only     # results_oracle.md from the JSON
 
 Writes ``bench/results_oracle.json`` (per line and variant) and ``bench/results_oracle.md``.
 """
@@ -92,13 +92,17 @@ def swap(noisy: Any, clean: Any, alignment: bool, prosody: Sequence[str] = ()) -
         A copy of ``noisy`` (cue, text, transcript ... unchanged) with the swapped features.
     """
     p, q = noisy.prosody, clean.prosody
-    if prosody and (p.num_frames != q.num_frames or p.start != q.start
-                    or p.frame_period != q.frame_period):
-        raise ValueError(f"swap: prosody grids differ ({p.num_frames} frames at {p.start} s vs "
-                         f"{q.num_frames} at {q.start} s)")
+    if prosody and (
+        p.num_frames != q.num_frames or p.start != q.start or p.frame_period != q.frame_period
+    ):
+        raise ValueError(
+            f"swap: prosody grids differ ({p.num_frames} frames at {p.start} s vs "
+            f"{q.num_frames} at {q.start} s)"
+        )
     pros = dataclasses.replace(p, **{k: getattr(q, k) for k in prosody}) if prosody else p
-    return dataclasses.replace(noisy, alignment=clean.alignment if alignment else noisy.alignment,
-                               prosody=pros)
+    return dataclasses.replace(
+        noisy, alignment=clean.alignment if alignment else noisy.alignment, prosody=pros
+    )
 
 
 def analyse(audio: np.ndarray, sr: int, text: str, cue_id: str, actor: str) -> Any:
@@ -111,10 +115,12 @@ def analyse(audio: np.ndarray, sr: int, text: str, cue_id: str, actor: str) -> A
 
     x = np.asarray(audio, dtype=np.float32).reshape(-1)
     x16 = resample(x, sr, ANALYSIS_RATE) if sr != ANALYSIS_RATE else x
-    cue = Cue(id=as_name(cue_id), character="", actor=actor, start=0.0, end=len(x) / sr,
-              text=text.strip())
-    return analyze_line(cue, x16, ANALYSIS_RATE, picture=None, voiceprints=(),
-                        options=RESPEAK_OPTIONS)
+    cue = Cue(
+        id=as_name(cue_id), character="", actor=actor, start=0.0, end=len(x) / sr, text=text.strip()
+    )
+    return analyze_line(
+        cue, x16, ANALYSIS_RATE, picture=None, voiceprints=(), options=RESPEAK_OPTIONS
+    )
 
 
 def render(analysis: Any, voice: Any, sr: int, n: int, audio: np.ndarray | None) -> np.ndarray:
@@ -125,15 +131,17 @@ def render(analysis: Any, voice: Any, sr: int, n: int, audio: np.ndarray | None)
     from adr.analysis.denoise import resample
     from adr.voice.render import render_line
 
-    x16 = None if audio is None else resample(np.asarray(audio, dtype=np.float32), sr,
-                                              ANALYSIS_RATE)
+    x16 = (
+        None if audio is None else resample(np.asarray(audio, dtype=np.float32), sr, ANALYSIS_RATE)
+    )
     r = render_line(analysis, voice, text=None, seed=0, audio=x16, sample_rate=ANALYSIS_RATE)
     y = resample(r.audio, r.sample_rate, sr)
     return np.pad(y[:n], (0, max(0, n - len(y)))).astype(np.float32)
 
 
-def choose(bench_utts: Sequence[Any], per_speaker: int,
-           speakers: Sequence[str] = SPEAKERS) -> list[str]:
+def choose(
+    bench_utts: Sequence[Any], per_speaker: int, speakers: Sequence[str] = SPEAKERS
+) -> list[str]:
     """Utterance ids: per speaker, ``run.py --full``'s lines first, then corpus order."""
     out = []
     for spk in speakers:
@@ -145,14 +153,19 @@ def choose(bench_utts: Sequence[Any], per_speaker: int,
 
 def _analysis_info(a: Any) -> dict[str, Any]:
     al = a.alignment
-    return {"alignment_method": al.method, "alignment_score": round(al.score, 3),
-            "alignment_confidence": round(al.confidence, 3),
-            "voiced_frames": int(np.sum(a.prosody.voiced)), "heard": a.transcript.text,
-            "warnings": list(a.warnings)}
+    return {
+        "alignment_method": al.method,
+        "alignment_score": round(al.score, 3),
+        "alignment_confidence": round(al.confidence, 3),
+        "voiced_frames": int(np.sum(a.prosody.voiced)),
+        "heard": a.transcript.text,
+        "warnings": list(a.warnings),
+    }
 
 
-def run(bench: BenchSet, bank: VoiceBank, log: Any, save: Any,
-        variants: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def run(
+    bench: BenchSet, bank: VoiceBank, log: Any, save: Any, variants: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
     """Every variant (or those named) of every line, measured; ``save(rows)`` after each
     line. The peers ``noisy input`` and ``clean original`` are always measured."""
     keep = set(variants or VARIANTS) | {"noisy input", "clean original"}
@@ -163,33 +176,38 @@ def run(bench: BenchSet, bank: VoiceBank, log: Any, save: Any,
     for i, line in enumerate(bench.lines):
         voice = bank.voice(line)
         sr, n = line.sample_rate, len(line.noisy)
-        outputs: dict[str, np.ndarray] = {"noisy input": line.noisy,
-                                          "clean original": line.clean}
+        outputs: dict[str, np.ndarray] = {"noisy input": line.noisy, "clean original": line.clean}
         info: dict[str, Any] = {}
         try:
             if voice is None:
                 raise AdrError(line.id, "no voice for this speaker")
             t0 = time.perf_counter()
             if line.utterance not in clean_an:
-                clean_an[line.utterance] = analyse(line.clean, sr, line.text, line.utterance,
-                                                   voice.record.actor)
+                clean_an[line.utterance] = analyse(
+                    line.clean, sr, line.text, line.utterance, voice.record.actor
+                )
             clean = clean_an[line.utterance]
             noisy = analyse(line.noisy, sr, line.text, line.id, voice.record.actor)
-            info.update(analyze_seconds=round(time.perf_counter() - t0, 2),
-                        noisy_analysis=_analysis_info(noisy),
-                        clean_analysis=_analysis_info(clean), voice=str(bank.folder(line)))
+            info.update(
+                analyze_seconds=round(time.perf_counter() - t0, 2),
+                noisy_analysis=_analysis_info(noisy),
+                clean_analysis=_analysis_info(clean),
+                voice=str(bank.folder(line)),
+            )
             t0 = time.perf_counter()
             for name, (al, pros, take) in SWAPS.items():
                 if name not in keep or (not take and voice.restorer is None):
                     continue
-                outputs[name] = render(swap(noisy, clean, al, pros), voice, sr, n,
-                                       line.noisy if take else None)
+                outputs[name] = render(
+                    swap(noisy, clean, al, pros), voice, sr, n, line.noisy if take else None
+                )
             if "clean line" in keep:
                 outputs["clean line"] = render(clean, voice, sr, n, line.clean)
             info["render_seconds"] = round(time.perf_counter() - t0, 2)
             if {"oracle all", "clean line"} <= set(outputs):
                 info["oracle_all_is_clean_line"] = bool(
-                    np.array_equal(outputs["oracle all"], outputs["clean line"]))
+                    np.array_equal(outputs["oracle all"], outputs["clean line"])
+                )
         except AdrError as exc:
             info["error"] = str(exc)
             log(f"  {line.id}: not re-spoken: {exc}")
@@ -202,15 +220,31 @@ def run(bench: BenchSet, bank: VoiceBank, log: Any, save: Any,
             measured = key not in cache
             if measured:
                 cache[key] = measure(audio, line, refs, aligned=False, metrics=MEASURES)
-            rows.append({"line": line.id, "utterance": line.utterance, "speaker": line.speaker,
-                         "condition": line.condition, "variant": name,
-                         "duration": round(line.duration, 3), "measured": measured,
-                         **cache[key], **({"info": info} if name == "noisy" else {})})
+            rows.append(
+                {
+                    "line": line.id,
+                    "utterance": line.utterance,
+                    "speaker": line.speaker,
+                    "condition": line.condition,
+                    "variant": name,
+                    "duration": round(line.duration, 3),
+                    "measured": measured,
+                    **cache[key],
+                    **({"info": info} if name == "noisy" else {}),
+                }
+            )
         if "error" in info:
-            rows.append({"line": line.id, "utterance": line.utterance, "variant": "noisy",
-                         "condition": line.condition, "info": info, "skipped": True})
-        log(f"[{i + 1}/{len(bench.lines)}] {line.id} "
-            f"({time.perf_counter() - t_start:.0f} s)")
+            rows.append(
+                {
+                    "line": line.id,
+                    "utterance": line.utterance,
+                    "variant": "noisy",
+                    "condition": line.condition,
+                    "info": info,
+                    "skipped": True,
+                }
+            )
+        log(f"[{i + 1}/{len(bench.lines)}] {line.id} ({time.perf_counter() - t_start:.0f} s)")
         save(rows)
     return rows
 
@@ -222,16 +256,22 @@ def summarize(rows: Sequence[dict[str, Any]], conditions: Sequence[str]) -> dict
     for cond in conditions:
         out[cond] = {}
         for v in VARIANTS:
-            sel = [r for r in rows if r["condition"] == cond and r["variant"] == v
-                   and not r.get("skipped")]
+            sel = [
+                r
+                for r in rows
+                if r["condition"] == cond and r["variant"] == v and not r.get("skipped")
+            ]
             words = sum(r.get("wer_words", 0) for r in sel)
-            cell: dict[str, Any] = {"lines": len(sel), "wer": (
-                sum(r.get("wer_errors", 0) for r in sel) / words if words else None)}
+            cell: dict[str, Any] = {
+                "lines": len(sel),
+                "wer": (sum(r.get("wer_errors", 0) for r in sel) / words if words else None),
+            }
             for col in ("similarity", "dnsmos_ovrl", "f0_corr"):
                 vals = [r[col] for r in sel if r.get(col) is not None]
                 cell[col] = float(np.mean(vals)) if vals else None
-            out[cond][v] = {k: _nan_to_none(x) if isinstance(x, float) else x
-                            for k, x in cell.items()}
+            out[cond][v] = {
+                k: _nan_to_none(x) if isinstance(x, float) else x for k, x in cell.items()
+            }
     return out
 
 
@@ -245,7 +285,8 @@ def markdown(report: dict[str, Any]) -> str:
 
     head = [f"{c} ({s[c]['noisy input']['lines']} lines)" for c in conds]
     lines = [
-        "# Oracle swap (issue #9): which analysis feature costs the take", "",
+        "# Oracle swap (issue #9): which analysis feature costs the take",
+        "",
         f"- date {report['date']}, git commit `{report['git_commit']}`, wall time "
         f"{report['wall_seconds'] / 60:.1f} min ({report['enroll_seconds'] / 60:.1f} min "
         f"enrolling voices), `--lines {report['lines_per_speaker']}`",
@@ -254,31 +295,48 @@ def markdown(report: dict[str, Any]) -> str:
         f"- speakers {', '.join(report['speakers'])}; voices `{report['voice_preset']}`, "
         "never enrolled on the lines they render",
         "- cells: WER (Whisper base, pooled) / speaker similarity / DNSMOS OVRL / F0 "
-        "correlation vs the clean line; means over lines", "",
-        "| variant | " + " | ".join(head) + " |", "|---|" + "---|" * len(conds)]
+        "correlation vs the clean line; means over lines",
+        "",
+        "| variant | " + " | ".join(head) + " |",
+        "|---|" + "---|" * len(conds),
+    ]
     for v in VARIANTS:
         cells = []
         for c in conds:
             x = s[c][v]
-            cell = " / ".join(f(x[k], fmt) for k, fmt in (
-                ("wer", "{:.2f}"), ("similarity", "{:.2f}"), ("dnsmos_ovrl", "{:.2f}"),
-                ("f0_corr", "{:.2f}")))
+            cell = " / ".join(
+                f(x[k], fmt)
+                for k, fmt in (
+                    ("wer", "{:.2f}"),
+                    ("similarity", "{:.2f}"),
+                    ("dnsmos_ovrl", "{:.2f}"),
+                    ("f0_corr", "{:.2f}"),
+                )
+            )
             n = s[c]["noisy input"]["lines"]
             cells.append(cell + (f" ({x['lines']})" if x["lines"] != n else ""))
         lines.append(f"| {v} | " + " | ".join(cells) + " |")
     skipped = [r for r in report["rows"] if r.get("skipped")]
     if skipped:
-        lines += ["", "Not re-spoken (analysis failed): " + "; ".join(
-            f"{r['line']}: {r['info']['error']}" for r in skipped)]
-    same = [r["info"].get("oracle_all_is_clean_line") for r in report["rows"]
-            if r["variant"] == "noisy" and "info" in r and not r.get("skipped")]
-    lines += ["", f"`oracle all` is sample-identical to `clean line` on {sum(map(bool, same))} "
-              f"of {len(same)} lines."]
+        lines += [
+            "",
+            "Not re-spoken (analysis failed): "
+            + "; ".join(f"{r['line']}: {r['info']['error']}" for r in skipped),
+        ]
+    same = [
+        r["info"].get("oracle_all_is_clean_line")
+        for r in report["rows"]
+        if r["variant"] == "noisy" and "info" in r and not r.get("skipped")
+    ]
+    lines += [
+        "",
+        f"`oracle all` is sample-identical to `clean line` on {sum(map(bool, same))} "
+        f"of {len(same)} lines.",
+    ]
     return "\n".join(lines) + "\n"
 
 
-def ablation_configs(restorer: Sequence[str], train: Sequence[str], preset: str
-                     ) -> tuple[Any, Any]:
+def ablation_configs(restorer: Sequence[str], train: Sequence[str], preset: str) -> tuple[Any, Any]:
     """``FIELD=VALUE`` overrides as a RestorerConfig (over the default) and a
     RestorerTrainConfig (over ``preset``); ``None`` for each without overrides."""
     from adr.voice.restorer import RestorerConfig
@@ -313,20 +371,43 @@ def parse_conditions(text: str) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lines", type=int, default=2, help="utterances per speaker (default 2)")
-    ap.add_argument("--conditions", default="10,0,-5",
-                    help="comma-separated SNRs in dB and/or 'clean' (write --conditions=-5,0)")
-    ap.add_argument("--speakers", default=",".join(SPEAKERS),
-                    help=f"comma-separated speakers (default {','.join(SPEAKERS)})")
+    ap.add_argument(
+        "--conditions",
+        default="10,0,-5",
+        help="comma-separated SNRs in dB and/or 'clean' (write --conditions=-5,0)",
+    )
+    ap.add_argument(
+        "--speakers",
+        default=",".join(SPEAKERS),
+        help=f"comma-separated speakers (default {','.join(SPEAKERS)})",
+    )
     ap.add_argument("--preset", default="fast", help="voice training preset")
-    ap.add_argument("--engine", default="restorer", choices=("restorer", "ddsp"),
-                    help="voice engine (each keeps its own voice cache and results files)")
-    ap.add_argument("--restorer", action="append", default=[], metavar="FIELD=VALUE",
-                    help="a RestorerConfig field for the voices (repeatable; e.g. use_noisy=true)")
-    ap.add_argument("--restorer-train", action="append", default=[], metavar="FIELD=VALUE",
-                    help="a RestorerTrainConfig field over the preset (repeatable)")
-    ap.add_argument("--variants", default="",
-                    help="variants to render, separated by commas, or by semicolons when a "
-                    "name holds a comma (default: all; e.g. 'noisy;noisy, donor only')")
+    ap.add_argument(
+        "--engine",
+        default="restorer",
+        choices=("restorer", "ddsp"),
+        help="voice engine (each keeps its own voice cache and results files)",
+    )
+    ap.add_argument(
+        "--restorer",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a RestorerConfig field for the voices (repeatable; e.g. use_noisy=true)",
+    )
+    ap.add_argument(
+        "--restorer-train",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a RestorerTrainConfig field over the preset (repeatable)",
+    )
+    ap.add_argument(
+        "--variants",
+        default="",
+        help="variants to render, separated by commas, or by semicolons when a "
+        "name holds a comma (default: all; e.g. 'noisy;noisy, donor only')",
+    )
     ap.add_argument("--tag", default="", help="names this ablation's voice cache and results")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--seed", type=int, default=0)
@@ -358,38 +439,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     utterances = load_corpus(root)
     speakers = [v.strip() for v in args.speakers.split(",") if v.strip()]
     if not set(speakers) <= set(SPEAKERS):
-        log(f"bench_oracle: unknown speaker(s) {sorted(set(speakers) - set(SPEAKERS))} "
-            f"(of {list(SPEAKERS)})")
+        log(
+            f"bench_oracle: unknown speaker(s) {sorted(set(speakers) - set(SPEAKERS))} "
+            f"(of {list(SPEAKERS)})"
+        )
         return 2
     chosen = choose(utterances, args.lines, speakers)
     # voices leave out at least run.py --full's 3 lines per speaker: its cached fast-full voices
     held = choose(utterances, max(args.lines, 3), speakers)
-    bench = build_set(utterances, chosen, [c for c in CONDITIONS if c.name in conds],
-                      root=root, seed=args.seed)
+    bench = build_set(
+        utterances, chosen, [c for c in CONDITIONS if c.name in conds], root=root, seed=args.seed
+    )
     by_id = {u.id: u for u in utterances}
-    plan_set = BenchSet(tuple(BenchLine(i, i, by_id[i].speaker, by_id[i].text, "", None,
-                                        by_id[i].audio, by_id[i].audio) for i in held),
-                        bench.utterances)
+    plan_set = BenchSet(
+        tuple(
+            BenchLine(
+                i, i, by_id[i].speaker, by_id[i].text, "", None, by_id[i].audio, by_id[i].audio
+            )
+            for i in held
+        ),
+        bench.utterances,
+    )
     tag = "full" if args.lines <= 3 else f"oracle{args.lines}"
     plans = plan_voices(plan_set, args.preset, tag=tag)
-    log(f"bench_oracle: {len(bench.lines)} lines from {len(chosen)} utterances, "
-        f"{len(plans)} voices")
+    log(
+        f"bench_oracle: {len(bench.lines)} lines from {len(chosen)} utterances, {len(plans)} voices"
+    )
     t0 = time.perf_counter()
-    voices_root = VOICES_DIR if args.engine == "ddsp" else VOICES_DIR.with_name(
-        f"voices-{args.engine}")
+    voices_root = (
+        VOICES_DIR if args.engine == "ddsp" else VOICES_DIR.with_name(f"voices-{args.engine}")
+    )
     if args.tag:
         voices_root = voices_root.with_name(f"{voices_root.name}-{args.tag}")
-    bank = enroll_voices(plans, args.preset, log=log, root=voices_root, engine=args.engine,
-                         restorer_config=rconf, restorer_train_config=rtrain)
+    bank = enroll_voices(
+        plans,
+        args.preset,
+        log=log,
+        root=voices_root,
+        engine=args.engine,
+        restorer_config=rconf,
+        restorer_train_config=rtrain,
+    )
     enroll_s = time.perf_counter() - t0
     warm_up(MEASURES)
     report: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "git_commit": git_commit(),
-        "machine": machine, "conditions": conds, "lines_per_speaker": args.lines,
-        "speakers": speakers, "utterances": chosen, "voice_preset": args.preset, "engine": args.engine,
-        "restorer_options": args.restorer, "restorer_train_options": args.restorer_train,
-        "voices": [v.to_dict() for v in bank.infos], "enroll_seconds": round(enroll_s, 1),
-        "seed": args.seed, "lines": [ln.to_dict() for ln in bench.lines]}
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "git_commit": git_commit(),
+        "machine": machine,
+        "conditions": conds,
+        "lines_per_speaker": args.lines,
+        "speakers": speakers,
+        "utterances": chosen,
+        "voice_preset": args.preset,
+        "engine": args.engine,
+        "restorer_options": args.restorer,
+        "restorer_train_options": args.restorer_train,
+        "voices": [v.to_dict() for v in bank.infos],
+        "enroll_seconds": round(enroll_s, 1),
+        "seed": args.seed,
+        "lines": [ln.to_dict() for ln in bench.lines],
+    }
 
     def save(rows: list[dict[str, Any]]) -> None:
         write_json(args.out.with_suffix(".json"), {**report, "rows": rows, "partial": True})
@@ -401,8 +510,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"bench_oracle: unknown variant(s) {unknown} (one of {list(VARIANTS)})")
         return 2
     rows = run(bench, bank, log, save, variants=wanted or None)
-    report.update(rows=rows, summary=summarize(rows, conds),
-                  wall_seconds=round(time.perf_counter() - t_start, 1))
+    report.update(
+        rows=rows,
+        summary=summarize(rows, conds),
+        wall_seconds=round(time.perf_counter() - t_start, 1),
+    )
     report["machine"]["load_end"] = round(os.getloadavg()[0], 1)
     write_json(args.out.with_suffix(".json"), report)
     write_text(args.out.with_suffix(".md"), markdown(report))

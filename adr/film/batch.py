@@ -34,7 +34,7 @@ from adr.core.errors import AdrError
 from adr.core.progress import ProgressEvent, ProgressHook, null_progress
 from adr.core.records import Record
 from adr.film.project import Project
-from adr.film.units import UnitResult
+from adr.film.units import TORCH_THREADS_ENV, UnitResult
 
 __all__ = ["STAGES", "MEMORY", "BatchSummary", "run_batch", "start_ray"]
 
@@ -306,6 +306,11 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     }
     if not address:
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
+    # Ray runs each task on one OpenMP thread; the units run torch on as many threads as a
+    # single command in this shell would, so that their floating-point results are the same
+    import torch
+
+    kwargs["runtime_env"] = {"env_vars": {TORCH_THREADS_ENV: str(torch.get_num_threads())}}
     for attempt in range(3):  # a loaded machine can miss Ray's 30 s node start-up wait
         try:
             ray.init(address=address, **kwargs)
@@ -407,7 +412,7 @@ class _Driver:
                 )
                 for c in cues
             ]
-            self.total["render"] = self._render_total() + len(refs)
+            self.total["render"] = self._render_total()  # counts the refs just submitted
             settle = self._submit(
                 "settle",
                 reel.name,

@@ -53,7 +53,12 @@ __all__ = [
     "settle_unit",
     "export_unit",
     "stale_lines",
+    "TORCH_THREADS_ENV",
 ]
+
+#: Environment variable through which the batch's driver gives every unit the torch thread
+#: count a single command would use (Ray starts its workers on one thread).
+TORCH_THREADS_ENV = "ADR_TORCH_THREADS"
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,11 @@ def _unit(
                 where=up.where,
                 problem=f"needs {up.stage} {up.unit}, which did not finish",
             )
+    threads = int(os.environ.get(TORCH_THREADS_ENV, "0") or 0)
+    if threads > 0:  # as many as the single command would use (set by the batch's driver)
+        import torch
+
+        torch.set_num_threads(threads)
     wall, cpu = time.perf_counter(), _cpu()
     try:
         status, items = body()

@@ -80,13 +80,23 @@ class LockHolder:
     token: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pid": self.pid, "host": self.host, "command": self.command,
-                "since": self.since, "token": self.token}
+        return {
+            "pid": self.pid,
+            "host": self.host,
+            "command": self.command,
+            "since": self.since,
+            "token": self.token,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LockHolder:
-        return cls(int(data["pid"]), str(data["host"]), str(data.get("command", "?")),
-                   str(data.get("since", "?")), str(data.get("token", "")))
+        return cls(
+            int(data["pid"]),
+            str(data["host"]),
+            str(data.get("command", "?")),
+            str(data.get("since", "?")),
+            str(data.get("token", "")),
+        )
 
     def describe(self) -> str:
         """``"adr analyze (pid 123 on host, since 2025-01-01T10:00:00)"``."""
@@ -137,7 +147,9 @@ def _create(path: Path, holder: LockHolder) -> bool:
     except FileExistsError:
         return False
     except OSError as exc:
-        raise AdrError(path.parent, f"cannot create the session lock ({exc.strerror or exc})") from None
+        raise AdrError(
+            path.parent, f"cannot create the session lock ({exc.strerror or exc})"
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(json.dumps(holder.to_dict()) + "\n")
@@ -145,7 +157,9 @@ def _create(path: Path, holder: LockHolder) -> bool:
         path.unlink(missing_ok=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise disk_full_error(path) from None
-        raise AdrError(path.parent, f"cannot write the session lock ({exc.strerror or exc})") from None
+        raise AdrError(
+            path.parent, f"cannot write the session lock ({exc.strerror or exc})"
+        ) from None
     return True
 
 
@@ -204,8 +218,13 @@ def session_lock(folder: str | Path, command: str) -> Iterator[LockHolder]:
             with _held_guard:
                 entry[1] -= 1
         return
-    me = LockHolder(os.getpid(), _host(), command,
-                    _dt.datetime.now().isoformat(timespec="seconds"), uuid.uuid4().hex)
+    me = LockHolder(
+        os.getpid(),
+        _host(),
+        command,
+        _dt.datetime.now().isoformat(timespec="seconds"),
+        uuid.uuid4().hex,
+    )
     for _ in range(5):
         if _create(path, me):
             break
@@ -214,8 +233,11 @@ def session_lock(folder: str | Path, command: str) -> Iterator[LockHolder]:
             break
         if not _is_stale(path, holder):
             who = holder.describe() if holder is not None else "another adr process"
-            hint = ("wait for it to finish" if holder is None or holder.host == _host()
-                    else f"if that process is gone, delete {path}")
+            hint = (
+                "wait for it to finish"
+                if holder is None or holder.host == _host()
+                else f"if that process is gone, delete {path}"
+            )
             raise AdrError(root, f"session is in use by {who}; {hint}")
         _take_over(path, holder)
     else:
@@ -249,8 +271,11 @@ def joined_lock(folder: str | Path, token: str) -> Iterator[LockHolder]:
     path = root / LOCK_NAME
     holder = read_holder(path)
     if holder is None or holder.token != token:
-        raise AdrError(root, "the batch that started this work no longer holds the session "
-                       f"lock ({path}); run the batch again")
+        raise AdrError(
+            root,
+            "the batch that started this work no longer holds the session "
+            f"lock ({path}); run the batch again",
+        )
     ident = str(root.resolve())
     with _held_guard:
         mine = _held.get(ident)

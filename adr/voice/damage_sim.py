@@ -50,8 +50,9 @@ class DamageSpec:
     p_dropouts: float = 0.15
 
 
-def coloured_noise(n: int, sample_rate: int, slope_db_per_octave: float,
-                   rng: np.random.Generator) -> np.ndarray:
+def coloured_noise(
+    n: int, sample_rate: int, slope_db_per_octave: float, rng: np.random.Generator
+) -> np.ndarray:
     """Gaussian noise (N,) whose spectrum falls by ``slope`` dB per octave (0: white)."""
     spec = np.fft.rfft(rng.standard_normal(n))
     f = np.fft.rfftfreq(n, 1.0 / sample_rate)
@@ -69,8 +70,11 @@ def hum(n: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     for k in range(1, 12):
         if base * k >= sample_rate / 2:
             break
-        x += (0.6 ** (k - 1)) * float(rng.uniform(0.3, 1.0)) * \
-            np.sin(2 * np.pi * base * k * t + rng.uniform(0, 2 * np.pi))
+        x += (
+            (0.6 ** (k - 1))
+            * float(rng.uniform(0.3, 1.0))
+            * np.sin(2 * np.pi * base * k * t + rng.uniform(0, 2 * np.pi))
+        )
     return (x / (np.std(x) + 1e-12)).astype(np.float32)
 
 
@@ -83,8 +87,9 @@ def gusts(n: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     return (y / (np.std(y) + 1e-12)).astype(np.float32)
 
 
-def babble(n: int, others: Sequence[np.ndarray], rng: np.random.Generator,
-           voices: int = 4) -> np.ndarray:
+def babble(
+    n: int, others: Sequence[np.ndarray], rng: np.random.Generator, voices: int = 4
+) -> np.ndarray:
     """A crowd (N,) from other lines (each shifted, half reversed), unit RMS; zeros if none."""
     pool = [np.asarray(o, dtype=np.float32) for o in others if len(o)]
     if not pool:
@@ -96,7 +101,7 @@ def babble(n: int, others: Sequence[np.ndarray], rng: np.random.Generator,
             o = o[::-1]
         o = np.tile(o, int(np.ceil(n / len(o))) + 1)
         start = int(rng.integers(0, len(o) - n + 1))
-        y += o[start:start + n] / (np.std(o) + 1e-12)
+        y += o[start : start + n] / (np.std(o) + 1e-12)
     return (y / (np.std(y) + 1e-12)).astype(np.float32)
 
 
@@ -107,13 +112,17 @@ def _bursts(n: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
         start = int(rng.integers(0, max(1, n - length)))
         seg = coloured_noise(length, sample_rate, float(rng.uniform(-6, 0)), rng)
         seg *= np.exp(-np.arange(len(seg)) / max(1, len(seg) / 3)) * float(rng.uniform(2, 6))
-        y[start:start + len(seg)] += seg[: n - start]
+        y[start : start + len(seg)] += seg[: n - start]
     return y
 
 
-def damage_line(clean: np.ndarray, sample_rate: int, rng: np.random.Generator,
-                others: Sequence[np.ndarray] = (), spec: DamageSpec = DamageSpec()
-                ) -> tuple[np.ndarray, float]:
+def damage_line(
+    clean: np.ndarray,
+    sample_rate: int,
+    rng: np.random.Generator,
+    others: Sequence[np.ndarray] = (),
+    spec: DamageSpec = DamageSpec(),
+) -> tuple[np.ndarray, float]:
     """One damaged copy of a clean line.
 
     Parameters
@@ -141,14 +150,17 @@ def damage_line(clean: np.ndarray, sample_rate: int, rng: np.random.Generator,
     if n == 0:
         return x.astype(np.float32), 0.0
     if rng.random() < spec.p_room:
-        rir = room_impulse_response(float(rng.uniform(0.15, 0.7)), sample_rate, rng,
-                                    drr_db=float(rng.uniform(-6.0, 8.0)))
+        rir = room_impulse_response(
+            float(rng.uniform(0.15, 0.7)), sample_rate, rng, drr_db=float(rng.uniform(-6.0, 8.0))
+        )
         x = fftconvolve(x, rir)[:n]
     noise = coloured_noise(n, sample_rate, float(rng.uniform(-6.0, 3.0)), rng).astype(np.float64)
     noise *= float(rng.uniform(0.2, 1.0))
-    for p, make in ((spec.p_hum, lambda: hum(n, sample_rate, rng)),
-                    (spec.p_gusts, lambda: gusts(n, sample_rate, rng)),
-                    (spec.p_babble, lambda: babble(n, others, rng))):
+    for p, make in (
+        (spec.p_hum, lambda: hum(n, sample_rate, rng)),
+        (spec.p_gusts, lambda: gusts(n, sample_rate, rng)),
+        (spec.p_babble, lambda: babble(n, others, rng)),
+    ):
         if rng.random() < p:
             noise += float(rng.uniform(0.5, 1.5)) * make()
     if rng.random() < spec.p_bursts:
@@ -161,7 +173,7 @@ def damage_line(clean: np.ndarray, sample_rate: int, rng: np.random.Generator,
         for _ in range(int(rng.integers(1, 3))):
             length = seconds_to_samples(float(rng.uniform(0.01, 0.12)), sample_rate)
             start = int(rng.integers(0, max(1, n - length)))
-            y[start:start + length] *= 0.01
+            y[start : start + length] *= 0.01
     peak = float(np.max(np.abs(y)))
     if peak > 0.99:
         y *= 0.99 / peak

@@ -41,8 +41,15 @@ from adr.core.errors import AdrError
 from adr.core.timebase import seconds_to_samples
 from adr.core.types import Prosody
 
-__all__ = ["FEMALE_MIN_F0_HZ", "PAUSE_S", "MARGIN_S", "MAX_PHONE_RATIO", "DonorLine",
-           "choose_donor", "donor_line"]
+__all__ = [
+    "FEMALE_MIN_F0_HZ",
+    "PAUSE_S",
+    "MARGIN_S",
+    "MAX_PHONE_RATIO",
+    "DonorLine",
+    "choose_donor",
+    "donor_line",
+]
 
 #: A line whose median F0 is at least this (Hz) gets the female donor MAYA, else JOE. 165 Hz
 #: lies between typical adult male (85-155 Hz) and female (165-255 Hz) speaking F0.
@@ -148,11 +155,13 @@ def _usable_f0(prosody: Prosody, median_f0: float | None) -> tuple[np.ndarray, f
     return ok, ref
 
 
-def _anchors(d_words: list, d_phones: list, t_words: list, t_phones: list
-             ) -> tuple[list[tuple[float, float, float, float, int, int, list]], int]:
+def _anchors(
+    d_words: list, d_phones: list, t_words: list, t_phones: list
+) -> tuple[list[tuple[float, float, float, float, int, int, list]], int]:
     """Matched units ``(ds, de, ts, te, donor word, target word, inner anchors)`` in order."""
-    sm = difflib.SequenceMatcher(None, [_norm(w.text) for w in d_words],
-                                 [_norm(w.text) for w in t_words], autojunk=False)
+    sm = difflib.SequenceMatcher(
+        None, [_norm(w.text) for w in d_words], [_norm(w.text) for w in t_words], autojunk=False
+    )
     units, matched = [], 0
     for op, i1, i2, j1, j2 in sm.get_opcodes():
         if op == "equal":
@@ -167,13 +176,23 @@ def _anchors(d_words: list, d_phones: list, t_words: list, t_phones: list
                 units.append((dw.start, dw.end, tw.start, tw.end, i, j, inner))
                 matched += 1
         elif op == "replace":
-            units.append((d_words[i1].start, d_words[i2 - 1].end, t_words[j1].start,
-                          t_words[j2 - 1].end, i1, j1, []))
+            units.append(
+                (
+                    d_words[i1].start,
+                    d_words[i2 - 1].end,
+                    t_words[j1].start,
+                    t_words[j2 - 1].end,
+                    i1,
+                    j1,
+                    [],
+                )
+            )
     return units, matched
 
 
-def _time_map(units: list, duration: float
-              ) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]:
+def _time_map(
+    units: list, duration: float
+) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]:
     """Anchors (donor s, target s) on the padded donor timeline, and insertions (at, length)."""
     pts: list[tuple[float, float]] = []
     inserts: list[tuple[float, float]] = []
@@ -210,12 +229,13 @@ def _time_map(units: list, duration: float
 
 def _pad(audio: np.ndarray, sr: int, inserts: list[tuple[float, float]]) -> np.ndarray:
     """``audio`` with zeros inserted (short fades at each cut), shape (N + inserted,)."""
-    pieces, last, ramp = [], 0, max(1, int(0.005 * sr))
+    pieces: list[np.ndarray] = []
+    last, ramp = 0, max(1, int(0.005 * sr))
     for at, length in inserts:
         cut = min(max(seconds_to_samples(at, sr), last), len(audio))
         seg = audio[last:cut].copy()
         n = min(ramp, len(seg))
-        seg[len(seg) - n:] *= np.linspace(1.0, 0.0, n, dtype=np.float32)
+        seg[len(seg) - n :] *= np.linspace(1.0, 0.0, n, dtype=np.float32)
         if pieces:
             m = min(ramp, len(seg))
             seg[:m] *= np.linspace(0.0, 1.0, m, dtype=np.float32)
@@ -240,9 +260,18 @@ def _gate(n: int, sr: int, start: float, spans: list[tuple[float, float]]) -> np
     return 0.5 - 0.5 * np.cos(np.pi * gain)
 
 
-def donor_line(text: str, alignment: Alignment, prosody: Prosody, start: float, end: float,
-               sample_rate: int, donor: str = "auto", *, median_f0: float | None = None,
-               cue_id: str = "") -> DonorLine:
+def donor_line(
+    text: str,
+    alignment: Alignment,
+    prosody: Prosody,
+    start: float,
+    end: float,
+    sample_rate: int,
+    donor: str = "auto",
+    *,
+    median_f0: float | None = None,
+    cue_id: str = "",
+) -> DonorLine:
     """Speak ``text`` with a built-in voice, warped onto the analysed words and F0.
 
     Parameters
@@ -307,8 +336,9 @@ def donor_line(text: str, alignment: Alignment, prosody: Prosody, start: float, 
     if utt.alignment is None or not utt.alignment.words or not len(utt.audio):
         raise AdrError(where, f"donor {name} spoke no words")
     sr = utt.sample_rate
-    units, matched = _anchors(list(utt.alignment.words), list(utt.alignment.phones),
-                              t_words, t_phones)
+    units, matched = _anchors(
+        list(utt.alignment.words), list(utt.alignment.phones), t_words, t_phones
+    )
     if not units:
         raise AdrError(where, "no donor word could be placed on the aligned words")
     d_map, t_map, inserts = _time_map(units, len(utt.audio) / sr)
@@ -329,8 +359,12 @@ def donor_line(text: str, alignment: Alignment, prosody: Prosody, start: float, 
     use = ok & (times > t_map[0]) & (times < t_map[-1])
     if use.sum() >= max(5, _MIN_VOICED_SHARE * in_words.sum()):
         f0 = np.asarray(prosody.f0, np.float64)
-        smooth = np.array([np.median(f0[max(0, i - 1):i + 2][use[max(0, i - 1):i + 2]])
-                           for i in np.flatnonzero(use)])
+        smooth = np.array(
+            [
+                np.median(f0[max(0, i - 1) : i + 2][use[max(0, i - 1) : i + 2]])
+                for i in np.flatnonzero(use)
+            ]
+        )
         pitch = call("Create PitchTier", "f0", 0.0, snd.duration)
         for d, f in zip(np.interp(times[use], t_map, d_map), smooth):
             call(pitch, "Add point", float(d), float(f))
@@ -355,11 +389,14 @@ def donor_line(text: str, alignment: Alignment, prosody: Prosody, start: float, 
         out = resample_poly(out, int(sample_rate) // g, sr // g)
     n = seconds_to_samples(end - start, int(sample_rate))
     audio = np.zeros(n, np.float64)
-    at = seconds_to_samples(t_map[0] - start, int(sample_rate)) if t_map[0] >= start else \
-        -seconds_to_samples(start - t_map[0], int(sample_rate))
+    at = (
+        seconds_to_samples(t_map[0] - start, int(sample_rate))
+        if t_map[0] >= start
+        else -seconds_to_samples(start - t_map[0], int(sample_rate))
+    )
     lo_i, hi_i = max(at, 0), min(at + len(out), n)
     if hi_i > lo_i:
-        audio[lo_i:hi_i] = out[lo_i - at:hi_i - at]
+        audio[lo_i:hi_i] = out[lo_i - at : hi_i - at]
     spans: list[tuple[float, float]] = []
     for w in sorted(t_words, key=lambda w: w.start):
         if spans and w.start - spans[-1][1] < PAUSE_S:
@@ -367,5 +404,6 @@ def donor_line(text: str, alignment: Alignment, prosody: Prosody, start: float, 
         else:
             spans.append((w.start, w.end))
     audio *= _gate(n, int(sample_rate), start, spans)
-    return DonorLine(audio.astype(np.float32), int(sample_rate), name, t_map,
-                     d_map, matched, source)
+    return DonorLine(
+        audio.astype(np.float32), int(sample_rate), name, t_map, d_map, matched, source
+    )

@@ -36,8 +36,15 @@ from adr.voice.restorer import RestorerConfig
 from adr.voice.train_restorer import RestorerExample, RestorerTrainConfig
 from adr.voice.vocoder import MEL, log_mel
 
-__all__ = ["CleanLine", "words_from_phones", "restorer_examples", "actor_f0_median",
-           "train_actor_restorer", "clean_line", "restorer_configs"]
+__all__ = [
+    "CleanLine",
+    "words_from_phones",
+    "restorer_examples",
+    "actor_f0_median",
+    "train_actor_restorer",
+    "clean_line",
+    "restorer_configs",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,8 +89,10 @@ def words_from_phones(text: str, phones: Sequence[Phone]) -> tuple[Word, ...]:
 
 def actor_f0_median(lines: Sequence[CleanLine]) -> float:
     """Median F0 (Hz) over the voiced frames of all lines (0 when none is voiced)."""
-    f0 = np.concatenate([np.asarray(ln.prosody.f0)[np.asarray(ln.prosody.voiced, bool)]
-                         for ln in lines] or [np.zeros(0)])
+    f0 = np.concatenate(
+        [np.asarray(ln.prosody.f0)[np.asarray(ln.prosody.voiced, bool)] for ln in lines]
+        or [np.zeros(0)]
+    )
     f0 = f0[(f0 > 40) & (f0 < 800)]
     return float(np.median(f0)) if f0.size else 0.0
 
@@ -94,8 +103,9 @@ def _scaled(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return (np.asarray(audio, dtype=np.float32) * np.float32(gain)).astype(np.float32)
 
 
-def _damaged_alignment(noisy: np.ndarray, denoised: np.ndarray, line: CleanLine
-                       ) -> tuple[tuple[Word, ...], tuple[Phone, ...]]:
+def _damaged_alignment(
+    noisy: np.ndarray, denoised: np.ndarray, line: CleanLine
+) -> tuple[tuple[Word, ...], tuple[Phone, ...]]:
     """Words and phones of a damaged copy of ``line``, aligned as a production line is."""
     from adr.analysis.align import align, uniform_alignment
     from adr.core.errors import AdrError
@@ -109,9 +119,13 @@ def _damaged_alignment(noisy: np.ndarray, denoised: np.ndarray, line: CleanLine
     return al.words, al.phones
 
 
-def restorer_examples(lines: Sequence[CleanLine], config: RestorerConfig,
-                      train_config: RestorerTrainConfig, *,
-                      progress: ProgressHook | None = None) -> list[RestorerExample]:
+def restorer_examples(
+    lines: Sequence[CleanLine],
+    config: RestorerConfig,
+    train_config: RestorerTrainConfig,
+    *,
+    progress: ProgressHook | None = None,
+) -> list[RestorerExample]:
     """Training pairs: per line, its clean evidence and ``damaged_copies`` damaged ones.
 
     Lines the donor cannot speak (no word to say) are skipped.
@@ -132,8 +146,18 @@ def restorer_examples(lines: Sequence[CleanLine], config: RestorerConfig,
         clean = _scaled(ln.audio, ln.sample_rate)
         target = fit_frames(log_mel(resample(clean, ln.sample_rate, MEL.sample_rate)).numpy(), n)
         try:
-            base = line_inputs(ln.text, ln.words, ln.phones, ln.prosody, ln.start, ln.end,
-                               config, audio=clean, sample_rate=ln.sample_rate, denoised=clean)
+            base = line_inputs(
+                ln.text,
+                ln.words,
+                ln.phones,
+                ln.prosody,
+                ln.start,
+                ln.end,
+                config,
+                audio=clean,
+                sample_rate=ln.sample_rate,
+                denoised=clean,
+            )
         except AdrError:
             continue
         out.append(RestorerExample(base, target.astype(np.float32)))
@@ -146,27 +170,48 @@ def restorer_examples(lines: Sequence[CleanLine], config: RestorerConfig,
             pros = extract_prosody(noisy, ln.sample_rate, start=ln.start, denoised=den)
             if train_config.donor_from_damage:
                 try:
-                    ex = line_inputs(ln.text, *_damaged_alignment(noisy, den, ln), pros,
-                                     ln.start, ln.end, config, audio=noisy,
-                                     sample_rate=ln.sample_rate, denoised=den)
+                    ex = line_inputs(
+                        ln.text,
+                        *_damaged_alignment(noisy, den, ln),
+                        pros,
+                        ln.start,
+                        ln.end,
+                        config,
+                        audio=noisy,
+                        sample_rate=ln.sample_rate,
+                        denoised=den,
+                    )
                 except AdrError:
                     continue
             else:
                 take, rel, gain_db = take_evidence(noisy, ln.sample_rate, n, denoised=den)
                 f0, voiced, energy = controls_on_grid(pros, ln.start, n)
                 ex = dataclasses.replace(
-                    base, take_mel=take, reliability=rel, f0=f0, voiced=voiced, loudness=energy,
+                    base,
+                    take_mel=take,
+                    reliability=rel,
+                    f0=f0,
+                    voiced=voiced,
+                    loudness=energy,
                     noisy_mel=noisy_mel(noisy, ln.sample_rate, n, gain_db)
-                    if config.use_noisy else None)
+                    if config.use_noisy
+                    else None,
+                )
             out.append(RestorerExample(ex, target.astype(np.float32)))
     report(ProgressEvent("enroll: damage", len(lines), len(lines), "line"))
     return out
 
 
-def train_actor_restorer(train: Sequence[CleanLine], held: Sequence[CleanLine],
-                         config: RestorerConfig, train_config: RestorerTrainConfig,
-                         work_dir: str, *, progress: ProgressHook | None = None,
-                         resume: bool = True) -> tuple[object, dict[str, list[float]]]:
+def train_actor_restorer(
+    train: Sequence[CleanLine],
+    held: Sequence[CleanLine],
+    config: RestorerConfig,
+    train_config: RestorerTrainConfig,
+    work_dir: str,
+    *,
+    progress: ProgressHook | None = None,
+    resume: bool = True,
+) -> tuple[object, dict[str, list[float]]]:
     """Build the pairs, train the restorer and measure it on the held-back lines.
 
     Returns
@@ -185,27 +230,44 @@ def train_actor_restorer(train: Sequence[CleanLine], held: Sequence[CleanLine],
     report = progress or null_progress
     if not config.f0_median:  # the actor's pitch picks the donor voice and its F0 fallback
         f0 = actor_f0_median(train)
-        config = dataclasses.replace(config, f0_median=round(f0, 1),
-                                     donor=choose_donor(f0) if f0 > 0 else config.donor)
+        config = dataclasses.replace(
+            config, f0_median=round(f0, 1), donor=choose_donor(f0) if f0 > 0 else config.donor
+        )
     examples = restorer_examples(train, config, train_config, progress=progress)
-    model = train_restorer(examples, config, train_config, work_dir, progress=progress,
-                           resume=resume)
-    refs = [np.asarray(train[int(i)].audio) for i in
-            np.linspace(0, len(train) - 1, min(10, len(train)))]
+    model = train_restorer(
+        examples, config, train_config, work_dir, progress=progress, resume=resume
+    )
+    refs = [
+        np.asarray(train[int(i)].audio) for i in np.linspace(0, len(train) - 1, min(10, len(train)))
+    ]
     sr = train[0].sample_rate if train else 16000
     scores: dict[str, list[float]] = {}
     for k, ln in enumerate(held):
         report(ProgressEvent("enroll: evaluate", k, len(held), "line"))
-        inputs = line_inputs(ln.text, ln.words, ln.phones, ln.prosody, ln.start, ln.end,
-                             config, audio=ln.audio, sample_rate=ln.sample_rate)
+        inputs = line_inputs(
+            ln.text,
+            ln.words,
+            ln.phones,
+            ln.prosody,
+            ln.start,
+            ln.end,
+            config,
+            audio=ln.audio,
+            sample_rate=ln.sample_rate,
+        )
         y = speak(model, inputs)
-        f0 = metrics.f0_metrics(ln.audio, _to_rate(y, MEL.sample_rate, ln.sample_rate,
-                                                   len(ln.audio)), ln.sample_rate)
-        for name, v in (("speaker_similarity",
-                         metrics.speaker_similarity(y, MEL.sample_rate, refs, sr)),
-                        ("speaker_similarity_original",
-                         metrics.speaker_similarity(ln.audio, ln.sample_rate, refs, sr)),
-                        ("f0_corr", f0.correlation), ("f0_rmse_cents", f0.rmse_cents)):
+        pitch = metrics.f0_metrics(
+            ln.audio, _to_rate(y, MEL.sample_rate, ln.sample_rate, len(ln.audio)), ln.sample_rate
+        )
+        for name, v in (
+            ("speaker_similarity", metrics.speaker_similarity(y, MEL.sample_rate, refs, sr)),
+            (
+                "speaker_similarity_original",
+                metrics.speaker_similarity(ln.audio, ln.sample_rate, refs, sr),
+            ),
+            ("f0_corr", pitch.correlation),
+            ("f0_rmse_cents", pitch.rmse_cents),
+        ):
             scores.setdefault(name, []).append(float(v))
     report(ProgressEvent("enroll: evaluate", len(held), len(held), "line"))
     return model, scores
@@ -218,9 +280,12 @@ def _to_rate(y: np.ndarray, sr_in: int, sr_out: int, n: int) -> np.ndarray:
     return np.pad(z, (0, n - len(z))).astype(np.float32)
 
 
-def restorer_configs(engine: str, quality: str, config: RestorerConfig | None,
-                     train_config: RestorerTrainConfig | None
-                     ) -> tuple[RestorerConfig | None, RestorerTrainConfig | None]:
+def restorer_configs(
+    engine: str,
+    quality: str,
+    config: RestorerConfig | None,
+    train_config: RestorerTrainConfig | None,
+) -> tuple[RestorerConfig | None, RestorerTrainConfig | None]:
     """The restorer's config and training preset for an enrollment (``None`` unless the
     engine is ``"restorer"``). A preset starts from the shipped base restorer unless the
     config given has another architecture (then from random weights, as the preset's base
@@ -242,6 +307,13 @@ def restorer_configs(engine: str, quality: str, config: RestorerConfig | None,
 def clean_line(u: dict, x16: np.ndarray, sample_rate: int = 16000) -> CleanLine:
     """An analysed clean utterance (enrollment cache entry ``u``, its audio) as a CleanLine."""
     phones = tuple(Phone.from_dict(p) for p in u["phones"])
-    return CleanLine(u["text"], words_from_phones(u["text"], phones), phones,
-                     Prosody.from_dict(u["prosody"]), float(u["start"]), float(u["end"]),
-                     np.asarray(x16, dtype=np.float32), sample_rate)
+    return CleanLine(
+        u["text"],
+        words_from_phones(u["text"], phones),
+        phones,
+        Prosody.from_dict(u["prosody"]),
+        float(u["start"]),
+        float(u["end"]),
+        np.asarray(x16, dtype=np.float32),
+        sample_rate,
+    )

@@ -22,8 +22,18 @@ import numpy as np
 from adr.core.types import Prosody
 from adr.voice.vocoder import MEL, MelSpec, log_mel, mel_frames
 
-__all__ = ["REFERENCE_LEVEL_DB", "active_level_db", "reference_gain_db", "RELIABILITY_MID_DB",
-           "take_evidence", "noisy_mel", "controls_on_grid", "fit_frames", "line_frames", "frame_times"]
+__all__ = [
+    "REFERENCE_LEVEL_DB",
+    "active_level_db",
+    "reference_gain_db",
+    "RELIABILITY_MID_DB",
+    "take_evidence",
+    "noisy_mel",
+    "controls_on_grid",
+    "fit_frames",
+    "line_frames",
+    "frame_times",
+]
 
 #: Level (dBFS over active frames) every take and every training target is scaled to.
 REFERENCE_LEVEL_DB = -26.0
@@ -68,9 +78,14 @@ def reference_gain_db(audio: np.ndarray, sample_rate: int) -> float:
     return float(np.clip(REFERENCE_LEVEL_DB - level, -40, 60)) if level > -120 else 0.0
 
 
-def take_evidence(noisy: np.ndarray, sample_rate: int, n_frames: int, *,
-                  denoised: np.ndarray | None = None, method: str = "dfn3"
-                  ) -> tuple[np.ndarray, np.ndarray, float]:
+def take_evidence(
+    noisy: np.ndarray,
+    sample_rate: int,
+    n_frames: int,
+    *,
+    denoised: np.ndarray | None = None,
+    method: str = "dfn3",
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Log-mel of the denoised line and its per-frame reliability.
 
     Parameters
@@ -95,8 +110,11 @@ def take_evidence(noisy: np.ndarray, sample_rate: int, n_frames: int, *,
     from adr.analysis.denoise import denoise, resample
 
     x = np.asarray(noisy, dtype=np.float32)
-    d = denoise(x, sample_rate, method=method) if denoised is None else \
-        np.asarray(denoised, dtype=np.float32)
+    d = (
+        denoise(x, sample_rate, method=method)
+        if denoised is None
+        else np.asarray(denoised, dtype=np.float32)
+    )
     n = min(len(x), len(d))
     gain_db = reference_gain_db(d[:n], sample_rate)
     g = np.float32(10.0 ** (gain_db / 20.0))
@@ -108,8 +126,11 @@ def take_evidence(noisy: np.ndarray, sample_rate: int, n_frames: int, *,
     e_removed = np.log(np.exp(2.0 * removed).sum(axis=0) + 1e-9)
     snr_db = 10.0 / np.log(10.0) * (e_take - e_removed)
     rel = 1.0 / (1.0 + np.exp(-(snr_db - RELIABILITY_MID_DB) / _RELIABILITY_SLOPE_DB))
-    return (fit_frames(take, n_frames).astype(np.float32),
-            fit_frames(rel, n_frames).astype(np.float32), gain_db)
+    return (
+        fit_frames(take, n_frames).astype(np.float32),
+        fit_frames(rel, n_frames).astype(np.float32),
+        gain_db,
+    )
 
 
 def noisy_mel(noisy: np.ndarray, sample_rate: int, n_frames: int, gain_db: float) -> np.ndarray:
@@ -118,12 +139,14 @@ def noisy_mel(noisy: np.ndarray, sample_rate: int, n_frames: int, gain_db: float
     from adr.analysis.denoise import resample
 
     x = np.asarray(noisy, dtype=np.float32) * np.float32(10.0 ** (gain_db / 20.0))
-    return fit_frames(log_mel(resample(x, sample_rate, MEL.sample_rate)).numpy(),
-                      n_frames).astype(np.float32)
+    return fit_frames(log_mel(resample(x, sample_rate, MEL.sample_rate)).numpy(), n_frames).astype(
+        np.float32
+    )
 
 
-def controls_on_grid(prosody: Prosody, start: float, n_frames: int
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def controls_on_grid(
+    prosody: Prosody, start: float, n_frames: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """F0 (Hz, interpolated through unvoiced frames; 0 if no voiced frame), voicing (0/1)
     and energy (dB), each shape (n_frames,), on the mel grid of a line starting at ``start``."""
     t = frame_times(n_frames, start)

@@ -27,8 +27,9 @@ from adr.voice.vocoder import MEL, load_vocoder, log_mel
 __all__ = ["line_inputs", "speak", "distrust_spans"]
 
 
-def distrust_spans(reliability: np.ndarray, start: float,
-                   spans: Sequence[tuple[float, float]]) -> np.ndarray:
+def distrust_spans(
+    reliability: np.ndarray, start: float, spans: Sequence[tuple[float, float]]
+) -> np.ndarray:
     """``reliability`` (T,) with 0 inside ``spans`` (session seconds): the take says
     something else there (a text edit), so only the donor may speak."""
     rel = np.array(reliability, dtype=np.float32)
@@ -38,11 +39,21 @@ def distrust_spans(reliability: np.ndarray, start: float,
     return rel
 
 
-def line_inputs(text: str, words: Sequence[Word], phones: Sequence, prosody: Prosody,
-                start: float, end: float, config: RestorerConfig, *,
-                audio: np.ndarray | None = None, sample_rate: int = 16000,
-                denoised: np.ndarray | None = None, cue_id: str = "",
-                distrust: Sequence[tuple[float, float]] = ()) -> RestorerInputs:
+def line_inputs(
+    text: str,
+    words: Sequence[Word],
+    phones: Sequence,
+    prosody: Prosody,
+    start: float,
+    end: float,
+    config: RestorerConfig,
+    *,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 16000,
+    denoised: np.ndarray | None = None,
+    cue_id: str = "",
+    distrust: Sequence[tuple[float, float]] = (),
+) -> RestorerInputs:
     """A line's evidence on the mel grid of ``[start, end)``.
 
     Parameters
@@ -75,8 +86,17 @@ def line_inputs(text: str, words: Sequence[Word], phones: Sequence, prosody: Pro
 
     n = line_frames(end - start)
     alignment = Alignment(tuple(words), tuple(phones), 0.0, 1.0, "given")
-    donor = donor_line(text, alignment, prosody, start, end, MEL.sample_rate,
-                       donor=config.donor, median_f0=config.f0_median or None, cue_id=cue_id)
+    donor = donor_line(
+        text,
+        alignment,
+        prosody,
+        start,
+        end,
+        MEL.sample_rate,
+        donor=config.donor,
+        median_f0=config.f0_median or None,
+        cue_id=cue_id,
+    )
     donor_mel = fit_frames(log_mel(donor.audio).numpy(), n)
     noisy = None
     if audio is not None and config.use_take:
@@ -88,8 +108,7 @@ def line_inputs(text: str, words: Sequence[Word], phones: Sequence, prosody: Pro
         take_mel = np.full((MEL.n_mels, n), MEL.log_floor, dtype=np.float32)
         rel = np.zeros(n, dtype=np.float32)
     f0, voiced, energy = controls_on_grid(prosody, start, n)
-    return RestorerInputs(donor_mel.astype(np.float32), take_mel, rel, f0, voiced, energy,
-                          noisy)
+    return RestorerInputs(donor_mel.astype(np.float32), take_mel, rel, f0, voiced, energy, noisy)
 
 
 def speak(restorer: Restorer, inputs: RestorerInputs) -> np.ndarray:
