@@ -30,6 +30,15 @@ from adr.ingest.lock import LOCK_NAME
 from adr.ingest.session import Session, load_session
 
 
+@pytest.fixture(autouse=True)
+def _ctrl_c_raises():
+    """Python's own Ctrl-C handler (KeyboardInterrupt), as in a fresh ``adr`` process: a
+    library used earlier in the same test process may have installed another."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def _sigint_at(stage: str, done: int):
     """A progress hook that delivers SIGINT when ``stage`` reports ``done`` items."""
 
