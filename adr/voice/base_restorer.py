@@ -38,6 +38,7 @@ __all__ = [
     "ASSETS",
     "BaseRestorer",
     "base_files",
+    "base_config",
     "load_base",
     "save_base",
     "same_architecture",
@@ -93,18 +94,8 @@ def same_architecture(a: RestorerConfig, b: RestorerConfig) -> bool:
     return all(getattr(a, f) == getattr(b, f) for f in _ARCHITECTURE)
 
 
-def load_base(name: str | Path) -> BaseRestorer:
-    """Load a base restorer by shipped name or path.
-
-    Raises
-    ------
-    AdrError
-        A missing file, an unknown format, a config that does not parse, weights that do not
-        fit the config exactly, or non-finite weights (the error names the file).
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
+def _description(name: str | Path) -> tuple[Path, Path, dict[str, Any], RestorerConfig]:
+    """(weights path, description path, description, config) of the base ``name``."""
     weights, described = base_files(name)
     for p in (weights, described):
         if not p.is_file():
@@ -118,6 +109,33 @@ def load_base(name: str | Path) -> BaseRestorer:
         config = RestorerConfig.from_dict(meta["restorer_config"])
     except (KeyError, TypeError, ValueError) as exc:
         raise AdrError(described, f"base restorer description does not parse ({exc})") from None
+    return weights, described, meta, config
+
+
+def base_config(name: str | Path) -> RestorerConfig:
+    """The architecture of the base ``name``, from its description alone (no weights read).
+
+    Raises
+    ------
+    AdrError
+        A missing file, an unknown format or a config that does not parse.
+    """
+    return _description(name)[3]
+
+
+def load_base(name: str | Path) -> BaseRestorer:
+    """Load a base restorer by shipped name or path.
+
+    Raises
+    ------
+    AdrError
+        A missing file, an unknown format, a config that does not parse, weights that do not
+        fit the config exactly, or non-finite weights (the error names the file).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights, _, meta, config = _description(name)
     try:
         state = {k: v.to(torch.float32) for k, v in load_file(str(weights)).items()}
     except (SafetensorError, OSError) as exc:

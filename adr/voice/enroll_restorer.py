@@ -292,14 +292,14 @@ def restorer_configs(
     could not fit); a training config given is used as it is."""
     if engine != "restorer":
         return None, None
-    from adr.voice.base_restorer import load_base, same_architecture
+    from adr.voice.base_restorer import base_config, same_architecture
     from adr.voice.train_restorer import restorer_preset
 
     rc = config or RestorerConfig()
     if train_config is not None:
         return rc, train_config
     tc = restorer_preset(quality)
-    if tc.base and config is not None and not same_architecture(load_base(tc.base).config, rc):
+    if tc.base and config is not None and not same_architecture(base_config(tc.base), rc):
         tc = dataclasses.replace(tc, base="")
     return rc, tc
 
