@@ -4,7 +4,7 @@ Speech with exactly known phone times comes from festival (three voices); it is 
 (a measured impulse response) and mixed with real noise from the development corpus at several
 SNRs. For each condition we measure word and phone boundary errors of the aligner with each
 front end, Whisper's word-boundary error (word times as anchors), the blind transcription word
-error rate (tiny.en, base) and real-time factors. Writes ``bench/results_align.json`` and
+error rate (tiny.en, base) and real-time factors. Writes ``bench/results/results_align.json`` and
 prints a markdown table.
 
 Run from the project root::
@@ -237,7 +237,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="4 sentences, no transcription")
     ap.add_argument("--sentences", type=int, default=len(SENTENCES))
     ap.add_argument("--front-ends", default=",".join(FRONT_ENDS))
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results_align.json"))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "results_align.json"))
     args = ap.parse_args()
     sentences = SENTENCES[: 4 if args.quick else args.sentences]
     front_ends = args.front_ends.split(",")

@@ -31,8 +31,8 @@ Measured per condition and mode:
   seconds (and over the scene's), CPU seconds, per-stage seconds (the lines' ``timings``),
   load average. Models are loaded once beforehand (reported apart).
 
-Writes ``bench/results_analysis.json`` and ``bench/results_analysis.md``. Run from the project
-root (no corpus needed; about 6-8 minutes on 2 shared cores)::
+Writes ``bench/results/results_analysis.json`` and ``bench/results/results_analysis.md``.
+Run from the project root (no corpus needed; about 6-8 minutes on 2 shared cores)::
 
     .venv/bin/python -m bench.bench_analysis [--demo DIR] [--work DIR]
 """
@@ -616,7 +616,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--conditions", default=",".join(CONDITIONS))
     ap.add_argument("--modes", default=",".join(MODES))
-    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results_analysis.json"))
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "results_analysis.json"
+    )
     ap.add_argument(
         "--render-only",
         action="store_true",

@@ -20,7 +20,7 @@ Run from the project root (about 10 minutes on 2 loaded cores; the voice is cach
 
     .venv/bin/python -m bench.bench_bandwidth
 
-Writes ``bench/results_bandwidth.json`` and ``bench/results_bandwidth.md``.
+Writes ``bench/results/results_bandwidth.json`` and ``bench/results/results_bandwidth.md``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from bench.run import git_commit, machine_info
 ROOT = Path(__file__).resolve().parents[1]
 
 WORK = ROOT / "bench" / "work" / "bandwidth"
-OUT = ROOT / "bench" / "results_bandwidth"
+OUT = ROOT / "bench" / "results" / "results_bandwidth"
 SPLIT_HZ = 11000.0
 N_ENROLL, N_HELD, SEED = 28, 4, 2031
 CONDITIONS = {"clean": None, "5 dB white": 5.0}

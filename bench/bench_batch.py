@@ -20,7 +20,7 @@ Usage (niced on a shared machine)::
 
     nice -n 19 .venv/bin/python -m bench.bench_batch [--steps 800] [--cluster]
 
-Results: ``bench/results_batch.json`` and ``bench/results_batch.md``.
+Results: ``bench/results/results_batch.json`` and ``bench/results/results_batch.md``.
 """
 
 from __future__ import annotations
@@ -375,8 +375,8 @@ def main() -> None:
             for k, v in per.items()
         },
     }
-    (ROOT / "bench" / "results_batch.json").write_text(json.dumps(res, indent=1) + "\n")
-    (ROOT / "bench" / "results_batch.md").write_text(markdown(res))
+    (ROOT / "bench" / "results" / "results_batch.json").write_text(json.dumps(res, indent=1) + "\n")
+    (ROOT / "bench" / "results" / "results_batch.md").write_text(markdown(res))
     print(markdown(res))
 
 

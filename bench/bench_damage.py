@@ -14,7 +14,7 @@ Two SNR estimators are compared:
   noise power of the other frames (the classic energy-statistics estimate).
 
 DNSMOS OVRL is computed on the burst-free lines at clean, 10 and 0 dB (it then takes part in
-the flag). Writes bench/results_damage.json. Run: ``.venv/bin/python -m bench.bench_damage``
+the flag). Writes bench/results/results_damage.json. Run: ``.venv/bin/python -m bench.bench_damage``
 (~5 min).
 """
 
@@ -163,7 +163,9 @@ def main() -> None:
         "total_s": round(time.time() - t0, 1),
         "note": "2 shared cores; true SNR is the active-speech SNR of the mix (clean lines: inf)",
     }
-    (ROOT / "bench" / "results_damage.json").write_text(json.dumps(out, indent=1) + "\n")
+    (ROOT / "bench" / "results" / "results_damage.json").write_text(
+        json.dumps(out, indent=1) + "\n"
+    )
     sys.stdout.write(
         json.dumps(
             {k: out[k] for k in ("flag_precision", "flag_recall", "counts", "per_snr")}, indent=1

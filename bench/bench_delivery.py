@@ -24,8 +24,8 @@ and
 
 Both per condition (the demo lines' SNR; the A/V estimate then uses that condition's lines
 only), over all lines, and over the lines the analysis flagged for replacement.
-Writes ``bench/results_delivery.json`` and ``bench/results_delivery.md``; about 2 minutes on
-2 shared cores, no corpus::
+Writes ``bench/results/results_delivery.json`` and ``bench/results/results_delivery.md``;
+about 2 minutes on 2 shared cores, no corpus::
 
     .venv/bin/python -m bench.bench_delivery [--demo DIR] [--work DIR] [--preset fast]
 """
@@ -429,7 +429,9 @@ def main(argv: list[str] | None = None) -> int:
         help="bench voice cache holding demo-ACTOR/PRESET voices",
     )
     ap.add_argument("--preset", default="fast", help="training preset of the demo voices")
-    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results_delivery.json"))
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "results_delivery.json"
+    )
     ap.add_argument("--render-only", action="store_true", help="markdown from the JSON again")
     args = ap.parse_args(argv)
     if not args.render_only:

@@ -6,7 +6,8 @@ frames per second processed (GRID 360x288, the same clip upscaled to 1920x1080, 
 of GRID pictures cut together), agreement of visual speech activity with audio energy, and the
 confidence on mismatched audio (another GRID sentence), noise and silence.
 
-Usage: ``python -m bench.bench_lips [--corpus ../shared/corpus] [--out bench/results_lips.json]``
+Usage: ``python -m bench.bench_lips [--corpus ../shared/corpus]
+[--out bench/results/results_lips.json]``
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus",
     )
-    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results_lips.json"))
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "results_lips.json"
+    )
     args = ap.parse_args(argv)
     clips = sorted((args.corpus / "video" / "grid_lipnet").glob("*.mpg"))
     if not clips:

@@ -29,7 +29,8 @@ Run from the project root (needs ``../shared/corpus``)::
     .venv/bin/python -m bench.bench_oracle --lines 3 --conditions=0,-5
     .venv/bin/python -m bench.bench_oracle --render-only     # results_oracle.md from the JSON
 
-Writes ``bench/results_oracle.json`` (per line and variant) and ``bench/results_oracle.md``.
+Writes ``bench/results/results_oracle.json`` (per line and variant) and
+``bench/results/results_oracle.md``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ SWAPS: dict[str, tuple[bool, tuple[str, ...], bool]] = {
     "oracle all, donor only": (True, ("f0", "voiced", "energy"), False),
 }
 VARIANTS = (*SWAPS, "clean line", "noisy input", "clean original")
-OUT = ROOT / "bench" / "results_oracle"
+OUT = ROOT / "bench" / "results" / "results_oracle"
 
 
 def swap(noisy: Any, clean: Any, alignment: bool, prosody: Sequence[str] = ()) -> Any:

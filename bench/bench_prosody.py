@@ -12,7 +12,7 @@ Clean lines from ../shared/corpus (VCTK, LJSpeech, LibriSpeech) are mixed with r
 Metrics (mean over lines): gross error rate (F0 more than 20 % off, on frames voiced in
 both), Pearson correlation of F0 (frames voiced in both), voicing decision error (fraction
 of frames whose voicing differs). VAD: frame agreement of Silero on the noisy / denoised line
-with Silero on the clean line. Writes bench/results_prosody.json.
+with Silero on the clean line. Writes bench/results/results_prosody.json.
 
 Run: ``.venv/bin/python -m bench.bench_prosody`` (about 2-3 min on 2 cores).
 
@@ -24,7 +24,7 @@ mean over lines, on the frames voiced in the reference: correlation of log F0 an
 rate (more than 50 cents off), with each tracker's F0 interpolated through the frames it calls
 unvoiced as the voice's evidence does (``filled``), and on the frames voiced in both; voicing
 precision and recall; real-time factor of the tracker alone (the denoiser timed apart). Writes
-bench/results_prosody_estimators.json and .md. ``--tune`` picks each network's voicing
+bench/results/results_prosody_estimators.json and .md. ``--tune`` picks each network's voicing
 threshold on other corpus lines (best voicing F1 over clean, 0 dB, noisy and denoised).
 """
 
@@ -170,7 +170,7 @@ def main() -> None:
         | {"total_s": round(time.time() - t0, 1)},
         "note": "2 shared cores, other jobs running: timings are noisy",
     }
-    path = ROOT / "bench" / "results_prosody.json"
+    path = ROOT / "bench" / "results" / "results_prosody.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     for snr, res in summary.items():
         for m, vals in res.items():
@@ -344,7 +344,7 @@ def tune() -> None:
 
 
 def estimators() -> None:
-    """Compare the F0 trackers; write bench/results_prosody_estimators.json and .md."""
+    """Compare the F0 trackers; write bench/results/results_prosody_estimators.json and .md."""
     from adr.analysis.denoise import denoise
     from adr.analysis.pitch_model import VOICING_THRESHOLD
     from adr.analysis.prosody import PLAIN, praat_f0
@@ -414,10 +414,10 @@ def estimators() -> None:
         },
         "note": "2 shared cores, run under nice -n 10 beside other jobs; each tracker on 1 thread",
     }
-    (ROOT / "bench" / "results_prosody_estimators.json").write_text(
+    (ROOT / "bench" / "results" / "results_prosody_estimators.json").write_text(
         json.dumps(out, indent=1) + "\n"
     )
-    (ROOT / "bench" / "results_prosody_estimators.md").write_text(estimators_table(out))
+    (ROOT / "bench" / "results" / "results_prosody_estimators.md").write_text(estimators_table(out))
     sys.stdout.write(estimators_table(out))
 
 

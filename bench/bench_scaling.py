@@ -28,13 +28,13 @@ spoken lines (festival) spread over the reel, under a tiny picture of the same l
 reports the peak resident memory of each command (the promise: within 2 GiB); the folder is
 removed afterwards.
 
-Writes ``bench/results_scaling.json`` and ``bench/results_scaling.md``: per stage and reel
-length the wall and CPU (user + system) time, both as real-time factors, the peak memory and
-the load average, and per stage the ratio of the longest to the shortest reel's real-time
-factors (1.0 = linear growth). CPU time depends much less than wall time on what else runs
-on the machine. Rows of stages and reel lengths not run again are kept from the previous
-``results_scaling.json`` (``--fresh`` drops them), so the lengths (and stages: ``--stages
-render export``) can be measured one at a time; ``--note`` keeps a remark with the results.
+Writes ``bench/results/results_scaling.json`` and ``bench/results/results_scaling.md``: per stage
+and reel length the wall and CPU (user + system) time, both as real-time factors, the peak memory
+and the load average, and per stage the ratio of the longest to the shortest reel's real-time
+factors (1.0 = linear growth). CPU time depends much less than wall time on what else runs on the
+machine. Rows of stages and reel lengths not run again are kept from the previous
+``results_scaling.json`` (``--fresh`` drops them), so the lengths (and stages: ``--stages render
+export``) can be measured one at a time; ``--note`` keeps a remark with the results.
 """
 
 from __future__ import annotations
@@ -201,8 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     if args.render_only:
-        report = json.loads((ROOT / "bench" / "results_scaling.json").read_text())
-        write_text(ROOT / "bench" / "results_scaling.md", render_markdown(report) + "\n")
+        report = json.loads((ROOT / "bench" / "results" / "results_scaling.json").read_text())
+        write_text(
+            ROOT / "bench" / "results" / "results_scaling.md", render_markdown(report) + "\n"
+        )
         print(render_markdown(report))
         return 0
 
@@ -255,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 row["rendered"] = len(list(session.renders_dir.glob("*.wav")))
             rows.append(row)
             print(json.dumps(row), flush=True)
-    out = ROOT / "bench" / "results_scaling.json"
+    out = ROOT / "bench" / "results" / "results_scaling.json"
     if out.exists() and not args.fresh:  # keep the other reel lengths of earlier runs
         done = {(r["reel"], r["stage"]) for r in rows}
         old = [
@@ -276,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if out.exists():
         report["long"] = json.loads(out.read_text()).get("long", [])
     write_json(out, report)
-    write_text(ROOT / "bench" / "results_scaling.md", render_markdown(report) + "\n")
+    write_text(ROOT / "bench" / "results" / "results_scaling.md", render_markdown(report) + "\n")
     print(render_markdown(report))
     return 0
 
@@ -401,7 +403,7 @@ def run_long(args: argparse.Namespace) -> int:
                 row["cues"] = len(load_session(out / "sessions" / "long").read_cues())
             rows.append(row)
             print(json.dumps(row), flush=True)
-    path = ROOT / "bench" / "results_scaling.json"
+    path = ROOT / "bench" / "results" / "results_scaling.json"
     report = json.loads(path.read_text())
     keep = [
         r
@@ -410,7 +412,7 @@ def run_long(args: argparse.Namespace) -> int:
     ]
     report["long"] = keep + rows
     write_json(path, report)
-    write_text(ROOT / "bench" / "results_scaling.md", render_markdown(report) + "\n")
+    write_text(ROOT / "bench" / "results" / "results_scaling.md", render_markdown(report) + "\n")
     print(render_markdown(report))
     return 0 if all(r["peak_mib"] <= 2048 for r in rows) else 1
 

@@ -27,8 +27,8 @@ Voiceprints compared on the same line embeddings:
 Metrics per condition: identification error rate of the enrolled actors' lines
 (pyannote.metrics; a line one segment; "unknown" counts as an error), impostor false-accept
 rate, closed-set top-1 accuracy, mean target / best impostor score. Line embeddings are
-cached in bench/work/speakers/ (delete it to recompute). Writes bench/results_speakers.json
-and bench/results_speakers.md.
+cached in bench/work/speakers/ (delete it to recompute). Writes bench/results/results_speakers.json
+and bench/results/results_speakers.md.
 
 Run: ``.venv/bin/python -m bench.bench_speakers [--demo DIR]`` (about 15 min on 2 shared
 cores from an empty cache, torch on one thread).
@@ -311,7 +311,9 @@ def main() -> None:
         "total_s": round(time.time() - t0, 1),
         "note": "demo production impostors are scored at the 0 dB condition's impostor lines",
     }
-    (ROOT / "bench" / "results_speakers.json").write_text(json.dumps(out, indent=1) + "\n")
+    (ROOT / "bench" / "results" / "results_speakers.json").write_text(
+        json.dumps(out, indent=1) + "\n"
+    )
     md = [
         "## Actor identification (`bench/bench_speakers.py`)",
         "",
@@ -339,7 +341,7 @@ def main() -> None:
                 + " |"
             )
         md += ["", f"v2 thresholds: {results[name]['v2_thresholds']}", ""]
-    (ROOT / "bench" / "results_speakers.md").write_text("\n".join(md) + "\n")
+    (ROOT / "bench" / "results" / "results_speakers.md").write_text("\n".join(md) + "\n")
     sys.stdout.write("\n".join(md) + "\n")
 
 

@@ -19,7 +19,8 @@ Usage::
     .venv/bin/python -m bench.bench_voice --speaker lj --preset default
     .venv/bin/python -m bench.bench_voice --speaker lj --preset fast --phones none
 
-Results are merged into ``bench/results_voice.json`` under ``"<speaker>/<preset>/<phones>"``.
+Results are merged into ``bench/results/results_voice.json``
+under ``"<speaker>/<preset>/<phones>"``.
 Needs ../shared/corpus. Timings on the shared 2-core machine are noisy.
 """
 
@@ -124,7 +125,7 @@ def main() -> None:
         help="override a VoiceConfig field (int, float or true/false)",
     )
     ap.add_argument("--work", default="/tmp/adr_bench_voice")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results_voice.json"))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "results_voice.json"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--fresh", action="store_true", help="ignore earlier checkpoints")
     args = ap.parse_args()

@@ -31,8 +31,9 @@ recordings (non-speech, reported apart).
 Cost: DNSMOS P.835 (OVRL, SIG, BAK) of the unmarked and the marked take, and wide-band PESQ of
 the marked take against the unmarked one.
 
-Writes ``bench/results_watermark.json`` and ``bench/results_watermark.md``. Needs the corpus
-(``../shared/corpus`` or ``$ADR_CORPUS``): without it, exits 0 after saying it skipped.
+Writes ``bench/results/results_watermark.json`` and ``bench/results/results_watermark.md``.
+Needs the corpus (``../shared/corpus`` or ``$ADR_CORPUS``): without it, exits 0 after saying
+it skipped.
 About 10 minutes on 2 shared cores::
 
     nice -n 10 .venv/bin/python -m bench.bench_watermark [--takes 60] [--dnsmos 60]
@@ -437,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="at most this many false-positive clips (0: all; the target needs >= 100)",
     )
-    p.add_argument("--out", default=str(ROOT / "bench"))
+    p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     p.add_argument(
         "--rescore",
         action="store_true",

@@ -5,12 +5,12 @@ Run from the project root (needs ``../shared/corpus``; without it only ``--probe
     .venv/bin/python -m bench.run --quick    # 4 lines x 4 conditions + 1 real pair, < 10 min
     .venv/bin/python -m bench.run --full     # 12 lines x 4 conditions + 2 real pairs
 
-Writes ``bench/results.json`` and ``bench/results.md`` (``results_full.*`` with ``--full``;
-see bench/README.md). Measures per system and condition (:mod:`bench.measure`): WER (Whisper
-base), speaker similarity to the speaker's other clean lines (GE2E), DNSMOS OVRL/SIG/BAK, PESQ
-(wb), STOI (aligned systems only), F0 RMSE and correlation against the clean line; speed as
-real-time factor per system, with the one-time model loads and each system's peak memory
-measured apart, in fresh processes. The Markdown is :mod:`bench.tables`.
+Writes ``bench/results/results.json`` and ``bench/results/results.md`` (``results_full.*`` with
+``--full``; see bench/README.md). Measures per system and condition (:mod:`bench.measure`): WER
+(Whisper base), speaker similarity to the speaker's other clean lines (GE2E), DNSMOS OVRL/SIG/BAK,
+PESQ (wb), STOI (aligned systems only), F0 RMSE and correlation against the clean line; speed as
+real-time factor per system, with the one-time model loads and each system's peak memory measured
+apart, in fresh processes. The Markdown is :mod:`bench.tables`.
 
 adr's own render runs in script and blind mode (``bench/adr_system.py``), in voices enrolled
 per speaker first (``--voice-preset``; cached in ``bench/work/voices``, so only the first run
@@ -169,7 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="rewrite results.md (and results_full.md) from the JSON",
     )
-    ap.add_argument("--out", type=Path, default=ROOT / "bench", help="folder for results.*")
+    ap.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results", help="folder for results.*"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--demo",

@@ -12,7 +12,7 @@ Two networks, both run on the CPU, loaded lazily once per process; nothing is do
 :func:`model_f0` returns each network's F0 and voicing confidence on the analysis frame grid
 (frame ``i`` centred at ``i * frame_period`` seconds from the first sample), the same grid as
 :func:`adr.analysis.prosody.praat_f0`. Which estimator is the default, and why, is measured in
-``bench/bench_prosody.py --estimators`` (bench/results_prosody_estimators.md).
+``bench/bench_prosody.py --estimators`` (bench/results/results_prosody_estimators.md).
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ ROBUST = PraatSettings()
 #: ``"swift"``) and ``"praat+fcpe"``: Praat's F0 where Praat hears voicing, FCPE's F0 and
 #: voicing on the frames Praat leaves unvoiced.
 TRACKERS = ("praat+fcpe", "praat", "fcpe", "swift")
-#: The default tracker (bench/results_prosody_estimators.md, docs/decisions.md).
+#: The default tracker (bench/results/results_prosody_estimators.md, docs/decisions.md).
 DEFAULT_TRACKER = "praat+fcpe"
 
 

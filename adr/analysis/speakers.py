@@ -177,7 +177,7 @@ def embed(
         local pyannote.audio embedding checkpoint.
     denoise : str
         :func:`adr.analysis.denoise.denoise` method to run first (``"none"`` by default; see
-        bench/results_speakers.json for when it helps).
+        bench/results/results_speakers.json for when it helps).
 
     Returns
     -------

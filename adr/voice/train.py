@@ -124,7 +124,7 @@ class TrainConfig:
 
 # mel_weight 1.0: on LJSpeech (24 training lines, 8 held back, 1500 steps) speaker similarity
 # 0.856 -> 0.875, F0 correlation 0.976 -> 0.990, WER 27.4 % -> 25.7 %, DNSMOS 2.90 -> 2.91
-# (bench/results_voice.json, "-held8" runs); a step costs about 10 % more.
+# (bench/results/results_voice.json, "-held8" runs); a step costs about 10 % more.
 _PRESETS = {
     "fast": TrainConfig(
         steps=800, segment_seconds=0.5, checkpoint_every=100, max_seconds=210.0, mel_weight=1.0
