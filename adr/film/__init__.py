@@ -4,5 +4,6 @@
 reel and actor what is done, :mod:`adr.film.units` holds the units of work (one actor's
 enrollment, a chunk of a reel's analysis, one cue's render, one reel's export) as plain
 functions over the session and voice folders, and :mod:`adr.film.batch` runs them as Ray
-tasks. Only :mod:`adr.film.batch` imports Ray, and only when a batch starts.
+tasks (its planning; :mod:`adr.film.driver` submits and follows the tasks). Only these two
+import Ray, and only when a batch starts.
 """
