@@ -3,6 +3,9 @@
 Every problem a user can cause (a missing or corrupt file, a bad timecode, a cue outside
 the media) is raised as :class:`AdrError`, which names the file or value at fault and the
 problem in one line. The CLI prints it and exits with status 2, without a traceback.
+
+An :class:`AdrError` (and any subclass) survives pickling with its message and attributes,
+so that it crosses process boundaries (``adr batch`` runs units in Ray workers).
 """
 
 from __future__ import annotations
@@ -32,6 +35,20 @@ class AdrError(Exception):
         self.where = str(where)
         self.problem = " ".join(str(problem).split())
         super().__init__(f"{self.where}: {self.problem}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own reduce calls ``type(self)(*self.args)``: here ``args`` is the one
+        # message, not (where, problem). Rebuilt without ``__init__`` instead, so that a
+        # subclass with any signature keeps its args and attributes.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[AdrError], args: tuple[Any, ...], state: dict[str, Any]) -> AdrError:
+    """An unpickled :class:`AdrError`: ``args`` and attributes as they were, no ``__init__``."""
+    err = cls.__new__(cls, *args)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 def check_mono(audio: Any, where: str, sample_rate: int | None = None) -> np.ndarray:

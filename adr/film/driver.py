@@ -11,8 +11,8 @@ polling. Each unit declares one CPU and its memory (:data:`adr.film.batch.MEMORY
 the largest node's); Ray reruns a unit whose worker died (``max_retries``).
 
 A unit's result is collected as it finishes, with progress (one bar per stage, with counts);
-a unit that crashed (its worker died past the retries, or it raised something other than a
-user error) becomes a failed result, not an exception. On Ctrl-C or a driver error the
+a unit that raised (its worker died past the retries, or a crash; units return their user
+errors as failed results) becomes a failed result, not an exception. On Ctrl-C or a driver error the
 running units are cancelled and the error is raised; finished units have written their
 results. Ray is imported inside the methods only.
 """
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adr.core.errors import AdrError
 from adr.core.progress import ProgressEvent, ProgressHook
 from adr.film.batch import MEMORY, STAGES, BatchSummary, start_ray
 from adr.film.project import Project
@@ -256,21 +257,20 @@ class Driver:
         )
 
     def _result(self, ref: Any, stage: str, reel: str) -> UnitResult:
-        """The unit's result; a crash (not a user error) becomes a failed result."""
+        """The unit's result; a unit that raised (a crash, a dead worker) becomes a failed
+        result: a user error as it was raised, anything else as the last line Ray reports."""
         import ray
 
         try:
             value = ray.get(ref)
         except ray.exceptions.RayError as exc:
-            lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
-            return UnitResult(
-                stage,
-                reel,
-                "?",
-                "failed",
-                where=f"{stage} {reel}".strip(),
-                problem=lines[-1] if lines else type(exc).__name__,
-            )
+            error = getattr(exc, "cause", None)  # RayTaskError: the unit's own exception
+            if not isinstance(error, AdrError):
+                lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+                error = AdrError(
+                    f"{stage} {reel}".strip(), lines[-1] if lines else type(exc).__name__
+                )
+            return UnitResult(stage, reel, "?", "failed", where=error.where, problem=error.problem)
         if not isinstance(value, UnitResult):
             raise TypeError(f"unit {stage} returned {type(value).__name__}")
         return value
