@@ -1,20 +1,17 @@
 """Enrollment: train a :class:`~adr.voice.voice_model.VoiceModel` on an actor's clean lines.
 
-Random fixed-length crops of the training lines are re-synthesized from their own features
-and compared with the recording by a multi-resolution STFT loss (Adam, warm-up + cosine
-learning rate, gradient clipping). Checkpoints are written every ``checkpoint_every`` steps
-and at the end, atomically, with no pickle: tensors (weights, optimizer moments, torch RNG)
-in ``ckpt_NNNNNNN.safetensors``, everything else (step, configs, numpy RNG, data
-fingerprint) in ``ckpt_NNNNNNN.json``; ``latest.json``, written last, names the newest
-complete pair. Re-running with ``resume=True`` continues from it and gives the same result
-as an uninterrupted run (up to nondeterminism of multithreaded CPU kernels).
+Random fixed-length crops of the training lines are re-synthesized from their own features and
+compared with the recording by a multi-resolution STFT loss (Adam, warm-up + cosine learning rate,
+gradient clipping). Checkpoints (:mod:`adr.voice.training`: safetensors + JSON, no pickle) are
+written every ``checkpoint_every`` steps and at the end. Re-running with ``resume=True`` continues
+from the newest and gives the same result as an uninterrupted run (up to nondeterminism of
+multithreaded CPU kernels).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,11 +22,22 @@ import numpy as np
 import torch
 
 from adr.core.errors import AdrError
-from adr.core.fsio import atomic_path, ensure_dir, read_json, write_json
+from adr.core.fsio import ensure_dir
 from adr.core.progress import ProgressEvent, ProgressHook
 from adr.core.types import strict_from_dict
 from adr.voice.features import FrameFeatures
 from adr.voice.losses import MelLoss, MultiResolutionSTFTLoss
+from adr.voice.training import (
+    checkpoint_tensors,
+    load_checkpoint,
+    optimizer_step,
+    restore_checkpoint,
+    resume_checkpoint,
+    save_checkpoint,
+    training_state,
+    warmup_cosine,
+    write_checkpoint,
+)
 from adr.voice.voice_model import VoiceConfig, VoiceModel, features_to_tensors
 
 __all__ = [
@@ -47,7 +55,6 @@ __all__ = [
 ]
 
 TRAIN_FORMAT_VERSION = 1
-_LATEST = "latest.json"
 
 
 @dataclass(frozen=True)
@@ -169,12 +176,9 @@ class TrainingExample:
 def learning_rate(config: TrainConfig, step: int, elapsed: float = 0.0) -> float:
     """Learning rate at ``step`` (0-based) after ``elapsed`` seconds: linear warm-up, then
     cosine decay over the steps (or over ``max_seconds``, whichever is further along)."""
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    span = max(1, config.steps - config.warmup_steps)
-    progress = min(1.0, max((step - config.warmup_steps) / span, _time_fraction(config, elapsed)))
-    lo = config.min_lr_ratio
-    return config.learning_rate * (lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * progress)))
+    c = config
+    floor = _time_fraction(c, elapsed)
+    return warmup_cosine(c.learning_rate, c.min_lr_ratio, c.warmup_steps, c.steps, step, floor)
 
 
 def _time_fraction(config: TrainConfig, elapsed: float) -> float:
@@ -232,80 +236,6 @@ def _sample_batch(
     return torch.from_numpy(np.stack(audio)), features_to_tensors(feats)  # (B, N), (B, T)
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def checkpoint_tensors(
-    model: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator
-) -> dict[str, torch.Tensor]:
-    tensors = {f"model/{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
-    for idx, state in opt.state_dict()["state"].items():
-        for name, value in state.items():
-            tensors[f"optim/{idx}/{name}"] = torch.as_tensor(value).detach().contiguous()
-    tensors["rng/torch"] = gen.get_state()
-    return tensors
-
-
-def save_checkpoint(
-    work: Path, step: int, tensors: dict[str, torch.Tensor], state: dict[str, Any], keep: int
-) -> None:
-    from safetensors.torch import save_file
-
-    stem = f"ckpt_{step:07d}"
-    with atomic_path(work / f"{stem}.safetensors") as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "adr-train-checkpoint"})
-    write_json(work / f"{stem}.json", state)
-    write_json(
-        work / _LATEST, {"step": step, "tensors": f"{stem}.safetensors", "state": f"{stem}.json"}
-    )
-    old = sorted(work.glob("ckpt_*.json"))[:-keep]
-    for p in old:
-        p.unlink(missing_ok=True)
-        p.with_suffix(".safetensors").unlink(missing_ok=True)
-
-
-def load_checkpoint(work: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    latest = work / _LATEST
-    if not latest.is_file():
-        return None
-    pointer = read_json(latest)
-    try:
-        state = read_json(work / str(pointer["state"]))
-        tensor_path = work / str(pointer["tensors"])
-    except (KeyError, TypeError):
-        raise AdrError(latest, "not a training checkpoint pointer") from None
-    try:
-        tensors = load_file(str(tensor_path))
-    except (OSError, SafetensorError) as exc:
-        raise AdrError(tensor_path, f"unreadable checkpoint ({exc})") from None
-    return state, tensors
-
-
-def restore_checkpoint(
-    model: torch.nn.Module,
-    opt: torch.optim.Optimizer,
-    gen: torch.Generator,
-    state: dict[str, Any],
-    tensors: dict[str, torch.Tensor],
-    where: Path,
-) -> None:
-    weights = {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
-    try:
-        model.load_state_dict(weights, strict=True)
-    except RuntimeError as exc:
-        raise AdrError(where, f"checkpoint does not fit the model ({exc})") from None
-    opt_state: dict[int, dict[str, torch.Tensor]] = {}
-    for k, v in tensors.items():
-        if k.startswith("optim/"):
-            _, idx, name = k.split("/", 2)
-            opt_state.setdefault(int(idx), {})[name] = v
-    opt.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
-    gen.set_state(tensors["rng/torch"])
-
-
 # ----------------------------------------------------------------------------- training
 
 
@@ -358,39 +288,34 @@ def train_voice(
     mel_loss = MelLoss(vc.sample_rate) if tc.mel_weight > 0 else None
     step, base_elapsed = 0, 0.0
 
-    loaded = load_checkpoint(work) if resume else None
-    if loaded is not None:
-        state, tensors = loaded
-        where = work / _LATEST
-        if state.get("voice_config") != vc.to_dict() or state.get("train_config") != tc.to_dict():
-            raise AdrError(
-                where,
-                "checkpoint was made with other settings; start again "
-                "(adr enroll --fresh, or resume=False)",
-            )
-        if state.get("data_fingerprint") != fingerprint:
-            raise AdrError(
-                where,
-                "checkpoint was made from other training data; start "
-                "again (adr enroll --fresh, or resume=False)",
-            )
-        restore_checkpoint(model, opt, gen, state, tensors, where)
-        rng.bit_generator.state = state["numpy_rng"]
-        step, base_elapsed = int(state["step"]), float(state["elapsed_seconds"])
+    configs = {"voice_config": vc.to_dict(), "train_config": tc.to_dict()}
+    if resume:
+        step, base_elapsed = resume_checkpoint(
+            work,
+            model,
+            opt,
+            gen,
+            rng,
+            configs=configs,
+            fingerprint=fingerprint,
+            fresh_hint="adr enroll --fresh, or resume=False",
+        )
 
     def checkpoint(loss: float, elapsed: float) -> None:
-        state = {
-            "format_version": TRAIN_FORMAT_VERSION,
-            "step": step,
-            "loss": loss,
-            "elapsed_seconds": round(elapsed, 3),
-            "voice_config": vc.to_dict(),
-            "train_config": tc.to_dict(),
-            "data_fingerprint": fingerprint,
-            "numpy_rng": rng.bit_generator.state,
-            "param_groups": opt.state_dict()["param_groups"],
-        }
-        save_checkpoint(work, step, checkpoint_tensors(model, opt, gen), state, tc.keep_checkpoints)
+        write_checkpoint(
+            work,
+            step,
+            model,
+            opt,
+            gen,
+            rng,
+            format_version=TRAIN_FORMAT_VERSION,
+            loss=loss,
+            elapsed=elapsed,
+            configs=configs,
+            fingerprint=fingerprint,
+            keep=tc.keep_checkpoints,
+        )
 
     model.train()
     start_step, t0 = step, time.perf_counter()
@@ -407,12 +332,8 @@ def train_voice(
         loss = stft_loss(pred, audio)
         if mel_loss is not None:
             loss = loss + tc.mel_weight * mel_loss(pred, audio)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-        opt.step()
+        loss_value = optimizer_step(model, opt, loss, tc.grad_clip)
         step += 1
-        loss_value = float(loss.detach())
         elapsed_run = time.perf_counter() - t0
         per_step = elapsed_run / (step - start_step)
         eta = per_step * (tc.steps - step)
@@ -435,13 +356,3 @@ def train_voice(
             )
     model.eval()
     return model
-
-
-def training_state(work_dir: str | Path) -> dict[str, Any] | None:
-    """The JSON state of the newest checkpoint in ``work_dir`` (``step``, ``loss``,
-    ``elapsed_seconds``, configs ...), or ``None`` if there is none."""
-    work = Path(work_dir)
-    if not (work / _LATEST).is_file():
-        return None
-    pointer = read_json(work / _LATEST)
-    return read_json(work / str(pointer.get("state", "")))
