@@ -56,6 +56,7 @@ import numpy as np
 
 from adr.core.errors import AdrError
 from adr.core.fsio import read_json, write_json, write_text
+from bench.measure import git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -221,9 +222,9 @@ def f0_errors(line: Any, truth: Any, prod: Any) -> tuple[int, int, int, int]:
 
 
 def scene_lips(session: Any) -> Any:
-    """The scene's lip track (:class:`adr.analysis.lips.LipResult`) that ``adr analyze`` cached in
-    ``analysis/scene/lips.json``."""
-    from adr.analysis.lips import LipResult
+    """The scene's lip track (:class:`adr.analysis.lip_records.LipResult`) that ``adr analyze``
+    cached in ``analysis/scene/lips.json``."""
+    from adr.analysis.lip_records import LipResult
     from adr.analysis.scene import _stitch
 
     blocks = read_json(session.analysis_dir / "scene" / "lips.json")["blocks"]
@@ -492,14 +493,8 @@ def run(
     return {
         "what": "adr analyze on the demo production (quick build), remixed per condition",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "git_commit": _git_commit(),
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_start": round(load_start, 2),
-            "load_end": round(os.getloadavg()[0], 2),
-        },
+        "git_commit": git_commit(),
+        "machine": machine(load_start),
         "scene_seconds": round(scene_seconds, 2),
         "cue_seconds": round(cue_seconds, 2),
         "lines": len(prod.cues),
@@ -510,20 +505,15 @@ def run(
     }
 
 
-def _git_commit() -> str:
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+def machine(load_start: float) -> dict[str, Any]:
+    """The machine a run measured on, with the load average at its start and now."""
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_start": round(load_start, 2),
+        "load_end": round(os.getloadavg()[0], 2),
+    }
 
 
 def _fmt(v: Any, spec: str = "{}") -> str:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -49,13 +48,14 @@ from adr.core.errors import AdrError
 from adr.core.fsio import read_json, write_json, write_text
 from bench.bench_analysis import (
     RATE,
-    _git_commit,
     _stats,
     boundary_pairs,
+    machine,
     make_session,
     scene_lips,
     voiceprints,
 )
+from bench.measure import git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -323,14 +323,8 @@ def run(
         "what": "adr analyze -> render (every cue) -> export on the demo production (quick "
         "build); delivered dialog stem vs production audio vs dry lines",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "git_commit": _git_commit(),
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_start": round(load_start, 2),
-            "load_end": round(os.getloadavg()[0], 2),
-        },
+        "git_commit": git_commit(),
+        "machine": machine(load_start),
         "voices": {
             a.actor: os.path.relpath(os.readlink(voices / a.actor), ROOT) for a in prod.actors
         },

@@ -62,6 +62,31 @@ STAGES = ("analyze", "render", "export")
 OUTPUT = {"analyze": "analysis", "render": "renders", "export": "deliverables"}
 
 
+def gray_picture(path: Path, seconds: float, rate: Any, size: str, *options: str) -> None:
+    """Write a blank gray H.264 picture of ``seconds`` at ``rate`` frames/s (more ffmpeg output
+    ``options`` go before the file name)."""
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c=gray:size={size}:rate={rate}:duration={seconds:.3f}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            *options,
+            str(path),
+        ],
+        check=True,
+    )
+
+
 def build_reel(production: Any, minutes: float, out: Path) -> tuple[Path, Path, list[Any]]:
     """Tile the demo scene to ``minutes``; returns (picture, audio, cues)."""
     import dataclasses
@@ -80,26 +105,8 @@ def build_reel(production: Any, minutes: float, out: Path) -> tuple[Path, Path, 
     if not audio_path.exists():
         sf.write(audio_path, np.tile(scene, copies), DELIVERY_RATE, subtype="PCM_24")
     if not picture_path.exists():
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-nostdin",
-                "-loglevel",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                f"color=c=gray:size=160x90:rate={production.fps}:duration={seconds:.3f}",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-timecode",
-                production.start_timecode,
-                str(picture_path),
-            ],
-            check=True,
+        gray_picture(
+            picture_path, seconds, production.fps, "160x90", "-timecode", production.start_timecode
         )
     cues = [
         dataclasses.replace(
@@ -327,27 +334,7 @@ def write_long_reel(out: Path, hours: float, channels: int, bits: int) -> tuple[
                     x[lo - a : hi - a] += line[lo - at : hi - at, None] * gains[None, :]
             fh.write(x)
     picture = out / "long_picture.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"color=c=gray:size=64x36:rate=25:duration={seconds:.3f}",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "250",
-            str(picture),
-        ],
-        check=True,
-    )
+    gray_picture(picture, seconds, 25, "64x36", "-g", "250")
     return picture, audio
 
 
