@@ -15,6 +15,10 @@ renders the noisy analysis with one feature taken from the clean analysis:
 * ``noisy, donor only`` and ``oracle all, donor only``: a restorer voice rendering without
   the production take (reliability 0 everywhere), from the script's donor and the prosody
   alone: whether the take or the donor misleads it (a DDSP voice never reads the take);
+* ``noisy, hard reliability`` and ``noisy, take where sure``: the ``noisy`` render with the
+  take's reliability thresholded at render (0/1 at 0.5; kept only where at least 0.8):
+  whether a selecting prior would beat the trained mixing one without retraining;
+* ``noisy, polished``: the ``noisy`` render passed through the denoiser afterwards;
 * ``clean line``: the clean line's own analysis rendered;
 
 beside the peers ``noisy input`` and ``clean original``. Every output is measured with the
@@ -36,12 +40,13 @@ Writes ``bench/results/results_oracle.json`` (per line and variant) and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -70,7 +75,15 @@ SWAPS: dict[str, tuple[bool, tuple[str, ...], bool]] = {
     "noisy, donor only": (False, (), False),
     "oracle all, donor only": (True, ("f0", "voiced", "energy"), False),
 }
-VARIANTS = (*SWAPS, "clean line", "noisy input", "clean original")
+#: Render-time changes to the ``noisy`` variant, same voice, no retraining: the take's
+#: reliability mapped through a function (name -> r (T,) -> r (T,)), or the rendered take
+#: polished by the denoiser afterwards.
+RELIABILITY_MAPS: dict[str, Any] = {
+    "noisy, hard reliability": lambda r: (r >= 0.5).astype(np.float32),
+    "noisy, take where sure": lambda r: np.where(r >= 0.8, r, 0.0).astype(np.float32),
+}
+POLISHED = "noisy, polished"
+VARIANTS = (*SWAPS, *RELIABILITY_MAPS, POLISHED, "clean line", "noisy input", "clean original")
 OUT = ROOT / "bench" / "results" / "results_oracle"
 
 
@@ -140,6 +153,25 @@ def render(analysis: Any, voice: Any, sr: int, n: int, audio: np.ndarray | None)
     return np.pad(y[:n], (0, max(0, n - len(y)))).astype(np.float32)
 
 
+@contextlib.contextmanager
+def mapped_reliability(fn: Any) -> Iterator[None]:
+    """Within the block, the take's reliability (T,) that :func:`adr.voice.speak.line_inputs`
+    reads passes through ``fn`` first (a render-time ablation; the voice is unchanged)."""
+    import adr.voice.speak as speak_mod
+
+    original = speak_mod.take_evidence
+
+    def mapped(*args: Any, **kwargs: Any) -> Any:
+        take, rel, gain = original(*args, **kwargs)
+        return take, fn(np.asarray(rel)), gain
+
+    speak_mod.take_evidence = mapped
+    try:
+        yield
+    finally:
+        speak_mod.take_evidence = original
+
+
 def choose(
     bench_utts: Sequence[Any], per_speaker: int, speakers: Sequence[str] = SPEAKERS
 ) -> list[str]:
@@ -202,6 +234,14 @@ def run(
                 outputs[name] = render(
                     swap(noisy, clean, al, pros), voice, sr, n, line.noisy if take else None
                 )
+            for name, fn in RELIABILITY_MAPS.items():
+                if name in keep and voice.restorer is not None:
+                    with mapped_reliability(fn):
+                        outputs[name] = render(noisy, voice, sr, n, line.noisy)
+            if POLISHED in keep and "noisy" in outputs:
+                from adr.analysis.denoise import denoise
+
+                outputs[POLISHED] = denoise(outputs["noisy"], sr).astype(np.float32)
             if "clean line" in keep:
                 outputs["clean line"] = render(clean, voice, sr, n, line.clean)
             info["render_seconds"] = round(time.perf_counter() - t0, 2)
