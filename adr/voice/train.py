@@ -28,15 +28,14 @@ from adr.core.types import strict_from_dict
 from adr.voice.features import FrameFeatures
 from adr.voice.losses import MelLoss, MultiResolutionSTFTLoss
 from adr.voice.training import (
+    TrainingRun,
     checkpoint_tensors,
     load_checkpoint,
     optimizer_step,
     restore_checkpoint,
-    resume_checkpoint,
     save_checkpoint,
     training_state,
     warmup_cosine,
-    write_checkpoint,
 )
 from adr.voice.voice_model import VoiceConfig, VoiceModel, features_to_tensors
 
@@ -66,7 +65,7 @@ class TrainConfig:
     steps : int
         Optimizer steps.
     batch_size : int
-        Crops per step.
+        Crops of ``segment_seconds`` per step.
     segment_seconds : float
         Length of each crop.
     learning_rate : float
@@ -289,33 +288,11 @@ def train_voice(
     step, base_elapsed = 0, 0.0
 
     configs = {"voice_config": vc.to_dict(), "train_config": tc.to_dict()}
+    run = TrainingRun(
+        work, model, opt, gen, rng, configs, fingerprint, TRAIN_FORMAT_VERSION, tc.keep_checkpoints
+    )
     if resume:
-        step, base_elapsed = resume_checkpoint(
-            work,
-            model,
-            opt,
-            gen,
-            rng,
-            configs=configs,
-            fingerprint=fingerprint,
-            fresh_hint="adr enroll --fresh, or resume=False",
-        )
-
-    def checkpoint(loss: float, elapsed: float) -> None:
-        write_checkpoint(
-            work,
-            step,
-            model,
-            opt,
-            gen,
-            rng,
-            format_version=TRAIN_FORMAT_VERSION,
-            loss=loss,
-            elapsed=elapsed,
-            configs=configs,
-            fingerprint=fingerprint,
-            keep=tc.keep_checkpoints,
-        )
+        step, base_elapsed = run.resume("adr enroll --fresh, or resume=False")
 
     model.train()
     start_step, t0 = step, time.perf_counter()
@@ -343,7 +320,7 @@ def train_voice(
             if left <= 0:
                 total = step  # out of time: this is the last step
         if step % tc.checkpoint_every == 0 or step == total:
-            checkpoint(loss_value, base_elapsed + elapsed_run)
+            run.save(step, loss_value, base_elapsed + elapsed_run)
         if progress is not None:
             progress(
                 ProgressEvent(

@@ -3,15 +3,15 @@
 Checkpoints are written atomically with no pickle: tensors (weights, optimizer moments, torch
 RNG) in ``ckpt_NNNNNNN.safetensors``, everything else (step, configs, numpy RNG, data
 fingerprint) in ``ckpt_NNNNNNN.json``; ``latest.json``, written last, names the newest complete
-pair. :func:`resume_checkpoint` continues from it only if it was made with the same configs and
-data.
+pair. :meth:`TrainingRun.resume` continues from it only if it was made with the same configs
+and data.
 Also here: one optimizer step with gradient clipping, and the warm-up + cosine learning rate.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "restore_checkpoint",
-    "resume_checkpoint",
-    "write_checkpoint",
+    "TrainingRun",
     "training_state",
     "optimizer_step",
     "warmup_cosine",
@@ -109,73 +108,65 @@ def restore_checkpoint(
     gen.set_state(tensors["rng/torch"])
 
 
-def resume_checkpoint(
-    work: Path,
-    model: torch.nn.Module,
-    opt: torch.optim.Optimizer,
-    gen: torch.Generator,
-    rng: np.random.Generator,
-    *,
-    configs: Mapping[str, Any],
-    fingerprint: str,
-    fresh_hint: str,
-) -> tuple[int, float]:
-    """Continue from the newest checkpoint in ``work``, if there is one.
+@dataclass
+class TrainingRun:
+    """What a run's checkpoints hold and check: the model, optimizer and both RNGs, trained in
+    ``work`` under ``configs`` (state keys such as ``"train_config"`` -> their dicts) on the
+    data ``fingerprint`` names; ``keep`` checkpoints stay on disk."""
 
-    Restores the model, optimizer and both RNGs and returns ``(step, elapsed_seconds)``;
-    ``(0, 0.0)`` without a checkpoint. ``configs`` maps state keys (``"train_config"`` ...)
-    to the dicts the checkpoint must hold; ``fresh_hint`` says how to start again.
+    work: Path
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    rng: np.random.Generator
+    configs: dict[str, Any]
+    fingerprint: str
+    format_version: int
+    keep: int
 
-    Raises
-    ------
-    AdrError
-        The checkpoint was made with other settings or other data (``fingerprint``).
-    """
-    loaded = load_checkpoint(work)
-    if loaded is None:
-        return 0, 0.0
-    state, tensors = loaded
-    where = work / LATEST
-    if any(state.get(key) != value for key, value in configs.items()):
-        raise AdrError(
-            where, f"checkpoint was made with other settings; start again ({fresh_hint})"
-        )
-    if state.get("data_fingerprint") != fingerprint:
-        raise AdrError(
-            where, f"checkpoint was made from other training data; start again ({fresh_hint})"
-        )
-    restore_checkpoint(model, opt, gen, state, tensors, where)
-    rng.bit_generator.state = state["numpy_rng"]
-    return int(state["step"]), float(state["elapsed_seconds"])
+    def resume(self, fresh_hint: str) -> tuple[int, float]:
+        """Continue from the newest checkpoint in ``work``, if there is one.
 
+        Restores the model, optimizer and both RNGs and returns ``(step, elapsed_seconds)``;
+        ``(0, 0.0)`` without a checkpoint. ``fresh_hint`` says how to start again.
 
-def write_checkpoint(
-    work: Path,
-    step: int,
-    model: torch.nn.Module,
-    opt: torch.optim.Optimizer,
-    gen: torch.Generator,
-    rng: np.random.Generator,
-    *,
-    format_version: int,
-    loss: float,
-    elapsed: float,
-    configs: Mapping[str, Any],
-    fingerprint: str,
-    keep: int,
-) -> None:
-    """Save a checkpoint at ``step`` for :func:`resume_checkpoint`; keep the newest ``keep``."""
-    state = {
-        "format_version": format_version,
-        "step": step,
-        "loss": loss,
-        "elapsed_seconds": round(elapsed, 3),
-        **configs,
-        "data_fingerprint": fingerprint,
-        "numpy_rng": rng.bit_generator.state,
-        "param_groups": opt.state_dict()["param_groups"],
-    }
-    save_checkpoint(work, step, checkpoint_tensors(model, opt, gen), state, keep)
+        Raises
+        ------
+        AdrError
+            The checkpoint was made with other settings or from other data.
+        """
+        loaded = load_checkpoint(self.work)
+        if loaded is None:
+            return 0, 0.0
+        state, tensors = loaded
+        where = self.work / LATEST
+        if any(state.get(key) != value for key, value in self.configs.items()):
+            raise AdrError(
+                where, f"checkpoint was made with other settings; start again ({fresh_hint})"
+            )
+        if state.get("data_fingerprint") != self.fingerprint:
+            raise AdrError(
+                where, f"checkpoint was made from other training data; start again ({fresh_hint})"
+            )
+        restore_checkpoint(self.model, self.opt, self.gen, state, tensors, where)
+        self.rng.bit_generator.state = state["numpy_rng"]
+        return int(state["step"]), float(state["elapsed_seconds"])
+
+    def save(self, step: int, loss: float, elapsed: float) -> None:
+        """Write the checkpoint of ``step`` that :meth:`resume` reads (the oldest beyond
+        ``keep`` removed)."""
+        state = {
+            "format_version": self.format_version,
+            "step": step,
+            "loss": loss,
+            "elapsed_seconds": round(elapsed, 3),
+            **self.configs,
+            "data_fingerprint": self.fingerprint,
+            "numpy_rng": self.rng.bit_generator.state,
+            "param_groups": self.opt.state_dict()["param_groups"],
+        }
+        tensors = checkpoint_tensors(self.model, self.opt, self.gen)
+        save_checkpoint(self.work, step, tensors, state, self.keep)
 
 
 def training_state(work_dir: str | Path) -> dict[str, Any] | None:
