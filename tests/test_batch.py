@@ -1,15 +1,20 @@
-"""adr project / adr batch (issue #13): the project file, its status, the batch's lock mode
-and chunk plan (fast); a small film through Ray against the serial commands (slow).
+"""adr project / adr batch (issue #13): the project file, its status, the batch's lock mode,
+the chunk plan and the line groups (fast); a small film through Ray against the serial
+commands (slow).
 
 The slow tests build two tiny reels (festival speech under noise, a test-pattern picture)
 and one actor (ten festival sentences, a tiny restorer trained three steps), run them once
-through the serial library calls and once through ``run_batch`` on one local Ray instance,
-and compare the deliverables; then a rerun (nothing to do) and a batch interrupted by
-SIGINT in a subprocess, resumed.
+through the serial library calls, then through ``adr batch`` on a local multi-node Ray
+cluster with a worker node killed mid-batch, and through ``run_batch`` on one local Ray
+instance; then a rerun (nothing to do) and a batch interrupted by SIGINT in a subprocess,
+resumed. Every batch must give the serial run's deliverables: text identical (dates and
+folders blanked), audio within the last bits the serial calls themselves vary by from one
+process to another (``_PCM_STEPS``, where the measurements are).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -201,7 +206,7 @@ def test_joined_lock_lets_units_work_under_the_batch_lock(tmp_path: Path) -> Non
 
 
 def test_chunks_cut_only_between_denoise_stretches_and_whisper_windows() -> None:
-    from adr.film.units import plan_chunks
+    from adr.film.chunks import line_groups, plan_chunks
 
     def cue(i: int, start: float, length: float, text: str = "words") -> Cue:
         return Cue(f"{i}", "A", "A", start, start + length, text)
@@ -217,7 +222,80 @@ def test_chunks_cut_only_between_denoise_stretches_and_whisper_windows() -> None
     # blind lines (no text) are packed on their own
     mixed = [cue(i, 1 + 7 * i, 4.0, "" if i % 2 else "words") for i in range(12)]
     assert sum(len(c) for c in plan_chunks(mixed, 90.0, 0.15, 1)) == 12
+    # ... and carry Whisper's language from window to window: blind lines 1 and 11 tied
+    assert line_groups(mixed, 90.0, 0.15) == [[c.id for c in mixed]]
+    late = [cue(i, 1 + 7 * i, 4.0, "" if i in (5, 11) else "words") for i in range(12)]
+    assert line_groups(late, 90.0, 0.15) == [["0", "1", "2", "3", "4"], [c.id for c in late[5:]]]
     assert plan_chunks([], 10.0, 0.15, 4) == []
+    # only the groups holding a due line, whole: a resumed reel redoes a group together
+    assert plan_chunks(cues, 90.0, 0.15, 1, due=["3", "11"]) == [
+        [c.id for c in cues[:5]],
+        ["10", "11"],
+    ]
+    assert plan_chunks(cues, 90.0, 0.15, 99, due=["6"]) == [[c.id for c in cues[5:10]]]
+    assert plan_chunks(cues, 90.0, 0.15, 1, due=[]) == []
+
+
+class _Grab:
+    """Collects what ``_fake_stages`` would patch, to patch it elsewhere."""
+
+    def __init__(self) -> None:
+        self.fns: dict[str, object] = {}
+
+    def setattr(self, obj: object, name: str, fn: object) -> None:
+        self.fns[name] = fn
+
+
+def test_analysis_chunk_redoes_a_partly_done_line_group_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk interrupted in the middle of a line group (one line written, the next not) is
+    redone whole on the rerun, as the uninterrupted run analysed it; other groups are kept."""
+    from test_bad_inputs import _analysis_files, _fake_stages
+
+    import adr.analysis.line as line_mod
+    from adr.analysis.result import AnalysisOptions
+    from adr.film.chunks import analyze_lines, line_groups
+    from adr.ingest.session import create_session
+
+    grab = _Grab()
+    calls: list[str] = []
+    _fake_stages(grab, calls)  # type: ignore[arg-type]
+    groups: list[list[str]] = []
+
+    def prepare(cues, *args):  # type: ignore[no-untyped-def]
+        groups.append([c.id for c in cues])
+        return grab.fns["_prepare"](cues, *args)  # type: ignore[operator]
+
+    def finish(w, *args):  # type: ignore[no-untyped-def]
+        line = grab.fns["_finish"](w, *args)  # type: ignore[operator]
+        return dataclasses.replace(line, speaking_rate=float(len(groups[-1])))  # its group
+
+    monkeypatch.setattr(line_mod, "_prepare", prepare)
+    monkeypatch.setattr(line_mod, "_recognize", grab.fns["_recognize"])
+    monkeypatch.setattr(line_mod, "_finish", finish)
+    media = _tiny_media(tmp_path, seconds=45.0)
+    s = create_session("r1", media["picture"], [media["wav"]], root=tmp_path / "sessions")
+    # 8 s lines 2.5 s apart: separate denoise stretches; Whisper packs 3 lines in a window
+    cues = [Cue(f"10{k + 1}", "K", "KAL", 0.5 + 10.5 * k, 8.5 + 10.5 * k, "a b") for k in range(4)]
+    s.write_cues(cues)
+    assert line_groups(cues, s.duration, 0.15) == [["101", "102", "103"], ["104"]]
+    options = AnalysisOptions(lips=False)
+    voices = tmp_path / "voices"
+    ids = [c.id for c in cues]
+    assert analyze_lines(s, ids, voices_root=voices, options=options) == (4, {})
+    assert groups == [["101", "102", "103"], ["104"]]
+    reference = _analysis_files(s)
+    kept = (s.analysis_dir / "104.json").stat().st_mtime_ns
+    (s.analysis_dir / "103.json").unlink()  # as a chunk killed after 102 was written
+    groups.clear()
+    assert analyze_lines(s, ids, voices_root=voices, options=options) == (3, {})
+    assert groups == [["101", "102", "103"]]  # the whole group again, not 103 alone
+    assert _analysis_files(s) == reference
+    assert (s.analysis_dir / "104.json").stat().st_mtime_ns == kept
+    groups.clear()
+    assert analyze_lines(s, ids, voices_root=voices, options=options) == (0, {})
+    assert groups == []
 
 
 def _tiny_media(d: Path, seconds: float = 4.0) -> dict[str, Path]:
@@ -442,6 +520,76 @@ def serial(film: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return where
 
 
+def _batch_command(where: Path, *extra: str) -> list[str]:
+    """``adr batch FILM`` over the folders under ``where`` (a fresh process)."""
+    return [
+        sys.executable,
+        "-m",
+        "adr.cli",
+        "-q",
+        "--sessions",
+        str(where / "sessions"),
+        "--voices",
+        str(where / "voices"),
+        "batch",
+        "FILM",
+        "--projects",
+        str(where / "projects"),
+        *extra,
+    ]
+
+
+def _wait_for_analysis(proc: subprocess.Popen, where: Path, seconds: float = 600) -> None:
+    """Until the batch has kept its first line of analysis (or ended)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list((where / "sessions").glob("*/analysis/*.json")):
+            return
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_batch_on_a_cluster_survives_a_killed_node(
+    film: dict, serial: Path, tmp_path: Path
+) -> None:
+    """A local multi-node Ray cluster (``ray.cluster_utils.Cluster``: a head without CPUs and
+    two worker nodes of one CPU, each its own raylet on this machine) runs the film through
+    ``adr batch --address``. Once the first line of analysis is kept, while each worker node
+    runs one reel's analysis, one worker node is killed (its raylet and workers, no grace):
+    Ray runs the lost unit again on the other node, which analyses the interrupted line
+    group whole again, and the batch ends with the serial run's deliverables.
+
+    Runs before the tests that start a local Ray in this process (``ray_local``)."""
+    pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    _setup(film, tmp_path)
+    shutil.copytree(serial / "voices", tmp_path / "voices")  # the voice: enrolled already
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False}
+    )
+    try:
+        workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+        cluster.wait_for_nodes(timeout=120)
+        summary = tmp_path / "summary.json"
+        cmd = _batch_command(tmp_path, "--address", cluster.address, "--json", str(summary))
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        _wait_for_analysis(proc, tmp_path)
+        assert proc.poll() is None, proc.communicate()
+        cluster.remove_node(workers[1], allow_graceful=False)
+        out, err = proc.communicate(timeout=1200)
+    finally:
+        cluster.shutdown()
+    assert proc.returncode == 0, (out, err)
+    done = json.loads(summary.read_text())
+    assert done["nodes"] == 3 and done["address"] == cluster.address
+    assert {u["status"] for u in done["units"]} <= {"done", "current"}, out
+    assert not list((tmp_path / "sessions").glob("*/.lock"))
+    assert not _equal(_deliverables(tmp_path), _deliverables(serial))
+
+
 @pytest.fixture(scope="module")
 def ray_local():
     ray = pytest.importorskip("ray")
@@ -459,8 +607,26 @@ def ray_local():
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z|\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
 
 
+#: How far a batch's deliverables may be from the serial run's. The serial library calls are
+#: bit-identical to themselves when a process does the same things in the same order (two
+#: runs at load 6 on 2 cores: every take, conformed cue and stem sample-equal), but a take
+#: made in another process (a fresh ``adr render``, a Ray worker) from the same analysis and
+#: voice can differ in its last bits: measured on this film, at most 3 steps of 24-bit PCM
+#: (3.6e-7, -129 dBFS peak; the difference 121-127 dB below the take), in 2-12 % of the
+#: samples, and the export's gains and loudness in their 7th-8th digit. Two causes: the
+#: phone-loop decoder behind the alignment confidence keeps its feature state from line to
+#: line within a process (a line's confidences depend on the lines decoded before it), and
+#: float32 rounding in the render that differs between processes given equal inputs
+#: (a fresh process from one run's files gave other last bits than another fresh process
+#: from the second run's files, which differed only in timings and dates). Audio must be
+#: within 8 steps of 24-bit PCM (-120 dBFS), numbers within 1e-6 relative, text identical.
+_PCM_STEPS = 8
+_REL = 1e-6
+
+
 def _deliverables(where: Path) -> dict[str, object]:
-    """Every deliverable: audio as samples, text with its run's folder and dates blanked."""
+    """Every deliverable: audio as 24-bit samples (int32), text with its run's folder and
+    dates blanked, ``export.json`` parsed without its cache bookkeeping."""
     out: dict[str, object] = {}
     for reel in sorted((where / "sessions").iterdir()):
         for p in sorted((reel / "deliverables").rglob("*")):
@@ -468,26 +634,45 @@ def _deliverables(where: Path) -> dict[str, object]:
                 continue
             key = str(p.relative_to(where))
             if p.suffix == ".wav":
-                out[key] = sf.read(p, dtype="int32")[0]
+                out[key] = sf.read(p, dtype="int32")[0] // 256  # 24-bit steps
             elif p.name == "export.json":  # its cache bookkeeping holds file times and keys
                 data = json.loads(p.read_text().replace(str(where), "ROOT"))
                 for entry in data.get("keys", {}).values():
                     entry.pop("key", None)
                     entry.pop("stat", None)
-                out[key] = _DATE.sub("DATE", json.dumps(data, sort_keys=True))
+                out[key] = json.loads(_DATE.sub("DATE", json.dumps(data, sort_keys=True)))
             elif p.suffix in (".csv", ".html", ".edl", ".otio", ".json"):
                 out[key] = _DATE.sub("DATE", p.read_text().replace(str(where), "ROOT"))
     return out
 
 
+def _close(x: object, y: object) -> bool:
+    """Parsed JSON equal, floats within ``_REL``."""
+    if isinstance(x, dict) and isinstance(y, dict):
+        return x.keys() == y.keys() and all(_close(x[k], y[k]) for k in x)
+    if isinstance(x, list) and isinstance(y, list):
+        return len(x) == len(y) and all(_close(u, v) for u, v in zip(x, y))
+    if isinstance(x, float) and isinstance(y, (int, float)):
+        return abs(x - y) <= _REL * max(abs(x), abs(y), 1e-9)
+    return x == y
+
+
 def _equal(a: dict[str, object], b: dict[str, object]) -> list[str]:
+    """The deliverables of ``a`` not as ``b``'s (within the tolerances above), each with
+    how far (audio: the largest difference in 24-bit steps)."""
     assert sorted(a) == sorted(b)
     differ = []
     for k in a:
         x, y = a[k], b[k]
-        same = np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y
-        if not same:
-            differ.append(k)
+        if isinstance(x, np.ndarray) and isinstance(y, np.ndarray):
+            if x.shape != y.shape:
+                differ.append(f"{k}: shape {x.shape} vs {y.shape}")
+                continue
+            steps = int(np.max(np.abs(x.astype(np.int64) - y))) if x.size else 0
+            if steps > _PCM_STEPS:
+                differ.append(f"{k}: {steps} steps of 24-bit PCM")
+        elif not _close(x, y):
+            differ.append(f"{k}: differs")
     return differ
 
 
@@ -500,17 +685,7 @@ def _stamps(where: Path) -> dict[str, int]:
     }
 
 
-# Known to fail (issue #13 stays open): on 2 loaded cores one take of a batch-rendered reel
-# (reel1's 102.wav) differs from the serial command's in its last bits, and one run found a
-# reel's cue sheet missing; both still run here so the failure stays visible.
-_NOT_YET_EQUAL = pytest.mark.xfail(
-    reason="batch deliverables not yet bit-identical to the serial commands (issue #13)",
-    strict=False,
-)
-
-
 @pytest.mark.slow
-@_NOT_YET_EQUAL
 def test_batch_equals_serial_then_rerun_does_nothing(
     film: dict, serial: Path, ray_local, tmp_path: Path
 ) -> None:
@@ -540,8 +715,8 @@ def test_batch_equals_serial_then_rerun_does_nothing(
     ours, theirs = _deliverables(tmp_path), _deliverables(serial)
     assert ours and not _equal(ours, theirs)
     for reel in ("reel1", "reel2"):  # the cue sheets say the same
-        assert (tmp_path / "sessions" / reel / "cues.csv").read_text() == (
-            serial / "sessions" / reel / "cues.csv"
+        assert (tmp_path / "sessions" / reel / "cues" / "cues.csv").read_text() == (
+            serial / "sessions" / reel / "cues" / "cues.csv"
         ).read_text()
     st = project_status(
         project, sessions_root=tmp_path / "sessions", voices_root=tmp_path / "voices"
@@ -563,7 +738,6 @@ def test_batch_equals_serial_then_rerun_does_nothing(
 
 
 @pytest.mark.slow
-@_NOT_YET_EQUAL
 def test_batch_resumes_after_sigint(film: dict, serial: Path, ray_local, tmp_path: Path) -> None:
     """``adr batch`` (the command, its own local Ray) gets SIGINT once the first line of
     analysis is written: exit 130, the locks released, finished work kept; the rerun ends
@@ -573,31 +747,15 @@ def test_batch_resumes_after_sigint(film: dict, serial: Path, ray_local, tmp_pat
     _setup(film, tmp_path)
     shutil.copytree(serial / "voices", tmp_path / "voices")  # the voice: enrolled already
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [
-        sys.executable,
-        "-m",
-        "adr.cli",
-        "-q",
-        "--sessions",
-        str(tmp_path / "sessions"),
-        "--voices",
-        str(tmp_path / "voices"),
-        "batch",
-        "FILM",
-        "--projects",
-        str(tmp_path / "projects"),
-        "--cpus",
-        "2",
-    ]
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        _batch_command(tmp_path, "--cpus", "2"),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    deadline = time.monotonic() + 300
-    analysis = tmp_path / "sessions"
-    while time.monotonic() < deadline and proc.poll() is None:
-        if list(analysis.glob("*/analysis/*.json")):
-            break
-        time.sleep(0.2)
+    _wait_for_analysis(proc, tmp_path, 300)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)

@@ -185,16 +185,16 @@ def _plan_analysis(
     reel: ReelPlan, voices_root: Path, options: Any, chunk: int, enrolling: bool
 ) -> None:
     """Which cues of ``reel`` to analyse, in chunks; ``analysed`` when nothing is due."""
-    from adr.film.units import plan_chunks, stale_lines
+    from adr.film.chunks import plan_chunks, stale_lines
 
     s = reel.session
     cues = s.read_cues()
     if not cues:  # no cue sheet: speech regions become the cues, in the scene unit
         reel.analysed = False
         return
-    stale = {c.id for c in cues} if enrolling else set(stale_lines(s, voices_root, options))
-    todo = [c for c in cues if c.id in stale]
-    reel.chunks = plan_chunks(todo, s.audio[0].duration, options.context, chunk)
+    stale = [c.id for c in cues] if enrolling else stale_lines(s, voices_root, options)
+    reel.chunks = plan_chunks(cues, s.audio[0].duration, options.context, chunk, due=stale)
+    todo = [cid for chunk_ids in reel.chunks for cid in chunk_ids]
     scene_done = not options.lips or (s.analysis_dir / "scene" / "av.json").is_file()
     reel.analysed = not todo and scene_done and all(c.status != "pending" for c in cues)
 
@@ -292,8 +292,9 @@ def run_batch(
 
 
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
-    """Connect to Ray (``address``) or start a local instance; False when this process is
-    already connected (then nothing is started)."""
+    """Connect to Ray (``address``; ``"auto"``: the cluster ``ray start`` made on this
+    machine) or start a local instance (no address); False when this process is already
+    connected (then nothing is started)."""
     import ray
 
     if ray.is_initialized():
@@ -310,9 +311,12 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     import torch
 
     kwargs["runtime_env"] = {"env_vars": {TORCH_THREADS_ENV: str(torch.get_num_threads())}}
+    # no address: a new local instance ("local"), as documented, even where RAY_ADDRESS is
+    # set or a `ray start` cluster runs on this machine (ray.init() would join that one, and
+    # refuse num_cpus; a dead one's address left in /tmp/ray would fail the batch)
     for attempt in range(3):  # a loaded machine can miss Ray's 30 s node start-up wait
         try:
-            ray.init(address=address, **kwargs)
+            ray.init(address=address or "local", **kwargs)
             return True
         except Exception as exc:  # Ray raises a bare Exception when the node times out
             ray.shutdown()

@@ -8,7 +8,8 @@ whole files, and units and single commands can be mixed:
 unit               what it runs
 =================  ===========================================================================
 ``enroll_unit``    :func:`adr.voice.enroll.enroll_actor` for one cast member
-``analyze_unit``   the audio stages of a chunk of one reel's cues (:func:`analyze_lines`)
+``analyze_unit``   the audio stages of a chunk of one reel's cues
+                   (:func:`adr.film.chunks.analyze_lines`: whole line groups)
 ``scene_unit``     :func:`adr.analysis.analyze.analyze_session` over the reel: every line is
                    current by then, so this is the scene pass (lips, one A/V offset) and
                    the cue sheet, as at the end of ``adr analyze``
@@ -40,19 +41,15 @@ from typing import Any
 
 from adr.core.errors import AdrError
 from adr.core.records import Record
-from adr.core.types import Cue
 
 __all__ = [
     "UnitResult",
-    "analyze_lines",
-    "plan_chunks",
     "enroll_unit",
     "analyze_unit",
     "scene_unit",
     "render_unit",
     "settle_unit",
     "export_unit",
-    "stale_lines",
     "TORCH_THREADS_ENV",
 ]
 
@@ -210,141 +207,6 @@ def enroll_unit(
 # --------------------------------------------------------------------------- analyze
 
 
-def _options(options: Any) -> Any:
-    from adr.analysis.result import AnalysisOptions
-
-    return options if isinstance(options, AnalysisOptions) else AnalysisOptions(**options)
-
-
-def stale_lines(session: Any, voices_root: str | Path, options: Any) -> list[str]:
-    """Cue ids whose analysis on disk is missing or not for the current inputs (the
-    ones ``adr analyze`` would redo), in cue-sheet order."""
-    from adr.analysis.analyze import _line_key
-    from adr.analysis.result import LineAnalysis, load_voiceprints
-    from adr.core.fsio import read_json
-    from adr.core.names import child_path
-
-    options = _options(options)
-    prints = load_voiceprints(voices_root)
-    out = []
-    for cue in session.read_cues():
-        path = child_path(session.analysis_dir, cue.id, ".json", "cue id")
-        try:
-            key = LineAnalysis.from_dict(read_json(path)).key if path.exists() else None
-        except (AdrError, ValueError, KeyError, TypeError):
-            key = None
-        if key != _line_key(cue, options, prints, session):
-            out.append(cue.id)
-    return out
-
-
-def plan_chunks(cues: Sequence[Cue], duration: float, context: float, size: int) -> list[list[str]]:
-    """Split a reel's cues (in cue-sheet order) into chunks of about ``size`` cues that
-    ``adr analyze`` would also have treated apart.
-
-    Two things in the analysis look beyond one line: the denoiser runs once over each
-    stretch of lines less than 2 s apart, and Whisper reads lines packed into 28 s windows
-    (script lines and blind lines packed separately, in order). A chunk boundary is placed
-    only where neither a stretch nor a window crosses it, so each line gets the same denoised
-    audio and the same recognition as in one ``adr analyze`` of the same lines (as long as
-    no line is refused as silent or speechless: such a line is left out of the windows).
-    """
-    from adr.analysis.asr import _pack
-    from adr.analysis.line import _DENOISE_BRIDGE, _window
-
-    n = len(cues)
-    if n == 0:
-        return []
-    windows = [_window(c, duration, context) for c in cues]
-    tied = [False] * n  # tied[k]: cue k must be in the chunk of cue k - 1
-
-    def tie(members: Sequence[int]) -> None:
-        lo, hi = min(members), max(members)
-        for k in range(lo + 1, hi + 1):
-            tied[k] = True
-
-    order = sorted(range(n), key=lambda i: windows[i][0])
-    block: list[int] = []
-    end = None
-    for i in order:  # the denoiser's stretches
-        if block and end is not None and windows[i][0] - end < _DENOISE_BRIDGE:
-            block.append(i)
-            end = max(end, windows[i][1])
-        else:
-            if len(block) > 1:
-                tie(block)
-            block, end = [i], windows[i][1]
-    if len(block) > 1:
-        tie(block)
-    for blind in (False, True):  # Whisper's packed windows
-        group = [i for i in range(n) if bool(cues[i].text.strip()) != blind]
-        for members in _pack([windows[i][1] - windows[i][0] for i in group], 1.0, 28.0):
-            if len(members) > 1:
-                tie([group[k] for k in members])
-    chunks: list[list[str]] = []
-    for k, cue in enumerate(cues):
-        if chunks and (tied[k] or len(chunks[-1]) < size):
-            chunks[-1].append(cue.id)
-        else:
-            chunks.append([cue.id])
-    return chunks
-
-
-def analyze_lines(
-    session: Any, cue_ids: Sequence[str], *, voices_root: str | Path, options: Any
-) -> tuple[int, dict[str, AdrError]]:
-    """The audio stages of ``adr analyze`` (steps 1-3 of
-    :func:`adr.analysis.analyze.analyze_session`) for some cues of a session.
-
-    Each line whose analysis is not current is cut, denoised, recognized (packed), aligned,
-    measured and written to ``analysis/<cue>.json`` with its input key, exactly as
-    ``analyze_session`` writes it before its scene pass. The cue sheet and the scene (lips,
-    A/V offset) are left to :func:`analyze_session` over the whole reel, so that chunks of
-    one reel can run at the same time. Returns the number of lines written and the lines
-    that could not be analysed.
-    """
-    from adr.analysis.analyze import _line_key
-    from adr.analysis.line import _finish, _in_cue, _prepare, _recognize
-    from adr.analysis.result import ANALYSIS_RATE, load_voiceprints
-    from adr.core.fsio import ensure_dir, write_json
-    from adr.core.names import child_path
-    from adr.ingest.media import MonoSource
-
-    options = _options(options)
-    session.check_audio()
-    ensure_dir(session.analysis_dir)
-    known = {c.id: c for c in session.read_cues()}
-    for cid in cue_ids:
-        if cid not in known:
-            raise AdrError(session.cues_path, f"no cue {cid!r} in the cue sheet")
-    prints = load_voiceprints(voices_root)
-    stale = set(stale_lines(session, voices_root, options))
-    fresh = [known[cid] for cid in known if cid in set(cue_ids) and cid in stale]
-    errors: dict[str, AdrError] = {}
-    if not fresh:
-        return 0, errors
-    audio = MonoSource(session.audio[0].path, ANALYSIS_RATE)
-    works = _prepare(fresh, audio, ANALYSIS_RATE, options, errors)
-    if works:
-        try:
-            _recognize(works, ANALYSIS_RATE, options, errors)
-        except AdrError as exc:
-            raise AdrError("analyze", f"speech recognition failed ({exc})") from None
-    written = 0
-    for w in works:
-        if w.cue.id in errors:
-            continue
-        try:
-            line = _finish(w, ANALYSIS_RATE, prints, options)
-        except AdrError as exc:
-            errors[w.cue.id] = _in_cue(w.cue, exc)
-            continue
-        line = dataclasses.replace(line, key=_line_key(w.cue, options, prints, session))
-        write_json(child_path(session.analysis_dir, w.cue.id, ".json", "cue id"), line.to_dict())
-        written += 1
-    return written, errors
-
-
 def _raise_first(errors: dict[str, AdrError], order: Sequence[str]) -> None:
     failed = [c for c in order if c in errors]
     if failed:
@@ -356,7 +218,9 @@ def _raise_first(errors: dict[str, AdrError], order: Sequence[str]) -> None:
 def analyze_unit(
     root: str, token: str, cue_ids: list[str], voices_root: str, options: Any, *upstream: Any
 ) -> UnitResult:
-    """One chunk of a reel's analysis (:func:`analyze_lines`)."""
+    """One chunk of a reel's analysis (:func:`adr.film.chunks.analyze_lines`)."""
+    from adr.film.chunks import analyze_lines
+
     name = cue_ids[0] if len(cue_ids) == 1 else f"{cue_ids[0]}-{cue_ids[-1]}"
 
     def body() -> tuple[str, int]:
@@ -376,6 +240,7 @@ def scene_unit(root: str, token: str, voices_root: str, options: Any, *upstream:
 
     def body() -> tuple[str, int]:
         from adr.analysis.analyze import analyze_session
+        from adr.film.chunks import _options
 
         with _session(root, token) as session:
             before = _mtime(session.cues_path)
