@@ -57,7 +57,7 @@ from adr.core.fsio import ensure_dir, read_json, write_json
 from adr.core.names import child_path
 from adr.core.progress import ProgressEvent, ProgressHook, null_progress
 from adr.core.types import Cue
-from adr.ingest.lock import session_lock
+from adr.ingest.locked import holds_session_lock
 from adr.ingest.session import Session
 
 __all__ = [
@@ -107,6 +107,7 @@ def _updated_cue(session: Session, line: LineAnalysis) -> Cue:
     return dataclasses.replace(cue, actor=actor, status=status, reason=reason)
 
 
+@holds_session_lock("analyze")  # re-entrant: the CLI holds it too
 def analyze_session(
     session: Session,
     *,
@@ -130,20 +131,6 @@ def analyze_session(
         An unknown cue id (before any work); cues that could not be analyzed (after the
         others are written), naming them; the session in use by another writer.
     """
-    with session_lock(session.root, "analyze"):  # re-entrant: the CLI holds it too
-        return _analyze_session_locked(
-            session, voices_root=voices_root, cue_ids=cue_ids, options=options, progress=progress
-        )
-
-
-def _analyze_session_locked(
-    session: Session,
-    *,
-    voices_root: str | Path = "voices",
-    cue_ids: Sequence[str] | None = None,
-    options: AnalysisOptions = AnalysisOptions(),
-    progress: ProgressHook | None = None,
-) -> list[LineAnalysis]:
     from adr.ingest.media import MonoSource
 
     progress = progress or null_progress

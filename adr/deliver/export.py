@@ -75,7 +75,7 @@ from adr.deliver.export_takes import (
 from adr.deliver.loudness import StemLoudness, loudness_spec
 from adr.deliver.stem_loudness import normalize_stem
 from adr.deliver.timeline import cue_sheet_html, session_timeline
-from adr.ingest.lock import session_lock
+from adr.ingest.locked import holds_session_lock
 from adr.ingest.session import Session
 
 __all__ = [
@@ -160,6 +160,7 @@ class ExportResult:
         return strict_from_dict(cls, d)
 
 
+@holds_session_lock("export")  # re-entrant: the CLI holds it too
 def export_session(
     session: Session,
     *,
@@ -198,30 +199,6 @@ def export_session(
         No cue sheet, no rendered cue, a bad take, a take without provenance or outside its
         consent, an unknown spec or repair mode (all before anything is written).
     """
-    with session_lock(session.root, "export"):  # re-entrant: the CLI holds it too
-        return _export_session_locked(
-            session,
-            spec=spec,
-            repair=repair,
-            options=options,
-            denoise=denoise,
-            progress=progress,
-            voices_root=voices_root,
-            c2pa_key=c2pa_key,
-        )
-
-
-def _export_session_locked(
-    session: Session,
-    *,
-    spec: str = "-24",
-    repair: str = "auto",
-    options: ConformOptions | None = None,
-    denoise: str = "dfn3",
-    progress: ProgressHook | None = None,
-    voices_root: str | Path | None = None,
-    c2pa_key: Any = None,
-) -> ExportResult:
     progress = progress or null_progress
     session.check_audio()  # gone, replaced or cut short since the session was made
     stem_spec = loudness_spec(spec)
@@ -271,13 +248,8 @@ def _export_session_locked(
         rel = f"deliverables/adr/{cue.id}.wav"
         path = session.root / rel
         tr_in, tr_out = cue_time_reference(session, cue.start), cue_time_reference(session, cue.end)
-        prev = old_cues.get(rel)
-        if (
-            prev
-            and prev.get("key") == key
-            and path.is_file()
-            and prev.get("stat") == file_stat(path)
-        ):
+        prev = _unchanged(old_cues, rel, key, path)
+        if prev is not None:
             conform = ConformResult.from_dict(prev["conform"])
         else:
             if production is None:
@@ -339,13 +311,8 @@ def _export_session_locked(
         },
         length=_KEY_DIGITS,
     )
-    prev = old_cues.get(stem_rel)
-    if (
-        prev
-        and prev.get("key") == stem_key
-        and stem_path.is_file()
-        and prev.get("stat") == file_stat(stem_path)
-    ):
+    prev = _unchanged(old_cues, stem_rel, stem_key, stem_path)
+    if prev is not None:
         loud = StemLoudness.from_dict(prev["loudness"])
     else:
         if production is None:
@@ -414,6 +381,15 @@ def _export_session_locked(
     if write_if_changed(manifest_path, json.dumps(record, indent=1, ensure_ascii=False) + "\n"):
         written.append("deliverables/export.json")
     return dataclasses.replace(result, written=tuple(written))
+
+
+def _unchanged(old: dict[str, Any], rel: str, key: str, path: Path) -> dict[str, Any] | None:
+    """The last export's manifest entry for ``rel`` if it was made from the same inputs
+    (``key``) and the file at ``path`` is untouched since; else ``None``."""
+    prev = old.get(rel)
+    if prev and prev.get("key") == key and path.is_file() and prev.get("stat") == file_stat(path):
+        return dict(prev)
+    return None
 
 
 def _save_progress(path: Path, old: dict[str, Any], keys: dict[str, Any]) -> None:

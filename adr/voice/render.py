@@ -41,6 +41,7 @@ from adr.core.outputs import check_take_audio, take_is_current
 from adr.core.progress import ProgressEvent, ProgressHook, null_progress
 from adr.core.timebase import DELIVERY_RATE, seconds_to_samples
 from adr.core.types import Take
+from adr.ingest.locked import holds_session_lock
 from adr.voice.line_render import RenderedLine, render_line
 from adr.voice.text_edit import edit_alignment
 
@@ -126,6 +127,7 @@ def _write_take(session: Session, wav: Path, audio: np.ndarray, take: Take) -> N
     write_bwf(wav, audio, DELIVERY_RATE, bext=bext, bits=24, ixml=ixml)
 
 
+@holds_session_lock("render")  # re-entrant: the CLI holds it too
 def render_session(
     session: Session,
     *,
@@ -166,28 +168,6 @@ def render_session(
         (no consent, another session, a text edit, expired, tampered): all checked before
         anything is rendered.
     """
-    from adr.ingest.lock import session_lock
-
-    with session_lock(session.root, "render"):  # re-entrant: the CLI holds it too
-        return _render_session_locked(
-            session,
-            voices_root=voices_root,
-            cue_ids=cue_ids,
-            mode=mode,
-            progress=progress,
-            force=force,
-        )
-
-
-def _render_session_locked(
-    session: Session,
-    *,
-    voices_root: str | Path = "voices",
-    cue_ids: Sequence[str] | None = None,
-    mode: str = "script",
-    progress: ProgressHook | None = None,
-    force: bool = False,
-) -> list[Take]:
     from adr import __version__
     from adr.analysis.analyze import load_analysis
     from adr.analysis.phonemes import normalize_text
