@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from adr.analysis.align import Alignment
-from adr.analysis.lips import LipReport, LipResult
+from adr.analysis.lip_records import LipReport, LipResult
 from adr.core.errors import AdrError
 from adr.core.types import LipTrack, Phone, Word
 from bench.bench_delivery import (

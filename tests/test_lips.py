@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 
 from adr.analysis.avsync import AvOffset, estimate_av_offset
+from adr.analysis.lip_records import FaceBox, LipResult, MouthShape
 from adr.analysis.lips import (
-    FaceBox,
-    LipResult,
-    MouthShape,
     measure_mouth,
     track_lips,
     visual_speech_activity,

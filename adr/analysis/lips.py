@@ -24,7 +24,6 @@ from adr.analysis.lip_records import (
     LipReport,
     LipResult,
     MouthShape,
-    TimeSpan,
     _spans,
 )
 from adr.core.errors import AdrError
@@ -32,14 +31,8 @@ from adr.core.progress import ProgressEvent, ProgressHook
 from adr.core.timebase import frames_to_seconds, seconds_to_frames
 from adr.core.types import LipTrack
 
+# the records (FaceBox, LipResult ...) are in adr.analysis.lip_records
 __all__ = [
-    "EVENT_DETECTED",
-    "EVENT_LOST",
-    "FaceBox",
-    "MouthShape",
-    "TimeSpan",
-    "LipReport",
-    "LipResult",
     "measure_mouth",
     "mouth_shape",
     "track_lips",

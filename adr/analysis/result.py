@@ -17,7 +17,7 @@ from adr.analysis.align import Alignment
 from adr.analysis.asr import Transcript
 from adr.analysis.avsync import AvOffset
 from adr.analysis.damage import DamageReport
-from adr.analysis.lips import LipResult
+from adr.analysis.lip_records import LipResult
 from adr.analysis.speakers import SpeakerMatch, Voiceprint
 from adr.core.errors import AdrError
 from adr.core.fsio import read_json

@@ -14,7 +14,7 @@ import numpy as np
 
 from adr.analysis.avsync import AvOffset
 from adr.analysis.line import AudioSource, _denoise_lines, _window
-from adr.analysis.lips import LipResult
+from adr.analysis.lip_records import LipResult
 from adr.analysis.result import (
     ANALYSIS_FORMAT_VERSION,
     ANALYSIS_RATE,
@@ -58,7 +58,7 @@ def _lip_windows(cues: Sequence[Cue], duration: float, context: float) -> list[t
 
 def _stitch(blocks: Sequence[LipResult]) -> LipResult:
     """One lip result over the frames of ``blocks`` (same fps), frames between them empty."""
-    from adr.analysis.lips import LipReport
+    from adr.analysis.lip_records import LipReport
     from adr.core.types import LipTrack
 
     blocks = sorted(blocks, key=lambda b: b.track.start)
