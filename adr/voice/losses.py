@@ -44,16 +44,7 @@ class MultiResolutionSTFTLoss(nn.Module):
             self.register_buffer(f"window_{n}", torch.hann_window(n), persistent=False)
 
     def forward(self, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Mean loss over resolutions.
-
-        Parameters
-        ----------
-        predicted, target : torch.Tensor, shape (B, N)
-
-        Returns
-        -------
-        torch.Tensor, scalar
-        """
+        """Mean loss over resolutions of ``predicted`` against ``target`` (B, N): a scalar."""
         total = predicted.new_zeros(())
         for n in self.fft_sizes:
             window = getattr(self, f"window_{n}")
@@ -101,16 +92,7 @@ class MelLoss(nn.Module):
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
     def forward(self, predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """L1 of log-mel spectrograms.
-
-        Parameters
-        ----------
-        predicted, target : torch.Tensor, shape (B, N)
-
-        Returns
-        -------
-        torch.Tensor, scalar
-        """
+        """L1 of the log-mel spectrograms of ``predicted`` and ``target`` (B, N): a scalar."""
 
         def logmel(x: torch.Tensor) -> torch.Tensor:
             spec = torch.stft(
