@@ -10,13 +10,13 @@ timing, damage spans and prosody.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import soundfile as sf
 from consent_data import consent_for
+from media_files import make_picture
 
 from adr.analysis.align import Alignment
 from adr.analysis.analyze import LineAnalysis
@@ -97,24 +97,8 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Built:
     d = tmp_path_factory.mktemp("deliver")
     rng = np.random.default_rng(7)
     n = SECONDS * SR
-    pic = d / "reel.mov"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc=size=160x120:rate={FPS}:duration={SECONDS}",
-            "-c:v",
-            "mpeg4",
-            "-timecode",
-            "01:00:00:00",
-            str(pic),
-        ],
-        check=True,
+    pic = make_picture(
+        d / "reel.mov", SECONDS, size="160x120", rate=FPS, options=("-timecode", "01:00:00:00")
     )
     lines = speech(list(TEXTS.values()))
     tone = np.convolve(rng.standard_normal(n), np.ones(8) / 8, mode="same") * 0.004

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from media_files import make_picture
 
 from adr.analysis.analyze import AnalysisOptions, LineAnalysis, analyze_session, load_analysis
 from adr.core.errors import AdrError
@@ -87,23 +88,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict:
         scene[i : i + len(x)] += x
     audio = d / "boom.wav"
     sf.write(audio, scene, SR, subtype="FLOAT")
-    picture = d / "picture.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc=size=160x120:rate=25:duration={END}",
-            "-c:v",
-            "mpeg4",
-            str(picture),
-        ],
-        check=True,
-    )
+    picture = make_picture(d / "picture.mp4", END, size="160x120")
     voices = d / "voices"
     from adr.analysis.speakers import make_voiceprint
 

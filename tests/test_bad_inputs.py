@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from deliver_session import provenance
+from media_files import ffmpeg, make_picture
 
 import adr.analysis.analyze as analyze_mod
 import adr.analysis.line as line_mod
@@ -50,17 +51,13 @@ CSV = (
 )
 
 
-def _ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
-
-
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     if not shutil.which("ffmpeg"):
         pytest.skip("ffmpeg is needed")
     d = tmp_path_factory.mktemp("bad_media")
     pic = d / "scene.mp4"
-    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=25:duration=4", "-c:v", "mpeg4", str(pic))
+    make_picture(pic, 4, size="96x64")
     t = np.arange(4 * 48000) / 48000
     tone = (0.1 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
     wav = d / "boom.wav"
@@ -102,21 +99,11 @@ def _damaged(d: Path, tone: np.ndarray) -> dict[str, Path]:
     data = (d / "full.flac").read_bytes()
     out["trunc_flac"].write_bytes(data[: len(data) // 2])
     full = d / "faststart.mp4"
-    _ffmpeg(
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=96x64:rate=25:duration=4",
-        "-c:v",
-        "mpeg4",
-        "-movflags",
-        "+faststart",
-        str(full),
-    )
+    make_picture(full, 4, size="96x64", options=("-movflags", "+faststart"))
     data = full.read_bytes()
     out["trunc_mp4"].write_bytes(data[: len(data) // 2])  # moov in front, mdat cut short
     # 100 frames at 25 fps, then 50 at 10 fps: 150 frames over 8.94 s (6 s at "25 fps")
-    _ffmpeg(
+    ffmpeg(
         "-f",
         "lavfi",
         "-i",
@@ -253,29 +240,11 @@ def _take_under(env: Env, tamper: bool = False, **consent: object) -> list[str]:
 
 
 def _tampered_voice(env: Env) -> list[str]:
-    import torch
     from consent_data import consent_for
+    from tiny_voice import SMALLEST, save_untrained_voice
 
-    from adr.analysis.phonemes import PHONES
-    from adr.voice.voice_model import VoiceConfig, VoiceModel
-    from adr.voice.voicefile import EnrollmentRecord, save_voice
-
-    cfg = VoiceConfig(
-        phone_inventory=PHONES,
-        hidden=8,
-        conv_layers=1,
-        n_harmonics=4,
-        n_noise_bands=3,
-        phone_dim=4,
-        gru=False,
-    )
-    torch.manual_seed(0)
-    folder = save_voice(
-        env.tmp / "voices" / "MAYA",
-        VoiceModel(cfg).eval(),
-        cfg,
-        EnrollmentRecord(actor="MAYA"),
-        consent=consent_for("MAYA"),
+    folder = save_untrained_voice(
+        env.tmp / "voices" / "MAYA", "MAYA", consent_for("MAYA"), SMALLEST
     )
     meta = json.loads((folder / "voice.json").read_text())
     meta["consent"]["expires"] = "2199-12-31"
@@ -297,7 +266,7 @@ def _live_lock(env: Env) -> list[str]:
             }
         )
     )
-    return ["cues", "import", "reel", str(env.media["csv"])]
+    return _cues_import(env.media["csv"])
 
 
 def _foreign_lock(env: Env) -> list[str]:
@@ -321,6 +290,11 @@ def _pending_only(env: Env) -> list[str]:
 def _no_cues(env: Env) -> list[str]:
     env.session.cues_path.unlink()
     return ["render", "reel"]
+
+
+def _cues_import(csv: Path) -> list[str]:
+    """``adr cues import reel CSV``."""
+    return ["cues", "import", "reel", str(csv)]
 
 
 def _csv(env: Env, text: str) -> Path:
@@ -470,12 +444,9 @@ CASES: list[Row] = [
     # already handled before; kept here so they stay handled
     (
         "cue id that is a path",
-        lambda e: [
-            "cues",
-            "import",
-            "reel",
-            str(_csv(e, "cue_id,tc_in,tc_out\n../../media/x,01:00:00:10,01:00:01:00\n")),
-        ],
+        lambda e: _cues_import(
+            _csv(e, "cue_id,tc_in,tc_out\n../../media/x,01:00:00:10,01:00:01:00\n")
+        ),
         lambda e: ["bad.csv", "cue id"],
     ),
     (
@@ -485,12 +456,7 @@ CASES: list[Row] = [
     ),
     (
         "cue outside the media",
-        lambda e: [
-            "cues",
-            "import",
-            "reel",
-            str(_csv(e, "cue_id,tc_in,tc_out\n9,01:00:03:00,01:00:09:00\n")),
-        ],
+        lambda e: _cues_import(_csv(e, "cue_id,tc_in,tc_out\n9,01:00:03:00,01:00:09:00\n")),
         lambda e: ["bad.csv", "outside"],
     ),
     (
@@ -804,7 +770,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over(env: Env, capsys) -> None:
             }
         )
     )
-    assert main(env.prefix + ["cues", "import", "reel", str(env.media["csv"])]) == 0
+    assert main(env.prefix + _cues_import(env.media["csv"])) == 0
     assert not lock.exists()
     assert not list(env.session.root.glob(".lock*"))
 
@@ -875,7 +841,7 @@ def test_disk_full_simulated(env: Env, monkeypatch: pytest.MonkeyPatch, capsys) 
     monkeypatch.setattr(pathlib.Path, "write_text", _enospc)
     line = _refused(
         env,
-        ["cues", "import", "reel", str(env.media["csv"])],
+        _cues_import(env.media["csv"]),
         [str(env.session.cues_path.parent), "disk full", "nothing was written"],
         capsys,
     )
@@ -926,7 +892,7 @@ def test_disk_full_on_a_real_tmpfs(env: Env, what: str) -> None:
     mnt.mkdir()
     argv = [sys.executable, "-m", "adr.cli", "-q", "--sessions", str(mnt)]
     if what == "cues import":
-        argv += ["cues", "import", "reel", str(env.media["csv"])]
+        argv += _cues_import(env.media["csv"])
     else:
         argv += ["cues", "export", "reel", str(mnt / "sheet.csv")]
     proc = subprocess.run(

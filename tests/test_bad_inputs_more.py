@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from test_bad_inputs import Env, _fake_stages, _refused, env, media  # noqa: F401
+from test_bad_inputs import Env, _cues_import, _fake_stages, _refused, env, media  # noqa: F401
 
 from adr.core.types import Take
 from adr.ingest.lock import LOCK_NAME
@@ -211,67 +211,54 @@ MORE_CASES: list[Row] = [
     # cues import
     (
         "import: CSV missing",
-        lambda e: ["cues", "import", "reel", str(e.tmp / "none.csv")],
+        lambda e: _cues_import(e.tmp / "none.csv"),
         lambda e: [str(e.tmp / "none.csv"), "not found"],
     ),
     (
         "import: CSV is a folder",
-        lambda e: ["cues", "import", "reel", str(e.tmp)],
+        lambda e: _cues_import(e.tmp),
         lambda e: [str(e.tmp), "is a folder"],
     ),
     (
         "import: column missing",
-        lambda e: [
-            "cues",
-            "import",
-            "reel",
-            str(_file(e, "c.csv", "cue_id,tc_in\n1,01:00:00:10\n")),
-        ],
+        lambda e: _cues_import(_file(e, "c.csv", "cue_id,tc_in\n1,01:00:00:10\n")),
         lambda e: ["c.csv", "tc_out"],
     ),
     (
         "import: not a timecode",
-        lambda e: ["cues", "import", "reel", str(_csv(e, "1,A,A,01:00:xx:10,01:00:01:00,Hi.\n"))],
+        lambda e: _cues_import(_csv(e, "1,A,A,01:00:xx:10,01:00:01:00,Hi.\n")),
         lambda e: ["sheet.csv:2", "01:00:xx:10"],
     ),
     (
         "import: out before in",
-        lambda e: ["cues", "import", "reel", str(_csv(e, "1,A,A,01:00:02:00,01:00:01:00,Hi.\n"))],
+        lambda e: _cues_import(_csv(e, "1,A,A,01:00:02:00,01:00:01:00,Hi.\n")),
         lambda e: ["sheet.csv:2", "not after"],
     ),
     (
         "import: duplicate cue id",
-        lambda e: [
-            "cues",
-            "import",
-            "reel",
-            str(_csv(e, "1,A,A,01:00:00:10,01:00:01:00,Hi.\n1,A,A,01:00:02:00,01:00:03:00,Ho.\n")),
-        ],
+        lambda e: _cues_import(
+            _csv(e, "1,A,A,01:00:00:10,01:00:01:00,Hi.\n1,A,A,01:00:02:00,01:00:03:00,Ho.\n")
+        ),
         lambda e: ["sheet.csv:3", "duplicate cue id"],
     ),
     (
         "import: empty file",
-        lambda e: ["cues", "import", "reel", str(_file(e, "e.csv", ""))],
+        lambda e: _cues_import(_file(e, "e.csv", "")),
         lambda e: ["e.csv", "lacks column"],
     ),
     (
         "import: binary file",
-        lambda e: ["cues", "import", "reel", str(_file(e, "b.csv", bytes(range(128, 256))))],
+        lambda e: _cues_import(_file(e, "b.csv", bytes(range(128, 256)))),
         lambda e: ["b.csv", "cannot read"],
     ),
     (
         "import: absolute path as cue id",
-        lambda e: [
-            "cues",
-            "import",
-            "reel",
-            str(_csv(e, "/etc/x,A,A,01:00:00:10,01:00:01:00,Hi.\n")),
-        ],
+        lambda e: _cues_import(_csv(e, "/etc/x,A,A,01:00:00:10,01:00:01:00,Hi.\n")),
         lambda e: ["sheet.csv:2", "/etc/x"],
     ),
     (
         "import: frame 30 at 25 fps",
-        lambda e: ["cues", "import", "reel", str(_csv(e, "1,A,A,01:00:00:30,01:00:01:00,Hi.\n"))],
+        lambda e: _cues_import(_csv(e, "1,A,A,01:00:00:30,01:00:01:00,Hi.\n")),
         lambda e: ["sheet.csv:2", "frame 30"],
     ),
     # cues export

@@ -319,31 +319,14 @@ def kal_case(tmp_path_factory):
 
 
 def test_adr_render_runs_in_a_tiny_voice(kal_case):
+    from tiny_voice import TINY, tiny_training
+
     from adr.analysis.analyze import AnalysisOptions
-    from adr.analysis.phonemes import PHONES
     from adr.voice.material import MaterialLimits
-    from adr.voice.train import TrainConfig
-    from adr.voice.voice_model import VoiceConfig
     from bench.adr_system import AdrRender, enroll_voices, plan_voices
 
     tmp, bench = kal_case
-    tiny = VoiceConfig(
-        phone_inventory=PHONES,
-        hidden=16,
-        conv_layers=1,
-        n_harmonics=8,
-        n_noise_bands=5,
-        phone_dim=4,
-        gru=False,
-    )
-    steps = TrainConfig(
-        steps=2,
-        batch_size=2,
-        segment_seconds=0.3,
-        warmup_steps=1,
-        checkpoint_every=1,
-        fft_sizes=(256, 64),
-    )
+    tiny, steps = TINY, tiny_training(2)
     plans = plan_voices(bench, "tiny")
     assert [(p.speaker, len(p.files), p.utterances) for p in plans] == [("kal", 3, ("kal:3",))]
     kwargs = dict(

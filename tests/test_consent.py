@@ -7,32 +7,19 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from consent_data import consent_for
+from tiny_voice import save_untrained_voice
 
-from adr.analysis.phonemes import PHONES
 from adr.cli import main
 from adr.core.consent import ConsentRecord, Provenance, check_scope, read_consent
 from adr.core.errors import AdrError
-from adr.voice.voice_model import VoiceConfig, VoiceModel
 from adr.voice.voicefile import (
-    EnrollmentRecord,
     describe_voice,
     load_consent,
     load_voice,
-    save_voice,
     update_consent,
 )
 
-TINY = VoiceConfig(
-    phone_inventory=PHONES,
-    hidden=16,
-    conv_layers=1,
-    n_harmonics=8,
-    n_noise_bands=5,
-    phone_dim=4,
-    gru=False,
-)
 TOML = """actor = "MAYA"
 name = "Maya Lind"
 granted_by = "Maya Lind"
@@ -45,11 +32,7 @@ note = "rider signed 2026-03-01"
 
 
 def _voice(folder: Path, consent: ConsentRecord | None) -> Path:
-    torch.manual_seed(0)
-    save_voice(
-        folder, VoiceModel(TINY).eval(), TINY, EnrollmentRecord(actor="MAYA"), consent=consent
-    )
-    return folder
+    return save_untrained_voice(folder, "MAYA", consent)
 
 
 def test_record_reads_toml_and_json_strictly(tmp_path: Path) -> None:

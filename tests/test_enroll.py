@@ -4,42 +4,27 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 from consent_data import consent_for
+from tiny_voice import TINY, tiny_training
 
 from adr.analysis.analyze import load_voiceprints
-from adr.analysis.phonemes import PHONES
 from adr.core.errors import AdrError
 from adr.core.progress import ProgressEvent
 from adr.voice.enroll import EnrollResult, check_material, enroll_actor
 from adr.voice.material import MaterialLimits, MaterialReport, resolve_texts
 from adr.voice.train import TrainConfig, training_state
-from adr.voice.voice_model import VoiceConfig, VoiceModel
+from adr.voice.voice_model import VoiceModel
 from adr.voice.voicefile import load_voice, sha256_file
 
 KAL_CONSENT = consent_for("KAL")
 
-TINY = VoiceConfig(
-    phone_inventory=PHONES,
-    hidden=16,
-    conv_layers=1,
-    n_harmonics=8,
-    n_noise_bands=5,
-    phone_dim=4,
-    gru=False,
-)
-STEPS = TrainConfig(
-    steps=3,
-    batch_size=2,
-    segment_seconds=0.3,
-    warmup_steps=1,
-    checkpoint_every=1,
-    fft_sizes=(256, 64),
-)
+STEPS = tiny_training(3)
 
 
 @pytest.fixture(scope="module")
@@ -229,18 +214,16 @@ def test_interrupted_enrollment_resumes_from_checkpoint(
         if ev.stage == "train voice" and ev.done == 2:
             raise KeyboardInterrupt
 
+    args: dict[str, Any] = dict(
+        consent=KAL_CONSENT,
+        voices_root=tmp_path,
+        engine="ddsp",
+        voice_config=TINY,
+        train_config=four,
+        limits=limits,
+    )
     with pytest.raises(KeyboardInterrupt):
-        enroll_actor(
-            "KAL",
-            paths,
-            consent=KAL_CONSENT,
-            voices_root=tmp_path,
-            engine="ddsp",
-            voice_config=TINY,
-            train_config=four,
-            limits=limits,
-            progress=stop,
-        )
+        enroll_actor("KAL", paths, **args, progress=stop)
     assert not (tmp_path / "KAL" / "voice.json").exists()
     ckpt = next((tmp_path / "KAL" / ".train").glob("ckpt-*"))
     assert training_state(ckpt)["step"] == 2
@@ -255,12 +238,7 @@ def test_interrupted_enrollment_resumes_from_checkpoint(
     res = enroll_actor(
         "KAL",
         paths,
-        consent=KAL_CONSENT,
-        voices_root=tmp_path,
-        engine="ddsp",
-        voice_config=TINY,
-        train_config=four,
-        limits=limits,
+        **args,
         progress=lambda e: e.stage == "train voice" and steps.append(int(e.done)),
     )
     assert steps == [3, 4] and res.record.steps == 4 and not res.reused

@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
+from media_files import make_picture
 from test_bad_inputs import media  # noqa: F401  (the fixture: generated picture and audio)
 from test_enroll import speech  # noqa: F401  (the fixture: ten festival sentences)
 
@@ -120,53 +120,22 @@ def _take_dict(take: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def render_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Session, Path]:
     """A session with two analysed, flagged cues and a tiny voice for MAYA."""
-    import torch
-    from test_render import TINY, make_line
+    from test_render import make_line
+    from tiny_voice import save_untrained_voice
 
     from adr.core.types import Cue
     from adr.ingest.session import create_session
-    from adr.voice.voice_model import VoiceModel
-    from adr.voice.voicefile import EnrollmentRecord, save_voice
 
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg missing")
     d = tmp_path_factory.mktemp("render_fault")
-    pic = d / "scene.mov"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=64x48:rate=25:duration=8",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000:duration=8",
-            "-c:v",
-            "mpeg4",
-            "-c:a",
-            "pcm_s16le",
-            str(pic),
-        ],
-        check=True,
-    )
+    pic = make_picture(d / "scene.mov", 8, tone=True)
     s = create_session("reel", pic, root=d / "sessions")
     lines = [make_line("101", 0.2, 2.72), make_line("102", 2.8, 5.32)]
     s.write_cues([ln.cue for ln in lines] + [Cue("103", "X", "X", 7.95, 7.99, "hi")])
     for ln in lines:
         (s.analysis_dir / f"{ln.cue.id}.json").write_text(json.dumps(ln.to_dict()))
-    torch.manual_seed(0)
-    save_voice(
-        d / "voices" / "MAYA",
-        VoiceModel(TINY).eval(),
-        TINY,
-        EnrollmentRecord(actor="MAYA"),
-        **_consent("MAYA"),
-    )
+    save_untrained_voice(d / "voices" / "MAYA", "MAYA", _consent("MAYA").get("consent"))
     return s, d / "voices"
 
 

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from media_files import make_picture
 
 from adr.core.errors import AdrError
 from adr.ingest.lock import LOCK_NAME, session_lock
@@ -63,23 +64,7 @@ def held(tmp_path: Path):
     import numpy as np
     import soundfile as sf
 
-    pic = tmp_path / "p.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=64x48:rate=25:duration=2",
-            "-c:v",
-            "mpeg4",
-            str(pic),
-        ],
-        check=True,
-    )
+    pic = make_picture(tmp_path / "p.mp4", 2)
     wav = tmp_path / "a.wav"
     sf.write(wav, (0.1 * np.sin(np.arange(96000) / 20)).astype(np.float32), 48000)
     s: Session = create_session("reel", pic, [wav], root=tmp_path / "sessions")

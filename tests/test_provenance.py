@@ -91,29 +91,11 @@ def test_deliverables_mark_synthetic_lines(copy: Session, exported: ExportResult
 def test_export_rechecks_the_voice_and_refuses_old_takes(
     copy: Session, exported: ExportResult, tmp_path: Path
 ) -> None:
-    import torch
     from consent_data import consent_for
+    from tiny_voice import SMALLEST, save_untrained_voice
 
-    from adr.analysis.phonemes import PHONES
-    from adr.voice.voice_model import VoiceConfig, VoiceModel
-    from adr.voice.voicefile import EnrollmentRecord, save_voice
-
-    cfg = VoiceConfig(
-        phone_inventory=PHONES,
-        hidden=8,
-        conv_layers=1,
-        n_harmonics=4,
-        n_noise_bands=3,
-        phone_dim=4,
-        gru=False,
-    )
-    torch.manual_seed(0)
-    save_voice(
-        tmp_path / "KAL",
-        VoiceModel(cfg).eval(),
-        cfg,
-        EnrollmentRecord(actor="KAL"),
-        consent=consent_for("KAL", productions=("elsewhere",)),
+    save_untrained_voice(
+        tmp_path / "KAL", "KAL", consent_for("KAL", productions=("elsewhere",)), SMALLEST
     )  # narrowed since
     before = {p: p.stat().st_mtime_ns for p in copy.deliverables_dir.rglob("*") if p.is_file()}
     with pytest.raises(AdrError, match="voice KAL: consent .* does not cover session 'reel'"):

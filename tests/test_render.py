@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -13,6 +12,8 @@ import pytest
 import soundfile as sf
 import torch
 from consent_data import consent_for
+from media_files import make_picture
+from tiny_voice import TINY, save_untrained_voice
 
 from adr.analysis.align import Alignment
 from adr.analysis.analyze import LineAnalysis
@@ -28,15 +29,6 @@ from adr.voice.render import edit_alignment, render_line, render_session
 from adr.voice.voice_model import VoiceConfig, VoiceModel
 from adr.voice.voicefile import EnrollmentRecord, LoadedVoice, load_voice, save_voice
 
-TINY = VoiceConfig(
-    phone_inventory=PHONES,
-    hidden=16,
-    conv_layers=1,
-    n_harmonics=8,
-    n_noise_bands=5,
-    phone_dim=4,
-    gru=False,
-)
 TEXT = "the cat sat on the mat"
 
 
@@ -95,14 +87,7 @@ def make_line(
 @pytest.fixture(scope="module")
 def voices(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("voices")
-    torch.manual_seed(0)
-    save_voice(
-        root / "MAYA",
-        VoiceModel(TINY).eval(),
-        TINY,
-        EnrollmentRecord(actor="MAYA"),
-        consent=consent_for("MAYA"),
-    )
+    save_untrained_voice(root / "MAYA", "MAYA", consent_for("MAYA"))
     return root
 
 
@@ -214,29 +199,7 @@ def test_render_rtf_of_default_model() -> None:
 def session(tmp_path: Path):
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg missing")
-    pic = tmp_path / "scene.mov"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=64x48:rate=25:duration=8",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000:duration=8",
-            "-c:v",
-            "mpeg4",
-            "-c:a",
-            "pcm_s16le",
-            str(pic),
-        ],
-        check=True,
-    )
+    pic = make_picture(tmp_path / "scene.mov", 8, tone=True)
     s = create_session("reel", pic, root=tmp_path / "sessions")
     lines = [make_line("101", 1.0, 3.52), make_line("102", 4.0, 6.52, actor="")]
     s.write_cues([ln.cue for ln in lines] + [Cue("103", "X", "X", 6.6, 6.9, "hi")])
@@ -382,14 +345,7 @@ def test_render_session_with_a_restorer_voice_reads_the_production(session, tmp_
 
 
 def _consented_voices(root: Path, **consent: object) -> Path:
-    torch.manual_seed(0)
-    save_voice(
-        root / "MAYA",
-        VoiceModel(TINY).eval(),
-        TINY,
-        EnrollmentRecord(actor="MAYA"),
-        consent=consent_for("MAYA", **consent),
-    )  # type: ignore[arg-type]
+    save_untrained_voice(root / "MAYA", "MAYA", consent_for("MAYA", **consent))  # type: ignore[arg-type]
     return root
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_voice import TINY_SIZES, tiny_training
 
 from adr.core.errors import AdrError
 from adr.core.progress import ProgressEvent
@@ -23,22 +24,8 @@ from adr.voice.train import (
 )
 from adr.voice.voice_model import VoiceConfig
 
-CFG = VoiceConfig(
-    phone_inventory=("sil", "spn", "a", "b"),
-    hidden=16,
-    conv_layers=1,
-    n_harmonics=8,
-    n_noise_bands=5,
-    phone_dim=4,
-)
-TINY = TrainConfig(
-    steps=2,
-    batch_size=2,
-    segment_seconds=0.2,
-    warmup_steps=1,
-    checkpoint_every=1,
-    fft_sizes=(256, 64),
-)
+CFG = VoiceConfig(phone_inventory=("sil", "spn", "a", "b"), **TINY_SIZES)
+TINY = tiny_training(2, segment_seconds=0.2)
 
 
 def make_examples(n: int = 2, seconds: float = 0.6) -> list[TrainingExample]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tiny_voice import TINY_SIZES
 
 from adr.core.types import Phone, Prosody
 from adr.voice.features import frame_features, loudness_db
@@ -13,14 +14,7 @@ INVENTORY = ("sil", "spn", "a", "b")
 
 
 def tiny_config(**kw: object) -> VoiceConfig:
-    base: dict = dict(
-        phone_inventory=INVENTORY,
-        hidden=16,
-        conv_layers=1,
-        n_harmonics=8,
-        n_noise_bands=5,
-        phone_dim=4,
-    )
+    base: dict = dict(phone_inventory=INVENTORY, **TINY_SIZES)
     base.update(kw)
     return VoiceConfig(**base)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_voice import TINY_SIZES
 
 from adr.core.errors import AdrError
 from adr.core.types import Phone, Prosody
@@ -23,15 +24,7 @@ from adr.voice.voicefile import (
     sha256_file,
 )
 
-CFG = VoiceConfig(
-    phone_inventory=("sil", "spn", "a"),
-    hidden=16,
-    conv_layers=1,
-    n_harmonics=8,
-    n_noise_bands=5,
-    phone_dim=4,
-    reverb_seconds=0.005,
-)
+CFG = VoiceConfig(phone_inventory=("sil", "spn", "a"), **TINY_SIZES, reverb_seconds=0.005)
 RECORD = EnrollmentRecord(
     actor="maya",
     sources=(SourceFile("takes/a.wav", "0" * 64, 12.5),),
