@@ -199,19 +199,15 @@ def _toml_drop(env: Env, table: str) -> None:
     env.session.toml_path.write_text("\n".join(keep) + "\n")
 
 
+def _take_101(**consent: object) -> Take:
+    """The take of cue 101, its provenance under MAYA's consent (with ``consent`` changed)."""
+    fields = ("101", "MAYA", "renders/101.wav", 0.4, 1.2, 48000, "Roll sound.", "script")
+    return Take(*fields, provenance("MAYA", **consent))
+
+
 def _silent_take(env: Env) -> list[str]:
     s = env.session
-    take = Take(
-        "101",
-        "MAYA",
-        "renders/101.wav",
-        0.4,
-        1.2,
-        48000,
-        "Roll sound.",
-        "script",
-        provenance("MAYA"),
-    )
+    take = _take_101()
     n = 48000 * 8 // 10
     sf.write(s.renders_dir / "101.wav", np.zeros(n, np.float32), 48000, subtype="PCM_24")
     (s.renders_dir / "101.json").write_text(json.dumps(take.to_dict()))
@@ -221,17 +217,7 @@ def _silent_take(env: Env) -> list[str]:
 def _take_under(env: Env, tamper: bool = False, **consent: object) -> list[str]:
     """A take of cue 101 whose provenance carries the given consent (issue #12)."""
     _silent_take(env)
-    take = Take(
-        "101",
-        "MAYA",
-        "renders/101.wav",
-        0.4,
-        1.2,
-        48000,
-        "Roll sound.",
-        "script",
-        provenance("MAYA", **consent),
-    )
+    take = _take_101(**consent)
     data = take.to_dict()
     if tamper:  # the consent record edited by hand: its id no longer matches
         data["provenance"]["consent"]["expires"] = "2199-12-31"
