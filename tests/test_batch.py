@@ -580,8 +580,9 @@ def test_batch_on_a_cluster_survives_a_killed_node(
                 if "timed out during startup" not in str(exc) or attempt == 2:
                     raise
         cluster.wait_for_nodes(timeout=120)
+        address = cluster.address  # None once the cluster is shut down
         summary = tmp_path / "summary.json"
-        cmd = _batch_command(tmp_path, "--address", cluster.address, "--json", str(summary))
+        cmd = _batch_command(tmp_path, "--address", address, "--json", str(summary))
         proc = subprocess.Popen(
             cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -596,7 +597,7 @@ def test_batch_on_a_cluster_survives_a_killed_node(
         cluster.shutdown()
     assert proc.returncode == 0, (out, err)
     done = json.loads(summary.read_text())
-    assert done["nodes"] == 3 and done["address"] == cluster.address
+    assert done["nodes"] == 3 and done["address"] == address
     assert {u["status"] for u in done["units"]} <= {"done", "current"}, out
     assert not list((tmp_path / "sessions").glob("*/.lock"))
     assert not _equal(_deliverables(tmp_path), _deliverables(serial))
