@@ -149,16 +149,10 @@ def test_enroll_tiny_saves_voice_and_rerun_returns_at_once(
     speech: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     events: list[ProgressEvent] = []
-    res = enroll_actor(
-        "KAL",
-        speech["paths"],
-        consent=KAL_CONSENT,
-        voices_root=tmp_path,
-        engine="ddsp",
-        voice_config=TINY,
-        train_config=STEPS,
-        progress=events.append,
+    args: dict[str, Any] = dict(
+        consent=KAL_CONSENT, voices_root=tmp_path, engine="ddsp", voice_config=TINY
     )
+    res = enroll_actor("KAL", speech["paths"], **args, train_config=STEPS, progress=events.append)
     folder = tmp_path / "KAL"
     assert not res.reused and res.voice_dir == str(folder) and res.utterances == 10
     assert len(res.held_back) == 1 and res.material.ok
@@ -191,15 +185,7 @@ def test_enroll_tiny_saves_voice_and_rerun_returns_at_once(
     monkeypatch.setattr("adr.voice.train.train_voice", boom)
     monkeypatch.setattr("adr.analysis.align.align", boom)
     written = {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
-    again = enroll_actor(
-        "KAL",
-        speech["paths"],
-        consent=KAL_CONSENT,
-        voices_root=tmp_path,
-        engine="ddsp",
-        voice_config=TINY,
-        train_config=STEPS,
-    )
+    again = enroll_actor("KAL", speech["paths"], **args, train_config=STEPS)
     assert again.reused and again.record == res.record
     assert {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()} == written
 
