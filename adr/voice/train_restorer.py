@@ -29,12 +29,7 @@ from adr.core.progress import ProgressEvent, ProgressHook
 from adr.core.types import strict_from_dict
 from adr.voice.base_restorer import SHIPPED_BASE
 from adr.voice.restorer import Restorer, RestorerConfig, RestorerInputs
-from adr.voice.train import (
-    checkpoint_tensors,
-    load_checkpoint,
-    restore_checkpoint,
-    save_checkpoint,
-)
+from adr.voice.training import TrainingRun, optimizer_step, warmup_cosine
 
 __all__ = [
     "RESTORER_TRAIN_VERSION",
@@ -45,7 +40,6 @@ __all__ = [
 ]
 
 RESTORER_TRAIN_VERSION = 1
-_LATEST = "latest.json"
 
 
 @dataclass(frozen=True)
@@ -168,14 +162,6 @@ def _fingerprint(examples: Sequence[RestorerExample]) -> str:
     return h.hexdigest()
 
 
-def _lr(tc: RestorerTrainConfig, step: int) -> float:
-    if step < tc.warmup_steps:
-        return tc.learning_rate * (step + 1) / tc.warmup_steps
-    frac = (step - tc.warmup_steps) / max(1, tc.steps - tc.warmup_steps)
-    floor = tc.min_lr_ratio
-    return tc.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
-
-
 def _start_from_base(model: Restorer, name: str) -> None:
     """Load the base restorer ``name``'s weights into ``model`` (same architecture)."""
     from adr.voice.base_restorer import load_base, same_architecture
@@ -238,26 +224,19 @@ def train_restorer(
     opt = torch.optim.AdamW(model.parameters(), lr=tc.learning_rate, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(tc.seed + 1)
     rng = np.random.default_rng(tc.seed)
-    step, elapsed0 = 0, 0.0
-    loaded = load_checkpoint(work) if resume else None
-    if loaded is not None:
-        state, tensors = loaded
-        where = work / _LATEST
-        if (
-            state.get("restorer_config") != config.to_dict()
-            or state.get("train_config") != tc.to_dict()
-        ):
-            raise AdrError(
-                where, "checkpoint was made with other settings; start again (adr enroll --fresh)"
-            )
-        if state.get("data_fingerprint") != fingerprint:
-            raise AdrError(
-                where,
-                "checkpoint was made from other training data; start again (adr enroll --fresh)",
-            )
-        restore_checkpoint(model, opt, gen, state, tensors, where)
-        rng.bit_generator.state = state["numpy_rng"]
-        step, elapsed0 = int(state["step"]), float(state["elapsed_seconds"])
+    configs = {"restorer_config": config.to_dict(), "train_config": tc.to_dict()}
+    run = TrainingRun(
+        work,
+        model,
+        opt,
+        gen,
+        rng,
+        configs,
+        fingerprint,
+        RESTORER_TRAIN_VERSION,
+        tc.keep_checkpoints,
+    )
+    step, elapsed0 = run.resume("adr enroll --fresh") if resume else (0, 0.0)
 
     xs = [ex.inputs.tensor(config) for ex in examples]  # each (C, T)
     bare = (
@@ -272,7 +251,9 @@ def train_restorer(
     t0, loss_value = time.perf_counter(), float("nan")
     while step < tc.steps:
         for group in opt.param_groups:
-            group["lr"] = lr = _lr(tc, step)
+            group["lr"] = lr = warmup_cosine(
+                tc.learning_rate, tc.min_lr_ratio, tc.warmup_steps, tc.steps, step
+            )
         xb, yb = [], []
         for k in rng.choice(len(xs), size=tc.batch_size, p=weights):
             x, y = xs[int(k)], ys[int(k)]
@@ -288,29 +269,12 @@ def train_restorer(
             yb.append(yc)
         pred = model(torch.stack(xb))  # (B, n_mels, crop)
         loss = (pred - torch.stack(yb)).abs().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-        opt.step()
+        loss_value = optimizer_step(model, opt, loss, tc.grad_clip)
         step += 1
-        loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise AdrError(str(work), f"training diverged at step {step} (loss {loss_value})")
         if step % tc.checkpoint_every == 0 or step == tc.steps:
-            state = {
-                "format_version": RESTORER_TRAIN_VERSION,
-                "step": step,
-                "loss": loss_value,
-                "elapsed_seconds": round(elapsed0 + time.perf_counter() - t0, 3),
-                "restorer_config": config.to_dict(),
-                "train_config": tc.to_dict(),
-                "data_fingerprint": fingerprint,
-                "numpy_rng": rng.bit_generator.state,
-                "param_groups": opt.state_dict()["param_groups"],
-            }
-            save_checkpoint(
-                work, step, checkpoint_tensors(model, opt, gen), state, tc.keep_checkpoints
-            )
+            run.save(step, loss_value, elapsed0 + time.perf_counter() - t0)
         if progress is not None:
             progress(
                 ProgressEvent(
