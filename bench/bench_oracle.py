@@ -44,7 +44,6 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -58,7 +57,8 @@ ROOT = Path(__file__).resolve().parents[1]
 from adr.core.errors import AdrError  # noqa: E402
 from adr.core.fsio import read_json, write_json, write_text  # noqa: E402
 from bench.adr_system import VOICES_DIR, VoiceBank, enroll_voices, plan_voices  # noqa: E402
-from bench.conditions import CONDITIONS, BenchLine, BenchSet, build_set, corpus_root, load_corpus  # noqa: E402,E501
+from bench.conditions import CONDITIONS, BenchLine, BenchSet, build_set, load_corpus  # noqa: E402,E501
+from bench.measure import start  # noqa: E402
 from bench.run import FULL_LINES, _nan_to_none, git_commit, machine_info, measure, warm_up  # noqa: E402,E501
 
 #: Speakers with transcripts in the quick mode (LibriSpeech has none; VoiceBank is real noise).
@@ -464,17 +464,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_text(args.out.with_suffix(".md"), markdown(read_json(args.out.with_suffix(".json"))))
         return 0
 
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
-    root = corpus_root()
+    log, root = start("bench_oracle", args.threads)
     if root is None:
-        log("bench_oracle: ../shared/corpus is absent (set ADR_CORPUS): nothing to run")
         return 2
-    import torch
-
-    torch.set_num_threads(args.threads)
     conds = parse_conditions(args.conditions)
     machine, t_start = machine_info(), time.perf_counter()
     utterances = load_corpus(root)

@@ -254,6 +254,26 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def start(name: str, threads: int) -> tuple[Callable[[str], None], Path | None]:
+    """A bench command's start: its log (to stderr), torch on ``threads`` threads, and the
+    corpus root (``None``, said in the log, when ``../shared/corpus`` is absent)."""
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    from bench.conditions import corpus_root
+
+    root = corpus_root()
+    if root is None:
+        log(f"{name}: ../shared/corpus is absent (set ADR_CORPUS): nothing to run")
+        return log, None
+    import torch
+
+    torch.set_num_threads(threads)
+    return log, root
+
+
 def git_commit() -> str:
     try:
         out = subprocess.run(

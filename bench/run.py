@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -50,7 +49,6 @@ from bench.conditions import (
     REAL,
     BenchSet,
     build_set,
-    corpus_root,
     demo_utterances,
     load_corpus,
 )
@@ -65,6 +63,7 @@ from bench.measure import (  # noqa: F401  (re-exported: bench_oracle, bench_ban
     probe,
     run_bench,
     run_probes,
+    start,
     summarize,
     warm_up,
 )
@@ -207,17 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 write_text(args.out / f"{stem}.md", render_markdown(report))
         return 0
 
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
-    root = corpus_root()
+    log, root = start("bench", args.threads)
     if root is None:
-        log("bench: ../shared/corpus is absent (set ADR_CORPUS): nothing to run")
         return 2
-    import torch
-
-    torch.set_num_threads(args.threads)
     mode = "full" if args.full else "quick"
     voice_preset = args.voice_preset
     machine = machine_info()

@@ -32,7 +32,7 @@ from adr.voice.evidence import (
     reference_gain_db,
     take_evidence,
 )
-from adr.voice.restorer import RestorerConfig
+from adr.voice.restorer import RestorerConfig, RestorerInputs
 from adr.voice.train_restorer import RestorerExample, RestorerTrainConfig
 from adr.voice.vocoder import MEL, log_mel
 
@@ -72,6 +72,26 @@ class CleanLine:
     end: float
     audio: np.ndarray
     sample_rate: int
+
+    def inputs(
+        self, config: RestorerConfig, audio: np.ndarray, denoised: np.ndarray | None = None
+    ) -> RestorerInputs:
+        """The line's restorer inputs (:func:`adr.voice.speak.line_inputs`) on its own
+        words, phones and prosody, with ``audio`` (N,) at :attr:`sample_rate` as the take."""
+        from adr.voice.speak import line_inputs
+
+        return line_inputs(
+            self.text,
+            self.words,
+            self.phones,
+            self.prosody,
+            self.start,
+            self.end,
+            config,
+            audio=audio,
+            sample_rate=self.sample_rate,
+            denoised=denoised,
+        )
 
 
 def words_from_phones(text: str, phones: Sequence[Phone]) -> tuple[Word, ...]:
@@ -146,18 +166,7 @@ def restorer_examples(
         clean = _scaled(ln.audio, ln.sample_rate)
         target = fit_frames(log_mel(resample(clean, ln.sample_rate, MEL.sample_rate)).numpy(), n)
         try:
-            base = line_inputs(
-                ln.text,
-                ln.words,
-                ln.phones,
-                ln.prosody,
-                ln.start,
-                ln.end,
-                config,
-                audio=clean,
-                sample_rate=ln.sample_rate,
-                denoised=clean,
-            )
+            base = ln.inputs(config, clean, denoised=clean)
         except AdrError:
             continue
         out.append(RestorerExample(base, target.astype(np.float32)))
@@ -224,7 +233,7 @@ def train_actor_restorer(
     """
     from adr import metrics
     from adr.voice.donor import choose_donor
-    from adr.voice.speak import line_inputs, speak
+    from adr.voice.speak import speak
     from adr.voice.train_restorer import train_restorer
 
     report = progress or null_progress
@@ -244,17 +253,7 @@ def train_actor_restorer(
     scores: dict[str, list[float]] = {}
     for k, ln in enumerate(held):
         report(ProgressEvent("enroll: evaluate", k, len(held), "line"))
-        inputs = line_inputs(
-            ln.text,
-            ln.words,
-            ln.phones,
-            ln.prosody,
-            ln.start,
-            ln.end,
-            config,
-            audio=ln.audio,
-            sample_rate=ln.sample_rate,
-        )
+        inputs = ln.inputs(config, ln.audio)
         y = speak(model, inputs)
         pitch = metrics.f0_metrics(
             ln.audio, _to_rate(y, MEL.sample_rate, ln.sample_rate, len(ln.audio)), ln.sample_rate
