@@ -317,3 +317,21 @@ def test_presets_start_from_the_shipped_base() -> None:
     rc, tc = restorer_configs("restorer", "fast", TINY, None)
     assert rc == TINY and tc is not None and tc.base == ""
     assert restorer_configs("restorer", "fast", TINY, STEPS) == (TINY, STEPS)
+
+
+def test_take_level_survives_a_denoiser_that_removed_the_speech(rng: np.random.Generator) -> None:
+    """A -5 dB line whose denoiser removed nearly everything: the take is delivered no more
+    than SPEECH_BELOW_LINE_DB under the line (it was 38 dB under the speech on LJ001-0011);
+    a well denoised line keeps its own level; a silent line stays silent."""
+    from adr.voice.evidence import SPEECH_BELOW_LINE_DB, active_level_db, speech_level_db
+
+    sr = 16000
+    speech = (0.05 * np.sin(2 * np.pi * 200 * np.arange(sr) / sr)).astype(np.float32)
+    noisy = speech + (0.1 * rng.standard_normal(sr)).astype(np.float32)
+    line = active_level_db(noisy, sr)
+    assert speech_level_db(noisy, noisy * 1e-3, sr) == pytest.approx(line - SPEECH_BELOW_LINE_DB)
+    assert speech_level_db(noisy, speech, sr) == pytest.approx(active_level_db(speech, sr))
+    assert speech_level_db(noisy * 2, noisy * 4, sr) == pytest.approx(
+        active_level_db(noisy * 2, sr)
+    )
+    assert speech_level_db(np.zeros(sr), np.zeros(sr), sr) == -120.0

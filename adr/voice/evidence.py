@@ -26,6 +26,8 @@ __all__ = [
     "REFERENCE_LEVEL_DB",
     "active_level_db",
     "reference_gain_db",
+    "speech_level_db",
+    "SPEECH_BELOW_LINE_DB",
     "RELIABILITY_MID_DB",
     "take_evidence",
     "noisy_mel",
@@ -69,6 +71,30 @@ def active_level_db(audio: np.ndarray, sample_rate: int) -> float:
     if top <= 1e-12:
         return -120.0
     return float(10.0 * np.log10(np.mean(power[power >= top * 1e-3])))
+
+
+#: How far (dB) the speech of a production line may lie below the line's own level: the
+#: restorer is trained down to -10 dB SNR, where speech is 10.4 dB under the mixture.
+SPEECH_BELOW_LINE_DB = 12.0
+
+
+def speech_level_db(noisy: np.ndarray, denoised: np.ndarray, sample_rate: int) -> float:
+    """The level (dBFS over active frames) a take of this line is delivered at.
+
+    The denoised line's level, kept within ``[L - SPEECH_BELOW_LINE_DB, L]`` where ``L`` is
+    the production line's own level: a denoiser that removed the speech with the noise (a
+    -5 dB line measured 38 dB under the speech it held) must not make the take inaudible, and
+    speech is never louder than the line that carries it. -120 for a silent line.
+
+    Parameters
+    ----------
+    noisy, denoised : np.ndarray, shape (N,)
+        The production line and its denoised version, at ``sample_rate``.
+    """
+    line = active_level_db(noisy, sample_rate)
+    if line <= -120.0:
+        return -120.0
+    return float(np.clip(active_level_db(denoised, sample_rate), line - SPEECH_BELOW_LINE_DB, line))
 
 
 def reference_gain_db(audio: np.ndarray, sample_rate: int) -> float:

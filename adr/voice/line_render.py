@@ -133,7 +133,7 @@ def _restore(
     sample_rate: int,
 ) -> np.ndarray:
     """The restorer's take at 22.05 kHz (N,), at the production line's level."""
-    from adr.voice.evidence import REFERENCE_LEVEL_DB, active_level_db
+    from adr.voice.evidence import REFERENCE_LEVEL_DB, speech_level_db
     from adr.voice.speak import line_inputs, speak
 
     assert voice.restorer is not None
@@ -159,7 +159,7 @@ def _restore(
     )
     y = speak(voice.restorer, inputs)
     if denoised is not None:
-        level = active_level_db(denoised, sample_rate)
+        level = speech_level_db(np.asarray(audio, dtype=np.float32), denoised, sample_rate)
         if level > -90.0:
             y = y * np.float32(10.0 ** ((level - REFERENCE_LEVEL_DB) / 20.0))
     return y.astype(np.float32)
