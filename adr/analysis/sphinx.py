@@ -174,6 +174,7 @@ def free_classes(pcm: bytes, n_frames: int) -> np.ndarray:
             allphone=lm, bestpath=False, loglevel="FATAL", lw=2.0, beam=1e-20, pbeam=1e-20
         )
         _decoders["allphone"] = dec
+    dec.reinit_feat()  # the feature state (CMN) of the previous line would carry over
     dec.start_utt()
     dec.process_raw(pcm, full_utt=True)
     dec.end_utt()
