@@ -138,6 +138,33 @@ def make_report(
     }
 
 
+def merge_shards(paths: Sequence[Path]) -> dict[str, Any]:
+    """One report from the shards of a run (``--shard K/N``): rows and lines joined, the
+    summary and costs recomputed; date, machine, probes and voices from shard 1; wall time
+    the longest shard's (they ran at once)."""
+    parts = [read_json(p) for p in paths]
+    base = dict(parts[0])
+    rows = [r for p in parts for r in p["rows"]]
+    names = base["systems"]
+    conditions = [c.name for c in CONDITIONS] + [REAL.name, DEMO.name]
+    present = [c for c in conditions if any(r["condition"] == c for r in rows)]
+    lines = [ln for p in parts for ln in p["lines"]]
+    base.update(
+        wall_seconds=max(p["wall_seconds"] for p in parts),
+        conditions=present,
+        line_count=len(lines),
+        utterance_count=len({ln["utterance"] for ln in lines}),
+        summary=summarize(rows, present, names),
+        measure_seconds=measure_costs(rows),
+        lines=lines,
+        rows=rows,
+        shards=len(parts),
+    )
+    if "bench_seconds" in base:
+        base["bench_seconds"] = max(p.get("bench_seconds", 0.0) for p in parts)
+    return base
+
+
 def _probe_line_for_adr(bench: BenchSet, bank: VoiceBank, folder: Path) -> dict[str, str] | None:
     """Write the first ``0 dB`` line with a transcript and a voice for the adr probes."""
     import soundfile as sf
@@ -186,6 +213,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--no-adr", action="store_true", help="leave adr's render out")
     ap.add_argument(
+        "--shard",
+        default="",
+        help="K/N: measure every N-th line from the K-th (run the N shards at once on N "
+        "cores after the voices are enrolled, then --merge N); probes run in shard 1 only",
+    )
+    ap.add_argument(
+        "--merge", type=int, default=0, help="N: join the N shards' results into one report"
+    )
+    ap.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is faster on busy shared cores)"
     )
     ap.add_argument("--probe-voice", type=Path, help=argparse.SUPPRESS)
@@ -198,6 +234,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             torch.set_num_threads(args.threads)
         print(json.dumps(probe(args.probe, args.probe_voice, args.probe_wav, args.probe_text)))
+        return 0
+    if args.merge:
+        stem = results_stem("full" if args.full else "quick")
+        report = merge_shards(
+            [args.out / f"{stem}.shard{k}of{args.merge}.json" for k in range(1, args.merge + 1)]
+        )
+        write_json(args.out / f"{stem}.json", report)
+        write_text(args.out / f"{stem}.md", render_markdown(report))
         return 0
     if args.render_only:
         for stem in (results_stem("quick"), results_stem("full")):
@@ -225,6 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         utterances += demo
         chosen += [u.id for u in demo]
     bench = build_set(utterances, chosen, root=root, seed=args.seed)
+    shard, shards = (int(v) for v in args.shard.split("/")) if args.shard else (1, 1)
+    if shards > 1:
+        bench = BenchSet(bench.lines[shard - 1 :: shards], bench.utterances)
     log(f"bench: {mode}, {len(bench.lines)} lines from {len(chosen)} utterances")
     systems = default_systems()
     extra: dict[str, Any] = {}
@@ -247,10 +294,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         adr_line = _probe_line_for_adr(bench, bank, ROOT / "bench" / "work" / "probe")
         if adr_line:
             extra["probe_line"] = f"`{adr_line['line']}`"
-    log("bench: probing systems in fresh processes")
-    probes = run_probes(
-        (*SYSTEM_KEYS, *ADR_KEYS) if adr_line else SYSTEM_KEYS, adr_line, args.threads
-    )
+    probes: dict[str, Any] = {}
+    if shard == 1:
+        log("bench: probing systems in fresh processes")
+        probes = run_probes(
+            (*SYSTEM_KEYS, *ADR_KEYS) if adr_line else SYSTEM_KEYS, adr_line, args.threads
+        )
     log("bench: loading measuring models")
     loads = warm_up(METRICS)
     rows = run_bench(bench, systems, METRICS, log=log)
@@ -258,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "enroll_seconds" in extra:
         extra["bench_seconds"] = round(wall - extra["enroll_seconds"], 1)
     report = make_report(rows, bench, systems, mode, machine, wall, probes, loads, **extra)
-    stem = results_stem(mode)
+    stem = results_stem(mode) + (f".shard{shard}of{shards}" if shards > 1 else "")
     write_json(args.out / f"{stem}.json", report)
     write_text(args.out / f"{stem}.md", render_markdown(report))
     log(f"bench: wrote {args.out / stem}.md in {report['wall_seconds'] / 60:.1f} min")
