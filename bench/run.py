@@ -270,8 +270,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         chosen += [u.id for u in demo]
     bench = build_set(utterances, chosen, root=root, seed=args.seed)
     shard, shards = (int(v) for v in args.shard.split("/")) if args.shard else (1, 1)
-    if shards > 1:
-        bench = BenchSet(bench.lines[shard - 1 :: shards], bench.utterances)
     log(f"bench: {mode}, {len(bench.lines)} lines from {len(chosen)} utterances")
     systems = default_systems()
     extra: dict[str, Any] = {}
@@ -294,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         adr_line = _probe_line_for_adr(bench, bank, ROOT / "bench" / "work" / "probe")
         if adr_line:
             extra["probe_line"] = f"`{adr_line['line']}`"
+    if shards > 1:  # voices are planned on the whole set (VoiceBank folds), lines shared out
+        bench = BenchSet(bench.lines[shard - 1 :: shards], bench.utterances)
     probes: dict[str, Any] = {}
     if shard == 1:
         log("bench: probing systems in fresh processes")
