@@ -99,6 +99,17 @@ def results_stem(mode: str) -> str:
     return "results" if mode == "quick" else f"results_{mode}"
 
 
+def _from_rows(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
+    """A report's fields computed from its rows: conditions present, summary, costs."""
+    conditions = [c.name for c in CONDITIONS] + [REAL.name, DEMO.name]
+    present = [c for c in conditions if any(r["condition"] == c for r in rows)]
+    return {
+        "conditions": present,
+        "summary": summarize(rows, present, names),
+        "measure_seconds": measure_costs(rows),
+    }
+
+
 def make_report(
     rows: list[dict[str, Any]],
     bench: BenchSet,
@@ -113,8 +124,6 @@ def make_report(
     """Everything of a run as one JSON-able dict; ``extra`` (``voices``, ``voice_preset``,
     ``enroll_seconds``, ``bench_seconds``) is stored as given."""
     names = [s.name for s in systems]
-    conditions = [c.name for c in CONDITIONS] + [REAL.name, DEMO.name]
-    present = [c for c in conditions if any(r["condition"] == c for r in rows)]
     machine = {**machine, "load_end": round(os.getloadavg()[0], 1)}
     adr = any(n.startswith("adr render") for n in names)
     return {
@@ -124,13 +133,11 @@ def make_report(
         "machine": machine,
         "wall_seconds": round(wall, 1),
         "systems": names,
-        "conditions": present,
         "line_count": len(bench.lines),
         "utterance_count": len({ln.utterance for ln in bench.lines}),
-        "summary": summarize(rows, present, names),
+        **_from_rows(rows, names),
         "probes": probes,
         "metric_load_seconds": loads,
-        "measure_seconds": measure_costs(rows),
         "notes": NOTES + (ADR_NOTES if adr else []),
         **extra,
         "lines": [ln.to_dict() for ln in bench.lines],
@@ -145,17 +152,12 @@ def merge_shards(paths: Sequence[Path]) -> dict[str, Any]:
     parts = [read_json(p) for p in paths]
     base = dict(parts[0])
     rows = [r for p in parts for r in p["rows"]]
-    names = base["systems"]
-    conditions = [c.name for c in CONDITIONS] + [REAL.name, DEMO.name]
-    present = [c for c in conditions if any(r["condition"] == c for r in rows)]
     lines = [ln for p in parts for ln in p["lines"]]
     base.update(
+        _from_rows(rows, base["systems"]),
         wall_seconds=max(p["wall_seconds"] for p in parts),
-        conditions=present,
         line_count=len(lines),
         utterance_count=len({ln["utterance"] for ln in lines}),
-        summary=summarize(rows, present, names),
-        measure_seconds=measure_costs(rows),
         lines=lines,
         rows=rows,
         shards=len(parts),
