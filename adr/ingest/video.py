@@ -84,6 +84,16 @@ class PictureInfo:
 # --- picture -------------------------------------------------------------------------------
 
 
+def _side_data(frame: Any) -> list[Any]:
+    """A decoded frame's side data entries (objects with ``.type``), whatever PyAV's version.
+
+    PyAV <= 18.1.0 iterates a frame's side data as its entries; 18.1.1 made it a mapping
+    whose iteration yields the types (the keys).
+    """
+    container = frame.side_data
+    return [item if hasattr(item, "type") else container[item] for item in container]
+
+
 def _mpeg_gop_timecode(p: Path) -> str | None:
     """Timecode of the first GOP header of an MPEG-1/2 video stream, if any.
 
@@ -94,7 +104,7 @@ def _mpeg_gop_timecode(p: Path) -> str | None:
     with _open_av(p) as container:
         try:
             for frame in container.decode(container.streams.video[0]):
-                for sd in frame.side_data:
+                for sd in _side_data(frame):
                     if getattr(sd.type, "name", "") == "GOP_TIMECODE":
                         tc = int.from_bytes(bytes(sd)[:8], "little")
                         if tc & 0xFFEFFF == 0:  # 00:00:00:00 (bit 12 is a marker): the default
