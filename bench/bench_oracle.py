@@ -18,6 +18,9 @@ renders the noisy analysis with one feature taken from the clean analysis:
 * ``noisy, hard reliability`` and ``noisy, take where sure``: the ``noisy`` render with the
   take's reliability thresholded at render (0/1 at 0.5; kept only where at least 0.8):
   whether a selecting prior would beat the trained mixing one without retraining;
+* ``noisy, reliability +3 dB``: the reliability's logistic moved 3 dB down in local SNR
+  (more of the take trusted); ``noisy, donor loudness where unsure``: the loudness input
+  blended towards the donor's frame level where the take is unreliable; ``noisy, both``;
 * ``noisy, polished``: the ``noisy`` render passed through the denoiser afterwards;
 * ``clean line``: the clean line's own analysis rendered;
 
@@ -75,15 +78,23 @@ SWAPS: dict[str, tuple[bool, tuple[str, ...], bool]] = {
     "noisy, donor only": (False, (), False),
     "oracle all, donor only": (True, ("f0", "voiced", "energy"), False),
 }
-#: Render-time changes to the ``noisy`` variant, same voice, no retraining: the take's
-#: reliability mapped through a function (name -> r (T,) -> r (T,)), or the rendered take
-#: polished by the denoiser afterwards.
-RELIABILITY_MAPS: dict[str, Any] = {
-    "noisy, hard reliability": lambda r: (r >= 0.5).astype(np.float32),
-    "noisy, take where sure": lambda r: np.where(r >= 0.8, r, 0.0).astype(np.float32),
+#: Render-time changes to the ``noisy`` variant, same voice, no retraining: the restorer's
+#: inputs (:class:`adr.voice.restorer.RestorerInputs`) mapped through a function before it
+#: reads them (name -> inputs -> inputs), or the rendered take polished by the denoiser
+#: afterwards.
+INPUT_MAPS: dict[str, Any] = {
+    "noisy, hard reliability": lambda x: _with_reliability(x, (x.reliability >= 0.5) * 1.0),
+    "noisy, take where sure": lambda x: _with_reliability(
+        x, np.where(x.reliability >= 0.8, x.reliability, 0.0)
+    ),
+    "noisy, reliability +3 dB": lambda x: _with_reliability(x, _shift_logit(x.reliability, 1.0)),
+    "noisy, donor loudness where unsure": lambda x: _donor_loudness(x),
+    "noisy, both": lambda x: _donor_loudness(
+        _with_reliability(x, _shift_logit(x.reliability, 1.0))
+    ),
 }
 POLISHED = "noisy, polished"
-VARIANTS = (*SWAPS, *RELIABILITY_MAPS, POLISHED, "clean line", "noisy input", "clean original")
+VARIANTS = (*SWAPS, *INPUT_MAPS, POLISHED, "clean line", "noisy input", "clean original")
 OUT = ROOT / "bench" / "results" / "results_oracle"
 
 
@@ -153,23 +164,44 @@ def render(analysis: Any, voice: Any, sr: int, n: int, audio: np.ndarray | None)
     return np.pad(y[:n], (0, max(0, n - len(y)))).astype(np.float32)
 
 
+def _with_reliability(inputs: Any, rel: np.ndarray) -> Any:
+    return dataclasses.replace(inputs, reliability=np.asarray(rel, dtype=np.float32))
+
+
+def _shift_logit(rel: np.ndarray, by: float) -> np.ndarray:
+    """``rel`` (T,) with its logit raised by ``by`` (1.0: the logistic's midpoint 3 dB lower
+    in local SNR, as its slope is 3 dB)."""
+    r = np.clip(np.asarray(rel, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return 1.0 / (1.0 + np.exp(-(np.log(r / (1 - r)) + by)))
+
+
+def _donor_loudness(inputs: Any) -> Any:
+    """``inputs`` with the loudness (T,) taken from the donor's mel where the take is unsure:
+    ``r * line + (1 - r) * donor``, the donor's frame level (dB) shifted so that its 95th
+    percentile is the line's (the restorer reads loudness relative to that percentile)."""
+    line = np.asarray(inputs.loudness, dtype=np.float64)
+    donor = 10.0 * np.log10(np.exp(2.0 * np.asarray(inputs.donor_mel, np.float64)).sum(0) + 1e-12)
+    donor = np.maximum(donor - np.percentile(donor, 95) + np.percentile(line, 95), line.min())
+    r = np.asarray(inputs.reliability, dtype=np.float64)
+    return dataclasses.replace(inputs, loudness=(r * line + (1 - r) * donor).astype(np.float32))
+
+
 @contextlib.contextmanager
-def mapped_reliability(fn: Any) -> Iterator[None]:
-    """Within the block, the take's reliability (T,) that :func:`adr.voice.speak.line_inputs`
-    reads passes through ``fn`` first (a render-time ablation; the voice is unchanged)."""
+def mapped_inputs(fn: Any) -> Iterator[None]:
+    """Within the block, the inputs that :func:`adr.voice.speak.line_inputs` builds pass
+    through ``fn`` first (a render-time ablation; the voice is unchanged)."""
     import adr.voice.speak as speak_mod
 
-    original = speak_mod.take_evidence
+    original = speak_mod.line_inputs
 
     def mapped(*args: Any, **kwargs: Any) -> Any:
-        take, rel, gain = original(*args, **kwargs)
-        return take, fn(np.asarray(rel)), gain
+        return fn(original(*args, **kwargs))
 
-    speak_mod.take_evidence = mapped
+    speak_mod.line_inputs = mapped
     try:
         yield
     finally:
-        speak_mod.take_evidence = original
+        speak_mod.line_inputs = original
 
 
 def choose(
@@ -234,9 +266,9 @@ def run(
                 outputs[name] = render(
                     swap(noisy, clean, al, pros), voice, sr, n, line.noisy if take else None
                 )
-            for name, fn in RELIABILITY_MAPS.items():
+            for name, fn in INPUT_MAPS.items():
                 if name in keep and voice.restorer is not None:
-                    with mapped_reliability(fn):
+                    with mapped_inputs(fn):
                         outputs[name] = render(noisy, voice, sr, n, line.noisy)
             if POLISHED in keep and "noisy" in outputs:
                 from adr.analysis.denoise import denoise

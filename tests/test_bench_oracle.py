@@ -6,20 +6,46 @@ import numpy as np
 import pytest
 
 
-def test_mapped_reliability_maps_the_take_reliability_and_restores_it():
-    import adr.voice.speak as speak_mod
-    from bench.bench_oracle import RELIABILITY_MAPS, mapped_reliability
+def _inputs(t: int = 40):
+    from adr.voice.restorer import RestorerInputs
 
-    sr = 16000
-    t = np.arange(sr) / sr
-    x = (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-    original = speak_mod.take_evidence
-    _, rel, _ = original(x, sr, 40, denoised=x * 0.9)
-    with mapped_reliability(RELIABILITY_MAPS["noisy, hard reliability"]):
-        _, hard, _ = speak_mod.take_evidence(x, sr, 40, denoised=x * 0.9)
-    assert speak_mod.take_evidence is original
-    np.testing.assert_array_equal(hard, (rel >= 0.5).astype(np.float32))
-    assert set(np.unique(hard)) <= {0.0, 1.0}
+    rng = np.random.default_rng(0)
+    loud = np.linspace(-60.0, -20.0, t).astype(np.float32)
+    return RestorerInputs(
+        donor_mel=rng.normal(-5, 1, (80, t)).astype(np.float32),
+        take_mel=rng.normal(-5, 1, (80, t)).astype(np.float32),
+        reliability=np.linspace(0.0, 1.0, t).astype(np.float32),
+        f0=np.full(t, 120.0, np.float32),
+        voiced=np.ones(t, np.float32),
+        loudness=loud,
+    )
+
+
+def test_mapped_inputs_maps_what_line_inputs_builds_and_restores_it(monkeypatch):
+    import adr.voice.speak as speak_mod
+    from bench.bench_oracle import INPUT_MAPS, mapped_inputs
+
+    x = _inputs()
+    monkeypatch.setattr(speak_mod, "line_inputs", lambda *a, **k: x)
+    original = speak_mod.line_inputs
+    with mapped_inputs(INPUT_MAPS["noisy, hard reliability"]):
+        hard = speak_mod.line_inputs().reliability
+    assert speak_mod.line_inputs is original
+    np.testing.assert_array_equal(hard, (x.reliability >= 0.5).astype(np.float32))
+
+
+def test_render_time_maps_raise_reliability_and_borrow_the_donor_loudness():
+    from bench.bench_oracle import INPUT_MAPS
+
+    x = _inputs()
+    up = INPUT_MAPS["noisy, reliability +3 dB"](x).reliability
+    inner = slice(1, -1)  # 0 and 1 stay at the ends
+    assert np.all(up[inner] > x.reliability[inner]) and np.all((up >= 0) & (up <= 1))
+    y = INPUT_MAPS["noisy, donor loudness where unsure"](x)
+    # fully reliable frame: the line's loudness; unreliable frame: the donor's
+    assert y.loudness[-1] == pytest.approx(x.loudness[-1], abs=1e-4)
+    assert y.loudness[0] != pytest.approx(x.loudness[0], abs=1e-3)
+    np.testing.assert_array_equal(y.take_mel, x.take_mel)
 
 
 def test_full_bench_shards_merge_into_the_whole_run(tmp_path):
