@@ -39,7 +39,7 @@ import adr.analysis.analyze as analyze_mod
 import adr.analysis.line as line_mod
 from adr.cli import main
 from adr.core.errors import AdrError
-from adr.core.types import Phone, Prosody, Take, Word
+from adr.core.types import Cue, Phone, Prosody, Take, Word
 from adr.ingest.lock import LOCK_NAME, session_lock
 from adr.ingest.session import Session, create_session, load_session
 
@@ -681,8 +681,8 @@ def _analysis_files(s: Session) -> dict[str, Any]:
 def test_interrupted_analyze_keeps_finished_lines_and_resumes(
     env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    """Ctrl-C after 2 of 3 lines keeps 2 (exit 130); the rerun does only the third, and the
-    result equals an uninterrupted run's."""
+    """Ctrl-C after 2 of 3 lines keeps 2 (exit 130); the rerun redoes their line group (all
+    three, 0.4 s apart: one denoise stretch), and the result equals an uninterrupted run's."""
     from adr.analysis.analyze import AnalysisOptions, analyze_session
 
     calls: list[str] = []
@@ -711,7 +711,7 @@ def test_interrupted_analyze_keeps_finished_lines_and_resumes(
     calls.clear()
     monkeypatch.setattr("adr.cli._progress", lambda args: None)
     assert main(env.prefix + ["analyze", "reel", "--no-lips"]) == 0
-    assert calls == ["103"]  # only the unfinished line is redone
+    assert calls == ["101", "102", "103"]  # the 3 lines are one line group: redone whole
     assert _analysis_files(env.session) == _analysis_files(reference)
     assert [c.status for c in load_session(env.session.root).read_cues()] == [
         c.status for c in reference.read_cues()
@@ -732,8 +732,70 @@ def test_corrupt_or_stale_analysis_is_redone(env: Env, monkeypatch: pytest.Monke
     (env.session.analysis_dir / "102.json").write_text(json.dumps(data))
     calls.clear()
     analyze_session(env.session, options=options, voices_root=env.tmp / "v")
-    assert sorted(calls) == ["101", "102"]
+    assert sorted(calls) == ["101", "102", "103"]  # one line group: 103 redone with them
     assert _analysis_files(env.session) == first
+
+
+def test_analyze_redoes_a_partly_done_line_group_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rerun after an analyze stopped in the middle of a line group (101 and 102 written,
+    103 not) analyses the group whole, as the uninterrupted run did: 103 denoised alone would
+    start its denoise stretch at itself and differ. The other group (104) is kept."""
+    from adr.analysis.analyze import AnalysisOptions, analyze_session
+    from adr.analysis.groups import line_groups
+
+    calls: list[str] = []
+    _fake_stages(monkeypatch, calls)
+    stand_in_prepare, stand_in_finish = analyze_mod._prepare, analyze_mod._finish
+    prepared: list[list[str]] = []
+
+    def causal(x: np.ndarray, sr: int, method: str) -> np.ndarray:
+        """A denoiser with state: each sample minus the mean of the call so far."""
+        run = np.cumsum(x, dtype=np.float64) / np.arange(1, len(x) + 1)
+        return (x - run).astype(np.float32)
+
+    def prepare(cues, audio, sr, options, errors):  # type: ignore[no-untyped-def]
+        prepared.append([c.id for c in cues])
+        works = stand_in_prepare(cues, audio, sr, options, errors)
+        windows = [line_mod._window(w.cue, len(audio) / sr, options.context) for w in works]
+        for w, den in zip(works, line_mod._denoise_lines(audio, sr, windows, "fake")):
+            w.denoised = den  # the real stretches, a fake denoiser
+        return works
+
+    def finish(w, *args):  # type: ignore[no-untyped-def]
+        line = stand_in_finish(w, *args)
+        rate = round(float(np.sum(np.abs(w.denoised.astype(np.float64)))), 4)
+        return dataclasses.replace(line, speaking_rate=rate)  # what the denoised audio gives
+
+    monkeypatch.setattr("adr.analysis.denoise.denoise", causal)
+    monkeypatch.setattr(analyze_mod, "_prepare", prepare)
+    monkeypatch.setattr(analyze_mod, "_finish", finish)
+    pic = make_picture(tmp_path / "pic.mp4", 40)
+    t = np.arange(40 * 48000) / 48000
+    wav = tmp_path / "boom.wav"
+    sf.write(wav, (0.1 * np.sin(2 * np.pi * 220 * t) + 0.02).astype(np.float32), 48000)
+    s = create_session("r1", pic, [wav], root=tmp_path / "sessions")
+    # 8 s lines 0.5 s apart: one denoise stretch, 3 to a Whisper window; 104 4 s after them
+    cues = [Cue(f"10{k + 1}", "K", "KAL", 0.5 + 8.5 * k, 8.5 + 8.5 * k, "a b") for k in range(3)]
+    cues.append(Cue("104", "K", "KAL", 30.0, 38.0, "c d"))
+    s.write_cues(cues)
+    options = AnalysisOptions(lips=False)
+    assert line_groups(cues, s.duration, options.context) == [["101", "102", "103"], ["104"]]
+    voices = tmp_path / "voices"
+    analyze_session(s, voices_root=voices, options=options)
+    assert prepared == [["101", "102", "103", "104"]]
+    reference = _analysis_files(s)
+    kept = (s.analysis_dir / "104.json").stat().st_mtime_ns
+    (s.analysis_dir / "103.json").unlink()  # as a run stopped after 102 was written
+    prepared.clear()
+    analyze_session(s, voices_root=voices, options=options)
+    assert prepared == [["101", "102", "103"]]  # the whole group again, not 103 alone
+    assert _analysis_files(s) == reference
+    assert (s.analysis_dir / "104.json").stat().st_mtime_ns == kept
+    prepared.clear()
+    analyze_session(s, voices_root=voices, options=options)
+    assert prepared == []
 
 
 def test_stale_lock_of_a_dead_process_is_taken_over(env: Env, capsys) -> None:

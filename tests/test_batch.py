@@ -206,7 +206,8 @@ def test_joined_lock_lets_units_work_under_the_batch_lock(tmp_path: Path) -> Non
 
 
 def test_chunks_cut_only_between_denoise_stretches_and_whisper_windows() -> None:
-    from adr.film.chunks import line_groups, plan_chunks
+    from adr.analysis.groups import line_groups
+    from adr.film.chunks import plan_chunks
 
     def cue(i: int, start: float, length: float, text: str = "words") -> Cue:
         return Cue(f"{i}", "A", "A", start, start + length, text)
@@ -254,8 +255,9 @@ def test_analysis_chunk_redoes_a_partly_done_line_group_whole(
     from test_bad_inputs import _analysis_files, _fake_stages
 
     import adr.analysis.line as line_mod
+    from adr.analysis.groups import line_groups
     from adr.analysis.result import AnalysisOptions
-    from adr.film.chunks import analyze_lines, line_groups
+    from adr.film.chunks import analyze_lines
     from adr.ingest.session import create_session
 
     grab = _Grab()

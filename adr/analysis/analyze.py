@@ -8,7 +8,11 @@ damaged (SNR, bursts; DNSMOS on request). Each result is written to ``analysis/<
 (atomically) as soon as its audio stages are done, and again with the scene's lip track and
 A/V offset at the end; an interrupted run keeps its finished lines, and a rerun reuses
 results whose inputs have not changed (a progress event with ``info["saved"]`` follows each
-write). The cue sheet gets each line's status, actor and reason for replacement.
+write). A line group (:func:`adr.analysis.groups.line_groups`: lines that share a denoise
+stretch, a Whisper window or a run of blind lines) is reused only whole: one with any line
+missing or stale is analysed again whole, so that a rerun after an interruption in the middle
+of a group gives the lines of an uninterrupted run, as ``adr batch`` does. The cue sheet gets
+each line's status, actor and reason for replacement.
 
 How the work is shared (each expensive step runs once):
 
@@ -37,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from adr.analysis.groups import line_groups
 from adr.analysis.line import _finish, _in_cue, _prepare, _recognize, analyze_line
 from adr.analysis.result import (
     ANALYSIS_FORMAT_VERSION,
@@ -164,7 +169,9 @@ def analyze_session(
     errors: dict[str, AdrError] = {}
     fresh: list[Cue] = []
 
-    # 1. reuse what is on disk; cut, denoise and check the rest
+    # 1. reuse what is on disk, by whole line groups (a group with a line not current is
+    # redone whole, its current lines with it); cut, denoise and check the rest
+    current: dict[str, LineAnalysis] = {}
     for i, cue in enumerate(todo):
         progress(ProgressEvent("analyze", i, len(todo), "line", {"cue": cue.id}))
         keys[cue.id] = key = _line_key(cue, options, voiceprints, session)
@@ -175,9 +182,18 @@ def analyze_session(
             except (AdrError, ValueError, KeyError, TypeError):
                 previous = None
             if previous is not None and previous.key == key:
-                results[cue.id] = stored[cue.id] = previous
-                continue
-        fresh.append(cue)
+                current[cue.id] = previous
+    due = {c.id for c in todo}
+    redo: set[str] = set()
+    for group in line_groups(cues, len(audio) / ANALYSIS_RATE, options.context):
+        members = [cid for cid in group if cid in due]
+        if any(cid not in current for cid in members):
+            redo.update(members)
+    for cue in todo:
+        if cue.id in redo:
+            fresh.append(cue)
+        else:
+            results[cue.id] = stored[cue.id] = current[cue.id]
     works = _prepare(fresh, audio, ANALYSIS_RATE, options, errors) if fresh else []
     # 2. recognition, packed over all new lines; 3. the other audio stages per line
     if works:

@@ -1,12 +1,10 @@
 """A reel's analysis in chunks for ``adr batch``: which lines are due, how they are cut, and
 the analysis of one chunk, each line exactly as one ``adr analyze`` of the reel makes it.
 
-Some of the analysis looks beyond one line: the denoiser runs once over each stretch of lines
-less than 2 s apart (a line's denoised audio depends on where its stretch starts), Whisper
-reads lines packed into 28 s windows, and blind lines (no script text) carry Whisper's
-language detection from one window to the next. The smallest sets of consecutive cues that
-no stretch, window or detection crosses are a reel's *line groups* (:func:`line_groups`);
-every group is analysed whole, alone, as ``adr analyze`` of the whole reel treats it:
+Some of the analysis looks beyond one line (denoise stretches, Whisper's packed windows, the
+language carried between blind lines): a reel is cut into *line groups*
+(:func:`adr.analysis.groups.line_groups`) that none of it crosses, and every group is
+analysed whole, alone, as ``adr analyze`` of the whole reel treats it:
 
 - a chunk (:func:`plan_chunks`) is made of whole groups; chunks run at the same time;
 - a group with any line that is not current (:func:`stale_lines`) is analysed again whole
@@ -27,10 +25,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from adr.analysis.groups import line_groups
 from adr.core.errors import AdrError
 from adr.core.types import Cue
 
-__all__ = ["analyze_lines", "line_groups", "plan_chunks", "stale_lines"]
+__all__ = ["analyze_lines", "plan_chunks", "stale_lines"]
 
 
 def _options(options: Any) -> Any:
@@ -61,53 +60,6 @@ def stale_lines(session: Any, voices_root: str | Path, options: Any) -> list[str
     return out
 
 
-def line_groups(cues: Sequence[Cue], duration: float, context: float) -> list[list[str]]:
-    """A reel's cues (in cue-sheet order) in the smallest runs of consecutive cues that
-    ``adr analyze`` treats together: no denoise stretch, no Whisper window and no chain of
-    blind lines (Whisper's language detection) crosses from one group to another."""
-    from adr.analysis.asr import _pack
-    from adr.analysis.line import _DENOISE_BRIDGE, _window
-
-    n = len(cues)
-    if n == 0:
-        return []
-    windows = [_window(c, duration, context) for c in cues]
-    tied = [False] * n  # tied[k]: cue k must be in the group of cue k - 1
-
-    def tie(members: Sequence[int]) -> None:
-        lo, hi = min(members), max(members)
-        for k in range(lo + 1, hi + 1):
-            tied[k] = True
-
-    order = sorted(range(n), key=lambda i: windows[i][0])
-    block: list[int] = []
-    end = None
-    for i in order:  # the denoiser's stretches
-        if block and end is not None and windows[i][0] - end < _DENOISE_BRIDGE:
-            block.append(i)
-            end = max(end, windows[i][1])
-        else:
-            if len(block) > 1:
-                tie(block)
-            block, end = [i], windows[i][1]
-    if len(block) > 1:
-        tie(block)
-    for blind in (False, True):  # Whisper's packed windows
-        group = [i for i in range(n) if bool(cues[i].text.strip()) != blind]
-        for members in _pack([windows[i][1] - windows[i][0] for i in group], 1.0, 28.0):
-            if len(members) > 1:
-                tie([group[k] for k in members])
-        if blind and len(group) > 1:  # a language found in one window is kept for the next
-            tie(group)
-    groups: list[list[str]] = []
-    for k, cue in enumerate(cues):
-        if groups and tied[k]:
-            groups[-1].append(cue.id)
-        else:
-            groups.append([cue.id])
-    return groups
-
-
 def plan_chunks(
     cues: Sequence[Cue],
     duration: float,
@@ -115,9 +67,9 @@ def plan_chunks(
     size: int,
     due: Sequence[str] | None = None,
 ) -> list[list[str]]:
-    """A reel's line groups (:func:`line_groups`, over all of ``cues``) that hold a ``due``
-    cue (default: all), joined in order into chunks of at least ``size`` cues (one group
-    may be more): chunks that ``adr analyze`` would also have treated apart."""
+    """A reel's line groups (:func:`~adr.analysis.groups.line_groups`, over all of ``cues``)
+    that hold a ``due`` cue (default: all), joined in order into chunks of at least ``size``
+    cues (one group may be more): chunks that ``adr analyze`` would also have treated apart."""
     wanted = None if due is None else set(due)
     chunks: list[list[str]] = []
     for group in line_groups(cues, duration, context):
