@@ -30,6 +30,8 @@ __all__ = [
     "SPEECH_BELOW_LINE_DB",
     "RELIABILITY_MID_DB",
     "take_evidence",
+    "local_snr_db",
+    "reliability_of",
     "noisy_mel",
     "controls_on_grid",
     "fit_frames",
@@ -147,16 +149,27 @@ def take_evidence(
     x22 = resample(x[:n] * g, sample_rate, MEL.sample_rate)
     d22 = resample(d[:n] * g, sample_rate, MEL.sample_rate)
     take = log_mel(d22).numpy()
-    removed = log_mel(x22 - d22).numpy()
-    e_take = np.log(np.exp(2.0 * take).sum(axis=0) + 1e-9)
-    e_removed = np.log(np.exp(2.0 * removed).sum(axis=0) + 1e-9)
-    snr_db = 10.0 / np.log(10.0) * (e_take - e_removed)
-    rel = 1.0 / (1.0 + np.exp(-(snr_db - RELIABILITY_MID_DB) / _RELIABILITY_SLOPE_DB))
+    rel = reliability_of(local_snr_db(take, log_mel(x22 - d22).numpy()))
     return (
         fit_frames(take, n_frames).astype(np.float32),
         fit_frames(rel, n_frames).astype(np.float32),
         gain_db,
     )
+
+
+def local_snr_db(take_mel: np.ndarray, removed_mel: np.ndarray) -> np.ndarray:
+    """Per-frame SNR (T,) in dB of the denoised take against what the denoiser removed,
+    from their log-mel frames (n_mels, T) (the power summed over the bands)."""
+    e_take = np.log(np.exp(2.0 * np.asarray(take_mel, np.float64)).sum(axis=0) + 1e-9)
+    e_removed = np.log(np.exp(2.0 * np.asarray(removed_mel, np.float64)).sum(axis=0) + 1e-9)
+    return 10.0 / np.log(10.0) * (e_take - e_removed)
+
+
+def reliability_of(snr_db: np.ndarray) -> np.ndarray:
+    """The take's reliability (T,) in [0, 1] from its local SNR (T,) in dB: a logistic,
+    0.5 at :data:`RELIABILITY_MID_DB`, 3 dB per unit of logit."""
+    z = (np.asarray(snr_db, np.float64) - RELIABILITY_MID_DB) / _RELIABILITY_SLOPE_DB
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def noisy_mel(noisy: np.ndarray, sample_rate: int, n_frames: int, gain_db: float) -> np.ndarray:
