@@ -318,6 +318,26 @@ def test_restorer_voice_renders_the_cue_length_and_distrusts_edited_words(
     assert len(spans) == 1 and spans[0][0] >= words[1].start - 0.01
     rel = distrust_spans(np.ones(300, np.float32), 1.0, spans)
     assert rel.min() == 0.0 and rel.max() == 1.0
+    # inside the edited span the take itself is withheld too (an ungated restorer reads it)
+    from adr.voice.evidence import frame_times
+    from adr.voice.speak import line_inputs
+    from adr.voice.vocoder import MEL
+
+    x = line_inputs(
+        TEXT,
+        edited.words,
+        edited.phones,
+        line.prosody,
+        1.0,
+        3.52,
+        voice.restorer.config,
+        audio=clip,
+        distrust=spans,
+    )
+    t = frame_times(x.num_frames, 1.0)
+    inside = (t >= spans[0][0]) & (t < spans[0][1])
+    assert inside.any() and np.all(x.take_mel[:, inside] == np.float32(MEL.log_floor))
+    assert np.all(x.reliability[inside] == 0) and np.any(x.take_mel[:, ~inside] > MEL.log_floor)
 
 
 def test_render_session_with_a_restorer_voice_reads_the_production(session, tmp_path: Path) -> None:

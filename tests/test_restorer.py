@@ -335,3 +335,24 @@ def test_take_level_survives_a_denoiser_that_removed_the_speech(rng: np.random.G
         active_level_db(noisy * 2, sr)
     )
     assert speech_level_db(np.zeros(sr), np.zeros(sr), sr) == -120.0
+
+
+def test_ungated_take_is_read_whole_and_the_prior_still_mixes(rng: np.random.Generator) -> None:
+    """``take_gated=False``: the network reads the denoised take whole beside its
+    reliability (not the take times the reliability), the untrained residual restorer still
+    starts from ``r * take + (1 - r) * donor``, and older configs (no key) stay gated."""
+    gated = dataclasses.replace(TINY, residual=True)
+    ungated = dataclasses.replace(gated, take_gated=False)
+    assert (
+        "take_gated" not in gated.to_dict() and RestorerConfig.from_dict(gated.to_dict()).take_gated
+    )
+    assert RestorerConfig.from_dict(ungated.to_dict()) == ungated
+    x = _inputs(rng, 24)
+    rel = np.linspace(0.0, 1.0, 24).astype(np.float32)
+    x = dataclasses.replace(x, reliability=rel)
+    a, b = x.tensor(gated).numpy(), x.tensor(ungated).numpy()
+    take = (x.take_mel - (-5.0)) / 3.0
+    np.testing.assert_allclose(b[80:160], take, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(a[80:160], rel * take, rtol=1e-5, atol=1e-5)
+    mel = Restorer(ungated).eval().restore(x)
+    np.testing.assert_allclose(mel, rel * x.take_mel + (1 - rel) * x.donor_mel, atol=1e-4)

@@ -65,6 +65,12 @@ class RestorerConfig:
         donor``; the donor alone without ``use_take``). Its output layer starts at zero, so
         an untrained restorer already says the script's words where the take lost them.
         On by default; a config without the key (voices enrolled before it) is off.
+    take_gated : bool
+        The take's mel channels are multiplied by the reliability before the network reads
+        them (on: voices enrolled before the key existed). Off, the network reads the
+        denoised take whole beside its reliability, so a reverberant or noisy take that
+        still shows the articulation can inform it; the prior is ``r * take + (1 - r) *
+        donor`` either way.
     donor : str
         The built-in synthesizer voice the restorer was trained with (:mod:`adr.voice.donor`);
         render uses the same one.
@@ -86,6 +92,7 @@ class RestorerConfig:
     use_take: bool = True
     use_noisy: bool = False
     residual: bool = True
+    take_gated: bool = True
     donor: str = "JOE"
     f0_median: float = 0.0
     high_band: tuple[tuple[float, ...], ...] = ()
@@ -118,12 +125,15 @@ class RestorerConfig:
         for flag in ("use_noisy", "residual"):  # as older voices wrote them: off, absent
             if not d[flag]:
                 del d[flag]
+        if d["take_gated"]:  # as older voices wrote it: on, absent
+            del d["take_gated"]
         return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RestorerConfig:
         d = dict(data)
         d.setdefault("residual", False)  # written only when on; older voices predate it
+        d.setdefault("take_gated", True)  # written only when off
         return strict_from_dict(cls, d)
 
 
@@ -210,7 +220,7 @@ class RestorerInputs:
         controls = np.stack([lf0, self.voiced, e, self.reliability])
         parts = [(self.donor_mel - _MEL_CENTRE) / _MEL_SCALE]
         if config.use_take:
-            rel = np.asarray(self.reliability)[None, :]
+            rel = np.asarray(self.reliability)[None, :] if config.take_gated else 1.0
             parts.append(rel * (self.take_mel - _MEL_CENTRE) / _MEL_SCALE)
             if config.use_noisy:
                 noisy = self.take_mel if self.noisy_mel is None else self.noisy_mel
@@ -253,13 +263,14 @@ class Restorer(nn.Module):
 
     def prior(self, x: torch.Tensor) -> torch.Tensor:
         """The mel a residual restorer corrects, normalized: (B, in_channels, T) ->
-        (B, n_mels, T); the take's channels already carry the reliability ``r``."""
+        (B, n_mels, T): ``r * take + (1 - r) * donor``."""
         n = self.config.n_mels
         donor = x[:, :n]  # (B, n_mels, T)
         if not self.config.use_take:
             return donor
         r = x[:, -1:]  # (B, 1, T): the reliability control
-        return x[:, n : 2 * n] + (1.0 - r) * donor
+        take = x[:, n : 2 * n]  # (B, n_mels, T); already times r when gated
+        return (take if self.config.take_gated else r * take) + (1.0 - r) * donor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, in_channels, T)
