@@ -303,6 +303,11 @@ def _short_audio_cues(env: Env) -> list[str]:
     return ["cues", "import", "short", str(env.media["csv"])]
 
 
+def _enroll_text(env: Env, text: str, *more: str) -> list[str]:
+    """``adr enroll MAYA`` on the test audio with ``--text text`` (and ``more``)."""
+    return ["enroll", "MAYA", "--audio", str(env.media["wav"]), "--text", text, *more]
+
+
 Row = tuple[str, Callable[[Env], list[str]], Callable[[Env], list[str]]]
 CASES: list[Row] = [
     # new in issue #11
@@ -318,27 +323,12 @@ CASES: list[Row] = [
     ),
     (
         "--text path missing",
-        lambda e: [
-            "enroll",
-            "MAYA",
-            "--audio",
-            str(e.media["wav"]),
-            "--text",
-            str(e.tmp / "script" / "maya.txt"),
-        ],
+        lambda e: _enroll_text(e, str(e.tmp / "script" / "maya.txt")),
         lambda e: [str(e.tmp / "script" / "maya.txt"), "text file not found"],
     ),
     (
         "--text file name missing",
-        lambda e: [
-            "enroll",
-            "MAYA",
-            "--audio",
-            str(e.media["wav"]),
-            "--text",
-            "maya_lines.txt",
-            "--check",
-        ],
+        lambda e: _enroll_text(e, "maya_lines.txt", "--check"),
         lambda e: ["maya_lines.txt", "not found"],
     ),
     (

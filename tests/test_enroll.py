@@ -363,15 +363,10 @@ def test_enroll_restorer_tiny_saves_a_restorer_voice(speech: dict, tmp_path: Pat
         damaged_copies=1,
         donor_from_damage=True,
     )
-    res = enroll_actor(
-        "KAL",
-        speech["paths"],
-        consent=KAL_CONSENT,
-        voices_root=tmp_path,
-        restorer_config=rc,
-        restorer_train_config=rtc,
-        progress=events.append,
+    args: dict[str, Any] = dict(
+        consent=KAL_CONSENT, voices_root=tmp_path, restorer_config=rc, restorer_train_config=rtc
     )
+    res = enroll_actor("KAL", speech["paths"], **args, progress=events.append)
     voice = load_voice(tmp_path / "KAL")
     assert voice.model is None and voice.restorer is not None
     assert voice.restorer.config.hidden == 8 and voice.record.steps == 3
@@ -379,12 +374,5 @@ def test_enroll_restorer_tiny_saves_a_restorer_voice(speech: dict, tmp_path: Pat
     assert {"speaker_similarity", "f0_corr"} <= set(voice.record.metrics)
     assert {"enroll: damage", "train restorer"} <= {e.stage for e in events}
     assert res.utterances == 10
-    again = enroll_actor(
-        "KAL",
-        speech["paths"],
-        consent=KAL_CONSENT,
-        voices_root=tmp_path,
-        restorer_config=rc,
-        restorer_train_config=rtc,
-    )
+    again = enroll_actor("KAL", speech["paths"], **args)
     assert again.reused and again.record == res.record  # a finished voice is not redone
