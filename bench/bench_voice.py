@@ -135,7 +135,8 @@ def main() -> None:
     from adr import metrics
     from adr.analysis.phonemes import PHONES
     from adr.voice.enroll import training_example
-    from adr.voice.train import TrainConfig, preset, train_voice, training_state
+    from adr.voice.train import TrainConfig, preset, train_voice
+    from adr.voice.training import training_state
     from adr.voice.voice_model import VoiceConfig
     from adr.voice.voicefile import EnrollmentRecord, load_voice, save_voice
 

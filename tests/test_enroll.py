@@ -18,7 +18,8 @@ from adr.core.errors import AdrError
 from adr.core.progress import ProgressEvent
 from adr.voice.enroll import EnrollResult, check_material, enroll_actor
 from adr.voice.material import MaterialLimits, MaterialReport, resolve_texts
-from adr.voice.train import TrainConfig, training_state
+from adr.voice.train import TrainConfig
+from adr.voice.training import training_state
 from adr.voice.voice_model import VoiceModel
 from adr.voice.voicefile import load_voice, sha256_file
 

@@ -20,8 +20,8 @@ from adr.voice.train import (
     learning_rate,
     preset,
     train_voice,
-    training_state,
 )
+from adr.voice.training import training_state
 from adr.voice.voice_model import VoiceConfig
 
 CFG = VoiceConfig(phone_inventory=("sil", "spn", "a", "b"), **TINY_SIZES)

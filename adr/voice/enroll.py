@@ -195,8 +195,9 @@ def enroll_actor(
     from adr.analysis.phonemes import PHONES
     from adr.analysis.speakers import make_voiceprint
     from adr.voice.enroll_restorer import restorer_configs
-    from adr.voice.train import preset, training_state
+    from adr.voice.train import preset
     from adr.voice.train_restorer import restorer_preset
+    from adr.voice.training import training_state
     from adr.voice.voice_model import VoiceConfig
     from adr.voice.voicefile import EnrollmentRecord, SourceFile, save_voice
 

@@ -27,16 +27,7 @@ from adr.core.progress import ProgressEvent, ProgressHook
 from adr.core.types import strict_from_dict
 from adr.voice.features import FrameFeatures
 from adr.voice.losses import MelLoss, MultiResolutionSTFTLoss
-from adr.voice.training import (
-    TrainingRun,
-    checkpoint_tensors,
-    load_checkpoint,
-    optimizer_step,
-    restore_checkpoint,
-    save_checkpoint,
-    training_state,
-    warmup_cosine,
-)
+from adr.voice.training import TrainingRun, optimizer_step, warmup_cosine
 from adr.voice.voice_model import VoiceConfig, VoiceModel, features_to_tensors
 
 __all__ = [
@@ -45,12 +36,7 @@ __all__ = [
     "TrainingExample",
     "preset",
     "train_voice",
-    "checkpoint_tensors",
-    "save_checkpoint",
-    "load_checkpoint",
-    "restore_checkpoint",
     "learning_rate",
-    "training_state",
 ]
 
 TRAIN_FORMAT_VERSION = 1
