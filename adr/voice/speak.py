@@ -101,9 +101,10 @@ def line_inputs(
     noisy = None
     if audio is not None and config.use_take:
         take_mel, rel, gain_db = take_evidence(audio, sample_rate, n, denoised=denoised)
-        rel = distrust_spans(rel, start, distrust)
-        if distrust:  # an ungated restorer reads the take whole: it must not say the old words
+        if distrust:  # neither the take's weight nor (for an ungated restorer) its mel may
+            # carry the old words
             kept = distrust_spans(np.ones(n, dtype=np.float32), start, distrust) > 0
+            rel = np.where(kept, rel, np.float32(0.0))
             take_mel = np.where(kept[None, :], take_mel, np.float32(MEL.log_floor))
         if config.use_noisy:
             noisy = noisy_mel(audio, sample_rate, n, gain_db)
