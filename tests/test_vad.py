@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -84,3 +85,23 @@ def test_rejects_bad_input() -> None:
         speech_regions(np.zeros((2, 100), dtype=np.float32), 16000)
     with pytest.raises(AdrError):
         speech_regions(np.zeros(100, dtype=np.float32), 16000, threshold=1.5)
+
+
+def test_loading_the_models_leaves_torchs_thread_count_alone() -> None:
+    """The VAD (silero_vad's package sets torch to one thread when imported), DNSMOS and
+    SwiftF0 load in a fresh process without changing torch's thread count: a voice trained
+    after them is the one trained before them."""
+    code = (
+        "import numpy as np, torch\n"
+        "torch.set_num_threads(2)\n"
+        "x = (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)\n"
+        "from adr.analysis.vad import speech_probability\n"
+        "speech_probability(x, 16000)\n"
+        "from adr.analysis.dnsmos import score\n"
+        "score(x, 16000)\n"
+        "from adr.analysis.pitch_model import _swift\n"
+        "_swift()\n"
+        "print(torch.get_num_threads())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "2"

@@ -11,7 +11,6 @@ second, each window's raw scores mapped to MOS by the published polynomials, and
 
 from __future__ import annotations
 
-import importlib.resources
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -61,15 +60,11 @@ def _session(name: str) -> Any:
     """The process-wide single-threaded onnxruntime session of ``dnsmos_models/<name>``."""
     with _lock:
         if name not in _sessions:
-            import onnxruntime as ort
+            from adr.core.fsio import package_file
+            from adr.core.threads import onnx_session
 
-            path = importlib.resources.files("speechmos") / "dnsmos_models" / name
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = 1
-            opts.inter_op_num_threads = 1
-            _sessions[name] = ort.InferenceSession(
-                str(path), opts, providers=["CPUExecutionProvider"]
-            )
+            path = package_file("speechmos", "dnsmos_models", name, install="pip install speechmos")
+            _sessions[name] = onnx_session(str(path))
         return _sessions[name]
 
 

@@ -72,17 +72,15 @@ class Region(Record):
 def _model() -> Any:
     """The process-wide onnxruntime session of the bundled Silero model (loaded lazily)."""
     if "session" not in _session:
-        from importlib import resources
+        from adr.core.fsio import package_file
+        from adr.core.threads import onnx_session
 
-        import onnxruntime
-
-        path = resources.files("silero_vad.data").joinpath("silero_vad.onnx")
-        opts = onnxruntime.SessionOptions()
-        opts.inter_op_num_threads = 1
-        opts.intra_op_num_threads = 1
-        _session["session"] = onnxruntime.InferenceSession(
-            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+        # not through the package: importing silero_vad sets torch to one thread for the
+        # rest of the process (every later torch step, a voice's training among them)
+        path = package_file(
+            "silero_vad", "data", "silero_vad.onnx", install="pip install silero-vad"
         )
+        _session["session"] = onnx_session(path)
     return _session["session"]
 
 

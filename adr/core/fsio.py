@@ -18,7 +18,15 @@ from typing import Any
 
 from adr.core.errors import AdrError
 
-__all__ = ["atomic_path", "disk_full_error", "write_text", "write_json", "read_json", "ensure_dir"]
+__all__ = [
+    "atomic_path",
+    "disk_full_error",
+    "write_text",
+    "write_json",
+    "read_json",
+    "ensure_dir",
+    "package_file",
+]
 
 #: errno values of a full disk or an exhausted quota.
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -115,3 +123,20 @@ def read_json(path: str | Path) -> Any:
         raise AdrError(p, "file not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AdrError(p, f"not a readable JSON file ({exc})") from None
+
+
+def package_file(package: str, *parts: str, install: str = "") -> Path:
+    """A data file shipped inside the installed ``package``, found without importing it
+    (importing a package can have effects: ``silero_vad`` sets torch to one thread).
+
+    Raises
+    ------
+    AdrError
+        The package is not installed (``install`` says how to install it).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise AdrError(package, f"not installed{f'; {install}' if install else ''}")
+    return Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)

@@ -1,11 +1,19 @@
-"""torch's thread count for one block of work (models that run on one thread)."""
+"""Thread counts: torch's for one block of work, and onnxruntime sessions of adr's own.
+
+torch's thread count is process-wide and results depend on it in their last bits (a sum's
+order), which training magnifies: whatever changes it must restore it (a package that set it
+at import made a voice trained in one process differ from the same voice trained in another,
+docs/decisions.md "threads").
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-__all__ = ["torch_threads"]
+__all__ = ["torch_threads", "keep_torch_threads", "onnx_session"]
 
 
 @contextlib.contextmanager
@@ -19,3 +27,34 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def keep_torch_threads() -> Iterator[None]:
+    """Whatever the block does (a library that makes onnxruntime sessions itself), torch's
+    thread count after it is what it was before."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def onnx_session(model: str | Path | bytes, threads: int | None = 1) -> Any:
+    """An onnxruntime CPU session of ``model`` (a path or the serialized graph) running on
+    ``threads`` intra-op threads (``None``: onnxruntime's default), with one inter-op thread;
+    torch's thread count is left as it was."""
+    import onnxruntime
+
+    opts = onnxruntime.SessionOptions()
+    if threads is not None:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    with keep_torch_threads():
+        return onnxruntime.InferenceSession(
+            model if isinstance(model, bytes) else str(model),
+            sess_options=opts,
+            providers=["CPUExecutionProvider"],
+        )

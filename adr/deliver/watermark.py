@@ -65,17 +65,17 @@ _NET: Any = None
 
 def checkpoint_path() -> Path:
     """The PerthNet checkpoint inside the installed ``resemble-perth`` package."""
-    import importlib.util
+    from adr.core.fsio import package_file
 
-    spec = importlib.util.find_spec("perth")
-    if spec is None or not spec.submodule_search_locations:
-        raise AdrError(
-            "resemble-perth",
-            "not installed; the watermark needs it (pip install "
-            "resemble-perth==1.0.1, or run scripts/setup.sh)",
-        )
-    base = Path(next(iter(spec.submodule_search_locations)))
-    return base / "perth_net" / "pretrained" / "implicit" / "perth_net_250000.pth.tar"
+    return package_file(
+        "perth",
+        "perth_net",
+        "pretrained",
+        "implicit",
+        "perth_net_250000.pth.tar",
+        install="the watermark needs resemble-perth (pip install resemble-perth==1.0.1, "
+        "or run scripts/setup.sh)",
+    )
 
 
 def _net() -> Any:
