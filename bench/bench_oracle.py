@@ -93,8 +93,23 @@ INPUT_MAPS: dict[str, Any] = {
         _with_reliability(x, _shift_logit(x.reliability, 1.0))
     ),
 }
+#: Render-time changes to the restorer's predicted mel (the same voice): variant -> (the
+#: production take given, the mel mapped through ``match_timbre`` toward the actor's
+#: long-term log-mel measured on the voice's own enrollment files).
+OUTPUT_MAPS: dict[str, bool] = {
+    "noisy, actor timbre": True,
+    "noisy, donor only, actor timbre": False,
+}
 POLISHED = "noisy, polished"
-VARIANTS = (*SWAPS, *INPUT_MAPS, POLISHED, "clean line", "noisy input", "clean original")
+VARIANTS = (
+    *SWAPS,
+    *INPUT_MAPS,
+    *OUTPUT_MAPS,
+    POLISHED,
+    "clean line",
+    "noisy input",
+    "clean original",
+)
 OUT = ROOT / "bench" / "results" / "results_oracle"
 
 
@@ -204,6 +219,42 @@ def mapped_inputs(fn: Any) -> Iterator[None]:
         speak_mod.line_inputs = original
 
 
+def voice_timbre(voice: Any) -> np.ndarray:
+    """The actor's long-term log-mel (:func:`bench.timbre.timbre_of`) over the files the
+    voice was enrolled on (its record's sources), shape (n_mels,)."""
+    import soundfile as sf
+
+    from adr.analysis.denoise import resample
+    from adr.voice.vocoder import MEL, log_mel
+    from bench.timbre import timbre_of
+
+    mels = []
+    for src in voice.record.sources:
+        x, sr = sf.read(src.path, dtype="float32", always_2d=True)
+        mels.append(log_mel(resample(x.mean(axis=1), sr, MEL.sample_rate)).numpy())
+    return timbre_of(mels)
+
+
+@contextlib.contextmanager
+def mapped_output(timbre: np.ndarray) -> Iterator[None]:
+    """Within the block, the restorer's predicted mel is moved toward ``timbre`` (n_mels,)
+    before the vocoder (:func:`bench.timbre.match_timbre`)."""
+    import adr.voice.speak as speak_mod
+    from adr.voice.vocoder import load_vocoder
+    from bench.timbre import match_timbre
+
+    original = speak_mod.speak
+
+    def mapped(restorer: Any, inputs: Any) -> np.ndarray:
+        return load_vocoder()(match_timbre(restorer.restore(inputs), timbre))
+
+    speak_mod.speak = mapped
+    try:
+        yield
+    finally:
+        speak_mod.speak = original
+
+
 def choose(
     bench_utts: Sequence[Any], per_speaker: int, speakers: Sequence[str] = SPEAKERS
 ) -> list[str]:
@@ -237,6 +288,7 @@ def run(
     rows: list[dict[str, Any]] = []
     cache: dict[tuple[str, str], dict[str, Any]] = {}
     clean_an: dict[str, Any] = {}
+    timbres: dict[str, np.ndarray] = {}
     t_start = time.perf_counter()
     for i, line in enumerate(bench.lines):
         voice = bank.voice(line)
@@ -270,6 +322,13 @@ def run(
                 if name in keep and voice.restorer is not None:
                     with mapped_inputs(fn):
                         outputs[name] = render(noisy, voice, sr, n, line.noisy)
+            for name, take in OUTPUT_MAPS.items():
+                if name in keep and voice.restorer is not None:
+                    where = str(bank.folder(line))
+                    if where not in timbres:
+                        timbres[where] = voice_timbre(voice)
+                    with mapped_output(timbres[where]):
+                        outputs[name] = render(noisy, voice, sr, n, line.noisy if take else None)
             if POLISHED in keep and "noisy" in outputs:
                 from adr.analysis.denoise import denoise
 
