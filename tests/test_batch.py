@@ -300,10 +300,8 @@ def test_analysis_chunk_redoes_a_partly_done_line_group_whole(
     assert groups == []
 
 
-def _tiny_media(d: Path, seconds: float = 4.0) -> dict[str, Path]:
-    if not shutil.which("ffmpeg"):
-        pytest.skip("ffmpeg is needed")
-    pic = d / "pic.mp4"
+def _pattern_video(path: Path, seconds: float) -> Path:
+    """A 64x48, 25 fps test-pattern picture of ``seconds`` (MPEG-4) at ``path``."""
     subprocess.run(
         [
             "ffmpeg",
@@ -316,10 +314,17 @@ def _tiny_media(d: Path, seconds: float = 4.0) -> dict[str, Path]:
             f"testsrc=size=64x48:rate=25:duration={seconds}",
             "-c:v",
             "mpeg4",
-            str(pic),
+            str(path),
         ],
         check=True,
     )
+    return path
+
+
+def _tiny_media(d: Path, seconds: float = 4.0) -> dict[str, Path]:
+    if not shutil.which("ffmpeg"):
+        pytest.skip("ffmpeg is needed")
+    pic = _pattern_video(d / "pic.mp4", seconds)
     t = np.arange(int(seconds * 48000)) / 48000
     wav = d / "boom.wav"
     sf.write(wav, (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 48000)
@@ -437,22 +442,7 @@ def film(tmp_path_factory: pytest.TempPathFactory) -> dict:
         media = d / f"reel{r + 1}"
         media.mkdir()
         sf.write(media / "boom.wav", audio, 48000, subtype="PCM_24")
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                f"testsrc=size=64x48:rate=25:duration={seconds:.2f}",
-                "-c:v",
-                "mpeg4",
-                str(media / "pic.mp4"),
-            ],
-            check=True,
-        )
+        _pattern_video(media / "pic.mp4", round(seconds, 2))
         reels[f"reel{r + 1}"] = (media / "pic.mp4", media / "boom.wav", cues)
     return {"dir": d, "cast": cast, "reels": reels}
 
