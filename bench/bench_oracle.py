@@ -100,11 +100,19 @@ OUTPUT_MAPS: dict[str, bool] = {
     "noisy, actor timbre": True,
     "noisy, donor only, actor timbre": False,
 }
+#: Unit selection from the actor's enrollment frames (:mod:`adr.voice.units`): variant ->
+#: (the production take given, the restorer run; else the selected mel is vocoded as is).
+UNIT_MAPS: dict[str, tuple[bool, bool]] = {
+    "actor units": (False, False),
+    "noisy, actor units as donor": (True, True),
+    "actor units as donor, donor only": (False, True),
+}
 POLISHED = "noisy, polished"
 VARIANTS = (
     *SWAPS,
     *INPUT_MAPS,
     *OUTPUT_MAPS,
+    *UNIT_MAPS,
     POLISHED,
     "clean line",
     "noisy input",
@@ -255,6 +263,54 @@ def mapped_output(timbre: np.ndarray) -> Iterator[None]:
         speak_mod.speak = original
 
 
+def voice_bank(voice: Any, texts: dict[str, str]) -> Any:
+    """The actor's unit bank (:func:`adr.voice.units.bank_line` per file) over the files the
+    voice was enrolled on, each analysed as enrollment analyses a clean line; ``texts``:
+    file path -> transcript."""
+    import soundfile as sf
+
+    from adr.analysis.denoise import resample
+    from adr.voice.enroll import analyse_clean_line
+    from adr.voice.evidence import reference_gain_db
+    from adr.voice.units import bank_line, join_banks
+    from adr.voice.vocoder import MEL, log_mel
+
+    banks = []
+    for k, src in enumerate(voice.record.sources):
+        x, sr = sf.read(src.path, dtype="float32", always_2d=True)
+        x = x.mean(axis=1)
+        phones, pros = analyse_clean_line(x, sr, texts[str(Path(src.path).resolve())])
+        x = x * np.float32(10 ** (reference_gain_db(x, sr) / 20))
+        mel = log_mel(resample(x, sr, MEL.sample_rate)).numpy()
+        banks.append(bank_line(mel, phones, pros, 0.0, k))
+    return join_banks(banks)
+
+
+@contextlib.contextmanager
+def unit_inputs(bank: Any, vocode: bool) -> Iterator[None]:
+    """Within the block, the restorer's donor mel is the line spoken with the actor's own
+    frames (:func:`adr.voice.units.select_units`); with ``vocode`` the restorer is skipped
+    and that mel is vocoded as it is."""
+    import adr.voice.speak as speak_mod
+    from adr.voice.units import select_units
+    from adr.voice.vocoder import load_vocoder
+
+    original, original_speak = speak_mod.line_inputs, speak_mod.speak
+
+    def mapped(text, words, phones, prosody, start, end, config, **kw):  # type: ignore[no-untyped-def]
+        x = original(text, words, phones, prosody, start, end, config, **kw)
+        units = select_units(bank, phones, prosody, start, x.num_frames)
+        return dataclasses.replace(x, donor_mel=units)
+
+    speak_mod.line_inputs = mapped
+    if vocode:
+        speak_mod.speak = lambda restorer, inputs: load_vocoder()(inputs.donor_mel)
+    try:
+        yield
+    finally:
+        speak_mod.line_inputs, speak_mod.speak = original, original_speak
+
+
 def choose(
     bench_utts: Sequence[Any], per_speaker: int, speakers: Sequence[str] = SPEAKERS
 ) -> list[str]:
@@ -289,6 +345,8 @@ def run(
     cache: dict[tuple[str, str], dict[str, Any]] = {}
     clean_an: dict[str, Any] = {}
     timbres: dict[str, np.ndarray] = {}
+    banks: dict[str, Any] = {}
+    texts = {str(Path(u.path).resolve()): u.text for u in bench.utterances if u.path}
     t_start = time.perf_counter()
     for i, line in enumerate(bench.lines):
         voice = bank.voice(line)
@@ -328,6 +386,13 @@ def run(
                     if where not in timbres:
                         timbres[where] = voice_timbre(voice)
                     with mapped_output(timbres[where]):
+                        outputs[name] = render(noisy, voice, sr, n, line.noisy if take else None)
+            for name, (take, restore) in UNIT_MAPS.items():
+                if name in keep and voice.restorer is not None:
+                    where = str(bank.folder(line))
+                    if where not in banks:
+                        banks[where] = voice_bank(voice, texts)
+                    with unit_inputs(banks[where], vocode=not restore):
                         outputs[name] = render(noisy, voice, sr, n, line.noisy if take else None)
             if POLISHED in keep and "noisy" in outputs:
                 from adr.analysis.denoise import denoise
