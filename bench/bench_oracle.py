@@ -263,10 +263,10 @@ def mapped_output(timbre: np.ndarray) -> Iterator[None]:
         speak_mod.speak = original
 
 
-def voice_bank(voice: Any, texts: dict[str, str]) -> Any:
-    """The actor's unit bank (:func:`adr.voice.units.bank_line` per file) over the files the
-    voice was enrolled on, each analysed as enrollment analyses a clean line; ``texts``:
-    file path -> transcript."""
+def file_bank(files: Sequence[str], texts: Sequence[str]) -> Any:
+    """The actor's unit bank (:func:`adr.voice.units.bank_line` per file, line index = file
+    index) over clean ``files`` with their transcripts ``texts``, each analysed as
+    enrollment analyses a clean line."""
     import soundfile as sf
 
     from adr.analysis.denoise import resample
@@ -276,14 +276,45 @@ def voice_bank(voice: Any, texts: dict[str, str]) -> Any:
     from adr.voice.vocoder import MEL, log_mel
 
     banks = []
-    for k, src in enumerate(voice.record.sources):
-        x, sr = sf.read(src.path, dtype="float32", always_2d=True)
+    for k, (path, text) in enumerate(zip(files, texts)):
+        x, sr = sf.read(path, dtype="float32", always_2d=True)
         x = x.mean(axis=1)
-        phones, pros = analyse_clean_line(x, sr, texts[str(Path(src.path).resolve())])
+        phones, pros = analyse_clean_line(x, sr, text)
         x = x * np.float32(10 ** (reference_gain_db(x, sr) / 20))
         mel = log_mel(resample(x, sr, MEL.sample_rate)).numpy()
         banks.append(bank_line(mel, phones, pros, 0.0, k))
     return join_banks(banks)
+
+
+def voice_bank(voice: Any, texts: dict[str, str]) -> Any:
+    """:func:`file_bank` over the files the voice was enrolled on; ``texts``: file path ->
+    transcript."""
+    files = [src.path for src in voice.record.sources]
+    return file_bank(files, [texts[str(Path(f).resolve())] for f in files])
+
+
+@contextlib.contextmanager
+def units_donor(bank: Any, texts: Sequence[str]) -> Iterator[None]:
+    """Within the block (enrollment and render alike), every restorer input's donor mel is
+    the line spoken with the actor's frames; a line of the bank (its text one of ``texts``,
+    in bank line order) never takes its own frames."""
+    import adr.voice.speak as speak_mod
+    from adr.voice.units import select_units
+
+    original = speak_mod.line_inputs
+    index = {" ".join(t.split()).lower(): k for k, t in enumerate(texts)}
+
+    def mapped(text, words, phones, prosody, start, end, config, **kw):  # type: ignore[no-untyped-def]
+        x = original(text, words, phones, prosody, start, end, config, **kw)
+        own = index.get(" ".join(text.split()).lower())
+        units = select_units(bank, phones, prosody, start, x.num_frames, exclude_line=own)
+        return dataclasses.replace(x, donor_mel=units)
+
+    speak_mod.line_inputs = mapped
+    try:
+        yield
+    finally:
+        speak_mod.line_inputs = original
 
 
 @contextlib.contextmanager
@@ -606,6 +637,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "name holds a comma (default: all; e.g. 'noisy;noisy, donor only')",
     )
     ap.add_argument("--tag", default="", help="names this ablation's voice cache and results")
+    ap.add_argument(
+        "--units-donor",
+        action="store_true",
+        help="enroll and render with the actor's own frames as the restorer's donor "
+        "(one speaker; give the run its own --tag)",
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT, help="results path without suffix")
@@ -654,6 +691,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(
         f"bench_oracle: {len(bench.lines)} lines from {len(chosen)} utterances, {len(plans)} voices"
     )
+    units_block: Any = contextlib.nullcontext()
+    if args.units_donor:
+        if len(plans) != 1 or any(t is None for t in plans[0].texts):
+            log("bench_oracle: --units-donor takes one speaker with transcripts")
+            return 2
+        texts = [str(t) for t in plans[0].texts]
+        units_block = units_donor(file_bank(plans[0].files, texts), texts)
+        units_block.__enter__()
     t0 = time.perf_counter()
     voices_root = (
         VOICES_DIR if args.engine == "ddsp" else VOICES_DIR.with_name(f"voices-{args.engine}")
@@ -683,6 +728,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "engine": args.engine,
         "restorer_options": args.restorer,
         "restorer_train_options": args.restorer_train,
+        "units_donor": args.units_donor,
         "voices": [v.to_dict() for v in bank.infos],
         "enroll_seconds": round(enroll_s, 1),
         "seed": args.seed,
@@ -698,7 +744,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         log(f"bench_oracle: unknown variant(s) {unknown} (one of {list(VARIANTS)})")
         return 2
-    rows = run(bench, bank, log, save, variants=wanted or None)
+    try:
+        rows = run(bench, bank, log, save, variants=wanted or None)
+    finally:
+        units_block.__exit__(None, None, None)
     report.update(
         rows=rows,
         summary=summarize(rows, conds),
