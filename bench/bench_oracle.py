@@ -227,20 +227,27 @@ def mapped_inputs(fn: Any) -> Iterator[None]:
         speak_mod.line_inputs = original
 
 
-def voice_timbre(voice: Any) -> np.ndarray:
-    """The actor's long-term log-mel (:func:`bench.timbre.timbre_of`) over the files the
-    voice was enrolled on (its record's sources), shape (n_mels,)."""
+def _clean_file(path: str) -> tuple[np.ndarray, int, np.ndarray]:
+    """A clean enrollment file: its mono audio (N,), rate, and log-mel (n_mels, T) at the
+    reference level (as enrollment measures a clean line's target)."""
     import soundfile as sf
 
     from adr.analysis.denoise import resample
+    from adr.voice.evidence import reference_gain_db
     from adr.voice.vocoder import MEL, log_mel
+
+    x, sr = sf.read(path, dtype="float32", always_2d=True)
+    x = x.mean(axis=1)
+    scaled = x * np.float32(10 ** (reference_gain_db(x, sr) / 20))
+    return x, sr, log_mel(resample(scaled, sr, MEL.sample_rate)).numpy()
+
+
+def voice_timbre(voice: Any) -> np.ndarray:
+    """The actor's long-term log-mel (:func:`bench.timbre.timbre_of`) over the files the
+    voice was enrolled on (its record's sources), shape (n_mels,)."""
     from bench.timbre import timbre_of
 
-    mels = []
-    for src in voice.record.sources:
-        x, sr = sf.read(src.path, dtype="float32", always_2d=True)
-        mels.append(log_mel(resample(x.mean(axis=1), sr, MEL.sample_rate)).numpy())
-    return timbre_of(mels)
+    return timbre_of([_clean_file(src.path)[2] for src in voice.record.sources])
 
 
 @contextlib.contextmanager
@@ -267,21 +274,13 @@ def file_bank(files: Sequence[str], texts: Sequence[str]) -> Any:
     """The actor's unit bank (:func:`adr.voice.units.bank_line` per file, line index = file
     index) over clean ``files`` with their transcripts ``texts``, each analysed as
     enrollment analyses a clean line."""
-    import soundfile as sf
-
-    from adr.analysis.denoise import resample
     from adr.voice.enroll import analyse_clean_line
-    from adr.voice.evidence import reference_gain_db
     from adr.voice.units import bank_line, join_banks
-    from adr.voice.vocoder import MEL, log_mel
 
     banks = []
     for k, (path, text) in enumerate(zip(files, texts)):
-        x, sr = sf.read(path, dtype="float32", always_2d=True)
-        x = x.mean(axis=1)
+        x, sr, mel = _clean_file(path)
         phones, pros = analyse_clean_line(x, sr, text)
-        x = x * np.float32(10 ** (reference_gain_db(x, sr) / 20))
-        mel = log_mel(resample(x, sr, MEL.sample_rate)).numpy()
         banks.append(bank_line(mel, phones, pros, 0.0, k))
     return join_banks(banks)
 
@@ -294,43 +293,31 @@ def voice_bank(voice: Any, texts: dict[str, str]) -> Any:
 
 
 @contextlib.contextmanager
-def units_donor(bank: Any, texts: Sequence[str]) -> Iterator[None]:
-    """Within the block (enrollment and render alike), every restorer input's donor mel is
-    the line spoken with the actor's frames; a line of the bank (its text one of ``texts``,
-    in bank line order) never takes its own frames."""
-    import adr.voice.speak as speak_mod
-    from adr.voice.units import select_units
-
-    original = speak_mod.line_inputs
-    index = {" ".join(t.split()).lower(): k for k, t in enumerate(texts)}
-
-    def mapped(text, words, phones, prosody, start, end, config, **kw):  # type: ignore[no-untyped-def]
-        x = original(text, words, phones, prosody, start, end, config, **kw)
-        own = index.get(" ".join(text.split()).lower())
-        units = select_units(bank, phones, prosody, start, x.num_frames, exclude_line=own)
-        return dataclasses.replace(x, donor_mel=units)
-
-    speak_mod.line_inputs = mapped
-    try:
-        yield
-    finally:
-        speak_mod.line_inputs = original
-
-
-@contextlib.contextmanager
-def unit_inputs(bank: Any, vocode: bool) -> Iterator[None]:
-    """Within the block, the restorer's donor mel is the line spoken with the actor's own
-    frames (:func:`adr.voice.units.select_units`); with ``vocode`` the restorer is skipped
-    and that mel is vocoded as it is."""
+def unit_inputs(bank: Any, vocode: bool = False, texts: Sequence[str] = ()) -> Iterator[None]:
+    """Within the block (enrollment and render alike), the restorer's donor mel is the line
+    spoken with the actor's own frames (:func:`adr.voice.units.select_units`); a line of the
+    bank (its text one of ``texts``, in bank line order) never takes its own frames. With
+    ``vocode`` the restorer is skipped and that mel is vocoded as it is."""
     import adr.voice.speak as speak_mod
     from adr.voice.units import select_units
     from adr.voice.vocoder import load_vocoder
 
     original, original_speak = speak_mod.line_inputs, speak_mod.speak
+    index = {" ".join(t.split()).lower(): k for k, t in enumerate(texts)}
 
-    def mapped(text, words, phones, prosody, start, end, config, **kw):  # type: ignore[no-untyped-def]
+    def mapped(
+        text: str,
+        words: Any,
+        phones: Any,
+        prosody: Any,
+        start: float,
+        end: float,
+        config: Any,
+        **kw: Any,
+    ) -> Any:
         x = original(text, words, phones, prosody, start, end, config, **kw)
-        units = select_units(bank, phones, prosody, start, x.num_frames)
+        own = index.get(" ".join(text.split()).lower())
+        units = select_units(bank, phones, prosody, start, x.num_frames, exclude_line=own)
         return dataclasses.replace(x, donor_mel=units)
 
     speak_mod.line_inputs = mapped
@@ -691,73 +678,69 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(
         f"bench_oracle: {len(bench.lines)} lines from {len(chosen)} utterances, {len(plans)} voices"
     )
-    units_block: Any = contextlib.nullcontext()
-    if args.units_donor:
-        if len(plans) != 1 or any(t is None for t in plans[0].texts):
-            log("bench_oracle: --units-donor takes one speaker with transcripts")
-            return 2
-        texts = [str(t) for t in plans[0].texts]
-        units_block = units_donor(file_bank(plans[0].files, texts), texts)
-        units_block.__enter__()
-    t0 = time.perf_counter()
-    voices_root = (
-        VOICES_DIR if args.engine == "ddsp" else VOICES_DIR.with_name(f"voices-{args.engine}")
-    )
-    if args.tag:
-        voices_root = voices_root.with_name(f"{voices_root.name}-{args.tag}")
-    bank = enroll_voices(
-        plans,
-        args.preset,
-        log=log,
-        root=voices_root,
-        engine=args.engine,
-        restorer_config=rconf,
-        restorer_train_config=rtrain,
-    )
-    enroll_s = time.perf_counter() - t0
-    warm_up(MEASURES)
-    report: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "git_commit": git_commit(),
-        "machine": machine,
-        "conditions": conds,
-        "lines_per_speaker": args.lines,
-        "speakers": speakers,
-        "utterances": chosen,
-        "voice_preset": args.preset,
-        "engine": args.engine,
-        "restorer_options": args.restorer,
-        "restorer_train_options": args.restorer_train,
-        "units_donor": args.units_donor,
-        "voices": [v.to_dict() for v in bank.infos],
-        "enroll_seconds": round(enroll_s, 1),
-        "seed": args.seed,
-        "lines": [ln.to_dict() for ln in bench.lines],
-    }
-
-    def save(rows: list[dict[str, Any]]) -> None:
-        write_json(args.out.with_suffix(".json"), {**report, "rows": rows, "partial": True})
-
     sep = ";" if ";" in args.variants else ","  # some variant names hold a comma
     wanted = [v.strip() for v in args.variants.split(sep) if v.strip()]
     unknown = [v for v in wanted if v not in VARIANTS]
     if unknown:
         log(f"bench_oracle: unknown variant(s) {unknown} (one of {list(VARIANTS)})")
         return 2
-    try:
+    if args.units_donor and (len(plans) != 1 or any(t is None for t in plans[0].texts)):
+        log("bench_oracle: --units-donor takes one speaker with transcripts")
+        return 2
+    with contextlib.ExitStack() as stack:
+        if args.units_donor:
+            texts = [str(t) for t in plans[0].texts]
+            stack.enter_context(unit_inputs(file_bank(plans[0].files, texts), texts=texts))
+        t0 = time.perf_counter()
+        voices_root = (
+            VOICES_DIR if args.engine == "ddsp" else VOICES_DIR.with_name(f"voices-{args.engine}")
+        )
+        if args.tag:
+            voices_root = voices_root.with_name(f"{voices_root.name}-{args.tag}")
+        bank = enroll_voices(
+            plans,
+            args.preset,
+            log=log,
+            root=voices_root,
+            engine=args.engine,
+            restorer_config=rconf,
+            restorer_train_config=rtrain,
+        )
+        enroll_s = time.perf_counter() - t0
+        warm_up(MEASURES)
+        report: dict[str, Any] = {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "git_commit": git_commit(),
+            "machine": machine,
+            "conditions": conds,
+            "lines_per_speaker": args.lines,
+            "speakers": speakers,
+            "utterances": chosen,
+            "voice_preset": args.preset,
+            "engine": args.engine,
+            "restorer_options": args.restorer,
+            "restorer_train_options": args.restorer_train,
+            "units_donor": args.units_donor,
+            "voices": [v.to_dict() for v in bank.infos],
+            "enroll_seconds": round(enroll_s, 1),
+            "seed": args.seed,
+            "lines": [ln.to_dict() for ln in bench.lines],
+        }
+
+        def save(rows: list[dict[str, Any]]) -> None:
+            write_json(args.out.with_suffix(".json"), {**report, "rows": rows, "partial": True})
+
         rows = run(bench, bank, log, save, variants=wanted or None)
-    finally:
-        units_block.__exit__(None, None, None)
-    report.update(
-        rows=rows,
-        summary=summarize(rows, conds),
-        wall_seconds=round(time.perf_counter() - t_start, 1),
-    )
-    report["machine"]["load_end"] = round(os.getloadavg()[0], 1)
-    write_json(args.out.with_suffix(".json"), report)
-    write_text(args.out.with_suffix(".md"), markdown(report))
-    log(f"bench_oracle: wrote {args.out}.md in {report['wall_seconds'] / 60:.1f} min")
-    return 0
+        report.update(
+            rows=rows,
+            summary=summarize(rows, conds),
+            wall_seconds=round(time.perf_counter() - t_start, 1),
+        )
+        report["machine"]["load_end"] = round(os.getloadavg()[0], 1)
+        write_json(args.out.with_suffix(".json"), report)
+        write_text(args.out.with_suffix(".md"), markdown(report))
+        log(f"bench_oracle: wrote {args.out}.md in {report['wall_seconds'] / 60:.1f} min")
+        return 0
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def _session(name: str) -> Any:
             from adr.core.threads import onnx_session
 
             path = package_file("speechmos", "dnsmos_models", name, install="pip install speechmos")
-            _sessions[name] = onnx_session(str(path))
+            _sessions[name] = onnx_session(path)
         return _sessions[name]
 
 

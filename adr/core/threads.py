@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["torch_threads", "keep_torch_threads", "onnx_session"]
+__all__ = ["torch_threads", "onnx_session"]
 
 
 @contextlib.contextmanager
@@ -29,32 +29,18 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-@contextlib.contextmanager
-def keep_torch_threads() -> Iterator[None]:
-    """Whatever the block does (a library that makes onnxruntime sessions itself), torch's
-    thread count after it is what it was before."""
-    import torch
-
-    before = torch.get_num_threads()
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def onnx_session(model: str | Path | bytes, threads: int | None = 1) -> Any:
     """An onnxruntime CPU session of ``model`` (a path or the serialized graph) running on
-    ``threads`` intra-op threads (``None``: onnxruntime's default), with one inter-op thread;
-    torch's thread count is left as it was."""
+    ``threads`` intra-op threads (``None``: onnxruntime's default), with one inter-op thread
+    (making a session leaves torch's thread count as it is)."""
     import onnxruntime
 
     opts = onnxruntime.SessionOptions()
     if threads is not None:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-    with keep_torch_threads():
-        return onnxruntime.InferenceSession(
-            model if isinstance(model, bytes) else str(model),
-            sess_options=opts,
-            providers=["CPUExecutionProvider"],
-        )
+    return onnxruntime.InferenceSession(
+        model if isinstance(model, bytes) else str(model),
+        sess_options=opts,
+        providers=["CPUExecutionProvider"],
+    )

@@ -4,12 +4,14 @@ A restorer that speaks from a synthetic donor either keeps the donor's voice (an
 clarity) or converts it to the actor's (and blurs the words): measured in docs/decisions.md.
 Unit selection takes the other road: every frame of the line is a frame the actor really
 said, chosen from their clean enrollment lines by what the script's alignment says is spoken
-there. The bank (:func:`build_bank`) holds each enrollment frame's log-mel, its phone (the
-enrollment alignment's), its relative position inside that phone and its log F0;
+there. The bank (:func:`bank_line` per line, :func:`join_banks`) holds each enrollment
+frame's log-mel, its phone (the enrollment alignment's), its relative position inside that
+phone, its neighbouring phones and its log F0;
 :func:`select_units` picks, for every frame of the target line, one bank frame by a target
-cost (same phone, nearby position, nearby F0, same voicing) and a join cost (how far the
-picked frame is from the one that followed the previous pick in its own line: runs of
-consecutive frames cost nothing), by Viterbi over the best candidates per frame.
+cost (same phone, nearby position, same neighbours, nearby F0, same voicing) and a join
+cost (how far the picked frame is from the one that followed the previous pick in its own
+line: runs of consecutive frames cost nothing), by Viterbi over the best candidates per
+frame.
 
 Pure functions on arrays; frames are :data:`adr.voice.vocoder.MEL`'s grid.
 """
@@ -62,14 +64,13 @@ class UnitBank:
     position: np.ndarray
     lf0: np.ndarray
     line: np.ndarray
-    before: tuple[str, ...] = ()
-    after: tuple[str, ...] = ()
+    before: tuple[str, ...]
+    after: tuple[str, ...]
 
     def __post_init__(self) -> None:
         n = self.mel.shape[-1]
-        if not (len(self.phone) == len(self.position) == len(self.lf0) == len(self.line) == n):
-            raise ValueError("UnitBank: every per-frame array must have the mel's N frames")
-        if len(self.before) != n or len(self.after) != n:
+        per_frame = (self.phone, self.position, self.lf0, self.line, self.before, self.after)
+        if any(len(a) != n for a in per_frame):
             raise ValueError("UnitBank: every per-frame array must have the mel's N frames")
 
     @property
